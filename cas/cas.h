@@ -1,0 +1,120 @@
+/*
+ * The chunk store: pack files plus the LMDB chunk index.
+ *
+ * All writes go through one arca_cas_writer, which owns the store's only
+ * LMDB write transaction (so writers are serialised across threads and
+ * processes by LMDB's own lock, which is released when its holder dies).
+ * Pack bytes are fsync'ed before that transaction commits; anything past a
+ * pack's committed length is a torn tail and is cut off by the next writer.
+ */
+#ifndef ARCA_CAS_CAS_H
+#define ARCA_CAS_CAS_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cas/pack.h"
+
+#define ARCA_PACK_TARGET (64u * 1024 * 1024)
+
+typedef struct arca_cas {
+	char *dir;
+	char *packdir;
+	MDB_env *env;
+	MDB_dbi dbi_chunks;   /* id[32] -> location (24 bytes) */
+	MDB_dbi dbi_packs;    /* pack number (u32 BE) -> committed length (u64 LE) */
+	MDB_dbi dbi_meta;     /* string key -> value */
+	uint32_t pack_target;
+	pthread_mutex_t fd_lock;
+	int *pack_fds;        /* read-only descriptors by pack number */
+	size_t npack_fds;
+} arca_cas;
+
+typedef struct {
+	uint32_t pack;
+	uint64_t offset;      /* of the record header */
+	uint32_t stored_len;
+	uint32_t raw_len;
+	uint8_t codec;
+} arca_chunk_loc;
+
+/** Opens the chunk store of the store directory `dir` (already created). */
+int arca_cas_open(arca_cas **out, const char *dir);
+void arca_cas_free(arca_cas *cas);
+
+/** Opens (creating if missing) the named databases `names` into `dbis`. */
+int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t n);
+
+/** Read-only transaction; the caller aborts it. */
+int arca_cas_txn_read(arca_cas *cas, MDB_txn **out);
+
+/** Looks up `id`: 0, ARCA_ENOTFOUND, or ARCA_ECORRUPT for a bad entry. */
+int arca_cas_lookup(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
+		arca_chunk_loc *loc);
+
+void arca_chunk_loc_encode(uint8_t out[24], const arca_chunk_loc *loc);
+int arca_chunk_loc_decode(arca_chunk_loc *loc, const void *p, size_t n);
+
+/** Per-thread scratch for reading chunks. */
+typedef struct {
+	arca_decoder *dec;
+	uint8_t *stored;
+	uint8_t *raw;
+	size_t stored_cap, raw_cap;
+} arca_chunk_reader;
+
+int arca_chunk_reader_init(arca_chunk_reader *r);
+void arca_chunk_reader_release(arca_chunk_reader *r);
+
+/**
+ * Reads the chunk at `loc`, checks the record header against `id` and the
+ * content against its hash. On success *raw points into the reader's
+ * buffer (valid until its next use) and holds loc->raw_len bytes.
+ */
+int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc,
+		const uint8_t id[32], arca_chunk_reader *r, const uint8_t **raw);
+
+/** Lookup + read. */
+int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw, uint32_t *len);
+
+/** Counters kept in the meta database. */
+#define ARCA_META_CHUNKS "stat.chunks"
+#define ARCA_META_UNIQUE "stat.unique_bytes"
+#define ARCA_META_STORED "stat.stored_bytes"
+
+int arca_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
+int arca_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
+int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta);
+
+/** Translates an LMDB return code into an arca error with context. */
+int arca_lmdb_error(int mdb_rc, const char *what);
+
+typedef struct arca_cas_writer arca_cas_writer;
+
+/**
+ * Starts the (only) write transaction, waiting for any other writer, and
+ * repairs torn pack tails left by a crashed writer. Must be used, committed
+ * or aborted on the thread that began it.
+ */
+int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas);
+MDB_txn *arca_cas_writer_txn(arca_cas_writer *w);
+/** 1 when the chunk is in the index (committed or added by this writer). */
+int arca_cas_writer_has(arca_cas_writer *w, const uint8_t id[32]);
+/**
+ * Appends a chunk record unless the id is already present. `stored` is
+ * the payload in `codec` form. *added (may be NULL) tells which.
+ */
+int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32],
+		uint32_t raw_len, uint8_t codec, const void *stored,
+		uint32_t stored_len, int *added);
+/** Hashes, compresses (at `level`) and puts `raw`; for small side data. */
+int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw,
+		uint32_t len, int level, uint8_t id_out[32]);
+/** Makes pack data durable, then commits. Frees the writer. */
+int arca_cas_writer_commit(arca_cas_writer *w);
+/** Rolls back; appended bytes are cut off. Frees the writer. NULL ok. */
+void arca_cas_writer_abort(arca_cas_writer *w);
+
+#endif

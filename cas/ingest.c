@@ -1,0 +1,568 @@
+#include "cas/ingest.h"
+#include "cas/chunker.h"
+#include "cas/hash.h"
+#include "util/error.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define BATCH_RAW_MIN (4u << 20)
+#define MARKS_PER_BATCH 1024
+#define MAX_WORKERS 64
+
+enum { EV_MARK, EV_DATA, EV_HOLE };
+enum { B_FREE, B_FILLING, B_READY, B_WORKING, B_DONE };
+
+struct ev {
+	uint8_t type;
+	uint8_t zero;    /* all-zero chunk: becomes a hole */
+	uint8_t known;   /* already in the committed index */
+	uint8_t codec;
+	uint32_t off, len;     /* DATA: bytes in batch->raw */
+	uint32_t coff, clen;   /* DATA: compressed bytes in batch->comp */
+	uint64_t hole;         /* HOLE: length */
+	void *payload;         /* MARK */
+	uint8_t id[32];
+};
+
+struct batch {
+	uint8_t *raw;
+	size_t len;
+	uint8_t *comp;
+	size_t comp_len;
+	struct ev *ev;
+	size_t nev;
+	uint64_t seq;
+	int state;
+};
+
+struct arca_ingest {
+	arca_cas *cas;
+	arca_ingest_params params;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_producer, cv_worker, cv_writer;
+	struct batch *b;
+	size_t nb;
+	size_t raw_cap, comp_cap, ev_cap, ev_reserve;
+	uint64_t next_submit_seq, next_write_seq;
+	int producer_done;
+	int abort_rc;
+	char abort_msg[1024];
+
+	/* producer state */
+	struct batch *cur;
+	size_t run_start;
+	arca_chunker chunker;
+	uint64_t bytes_in;
+
+	arca_ingest_producer producer;
+	void *producer_ctx;
+};
+
+static void set_abort(arca_ingest *ing, int rc)
+{
+	pthread_mutex_lock(&ing->mu);
+	if (!ing->abort_rc) {
+		ing->abort_rc = rc;
+		snprintf(ing->abort_msg, sizeof(ing->abort_msg), "%s", arca_error_last());
+	}
+	pthread_cond_broadcast(&ing->cv_producer);
+	pthread_cond_broadcast(&ing->cv_worker);
+	pthread_cond_broadcast(&ing->cv_writer);
+	pthread_mutex_unlock(&ing->mu);
+}
+
+static int aborted(arca_ingest *ing)
+{
+	return arca_err_set(ing->abort_rc, "%s", "ingest aborted");
+}
+
+/* ---- producer side ---- */
+
+static int acquire_batch(arca_ingest *ing, struct batch **out)
+{
+	pthread_mutex_lock(&ing->mu);
+	for (;;) {
+		if (ing->abort_rc) {
+			pthread_mutex_unlock(&ing->mu);
+			return aborted(ing);
+		}
+		for (size_t i = 0; i < ing->nb; i++) {
+			if (ing->b[i].state == B_FREE) {
+				ing->b[i].state = B_FILLING;
+				pthread_mutex_unlock(&ing->mu);
+				*out = &ing->b[i];
+				return 0;
+			}
+		}
+		pthread_cond_wait(&ing->cv_producer, &ing->mu);
+	}
+}
+
+/* Hands the current batch to the workers; the unfinished run moves to a
+ * fresh batch. */
+static int submit(arca_ingest *ing)
+{
+	struct batch *old = ing->cur, *nb = NULL;
+	size_t carry = old->len - ing->run_start;
+	int rc;
+
+	if ((rc = acquire_batch(ing, &nb)) != 0)
+		return rc;
+	memcpy(nb->raw, old->raw + ing->run_start, carry);
+	nb->len = carry;
+	old->len = ing->run_start;
+	ing->run_start = 0;
+	ing->cur = nb;
+
+	pthread_mutex_lock(&ing->mu);
+	old->seq = ing->next_submit_seq++;
+	old->state = B_READY;
+	pthread_cond_signal(&ing->cv_worker);
+	pthread_mutex_unlock(&ing->mu);
+	return 0;
+}
+
+static int reserve_events(arca_ingest *ing, size_t n)
+{
+	if (ing->cur->nev + n + ing->ev_reserve > ing->ev_cap)
+		return submit(ing);
+	return 0;
+}
+
+static struct ev *push_ev(arca_ingest *ing, uint8_t type)
+{
+	struct ev *e = &ing->cur->ev[ing->cur->nev++];
+	memset(e, 0, sizeof(*e));
+	e->type = type;
+	return e;
+}
+
+int arca_ingest_mark(arca_ingest *ing, void *payload)
+{
+	int rc;
+	if ((rc = reserve_events(ing, 1)) != 0)
+		return rc; /* the caller keeps `payload` */
+	push_ev(ing, EV_MARK)->payload = payload;
+	return 0;
+}
+
+int arca_ingest_buffer(arca_ingest *ing, uint8_t **p, size_t *avail)
+{
+	int rc;
+	if (ing->abort_rc)
+		return aborted(ing);
+	if (ing->raw_cap - ing->cur->len < ing->raw_cap / 8 &&
+	    (rc = submit(ing)) != 0)
+		return rc;
+	*p = ing->cur->raw + ing->cur->len;
+	*avail = ing->raw_cap - ing->cur->len;
+	return 0;
+}
+
+static void emit_data(arca_ingest *ing, size_t end)
+{
+	struct ev *e = push_ev(ing, EV_DATA);
+	e->off = (uint32_t)ing->run_start;
+	e->len = (uint32_t)(end - ing->run_start);
+	ing->run_start = end;
+}
+
+int arca_ingest_commit(arca_ingest *ing, size_t n)
+{
+	struct batch *b = ing->cur;
+	size_t base = b->len, i = 0;
+
+	while (i < n) {
+		int cut;
+		i += arca_chunker_scan(&ing->chunker, b->raw + base + i, n - i, &cut);
+		if (cut)
+			emit_data(ing, base + i);
+	}
+	b->len += n;
+	ing->bytes_in += n;
+	return 0;
+}
+
+int arca_ingest_feed(arca_ingest *ing, const void *p, size_t n)
+{
+	const uint8_t *c = p;
+	while (n) {
+		uint8_t *dst = NULL;
+		size_t avail = 0;
+		int rc = arca_ingest_buffer(ing, &dst, &avail);
+		if (rc)
+			return rc;
+		if (avail > n)
+			avail = n;
+		memcpy(dst, c, avail);
+		arca_ingest_commit(ing, avail);
+		c += avail;
+		n -= avail;
+	}
+	return 0;
+}
+
+int arca_ingest_end_run(arca_ingest *ing)
+{
+	int rc;
+	if (ing->abort_rc)
+		return aborted(ing);
+	if (ing->cur->len > ing->run_start) {
+		if ((rc = reserve_events(ing, 1)) != 0)
+			return rc;
+		emit_data(ing, ing->cur->len);
+	}
+	arca_chunker_reset(&ing->chunker);
+	return 0;
+}
+
+int arca_ingest_hole(arca_ingest *ing, uint64_t len)
+{
+	int rc;
+	if (len == 0)
+		return 0;
+	if ((rc = arca_ingest_end_run(ing)) != 0 || (rc = reserve_events(ing, 1)) != 0)
+		return rc;
+	push_ev(ing, EV_HOLE)->hole = len;
+	return 0;
+}
+
+static void *producer_main(void *arg)
+{
+	arca_ingest *ing = arg;
+	int rc = ing->producer(ing, ing->producer_ctx);
+
+	if (!rc)
+		rc = arca_ingest_end_run(ing);
+	if (!rc && ing->cur->nev)
+		rc = submit(ing);
+	if (rc) {
+		set_abort(ing, rc);
+		return NULL;
+	}
+	pthread_mutex_lock(&ing->mu);
+	ing->cur->state = B_FREE;
+	ing->producer_done = 1;
+	pthread_cond_broadcast(&ing->cv_worker);
+	pthread_cond_broadcast(&ing->cv_writer);
+	pthread_mutex_unlock(&ing->mu);
+	return NULL;
+}
+
+/* ---- workers ---- */
+
+static int is_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+struct worker {
+	arca_ingest *ing;
+	pthread_t thread;
+	int started;
+};
+
+static int process_batch(arca_ingest *ing, struct batch *b, ZSTD_CCtx *cctx, MDB_txn *txn)
+{
+	int rc;
+	for (size_t i = 0; i < b->nev; i++) {
+		struct ev *e = &b->ev[i];
+		const uint8_t *p;
+		size_t bound, clen;
+		arca_chunk_loc loc;
+
+		if (e->type != EV_DATA)
+			continue;
+		p = b->raw + e->off;
+		if (is_zero(p, e->len)) {
+			e->zero = 1;
+			continue;
+		}
+		if ((rc = arca_sha256_digest(e->id, p, e->len)) != 0)
+			return rc;
+		rc = arca_cas_lookup(ing->cas, txn, e->id, &loc);
+		if (rc == 0) {
+			e->known = 1;
+			continue;
+		}
+		if (rc != ARCA_ENOTFOUND)
+			return rc;
+		bound = ZSTD_compressBound(e->len);
+		e->codec = ARCA_CODEC_RAW;
+		if (b->comp_len + bound > ing->comp_cap)
+			continue; /* cannot happen with comp_cap's sizing; store raw */
+		clen = ZSTD_compress2(cctx, b->comp + b->comp_len, bound, p, e->len);
+		if (ZSTD_isError(clen))
+			return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(clen));
+		if (clen < e->len) {
+			e->codec = ARCA_CODEC_ZSTD;
+			e->coff = (uint32_t)b->comp_len;
+			e->clen = (uint32_t)clen;
+			b->comp_len += clen;
+		}
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	arca_ingest *ing = wk->ing;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	MDB_txn *txn = NULL;
+	int rc = 0;
+
+	if (!cctx) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory (zstd)");
+		goto done;
+	}
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ing->params.zstd_level);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	if ((rc = arca_cas_txn_read(ing->cas, &txn)) != 0)
+		goto done;
+	mdb_txn_reset(txn);
+
+	for (;;) {
+		struct batch *b = NULL;
+		pthread_mutex_lock(&ing->mu);
+		for (;;) {
+			if (ing->abort_rc)
+				break;
+			for (size_t i = 0; i < ing->nb; i++)
+				if (ing->b[i].state == B_READY && (!b || ing->b[i].seq < b->seq))
+					b = &ing->b[i];
+			if (b || ing->producer_done)
+				break;
+			pthread_cond_wait(&ing->cv_worker, &ing->mu);
+		}
+		if (!b) {
+			pthread_mutex_unlock(&ing->mu);
+			break;
+		}
+		b->state = B_WORKING;
+		pthread_mutex_unlock(&ing->mu);
+
+		int mrc = mdb_txn_renew(txn);
+		if (mrc) {
+			rc = arca_lmdb_error(mrc, "renew read transaction");
+			goto done;
+		}
+		rc = process_batch(ing, b, cctx, txn);
+		mdb_txn_reset(txn);
+		if (rc)
+			goto done;
+		pthread_mutex_lock(&ing->mu);
+		b->state = B_DONE;
+		pthread_cond_broadcast(&ing->cv_writer);
+		pthread_mutex_unlock(&ing->mu);
+	}
+done:
+	if (rc)
+		set_abort(ing, rc);
+	if (txn)
+		mdb_txn_abort(txn);
+	ZSTD_freeCCtx(cctx);
+	return NULL;
+}
+
+/* ---- writer (calling thread) ---- */
+
+static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
+		const arca_ingest_sink *sink, void *sink_ctx, arca_ingest_stats *st)
+{
+	int rc;
+	for (size_t i = 0; i < b->nev; i++) {
+		struct ev *e = &b->ev[i];
+		int added;
+
+		switch (e->type) {
+		case EV_MARK:
+			rc = sink->mark(sink_ctx, e->payload);
+			e->payload = NULL;
+			if (rc)
+				return rc;
+			break;
+		case EV_HOLE:
+			st->hole_bytes += e->hole;
+			if ((rc = sink->extent(sink_ctx, NULL, e->hole)) != 0)
+				return rc;
+			break;
+		case EV_DATA:
+			if (e->zero) {
+				st->hole_bytes += e->len;
+				if ((rc = sink->extent(sink_ctx, NULL, e->len)) != 0)
+					return rc;
+				break;
+			}
+			st->chunks++;
+			if (e->known) {
+				if (!arca_cas_writer_has(w, e->id))
+					return arca_err_set(ARCA_ECORRUPT, "chunk vanished from the index");
+			} else {
+				const uint8_t *stored = e->codec == ARCA_CODEC_ZSTD ?
+					b->comp + e->coff : b->raw + e->off;
+				uint32_t slen = e->codec == ARCA_CODEC_ZSTD ? e->clen : e->len;
+				rc = arca_cas_writer_put(w, e->id, e->len, e->codec, stored, slen, &added);
+				if (rc)
+					return rc;
+				if (added) {
+					st->chunks_new++;
+					st->new_raw_bytes += e->len;
+					st->new_stored_bytes += slen;
+				}
+			}
+			if ((rc = sink->extent(sink_ctx, e->id, e->len)) != 0)
+				return rc;
+			break;
+		}
+	}
+	(void)ing;
+	return 0;
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+static void free_batches(arca_ingest *ing, const arca_ingest_sink *sink)
+{
+	for (size_t i = 0; i < ing->nb; i++) {
+		struct batch *b = &ing->b[i];
+		for (size_t j = 0; j < b->nev && b->ev; j++)
+			if (b->ev[j].type == EV_MARK && b->ev[j].payload && sink->free_payload)
+				sink->free_payload(b->ev[j].payload);
+		free(b->raw);
+		free(b->comp);
+		free(b->ev);
+	}
+	free(ing->b);
+}
+
+int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params *params,
+		arca_ingest_producer producer, void *producer_ctx,
+		const arca_ingest_sink *sink, void *sink_ctx, arca_ingest_stats *stats)
+{
+	arca_ingest ing;
+	struct worker workers[MAX_WORKERS];
+	pthread_t prod;
+	int prod_started = 0, rc = 0;
+	unsigned nworkers;
+	arca_ingest_stats st;
+
+	memset(&ing, 0, sizeof(ing));
+	memset(&st, 0, sizeof(st));
+	memset(workers, 0, sizeof(workers));
+	ing.cas = cas;
+	ing.params = *params;
+	ing.producer = producer;
+	ing.producer_ctx = producer_ctx;
+	nworkers = params->threads ? params->threads : default_threads();
+	if (nworkers > MAX_WORKERS)
+		nworkers = MAX_WORKERS;
+	ing.params.threads = nworkers;
+	pthread_mutex_init(&ing.mu, NULL);
+	pthread_cond_init(&ing.cv_producer, NULL);
+	pthread_cond_init(&ing.cv_worker, NULL);
+	pthread_cond_init(&ing.cv_writer, NULL);
+	arca_chunker_init(&ing.chunker, params->chunk_min, params->chunk_avg, params->chunk_max);
+
+	ing.raw_cap = BATCH_RAW_MIN;
+	if (ing.raw_cap < 4 * (size_t)params->chunk_max)
+		ing.raw_cap = 4 * (size_t)params->chunk_max;
+	ing.ev_reserve = ing.raw_cap / params->chunk_min + 2;
+	ing.ev_cap = ing.ev_reserve + MARKS_PER_BATCH;
+	ing.comp_cap = ZSTD_compressBound(ing.raw_cap) + ing.ev_cap * 80;
+	/* One batch filling, one being written, one per worker in flight. */
+	ing.nb = nworkers + 2;
+	ing.b = calloc(ing.nb, sizeof(*ing.b));
+	if (!ing.b) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ing.nb; i++) {
+		ing.b[i].raw = malloc(ing.raw_cap);
+		ing.b[i].comp = malloc(ing.comp_cap);
+		ing.b[i].ev = malloc(ing.ev_cap * sizeof(struct ev));
+		if (!ing.b[i].raw || !ing.b[i].comp || !ing.b[i].ev) {
+			rc = arca_err_set(ARCA_ENOMEM, "out of memory (ingest buffers)");
+			goto out;
+		}
+	}
+	ing.cur = &ing.b[0];
+	ing.cur->state = B_FILLING;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		workers[i].ing = &ing;
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+			rc = arca_err_set(ARCA_ERROR, "cannot start worker thread");
+			set_abort(&ing, rc);
+			goto join;
+		}
+		workers[i].started = 1;
+	}
+	if (pthread_create(&prod, NULL, producer_main, &ing) != 0) {
+		rc = arca_err_set(ARCA_ERROR, "cannot start reader thread");
+		set_abort(&ing, rc);
+		goto join;
+	}
+	prod_started = 1;
+
+	for (;;) {
+		struct batch *b = NULL;
+		pthread_mutex_lock(&ing.mu);
+		for (;;) {
+			if (ing.abort_rc)
+				break;
+			for (size_t i = 0; i < ing.nb; i++)
+				if (ing.b[i].state == B_DONE && ing.b[i].seq == ing.next_write_seq)
+					b = &ing.b[i];
+			if (b || (ing.producer_done && ing.next_write_seq == ing.next_submit_seq))
+				break;
+			pthread_cond_wait(&ing.cv_writer, &ing.mu);
+		}
+		pthread_mutex_unlock(&ing.mu);
+		if (!b)
+			break;
+		rc = write_batch(&ing, b, w, sink, sink_ctx, &st);
+		if (rc) {
+			set_abort(&ing, rc);
+			break;
+		}
+		pthread_mutex_lock(&ing.mu);
+		b->state = B_FREE;
+		b->nev = 0;
+		b->len = 0;
+		b->comp_len = 0;
+		ing.next_write_seq++;
+		pthread_cond_broadcast(&ing.cv_producer);
+		pthread_mutex_unlock(&ing.mu);
+	}
+join:
+	if (prod_started)
+		pthread_join(prod, NULL);
+	for (unsigned i = 0; i < nworkers; i++)
+		if (workers[i].started)
+			pthread_join(workers[i].thread, NULL);
+	if (ing.abort_rc) {
+		rc = ing.abort_rc;
+		arca_err_set(rc, "%s", ing.abort_msg);
+	}
+out:
+	st.bytes_in = ing.bytes_in;
+	if (stats)
+		*stats = st;
+	if (ing.b)
+		free_batches(&ing, sink);
+	pthread_cond_destroy(&ing.cv_producer);
+	pthread_cond_destroy(&ing.cv_worker);
+	pthread_cond_destroy(&ing.cv_writer);
+	pthread_mutex_destroy(&ing.mu);
+	return rc;
+}

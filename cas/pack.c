@@ -1,0 +1,142 @@
+#include "cas/pack.h"
+#include "cas/chunker.h"
+#include "cas/hash.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/hex.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+struct arca_decoder {
+	ZSTD_DCtx *dctx;
+};
+
+size_t arca_record_stored_max(void)
+{
+	return ZSTD_COMPRESSBOUND(ARCA_CHUNK_MAX_LIMIT);
+}
+
+void arca_pack_header_encode(uint8_t out[ARCA_PACK_HEADER_LEN], uint32_t pack_no)
+{
+	memcpy(out, ARCA_PACK_MAGIC, 8);
+	arca_put_le32(out + 8, ARCA_PACK_VERSION);
+	arca_put_le32(out + 12, pack_no);
+}
+
+int arca_pack_header_decode(uint32_t *pack_no, const uint8_t *p, size_t n)
+{
+	if (n < ARCA_PACK_HEADER_LEN || memcmp(p, ARCA_PACK_MAGIC, 8) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "not a pack file (bad magic)");
+	if (arca_get_le32(p + 8) != ARCA_PACK_VERSION)
+		return arca_err_set(ARCA_EUNSUPPORTED, "pack format version %u not supported",
+			arca_get_le32(p + 8));
+	*pack_no = arca_get_le32(p + 12);
+	return 0;
+}
+
+static uint32_t header_check(const uint8_t *p)
+{
+	uint8_t d[ARCA_HASH_LEN];
+	if (arca_sha256_digest(d, p, 60) != 0)
+		return 0;
+	return arca_get_le32(d);
+}
+
+void arca_record_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_record *r)
+{
+	memset(out, 0, ARCA_RECORD_HEADER_LEN);
+	memcpy(out, ARCA_RECORD_MAGIC, 4);
+	out[4] = ARCA_RECORD_VERSION;
+	out[5] = r->codec;
+	arca_put_le32(out + 8, r->raw_len);
+	arca_put_le32(out + 12, r->stored_len);
+	memcpy(out + 16, r->id, 32);
+	arca_put_le32(out + 60, header_check(out));
+}
+
+int arca_record_decode(arca_record *r, const uint8_t *p, size_t n)
+{
+	if (n < ARCA_RECORD_HEADER_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "record header truncated");
+	if (memcmp(p, ARCA_RECORD_MAGIC, 4) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "record: bad magic");
+	if (p[4] != ARCA_RECORD_VERSION)
+		return arca_err_set(ARCA_ECORRUPT, "record: unknown version %u", p[4]);
+	for (int i = 6; i < 8; i++)
+		if (p[i])
+			return arca_err_set(ARCA_ECORRUPT, "record: reserved bytes set");
+	for (int i = 48; i < 60; i++)
+		if (p[i])
+			return arca_err_set(ARCA_ECORRUPT, "record: reserved bytes set");
+	if (arca_get_le32(p + 60) != header_check(p))
+		return arca_err_set(ARCA_ECORRUPT, "record: header checksum mismatch");
+	r->codec = p[5];
+	r->raw_len = arca_get_le32(p + 8);
+	r->stored_len = arca_get_le32(p + 12);
+	memcpy(r->id, p + 16, 32);
+	if (r->codec != ARCA_CODEC_RAW && r->codec != ARCA_CODEC_ZSTD)
+		return arca_err_set(ARCA_ECORRUPT, "record: unknown codec %u", r->codec);
+	if (r->raw_len == 0 || r->raw_len > ARCA_CHUNK_MAX_LIMIT)
+		return arca_err_set(ARCA_ECORRUPT, "record: raw length %u out of range", r->raw_len);
+	if (r->stored_len == 0 || r->stored_len > arca_record_stored_max() ||
+	    (r->codec == ARCA_CODEC_RAW && r->stored_len != r->raw_len))
+		return arca_err_set(ARCA_ECORRUPT, "record: stored length %u out of range", r->stored_len);
+	return 0;
+}
+
+int arca_decoder_new(arca_decoder **out)
+{
+	arca_decoder *d = calloc(1, sizeof(*d));
+	if (!d || !(d->dctx = ZSTD_createDCtx())) {
+		free(d);
+		return arca_err_set(ARCA_ENOMEM, "out of memory (zstd context)");
+	}
+	/* A chunk never exceeds ARCA_CHUNK_MAX_LIMIT; refuse frames that ask
+	 * for a larger window. */
+	ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, 24);
+	*out = d;
+	return 0;
+}
+
+void arca_decoder_free(arca_decoder *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeDCtx(d->dctx);
+	free(d);
+}
+
+int arca_record_unpack(arca_decoder *d, const arca_record *r,
+		const uint8_t *stored, uint8_t *raw, size_t raw_cap)
+{
+	uint8_t digest[ARCA_HASH_LEN];
+	char hex[17];
+	int rc;
+
+	if (raw_cap < r->raw_len)
+		return arca_err_set(ARCA_EINVAL, "record: buffer too small");
+	if (r->codec == ARCA_CODEC_ZSTD) {
+		size_t got = ZSTD_decompressDCtx(d->dctx, raw, r->raw_len, stored, r->stored_len);
+		if (ZSTD_isError(got)) {
+			arca_hex_encode(hex, r->id, 8);
+			return arca_err_set(ARCA_ECORRUPT, "chunk %s: zstd: %s", hex,
+				ZSTD_getErrorName(got));
+		}
+		if (got != r->raw_len) {
+			arca_hex_encode(hex, r->id, 8);
+			return arca_err_set(ARCA_ECORRUPT, "chunk %s: decompressed to %zu bytes, expected %u",
+				hex, got, r->raw_len);
+		}
+	} else {
+		memcpy(raw, stored, r->raw_len);
+	}
+	if ((rc = arca_sha256_digest(digest, raw, r->raw_len)) != 0)
+		return rc;
+	if (memcmp(digest, r->id, 32) != 0) {
+		arca_hex_encode(hex, r->id, 8);
+		return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id", hex);
+	}
+	return 0;
+}

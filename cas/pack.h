@@ -1,0 +1,51 @@
+/*
+ * Pack files and their self-describing chunk records (docs/FORMAT.md,
+ * "Pack files"). Parsers here see hostile bytes: every field is checked.
+ */
+#ifndef ARCA_CAS_PACK_H
+#define ARCA_CAS_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARCA_PACK_MAGIC "ARCAPACK"
+#define ARCA_PACK_VERSION 1
+#define ARCA_PACK_HEADER_LEN 16
+#define ARCA_RECORD_MAGIC "ARCK"
+#define ARCA_RECORD_VERSION 1
+#define ARCA_RECORD_HEADER_LEN 64
+
+enum { ARCA_CODEC_RAW = 0, ARCA_CODEC_ZSTD = 1 };
+
+typedef struct {
+	uint8_t id[32];
+	uint8_t codec;
+	uint32_t raw_len;
+	uint32_t stored_len;
+} arca_record;
+
+/** Upper bound on stored_len for any record. */
+size_t arca_record_stored_max(void);
+
+void arca_pack_header_encode(uint8_t out[ARCA_PACK_HEADER_LEN], uint32_t pack_no);
+/** 0, or ARCA_ECORRUPT when the header is not a version-1 pack header. */
+int arca_pack_header_decode(uint32_t *pack_no, const uint8_t *p, size_t n);
+
+void arca_record_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_record *r);
+/** Parses and checks a record header; ARCA_ECORRUPT on any mismatch. */
+int arca_record_decode(arca_record *r, const uint8_t *p, size_t n);
+
+typedef struct arca_decoder arca_decoder;
+
+int arca_decoder_new(arca_decoder **out);
+void arca_decoder_free(arca_decoder *d);
+
+/**
+ * Turns a record's stored payload back into its raw bytes in `raw`
+ * (capacity `raw_cap` >= r->raw_len) and checks they hash to r->id.
+ * ARCA_ECORRUPT when they do not.
+ */
+int arca_record_unpack(arca_decoder *d, const arca_record *r,
+		const uint8_t *stored, uint8_t *raw, size_t raw_cap);
+
+#endif

@@ -1,0 +1,64 @@
+/* Shared pieces of the arca command line tool (public API only). */
+#ifndef ARCA_CLI_H
+#define ARCA_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arca/arca.h"
+
+typedef struct {
+	const char *store_path;
+	const char *prog;
+} cli_ctx;
+
+/* Exit statuses (documented in `arca --help`). */
+enum {
+	EXIT_OK_ = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_NOTFOUND = 3,
+	EXIT_CORRUPT = 4,
+	EXIT_EXISTS = 5,
+	EXIT_AMBIGUOUS = 6,
+	EXIT_UNSAFE = 7,
+	EXIT_NOSPACE = 8
+};
+
+/* Prints "arca <cmd>: <library error>" and returns the exit status. */
+int cli_fail(const char *cmd, int code);
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
+void cli_human_size(char *out, size_t n, uint64_t v);
+void cli_format_time(char *out, size_t n, int64_t ns);
+/* Matches "--store DIR" / "--store=DIR" inside a command's options. */
+
+typedef struct {
+	FILE *f;
+	int depth;
+	int need_comma[32];
+} json_w;
+
+void json_init(json_w *j, FILE *f);
+void json_obj_begin(json_w *j, const char *key);
+void json_obj_end(json_w *j);
+void json_arr_begin(json_w *j, const char *key);
+void json_arr_end(json_w *j);
+void json_str(json_w *j, const char *key, const char *v);
+void json_u64(json_w *j, const char *key, uint64_t v);
+void json_i64(json_w *j, const char *key, int64_t v);
+void json_num(json_w *j, const char *key, double v);
+void json_bool(json_w *j, const char *key, int v);
+void json_null(json_w *j, const char *key);
+void json_id(json_w *j, const char *key, const arca_id *id);
+/* Writes the shared fields of one artifact into the current object. */
+void json_artifact_fields(json_w *j, const arca_artifact *a);
+
+int cmd_snapshot(cli_ctx *ctx, int argc, char **argv);
+int cmd_restore(cli_ctx *ctx, int argc, char **argv);
+int cmd_ls(cli_ctx *ctx, int argc, char **argv);
+int cmd_show(cli_ctx *ctx, int argc, char **argv);
+int cmd_stats(cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,144 @@
+#include "cli.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+void json_init(json_w *j, FILE *f)
+{
+	memset(j, 0, sizeof(*j));
+	j->f = f;
+}
+
+static void put_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+static void key(json_w *j, const char *k)
+{
+	if (j->need_comma[j->depth])
+		fputc(',', j->f);
+	j->need_comma[j->depth] = 1;
+	if (k) {
+		put_string(j->f, k);
+		fputc(':', j->f);
+	}
+}
+
+void json_obj_begin(json_w *j, const char *k)
+{
+	if (j->depth > 0 || j->need_comma[0])
+		key(j, k);
+	fputc('{', j->f);
+	j->depth++;
+	j->need_comma[j->depth] = 0;
+}
+
+void json_obj_end(json_w *j)
+{
+	fputc('}', j->f);
+	j->depth--;
+	if (j->depth == 0)
+		fputc('\n', j->f);
+}
+
+void json_arr_begin(json_w *j, const char *k)
+{
+	if (j->depth > 0 || j->need_comma[0])
+		key(j, k);
+	fputc('[', j->f);
+	j->depth++;
+	j->need_comma[j->depth] = 0;
+}
+
+void json_arr_end(json_w *j)
+{
+	fputc(']', j->f);
+	j->depth--;
+	if (j->depth == 0)
+		fputc('\n', j->f);
+}
+
+void json_str(json_w *j, const char *k, const char *v)
+{
+	key(j, k);
+	if (v)
+		put_string(j->f, v);
+	else
+		fputs("null", j->f);
+}
+
+void json_u64(json_w *j, const char *k, uint64_t v)
+{
+	key(j, k);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+void json_i64(json_w *j, const char *k, int64_t v)
+{
+	key(j, k);
+	fprintf(j->f, "%" PRId64, v);
+}
+
+void json_num(json_w *j, const char *k, double v)
+{
+	key(j, k);
+	fprintf(j->f, "%.4f", v);
+}
+
+void json_bool(json_w *j, const char *k, int v)
+{
+	key(j, k);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void json_null(json_w *j, const char *k)
+{
+	key(j, k);
+	fputs("null", j->f);
+}
+
+void json_id(json_w *j, const char *k, const arca_id *id)
+{
+	char s[ARCA_ID_STRLEN];
+	arca_id_format(s, id);
+	json_str(j, k, s);
+}
+
+void json_artifact_fields(json_w *j, const arca_artifact *a)
+{
+	char t[64];
+	json_id(j, "id", &a->id);
+	json_str(j, "kind", arca_kind_name(a->kind));
+	json_str(j, "name", a->name);
+	json_str(j, "tag", a->tag);
+	json_u64(j, "logical_bytes", a->logical_bytes);
+	json_u64(j, "data_bytes", a->data_bytes);
+	json_u64(j, "entries", a->entries);
+	json_i64(j, "created_ns", a->created_ns);
+	cli_format_time(t, sizeof(t), a->created_ns);
+	json_str(j, "created", t);
+	if (a->has_parent)
+		json_id(j, "parent", &a->parent);
+	else
+		json_null(j, "parent");
+	json_obj_begin(j, "labels");
+	for (size_t i = 0; i < a->nlabels; i++)
+		json_str(j, a->labels[i].key, a->labels[i].value);
+	json_obj_end(j);
+}

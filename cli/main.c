@@ -1,0 +1,167 @@
+/* arca: command line front end. Uses only the public API in include/arca. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define ARCA_VERSION_STRING "0.1.0"
+
+static const struct command {
+	const char *name;
+	int (*fn)(cli_ctx *, int, char **);
+	const char *summary;
+} commands[] = {
+	{ "snapshot", cmd_snapshot, "store a directory tree or disk image as an artifact" },
+	{ "restore", cmd_restore, "restore an artifact into a new directory or file" },
+	{ "ls", cmd_ls, "list artifacts" },
+	{ "show", cmd_show, "show one artifact's metadata" },
+	{ "stats", cmd_stats, "store size, dedup and compression figures" },
+	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: arca [--store DIR] <command> [options]\n"
+		"\n"
+		"arca stores directory trees and VM disk images as deduplicated,\n"
+		"compressed, content-addressed artifacts.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\n"
+		"Run 'arca <command> --help' for a command's options.\n"
+		"\n"
+		"Global options:\n"
+		"  --store DIR   the store (default: $ARCA_STORE, else $XDG_DATA_HOME/arca,\n"
+		"                else ~/.local/share/arca); also accepted after the command\n"
+		"  --version     print the version\n"
+		"\n"
+		"References (REF): an artifact id (art_<hex>), a unique prefix of at least\n"
+		"8 hex digits, NAME:TAG, or NAME (meaning NAME:latest).\n"
+		"\n"
+		"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 damaged data,\n"
+		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space.\n");
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "arca %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'arca %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cli_fail(const char *cmd, int code)
+{
+	fprintf(stderr, "arca %s: %s\n", cmd, arca_error_last());
+	switch (code) {
+	case ARCA_EINVAL: return EXIT_USAGE;
+	case ARCA_ENOTFOUND: return EXIT_NOTFOUND;
+	case ARCA_ECORRUPT: return EXIT_CORRUPT;
+	case ARCA_EEXISTS: return EXIT_EXISTS;
+	case ARCA_EAMBIGUOUS: return EXIT_AMBIGUOUS;
+	case ARCA_EUNSAFE: return EXIT_UNSAFE;
+	case ARCA_ENOSPC: return EXIT_NOSPACE;
+	default: return EXIT_FAIL;
+	}
+}
+
+static char default_store[4096];
+
+static const char *store_default(void)
+{
+	const char *e = getenv("ARCA_STORE");
+	if (e && *e)
+		return e;
+	e = getenv("XDG_DATA_HOME");
+	if (e && *e) {
+		snprintf(default_store, sizeof(default_store), "%s/arca", e);
+		return default_store;
+	}
+	e = getenv("HOME");
+	snprintf(default_store, sizeof(default_store), "%s/.local/share/arca", e && *e ? e : ".");
+	return default_store;
+}
+
+int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create)
+{
+	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
+	const char *path = ctx->store_path ? ctx->store_path : store_default();
+	int rc;
+	o.no_create = !create;
+	if ((rc = arca_store_open(out, path, &o)) != 0)
+		return cli_fail(cmd, rc);
+	return 0;
+}
+
+void cli_human_size(char *out, size_t n, uint64_t v)
+{
+	static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double d = (double)v;
+	int u = 0;
+	while (d >= 1024 && u < 5) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, n, "%llu B", (unsigned long long)v);
+	else
+		snprintf(out, n, "%.1f %s", d, units[u]);
+}
+
+void cli_format_time(char *out, size_t n, int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int main(int argc, char **argv)
+{
+	cli_ctx ctx = { NULL, "arca" };
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+			ctx.store_path = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--store=", 8)) {
+			ctx.store_path = argv[i] + 8;
+			i++;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("arca %s\n", ARCA_VERSION_STRING);
+			return 0;
+		} else {
+			fprintf(stderr, "arca: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[i], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return commands[c].fn(&ctx, argc - i, argv + i);
+	fprintf(stderr, "arca: '%s' is not a command. See 'arca --help'.\n", argv[i]);
+	return EXIT_USAGE;
+}

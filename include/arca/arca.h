@@ -1,0 +1,238 @@
+/*
+ * arca: a content-addressed snapshot store for workspace trees and VM disk
+ * images.
+ *
+ * Conventions (after libgit2):
+ *  - functions return 0 on success or a negative ARCA_E* code; the detail of
+ *    the last failure on the calling thread is in arca_error_last();
+ *  - out parameters come first;
+ *  - options structs carry a `version` field; initialise them with the
+ *    matching *_OPTIONS_INIT macro (or pass NULL for defaults);
+ *  - anything returned through a pointer-to-pointer is owned by the caller
+ *    and released with the named *_free function.
+ *
+ * A store handle may be shared between threads. Write operations
+ * (snapshot) serialise on the store's writer lock, which is also held
+ * across processes; readers never block.
+ */
+#ifndef ARCA_ARCA_H
+#define ARCA_ARCA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ARCA_API __attribute__((visibility("default")))
+
+/** Error codes. Zero is success. */
+typedef enum {
+	ARCA_OK = 0,
+	ARCA_ERROR = -1,      /**< generic failure */
+	ARCA_ENOTFOUND = -2,  /**< reference, artifact or chunk does not exist */
+	ARCA_EEXISTS = -3,    /**< destination already exists */
+	ARCA_ECORRUPT = -4,   /**< stored data failed a check */
+	ARCA_ELOCKED = -5,    /**< store is locked by another writer */
+	ARCA_EINVAL = -6,     /**< bad argument */
+	ARCA_EIO = -7,        /**< operating system I/O error */
+	ARCA_ENOMEM = -8,     /**< out of memory */
+	ARCA_EAMBIGUOUS = -9, /**< reference matches more than one artifact */
+	ARCA_EUNSAFE = -10,   /**< a path would escape its destination */
+	ARCA_ENOSPC = -11,    /**< no space left on device */
+	ARCA_EUNSUPPORTED = -12 /**< file type or format version not supported */
+} arca_error_t;
+
+/**
+ * Text describing the most recent failure on this thread. The string is
+ * owned by the library and valid until the next arca call on this thread.
+ * Never NULL.
+ */
+ARCA_API const char *arca_error_last(void);
+
+/** Short name of an error code ("ENOTFOUND", ...). Static string. */
+ARCA_API const char *arca_error_name(int code);
+
+/** 32-byte SHA-256 identifier of an artifact or chunk. */
+typedef struct {
+	uint8_t bytes[32];
+} arca_id;
+
+/** "art_" + 64 hex digits + NUL */
+#define ARCA_ID_STRLEN 69
+
+/** Formats `id` as "art_<hex>" into `out` (ARCA_ID_STRLEN bytes). */
+ARCA_API void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id);
+
+typedef struct arca_store arca_store;
+
+typedef struct {
+	unsigned version;
+	/** Chunk sizes, used only when the store is created; 0 = default
+	 *  (min 16 KiB, avg 64 KiB, max 256 KiB). */
+	uint32_t chunk_min, chunk_avg, chunk_max;
+	/** zstd level for new chunks; 0 = default (3). */
+	int zstd_level;
+	/** Worker threads for hashing/compression; 0 = number of CPUs. */
+	unsigned threads;
+	/** Open an existing store without creating one. */
+	int no_create;
+} arca_store_options;
+
+#define ARCA_STORE_OPTIONS_VERSION 1
+#define ARCA_STORE_OPTIONS_INIT { ARCA_STORE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0 }
+
+/**
+ * Opens (and unless opts->no_create, creates) the store in directory
+ * `path`. Release with arca_store_free().
+ */
+ARCA_API int arca_store_open(arca_store **out, const char *path,
+		const arca_store_options *opts);
+
+/** Closes the store. NULL is ignored. */
+ARCA_API void arca_store_free(arca_store *store);
+
+typedef enum {
+	ARCA_KIND_AUTO = 0,
+	ARCA_KIND_TREE = 1,  /**< a directory tree */
+	ARCA_KIND_IMAGE = 2  /**< one file or block device (a disk image) */
+} arca_kind_t;
+
+/** Static name of a kind: "tree", "image". */
+ARCA_API const char *arca_kind_name(arca_kind_t kind);
+
+typedef struct {
+	const char *key;
+	const char *value;
+} arca_label;
+
+/** Counters of one snapshot or restore. */
+typedef struct {
+	uint64_t entries;        /**< tree entries (files, dirs, links...) */
+	uint64_t entries_skipped;/**< sockets and device nodes, not stored */
+	uint64_t logical_bytes;  /**< file/image size, holes included */
+	uint64_t bytes_read;     /**< content bytes read from the source */
+	uint64_t bytes_written;  /**< content bytes written to the target */
+	uint64_t hole_bytes;     /**< bytes stored as holes */
+	uint64_t chunks;         /**< data chunks referenced */
+	uint64_t chunks_new;     /**< chunks added to the store */
+	uint64_t new_raw_bytes;  /**< uncompressed size of new chunks */
+	uint64_t new_stored_bytes; /**< bytes appended to packs */
+} arca_op_stats;
+
+typedef struct {
+	unsigned version;
+	const char *name;      /**< artifact name (optional) */
+	const char *tag;       /**< tag under name; default "latest" alias only */
+	const arca_label *labels;
+	size_t nlabels;
+	arca_kind_t kind;      /**< AUTO: directory -> tree, file -> image */
+} arca_snapshot_options;
+
+#define ARCA_SNAPSHOT_OPTIONS_VERSION 1
+#define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO }
+
+/**
+ * Snapshots `path` into the store and writes the new artifact's id to
+ * `out`. When `name` is set, the refs NAME:latest and (if `tag` is set)
+ * NAME:TAG point to the artifact afterwards. `stats` may be NULL.
+ */
+ARCA_API int arca_snapshot(arca_id *out, arca_store *store, const char *path,
+		const arca_snapshot_options *opts, arca_op_stats *stats);
+
+typedef struct {
+	unsigned version;
+	/** Allow DEST to exist: an empty directory for trees, any regular
+	 *  file or block device for images (it is overwritten). */
+	int force;
+} arca_restore_options;
+
+#define ARCA_RESTORE_OPTIONS_VERSION 1
+#define ARCA_RESTORE_OPTIONS_INIT { ARCA_RESTORE_OPTIONS_VERSION, 0 }
+
+/**
+ * Restores the artifact `ref` (id, unique id prefix of >= 8 hex digits,
+ * NAME:TAG or NAME) to `dest`. Nothing is ever written outside `dest`:
+ * manifests naming `..`, absolute paths or paths through symlinks are
+ * refused with ARCA_EUNSAFE. Every chunk is verified against its id.
+ */
+ARCA_API int arca_restore(arca_store *store, const char *ref,
+		const char *dest, const arca_restore_options *opts,
+		arca_op_stats *stats);
+
+/** Resolves a reference to an artifact id. */
+ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);
+
+/** Metadata of one artifact. */
+typedef struct {
+	arca_id id;
+	arca_kind_t kind;
+	uint64_t logical_bytes; /**< size, holes included */
+	uint64_t data_bytes;    /**< logical bytes that are not holes */
+	uint64_t entries;
+	int64_t created_ns;     /**< nanoseconds since the epoch */
+	char *name;             /**< NULL when none */
+	char *tag;              /**< tag given at creation, NULL when none */
+	arca_label *labels;     /**< owned strings */
+	size_t nlabels;
+	int has_parent;
+	arca_id parent;
+	uint64_t manifest_bytes;
+} arca_artifact;
+
+/** Looks up one artifact; free with arca_artifact_free(). */
+ARCA_API int arca_artifact_lookup(arca_artifact **out, arca_store *store,
+		const arca_id *id);
+
+/** Frees an artifact returned by the library. NULL is ignored. */
+ARCA_API void arca_artifact_free(arca_artifact *artifact);
+
+/** Callback for arca_artifact_foreach; a non-zero return stops the walk
+ *  and is returned by it. The artifact is valid during the call only. */
+typedef int (*arca_artifact_cb)(const arca_artifact *artifact, void *payload);
+
+/** Calls `cb` for every artifact, oldest first. */
+ARCA_API int arca_artifact_foreach(arca_store *store, arca_artifact_cb cb,
+		void *payload);
+
+/** Whole-store figures. */
+typedef struct {
+	uint64_t artifacts;
+	uint64_t chunks;
+	uint64_t logical_bytes;   /**< sum of artifacts' logical sizes */
+	uint64_t data_bytes;      /**< the same without holes */
+	uint64_t unique_bytes;    /**< uncompressed bytes of all chunks */
+	uint64_t stored_bytes;    /**< compressed chunk bytes in packs */
+	uint64_t pack_bytes;      /**< pack file bytes incl. headers */
+	uint64_t packs;
+	uint64_t index_bytes;     /**< size of the LMDB index in use */
+} arca_store_stats;
+
+ARCA_API int arca_store_stats_get(arca_store_stats *out, arca_store *store);
+
+/** Result of arca_verify(). */
+typedef struct {
+	uint64_t chunks_checked;
+	uint64_t bytes_checked;     /**< stored bytes read */
+	uint64_t chunks_damaged;
+	uint64_t artifacts_checked;
+	size_t ndamaged;            /**< artifacts that reference damage */
+	arca_id *damaged;           /**< owned; see arca_verify_result_clear */
+} arca_verify_result;
+
+/**
+ * Re-reads and re-hashes every chunk, then checks every artifact's
+ * manifest and chunk references. Returns 0 when all is well,
+ * ARCA_ECORRUPT when damage was found (details in `out`), or another
+ * error when the check itself could not run.
+ */
+ARCA_API int arca_verify(arca_verify_result *out, arca_store *store);
+
+/** Releases what arca_verify() stored in `result`. */
+ARCA_API void arca_verify_result_clear(arca_verify_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,603 @@
+/*
+ * Restore of an artifact into a new directory or image file.
+ *
+ * The calling thread reads the manifest and creates every entry with
+ * *at() calls relative to directory descriptors it opened itself, never
+ * following a symlink (O_NOFOLLOW) and never reusing an existing name
+ * (O_EXCL, mkdirat), so nothing can be written outside DEST. Chunk
+ * contents are fetched, verified and written by a pool of worker threads.
+ */
+#include "store/store.h"
+#include "store/manifest.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QUEUE_LEN 256
+#define MAX_THREADS 64
+
+typedef struct {
+	int fd;
+	int refs;             /* jobs in flight + the manifest reader's own */
+	int tree;             /* apply owner/mode/mtime when complete */
+	uint32_t mode, uid, gid;
+	struct timespec mtime;
+} rfile;
+
+typedef struct {
+	rfile *f;
+	uint64_t off;
+	uint32_t len;
+	uint8_t id[32];
+} job;
+
+typedef struct {
+	arca_store *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_space, cv_jobs;
+	job q[QUEUE_LEN];
+	size_t head, count;
+	int closing;
+	int err;
+	char errmsg[1024];
+	uint64_t bytes_written;
+	int as_root;
+	pthread_t threads[MAX_THREADS];
+	unsigned nthreads;
+} pool;
+
+static void pool_fail(pool *p, int rc)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->err) {
+		p->err = rc;
+		snprintf(p->errmsg, sizeof(p->errmsg), "%s", arca_error_last());
+	}
+	pthread_cond_broadcast(&p->cv_space);
+	pthread_cond_broadcast(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static int apply_meta(int fd, const rfile *f, int as_root)
+{
+	struct timespec ts[2];
+	if (as_root && fchown(fd, f->uid, f->gid) < 0)
+		return arca_err_sys("chown");
+	if (fchmod(fd, f->mode) < 0)
+		return arca_err_sys("chmod");
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1] = f->mtime;
+	if (futimens(fd, ts) < 0)
+		return arca_err_sys("set mtime");
+	return 0;
+}
+
+/* Drops one reference; the last one finishes the file. */
+static int rfile_release(pool *p, rfile *f)
+{
+	int last, rc = 0;
+	pthread_mutex_lock(&p->mu);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&p->mu);
+	if (!last)
+		return 0;
+	if (f->tree)
+		rc = apply_meta(f->fd, f, p->as_root);
+	if (close(f->fd) < 0 && !rc)
+		rc = arca_err_sys("close");
+	free(f);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	pool *p = arg;
+	arca_chunk_reader rd;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if ((rc = arca_chunk_reader_init(&rd)) != 0) {
+		pool_fail(p, rc);
+		return NULL;
+	}
+	if ((rc = arca_cas_txn_read(p->s->cas, &txn)) != 0)
+		goto out;
+	for (;;) {
+		job j;
+		const uint8_t *raw;
+		uint32_t len;
+
+		pthread_mutex_lock(&p->mu);
+		while (!p->count && !p->closing && !p->err)
+			pthread_cond_wait(&p->cv_jobs, &p->mu);
+		if (!p->count || p->err) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		j = p->q[p->head];
+		p->head = (p->head + 1) % QUEUE_LEN;
+		p->count--;
+		pthread_cond_signal(&p->cv_space);
+		pthread_mutex_unlock(&p->mu);
+
+		rc = arca_cas_get(p->s->cas, txn, j.id, &rd, &raw, &len);
+		if (!rc && len != j.len)
+			rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
+		if (!rc && arca_pwrite_all(j.f->fd, raw, len, (off_t)j.off) < 0)
+			rc = arca_err_sys("write");
+		if (!rc) {
+			pthread_mutex_lock(&p->mu);
+			p->bytes_written += len;
+			pthread_mutex_unlock(&p->mu);
+		}
+		{
+			int rc2 = rfile_release(p, j.f);
+			if (!rc)
+				rc = rc2;
+		}
+		if (rc)
+			goto out;
+	}
+out:
+	if (rc)
+		pool_fail(p, rc);
+	if (txn)
+		mdb_txn_abort(txn);
+	arca_chunk_reader_release(&rd);
+	/* Release what is left so every file is closed. */
+	for (;;) {
+		job j;
+		pthread_mutex_lock(&p->mu);
+		if (!p->count || !p->err) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		j = p->q[p->head];
+		p->head = (p->head + 1) % QUEUE_LEN;
+		p->count--;
+		pthread_mutex_unlock(&p->mu);
+		rfile_release(p, j.f);
+	}
+	return NULL;
+}
+
+static int pool_start(pool *p, arca_store *s)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
+	memset(p, 0, sizeof(*p));
+	p->s = s;
+	p->as_root = geteuid() == 0;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv_space, NULL);
+	pthread_cond_init(&p->cv_jobs, NULL);
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+			int rc = arca_err_set(ARCA_ERROR, "cannot start worker thread");
+			pool_fail(p, rc);
+			break;
+		}
+		p->nthreads++;
+	}
+	return p->err;
+}
+
+/* Waits for the workers; returns the first error any of them hit. */
+static int pool_finish(pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->closing = 1;
+	pthread_cond_broadcast(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cv_space);
+	pthread_cond_destroy(&p->cv_jobs);
+	pthread_mutex_destroy(&p->mu);
+	if (p->err)
+		return arca_err_set(p->err, "%s", p->errmsg);
+	return 0;
+}
+
+static int pool_push(pool *p, rfile *f, uint64_t off, uint32_t len, const uint8_t id[32])
+{
+	job *j;
+	pthread_mutex_lock(&p->mu);
+	while (p->count == QUEUE_LEN && !p->err)
+		pthread_cond_wait(&p->cv_space, &p->mu);
+	if (p->err) {
+		int rc = p->err;
+		pthread_mutex_unlock(&p->mu);
+		return rc;
+	}
+	j = &p->q[(p->head + p->count) % QUEUE_LEN];
+	j->f = f;
+	j->off = off;
+	j->len = len;
+	memcpy(j->id, id, 32);
+	f->refs++;
+	p->count++;
+	pthread_cond_signal(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+static rfile *rfile_new(int fd)
+{
+	rfile *f = calloc(1, sizeof(*f));
+	if (f) {
+		f->fd = fd;
+		f->refs = 1;
+	}
+	return f;
+}
+
+/* Queues the extents of the current file/image; returns its size. */
+static int fill_extents(pool *p, arca_mf_reader *r, rfile *f, int zero_holes,
+		uint64_t *size)
+{
+	uint8_t id[32];
+	uint64_t off = 0, len;
+	int has_id, rc;
+
+	while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
+		if (has_id) {
+			if ((rc = pool_push(p, f, off, (uint32_t)len, id)) != 0)
+				return rc;
+		} else if (zero_holes &&
+			   fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				   (off_t)off, (off_t)len) < 0) {
+			return arca_err_sys("zero a hole");
+		}
+		off += len;
+	}
+	*size = off;
+	return rc;
+}
+
+/* ---- images ---- */
+
+static int restore_image(pool *p, arca_mf_reader *r, const char *dest, int force)
+{
+	struct stat st;
+	int fd, blk = 0, rc, rc2;
+	uint64_t size = 0;
+	rfile *f;
+
+	if (lstat(dest, &st) == 0) {
+		if (!force)
+			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to overwrite)", dest);
+		if (S_ISBLK(st.st_mode))
+			blk = 1;
+		else if (!S_ISREG(st.st_mode))
+			return arca_err_set(ARCA_EINVAL, "%s is not a regular file or block device", dest);
+		fd = open(dest, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (blk ? 0 : O_TRUNC));
+	} else if (errno == ENOENT) {
+		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	} else {
+		return arca_err_sys("restore to %s", dest);
+	}
+	if (fd < 0)
+		return arca_err_sys("open %s", dest);
+	if (!(f = rfile_new(fd))) {
+		close(fd);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	rc = fill_extents(p, r, f, blk, &size);
+	if (!rc)
+		rc = arca_mf_read_finish(r);
+	if (!rc && !blk && ftruncate(fd, (off_t)size) < 0)
+		rc = arca_err_sys("set size of %s", dest);
+	if (!rc && blk) {
+		uint64_t dev_size = 0;
+		if (lseek(fd, 0, SEEK_END) >= 0)
+			dev_size = (uint64_t)lseek(fd, 0, SEEK_END);
+		if (dev_size < size)
+			rc = arca_err_set(ARCA_ENOSPC, "%s is smaller than the image", dest);
+	}
+	rc2 = rfile_release(p, f);
+	return rc ? rc : rc2;
+}
+
+/* ---- trees ---- */
+
+typedef struct {
+	int fd;
+	rfile meta;
+} dframe;
+
+static int close_dir(dframe *d, int as_root, int apply)
+{
+	int rc = apply ? apply_meta(d->fd, &d->meta, as_root) : 0;
+	close(d->fd);
+	d->fd = -1;
+	return rc;
+}
+
+static void take_meta(rfile *m, const arca_mf_entry *e)
+{
+	m->mode = e->mode;
+	m->uid = e->uid;
+	m->gid = e->gid;
+	m->mtime.tv_sec = e->mtime_sec;
+	m->mtime.tv_nsec = e->mtime_nsec;
+}
+
+static int set_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
+		int is_symlink)
+{
+	struct timespec ts[2];
+	if (as_root && fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return arca_err_sys("chown %s", e->path);
+	if (!is_symlink && fchmodat(dirfd, name, e->mode, 0) < 0)
+		return arca_err_sys("chmod %s", e->path);
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = e->mtime_sec;
+	ts[1].tv_nsec = e->mtime_nsec;
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return arca_err_sys("set mtime of %s", e->path);
+	return 0;
+}
+
+/* Opens the directory holding `path` (relative to root) without following
+ * symlinks; *name points at its last component. */
+static int open_parent(int root, const char *path, size_t len, int *out, const char **name)
+{
+	char comp[256];
+	int fd = dup(root);
+	size_t start = 0;
+
+	if (fd < 0)
+		return arca_err_sys("dup");
+	for (size_t i = 0; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		size_t n = i - start;
+		memcpy(comp, path + start, n);
+		comp[n] = '\0';
+		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return arca_err_set(ARCA_EUNSAFE,
+				"hardlink target '%s' is not inside the restored tree", path);
+		fd = next;
+		start = i + 1;
+	}
+	*out = fd;
+	*name = path + start;
+	return 0;
+}
+
+static int make_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e)
+{
+	const char *tname = NULL;
+	struct stat st;
+	int tfd = -1, rc;
+
+	if ((rc = open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
+		return rc;
+	if (fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+		close(tfd);
+		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a restored file",
+			e->path, e->target);
+	}
+	rc = linkat(tfd, tname, dirfd, name, 0) < 0 ? arca_err_sys("link %s", e->path) : 0;
+	close(tfd);
+	return rc;
+}
+
+static int restore_tree(pool *p, arca_mf_reader *r, const char *dest, int force,
+		uint64_t *nentries)
+{
+	dframe *stack;
+	size_t depth = 0;
+	arca_mf_entry e;
+	size_t want;
+	int rc;
+
+	if (mkdir(dest, 0700) < 0) {
+		if (errno != EEXIST)
+			return arca_err_sys("create %s", dest);
+		if (!force)
+			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to restore into an empty directory)", dest);
+	}
+	stack = calloc(ARCA_MF_PATH_MAX / 2 + 2, sizeof(dframe));
+	if (!stack)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	stack[0].fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (stack[0].fd < 0) {
+		rc = arca_err_sys("open %s", dest);
+		free(stack);
+		return rc;
+	}
+	depth = 1;
+	if (force) {
+		struct stat st;
+		int dfd = dup(stack[0].fd);
+		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+		struct dirent *de;
+		int empty = 1;
+		if (!d) {
+			rc = arca_err_sys("read %s", dest);
+			goto done;
+		}
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				empty = 0;
+		closedir(d);
+		(void)st;
+		if (!empty) {
+			rc = arca_err_set(ARCA_EEXISTS, "%s is not empty; restore needs an empty directory", dest);
+			goto done;
+		}
+	}
+
+	while ((rc = arca_mf_next_entry(r, &e, &want)) == 1) {
+		const char *name;
+		int fd;
+		dframe *top;
+
+		(*nentries)++;
+		if (e.path_len == 0) { /* root: applied to DEST at the end */
+			take_meta(&stack[0].meta, &e);
+			continue;
+		}
+		while (depth > want) {
+			depth--;
+			if ((rc = close_dir(&stack[depth], p->as_root, 1)) != 0)
+				goto done;
+		}
+		top = &stack[depth - 1];
+		name = strrchr(e.path, '/');
+		name = name ? name + 1 : e.path;
+
+		switch (e.type) {
+		case ARCA_MF_DIR:
+			if (mkdirat(top->fd, name, 0700) < 0) {
+				rc = arca_err_sys("create directory %s", e.path);
+				goto done;
+			}
+			fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				rc = arca_err_sys("open %s", e.path);
+				goto done;
+			}
+			stack[depth].fd = fd;
+			take_meta(&stack[depth].meta, &e);
+			depth++;
+			break;
+		case ARCA_MF_FILE: {
+			rfile *f;
+			uint64_t size;
+			fd = openat(top->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				rc = arca_err_sys("create %s", e.path);
+				goto done;
+			}
+			if (!(f = rfile_new(fd))) {
+				close(fd);
+				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+				goto done;
+			}
+			f->tree = 1;
+			take_meta(f, &e);
+			rc = fill_extents(p, r, f, 0, &size);
+			if (!rc && ftruncate(fd, (off_t)size) < 0)
+				rc = arca_err_sys("set size of %s", e.path);
+			{
+				int rc2 = rfile_release(p, f);
+				if (!rc)
+					rc = rc2;
+			}
+			if (rc)
+				goto done;
+			break;
+		}
+		case ARCA_MF_SYMLINK:
+			if (symlinkat(e.target, top->fd, name) < 0) {
+				rc = arca_err_sys("create symlink %s", e.path);
+				goto done;
+			}
+			if ((rc = set_link_meta(top->fd, name, &e, p->as_root, 1)) != 0)
+				goto done;
+			break;
+		case ARCA_MF_HARDLINK:
+			if ((rc = make_hardlink(stack[0].fd, top->fd, name, &e)) != 0)
+				goto done;
+			break;
+		case ARCA_MF_FIFO:
+			if (mkfifoat(top->fd, name, 0600) < 0) {
+				rc = arca_err_sys("create fifo %s", e.path);
+				goto done;
+			}
+			if ((rc = set_link_meta(top->fd, name, &e, p->as_root, 0)) != 0)
+				goto done;
+			break;
+		}
+	}
+	if (rc)
+		goto done;
+	while (depth > 0) {
+		depth--;
+		if ((rc = close_dir(&stack[depth], p->as_root, 1)) != 0)
+			goto done;
+	}
+done:
+	while (depth > 0)
+		close_dir(&stack[--depth], 0, 0);
+	free(stack);
+	return rc;
+}
+
+int arca_restore(arca_store *s, const char *ref, const char *dest,
+		const arca_restore_options *o, arca_op_stats *stats)
+{
+	arca_artifact_rec rec;
+	arca_mf_in *in = NULL;
+	arca_mf_reader r;
+	MDB_txn *txn;
+	arca_id id;
+	pool p;
+	uint64_t entries = 0;
+	int kind, rc, rc2, force = o ? o->force : 0;
+
+	if (!s || !ref || !dest || !*dest)
+		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
+	if (o && o->version != ARCA_RESTORE_OPTIONS_VERSION)
+		return arca_err_set(ARCA_EINVAL, "arca_restore_options: unknown version %u", o->version);
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	rc = arca_store__resolve(&id, s, txn, ref);
+	if (!rc)
+		rc = arca_artifact_rec_get(&rec, s, txn, &id);
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	if ((rc = arca_mf_in_new(&in, s, &rec)) != 0)
+		goto out;
+	arca_mf_reader_init(&r, arca_mf_in_read, in);
+	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
+		goto out;
+	if (kind != (int)rec.a.kind) {
+		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the index");
+		goto out;
+	}
+	pool_start(&p, s);
+	if (kind == ARCA_KIND_IMAGE)
+		rc = restore_image(&p, &r, dest, force);
+	else
+		rc = restore_tree(&p, &r, dest, force, &entries);
+	rc2 = pool_finish(&p);
+	if (!rc)
+		rc = rc2;
+	if (rc) {
+		arca_err_wrap(rc, "restore to %s", dest);
+		goto out;
+	}
+	if (stats) {
+		memset(stats, 0, sizeof(*stats));
+		stats->entries = entries;
+		stats->logical_bytes = rec.a.logical_bytes;
+		stats->bytes_written = p.bytes_written;
+		stats->hole_bytes = rec.a.logical_bytes > p.bytes_written ?
+			rec.a.logical_bytes - p.bytes_written : 0;
+	}
+out:
+	arca_mf_in_free(in);
+	arca_artifact_rec_clear(&rec);
+	return rc;
+}

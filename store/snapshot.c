@@ -1,0 +1,653 @@
+/*
+ * Snapshot of a directory tree or a disk image.
+ *
+ * The walk (or image read) runs as the ingest producer; the manifest is
+ * written on the calling thread in the order the producer saw things, so
+ * it is canonical: pre-order, siblings sorted bytewise.
+ */
+#include "store/store.h"
+#include "cas/ingest.h"
+#include "store/manifest.h"
+#include "util/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A tree entry travelling from the walker to the manifest writer. */
+typedef struct {
+	arca_mf_entry e;
+	char strings[];
+} entry_msg;
+
+/* Marks the end of a file's extents. */
+static entry_msg extents_end;
+
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+} hardlink;
+
+typedef struct {
+	arca_store *s;
+	const char *path;
+	int kind;
+	int image_fd;
+	uint64_t image_size;
+
+	/* producer side */
+	hardlink *links;
+	size_t nlinks, links_cap;
+	uint64_t bytes_read, entries, skipped;
+
+	/* writer side */
+	arca_mf_writer mw;
+	uint64_t logical;
+} snap;
+
+static int valid_name_char(char c, int allow_slash)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		c == '.' || c == '_' || c == '-' || (allow_slash && c == '/');
+}
+
+static int check_word(const char *what, const char *v, size_t max, int allow_slash)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > max || v[0] == '-' || v[0] == '.')
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		if (!valid_name_char(v[i], allow_slash))
+			goto bad;
+	return 0;
+bad:
+	return arca_err_set(ARCA_EINVAL,
+		"invalid %s '%s': use 1-%zu of [A-Za-z0-9._-%s], not starting with '.' or '-'",
+		what, v, max, allow_slash ? "/" : "");
+}
+
+static int check_options(const arca_snapshot_options *o)
+{
+	int rc;
+	if (o->version != ARCA_SNAPSHOT_OPTIONS_VERSION)
+		return arca_err_set(ARCA_EINVAL, "arca_snapshot_options: unknown version %u", o->version);
+	if (o->name && (rc = check_word("name", o->name, ARCA_NAME_MAX, 1)) != 0)
+		return rc;
+	if (o->tag && (rc = check_word("tag", o->tag, 128, 0)) != 0)
+		return rc;
+	if (o->tag && !o->name)
+		return arca_err_set(ARCA_EINVAL, "a tag needs a name");
+	if (o->nlabels > ARCA_LABELS_MAX)
+		return arca_err_set(ARCA_EINVAL, "too many labels (max %d)", ARCA_LABELS_MAX);
+	for (size_t i = 0; i < o->nlabels; i++) {
+		if (!o->labels[i].key || !o->labels[i].value)
+			return arca_err_set(ARCA_EINVAL, "label %zu is incomplete", i);
+		if ((rc = check_word("label key", o->labels[i].key, 128, 1)) != 0)
+			return rc;
+		if (strlen(o->labels[i].value) > 1024)
+			return arca_err_set(ARCA_EINVAL, "label value too long (max 1024 bytes)");
+	}
+	return 0;
+}
+
+/* ---- producer ---- */
+
+static int feed_content(arca_ingest *ing, int fd, uint64_t size, int sparse,
+		uint64_t *nread, const char *what)
+{
+	uint64_t off = 0;
+	int rc;
+
+	while (off < size) {
+		uint64_t end = size;
+		if (sparse) {
+			off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+			if (d < 0) {
+				if (errno != ENXIO) {
+					sparse = 0; /* not supported here: read it all */
+					d = (off_t)off;
+				} else {
+					d = (off_t)size;
+				}
+			}
+			if ((uint64_t)d > size)
+				d = (off_t)size;
+			if ((uint64_t)d > off) {
+				if ((rc = arca_ingest_hole(ing, (uint64_t)d - off)) != 0)
+					return rc;
+				off = (uint64_t)d;
+				continue;
+			}
+			if (sparse) {
+				off_t h = lseek(fd, (off_t)off, SEEK_HOLE);
+				if (h > (off_t)off && (uint64_t)h < size)
+					end = (uint64_t)h;
+			}
+		}
+		while (off < end) {
+			uint8_t *p;
+			size_t avail;
+			ssize_t r;
+			if ((rc = arca_ingest_buffer(ing, &p, &avail)) != 0)
+				return rc;
+			if (avail > end - off)
+				avail = (size_t)(end - off);
+			r = pread(fd, p, avail, (off_t)off);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				return arca_err_sys("read %s", what);
+			}
+			if (r == 0)
+				return arca_err_set(ARCA_EIO, "%s shrank while being read", what);
+			arca_ingest_commit(ing, (size_t)r);
+			off += (uint64_t)r;
+			*nread += (uint64_t)r;
+		}
+	}
+	return arca_ingest_end_run(ing);
+}
+
+static int produce_image(arca_ingest *ing, void *ctx)
+{
+	snap *sn = ctx;
+	return feed_content(ing, sn->image_fd, sn->image_size, 1, &sn->bytes_read, sn->path);
+}
+
+static entry_msg *entry_new(int type, const char *path, size_t len, const struct stat *st,
+		const char *target, size_t tlen)
+{
+	entry_msg *m = malloc(sizeof(*m) + len + tlen + 2);
+	if (!m)
+		return NULL;
+	memset(&m->e, 0, sizeof(m->e));
+	m->e.type = (uint8_t)type;
+	memcpy(m->strings, path, len);
+	m->strings[len] = '\0';
+	m->e.path = m->strings;
+	m->e.path_len = len;
+	if (target) {
+		memcpy(m->strings + len + 1, target, tlen);
+		m->strings[len + 1 + tlen] = '\0';
+		m->e.target = m->strings + len + 1;
+		m->e.target_len = tlen;
+	}
+	if (st) {
+		m->e.mode = st->st_mode & 07777;
+		m->e.uid = st->st_uid;
+		m->e.gid = st->st_gid;
+		m->e.mtime_sec = st->st_mtim.tv_sec;
+		m->e.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	}
+	return m;
+}
+
+static int emit(arca_ingest *ing, snap *sn, entry_msg *m)
+{
+	int rc;
+	if (!m)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_ingest_mark(ing, m)) != 0) {
+		free(m);
+		return rc;
+	}
+	sn->entries++;
+	return 0;
+}
+
+static size_t hl_slot(const snap *sn, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
+	size_t i = (size_t)(h >> 17) & (sn->links_cap - 1);
+	while (sn->links[i].path && (sn->links[i].dev != dev || sn->links[i].ino != ino))
+		i = (i + 1) & (sn->links_cap - 1);
+	return i;
+}
+
+/* Returns the first path seen for this inode, or records `path` and
+ * returns NULL. */
+static int hl_check(snap *sn, const struct stat *st, const char *path, const char **first)
+{
+	size_t i;
+	*first = NULL;
+	if (sn->nlinks * 2 >= sn->links_cap) {
+		size_t ncap = sn->links_cap ? sn->links_cap * 2 : 256;
+		hardlink *old = sn->links;
+		size_t ocap = sn->links_cap;
+		sn->links = calloc(ncap, sizeof(hardlink));
+		if (!sn->links) {
+			sn->links = old;
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		}
+		sn->links_cap = ncap;
+		for (size_t j = 0; j < ocap; j++)
+			if (old[j].path)
+				sn->links[hl_slot(sn, old[j].dev, old[j].ino)] = old[j];
+		free(old);
+	}
+	i = hl_slot(sn, st->st_dev, st->st_ino);
+	if (sn->links[i].path) {
+		*first = sn->links[i].path;
+		return 0;
+	}
+	if (!(sn->links[i].path = strdup(path)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	sn->links[i].dev = st->st_dev;
+	sn->links[i].ino = st->st_ino;
+	sn->nlinks++;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+typedef struct {
+	int fd;
+	char **names;
+	size_t n, i;
+	size_t path_len;
+} frame;
+
+static void frame_release(frame *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->names[i]);
+	free(f->names);
+	if (f->fd >= 0)
+		close(f->fd);
+}
+
+/* Reads and sorts the names in directory `fd` (which stays open). */
+static int list_dir(frame *f, const char *what)
+{
+	int dfd = dup(f->fd);
+	DIR *d;
+	struct dirent *de;
+	size_t cap = 0;
+
+	f->names = NULL;
+	f->n = f->i = 0;
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return arca_err_sys("read directory %s", what);
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (f->n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			char **nn = realloc(f->names, nc * sizeof(char *));
+			if (!nn)
+				goto oom;
+			f->names = nn;
+			cap = nc;
+		}
+		if (!(f->names[f->n] = strdup(de->d_name)))
+			goto oom;
+		f->n++;
+	}
+	if (errno) {
+		int rc = arca_err_sys("read directory %s", what);
+		closedir(d);
+		return rc;
+	}
+	closedir(d);
+	if (f->n)
+		qsort(f->names, f->n, sizeof(char *), name_cmp);
+	return 0;
+oom:
+	closedir(d);
+	return arca_err_set(ARCA_ENOMEM, "out of memory");
+}
+
+static int open_file(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
+		const char *path, size_t len, const struct stat *st)
+{
+	const char *first = NULL;
+	struct stat now;
+	int fd, rc;
+
+	if (st->st_nlink > 1) {
+		if ((rc = hl_check(sn, st, path, &first)) != 0)
+			return rc;
+		if (first)
+			return emit(ing, sn, entry_new(ARCA_MF_HARDLINK, path, len, NULL,
+				first, strlen(first)));
+	}
+	fd = open_file(dirfd, name);
+	if (fd < 0)
+		return arca_err_sys("open %s", path);
+	if (fstat(fd, &now) < 0 || now.st_ino != st->st_ino || !S_ISREG(now.st_mode)) {
+		close(fd);
+		return arca_err_set(ARCA_EIO, "%s changed while being read", path);
+	}
+	rc = emit(ing, sn, entry_new(ARCA_MF_FILE, path, len, &now, NULL, 0));
+	if (!rc)
+		rc = feed_content(ing, fd, (uint64_t)now.st_size,
+			(uint64_t)now.st_blocks * 512 < (uint64_t)now.st_size,
+			&sn->bytes_read, path);
+	close(fd);
+	if (!rc && (rc = arca_ingest_mark(ing, &extents_end)) != 0)
+		return rc;
+	return rc;
+}
+
+static int snap_symlink(arca_ingest *ing, snap *sn, int dirfd, const char *name,
+		const char *path, size_t len, const struct stat *st)
+{
+	char target[ARCA_MF_PATH_MAX + 1];
+	ssize_t n = readlinkat(dirfd, name, target, sizeof(target));
+	if (n < 0)
+		return arca_err_sys("read symlink %s", path);
+	if ((size_t)n >= sizeof(target) || n == 0)
+		return arca_err_set(ARCA_EUNSUPPORTED, "symlink %s: target too long", path);
+	return emit(ing, sn, entry_new(ARCA_MF_SYMLINK, path, len, st, target, (size_t)n));
+}
+
+#define MAX_DEPTH (ARCA_MF_PATH_MAX / 2 + 1)
+
+static int produce_tree(arca_ingest *ing, void *ctx)
+{
+	snap *sn = ctx;
+	frame *stack;
+	size_t depth = 0;
+	char path[ARCA_MF_PATH_MAX + 1];
+	struct stat st;
+	int rc = 0;
+
+	stack = calloc(MAX_DEPTH, sizeof(frame));
+	if (!stack)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	stack[0].fd = open(sn->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (stack[0].fd < 0) {
+		rc = arca_err_sys("open %s", sn->path);
+		goto done;
+	}
+	depth = 1;
+	if (fstat(stack[0].fd, &st) < 0) {
+		rc = arca_err_sys("stat %s", sn->path);
+		goto done;
+	}
+	if ((rc = emit(ing, sn, entry_new(ARCA_MF_DIR, "", 0, &st, NULL, 0))) != 0 ||
+	    (rc = list_dir(&stack[0], sn->path)) != 0)
+		goto done;
+
+	while (depth > 0) {
+		frame *f = &stack[depth - 1];
+		const char *name;
+		size_t len, nlen;
+
+		if (f->i == f->n) {
+			frame_release(f);
+			memset(f, 0, sizeof(*f));
+			f->fd = -1;
+			depth--;
+			continue;
+		}
+		name = f->names[f->i++];
+		nlen = strlen(name);
+		len = f->path_len + (f->path_len ? 1 : 0) + nlen;
+		if (len > ARCA_MF_PATH_MAX) {
+			rc = arca_err_set(ARCA_EUNSUPPORTED, "path too long (over %d bytes) under %.200s",
+				ARCA_MF_PATH_MAX, path);
+			goto done;
+		}
+		if (f->path_len)
+			path[f->path_len] = '/';
+		memcpy(path + len - nlen, name, nlen);
+		path[len] = '\0';
+
+		if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* removed since we listed it */
+			rc = arca_err_sys("stat %s", path);
+			goto done;
+		}
+		switch (st.st_mode & S_IFMT) {
+		case S_IFDIR: {
+			frame *child;
+			if (depth == MAX_DEPTH) {
+				rc = arca_err_set(ARCA_EUNSUPPORTED, "tree too deep at %.200s", path);
+				goto done;
+			}
+			if ((rc = emit(ing, sn, entry_new(ARCA_MF_DIR, path, len, &st, NULL, 0))) != 0)
+				goto done;
+			child = &stack[depth];
+			child->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (child->fd < 0) {
+				rc = arca_err_sys("open %s", path);
+				goto done;
+			}
+			child->path_len = len;
+			depth++;
+			if ((rc = list_dir(child, path)) != 0)
+				goto done;
+			break;
+		}
+		case S_IFREG:
+			rc = snap_file(ing, sn, f->fd, name, path, len, &st);
+			break;
+		case S_IFLNK:
+			rc = snap_symlink(ing, sn, f->fd, name, path, len, &st);
+			break;
+		case S_IFIFO:
+			rc = emit(ing, sn, entry_new(ARCA_MF_FIFO, path, len, &st, NULL, 0));
+			break;
+		default:
+			sn->skipped++; /* sockets and device nodes */
+			break;
+		}
+		if (rc)
+			goto done;
+	}
+done:
+	while (depth > 0)
+		frame_release(&stack[--depth]);
+	free(stack);
+	return rc;
+}
+
+/* ---- sink (calling thread) ---- */
+
+static int sink_mark(void *ctx, void *payload)
+{
+	snap *sn = ctx;
+	entry_msg *m = payload;
+	int rc;
+	if (m == &extents_end)
+		return arca_mf_write_extents_end(&sn->mw);
+	rc = arca_mf_write_entry(&sn->mw, &m->e);
+	free(m);
+	return rc;
+}
+
+static int sink_extent(void *ctx, const uint8_t *id, uint64_t len)
+{
+	snap *sn = ctx;
+	sn->logical += len;
+	return arca_mf_write_extent(&sn->mw, id, len);
+}
+
+static void sink_free(void *payload)
+{
+	if (payload != &extents_end)
+		free(payload);
+}
+
+static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *rec,
+		const arca_snapshot_options *o)
+{
+	MDB_txn *txn = arca_cas_writer_txn(w);
+	MDB_val k = { 32, rec->a.id.bytes }, v;
+	arca_buf b = ARCA_BUF_INIT(ARCA_RECORD_MAX);
+	struct timespec ts;
+	arca_id parent;
+	int rc, mrc;
+
+	mrc = mdb_get(txn, s->dbi_artifacts, &k, &v);
+	if (mrc == 0)
+		goto refs; /* same content as an existing artifact: same id */
+	if (mrc != MDB_NOTFOUND)
+		return arca_lmdb_error(mrc, "artifact lookup");
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec->a.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	rec->a.name = o->name ? strdup(o->name) : NULL;
+	rec->a.tag = o->tag ? strdup(o->tag) : NULL;
+	if ((o->name && !rec->a.name) || (o->tag && !rec->a.tag))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	rec->a.labels = (arca_label *)o->labels;
+	rec->a.nlabels = o->nlabels;
+	if (o->name) {
+		char ref[ARCA_NAME_MAX + 8];
+		snprintf(ref, sizeof(ref), "%s:latest", o->name);
+		if (arca_store__resolve(&parent, s, txn, ref) == 0) {
+			rec->a.has_parent = 1;
+			rec->a.parent = parent;
+		}
+	}
+	rc = arca_artifact_rec_encode(&b, rec);
+	rec->a.labels = NULL; /* borrowed from the options */
+	rec->a.nlabels = 0;
+	if (rc)
+		goto out;
+	v.mv_size = b.len;
+	v.mv_data = b.ptr;
+	if ((mrc = mdb_put(txn, s->dbi_artifacts, &k, &v, 0)) != 0) {
+		rc = arca_lmdb_error(mrc, "add artifact");
+		goto out;
+	}
+refs:
+	rc = 0;
+	if (o->name && (rc = arca_store__ref_set(s, txn, o->name, "latest", &rec->a.id)) == 0 &&
+	    o->tag)
+		rc = arca_store__ref_set(s, txn, o->name, o->tag, &rec->a.id);
+out:
+	arca_buf_release(&b);
+	return rc;
+}
+
+int arca_snapshot(arca_id *out, arca_store *s, const char *path,
+		const arca_snapshot_options *opts, arca_op_stats *stats)
+{
+	arca_snapshot_options defaults = ARCA_SNAPSHOT_OPTIONS_INIT;
+	const arca_snapshot_options *o = opts ? opts : &defaults;
+	arca_cas_writer *w = NULL;
+	arca_mf_out *mo = NULL;
+	arca_artifact_rec rec;
+	arca_ingest_stats ist;
+	arca_ingest_params ip;
+	arca_ingest_sink sink = { sink_mark, sink_extent, sink_free };
+	snap sn;
+	struct stat st;
+	int rc;
+
+	memset(&sn, 0, sizeof(sn));
+	memset(&rec, 0, sizeof(rec));
+	memset(&ist, 0, sizeof(ist));
+	sn.image_fd = -1;
+	if (!out || !s || !path)
+		return arca_err_set(ARCA_EINVAL, "arca_snapshot: NULL argument");
+	if ((rc = check_options(o)) != 0)
+		return rc;
+	if (stat(path, &st) < 0)
+		return arca_err_sys("snapshot %s", path);
+	sn.kind = o->kind;
+	if (sn.kind == ARCA_KIND_AUTO)
+		sn.kind = S_ISDIR(st.st_mode) ? ARCA_KIND_TREE : ARCA_KIND_IMAGE;
+	if (sn.kind == ARCA_KIND_TREE && !S_ISDIR(st.st_mode))
+		return arca_err_set(ARCA_EINVAL, "snapshot %s: not a directory", path);
+	if (sn.kind == ARCA_KIND_IMAGE) {
+		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+			return arca_err_set(ARCA_EINVAL,
+				"snapshot %s: an image must be a regular file or block device", path);
+		sn.image_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (sn.image_fd < 0)
+			return arca_err_sys("open %s", path);
+		sn.image_size = (uint64_t)st.st_size;
+		if (S_ISBLK(st.st_mode) && ioctl(sn.image_fd, BLKGETSIZE64, &sn.image_size) < 0) {
+			rc = arca_err_sys("size of %s", path);
+			goto done;
+		}
+	}
+	sn.s = s;
+	sn.path = path;
+
+	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0 ||
+	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
+		goto done;
+	arca_mf_writer_init(&sn.mw, arca_mf_out_write, mo);
+	if ((rc = arca_mf_write_header(&sn.mw, sn.kind)) != 0)
+		goto done;
+
+	ip.chunk_min = s->chunk_min;
+	ip.chunk_avg = s->chunk_avg;
+	ip.chunk_max = s->chunk_max;
+	ip.zstd_level = s->zstd_level;
+	ip.threads = s->threads;
+	rc = arca_ingest_run(w, s->cas, &ip,
+		sn.kind == ARCA_KIND_TREE ? produce_tree : produce_image, &sn,
+		&sink, &sn, &ist);
+	if (rc) {
+		arca_err_wrap(rc, "snapshot %s", path);
+		goto done;
+	}
+	rc = sn.kind == ARCA_KIND_TREE ? arca_mf_write_end(&sn.mw) :
+		arca_mf_write_extents_end(&sn.mw);
+	if (rc || (rc = arca_mf_out_finish(mo, &rec)) != 0)
+		goto done;
+	rec.a.kind = sn.kind;
+	rec.a.logical_bytes = sn.logical;
+	rec.a.data_bytes = sn.logical - ist.hole_bytes;
+	rec.a.entries = sn.entries;
+	if ((rc = add_artifact(s, w, &rec, o)) != 0)
+		goto done;
+	rc = arca_cas_writer_commit(w);
+	w = NULL;
+	if (rc)
+		goto done;
+	*out = rec.a.id;
+	if (stats) {
+		memset(stats, 0, sizeof(*stats));
+		stats->entries = sn.entries;
+		stats->entries_skipped = sn.skipped;
+		stats->logical_bytes = sn.logical;
+		stats->bytes_read = sn.bytes_read;
+		stats->hole_bytes = ist.hole_bytes;
+		stats->chunks = ist.chunks;
+		stats->chunks_new = ist.chunks_new;
+		stats->new_raw_bytes = ist.new_raw_bytes;
+		stats->new_stored_bytes = ist.new_stored_bytes;
+	}
+done:
+	arca_cas_writer_abort(w);
+	arca_mf_out_free(mo);
+	arca_artifact_rec_clear(&rec);
+	for (size_t i = 0; i < sn.links_cap; i++)
+		free(sn.links[i].path);
+	free(sn.links);
+	if (sn.image_fd >= 0)
+		close(sn.image_fd);
+	return rc;
+}

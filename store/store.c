@@ -1,0 +1,358 @@
+#include "store/store.h"
+#include "cas/chunker.h"
+#include "store/manifest.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/hex.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define META_FORMAT "format"
+#define META_CMIN "chunk.min"
+#define META_CAVG "chunk.avg"
+#define META_CMAX "chunk.max"
+
+void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id)
+{
+	memcpy(out, "art_", 4);
+	arca_hex_encode(out + 4, id->bytes, 32);
+}
+
+const char *arca_kind_name(arca_kind_t kind)
+{
+	switch (kind) {
+	case ARCA_KIND_TREE: return "tree";
+	case ARCA_KIND_IMAGE: return "image";
+	default: return "unknown";
+	}
+}
+
+/* Reads the store's chunking parameters, recording them on first use. */
+static int load_params(arca_store *s, const arca_store_options *o)
+{
+	arca_cas *cas = s->cas;
+	MDB_txn *txn;
+	uint64_t fmt = 0, mn = 0, av = 0, mx = 0;
+	int rc, mrc;
+
+	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
+		return rc;
+	rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt);
+	if (!rc && fmt) {
+		if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CMIN, &mn)) == 0 &&
+		    (rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CAVG, &av)) == 0)
+			rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CMAX, &mx);
+	}
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	if (fmt) {
+		if (fmt != ARCA_STORE_FORMAT)
+			return arca_err_set(ARCA_EUNSUPPORTED, "store format %llu is not supported",
+				(unsigned long long)fmt);
+		if (mn > UINT32_MAX || av > UINT32_MAX || mx > UINT32_MAX ||
+		    arca_chunker_check((uint32_t)mn, (uint32_t)av, (uint32_t)mx) != 0)
+			return arca_err_set(ARCA_ECORRUPT, "store has invalid chunk parameters");
+		s->chunk_min = (uint32_t)mn;
+		s->chunk_avg = (uint32_t)av;
+		s->chunk_max = (uint32_t)mx;
+		return 0;
+	}
+	s->chunk_min = o && o->chunk_min ? o->chunk_min : ARCA_CHUNK_MIN_DEFAULT;
+	s->chunk_avg = o && o->chunk_avg ? o->chunk_avg : ARCA_CHUNK_AVG_DEFAULT;
+	s->chunk_max = o && o->chunk_max ? o->chunk_max : ARCA_CHUNK_MAX_DEFAULT;
+	if ((rc = arca_chunker_check(s->chunk_min, s->chunk_avg, s->chunk_max)) != 0)
+		return rc;
+	if ((mrc = mdb_txn_begin(cas->env, NULL, 0, &txn)) != 0)
+		return arca_lmdb_error(mrc, "begin write transaction");
+	if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt)) != 0 || fmt) {
+		/* Another process initialised it meanwhile: use its values. */
+		mdb_txn_abort(txn);
+		return rc ? rc : load_params(s, o);
+	}
+	if ((rc = arca_meta_put_u64(txn, cas->dbi_meta, META_FORMAT, ARCA_STORE_FORMAT)) != 0 ||
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMIN, s->chunk_min)) != 0 ||
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CAVG, s->chunk_avg)) != 0 ||
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? arca_lmdb_error(mrc, "initialise store") : 0;
+}
+
+int arca_store_open(arca_store **out, const char *path, const arca_store_options *o)
+{
+	arca_store *s;
+	struct stat st;
+	int rc;
+
+	if (!out || !path || !*path)
+		return arca_err_set(ARCA_EINVAL, "arca_store_open: no path");
+	if (o && o->version != ARCA_STORE_OPTIONS_VERSION)
+		return arca_err_set(ARCA_EINVAL, "arca_store_options: unknown version %u", o->version);
+	if (o && o->no_create) {
+		char idx[4096];
+		snprintf(idx, sizeof(idx), "%s/index.lmdb", path);
+		if (stat(idx, &st) < 0)
+			return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s", path);
+	} else if (arca_mkdir_p(path, 0755) < 0) {
+		return arca_err_sys("create store %s", path);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(path))) {
+		free(s);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	s->zstd_level = o && o->zstd_level ? o->zstd_level : 3;
+	s->threads = o ? o->threads : 0;
+	if ((rc = arca_cas_open(&s->cas, path)) != 0)
+		goto fail;
+	{
+		const char *names[] = { "artifacts", "refs" };
+		MDB_dbi *dbis[] = { &s->dbi_artifacts, &s->dbi_refs };
+		if ((rc = arca_cas_open_dbis(s->cas, names, dbis, 2)) != 0)
+			goto fail;
+	}
+	if ((rc = load_params(s, o)) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	arca_err_wrap(rc, "store %s", path);
+	arca_store_free(s);
+	return rc;
+}
+
+void arca_store_free(arca_store *s)
+{
+	if (!s)
+		return;
+	arca_cas_free(s->cas);
+	free(s->dir);
+	free(s);
+}
+
+/* ---- references ---- */
+
+static int is_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f') ||
+		      (p[i] >= 'A' && p[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+static int resolve_prefix(arca_id *out, arca_store *s, MDB_txn *txn, const char *hex, size_t n)
+{
+	uint8_t key[32];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t full = n / 2, matches = 0;
+	char list[512] = "";
+	int mrc;
+
+	arca_hex_decode(key, 32, hex, n);
+	if ((mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur)) != 0)
+		return arca_lmdb_error(mrc, "artifacts cursor");
+	k.mv_size = (n + 1) / 2;
+	k.mv_data = key;
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kb = k.mv_data;
+		if (k.mv_size != 32 || memcmp(kb, key, full) != 0 ||
+		    (n % 2 && (kb[full] >> 4) != (key[full] >> 4)))
+			break;
+		if (matches == 0)
+			memcpy(out->bytes, kb, 32);
+		if (matches < 4) {
+			char one[ARCA_ID_STRLEN];
+			arca_id id;
+			memcpy(id.bytes, kb, 32);
+			arca_id_format(one, &id);
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), " %.20s...", one);
+		}
+		matches++;
+	}
+	mdb_cursor_close(cur);
+	if (matches == 0)
+		return ARCA_ENOTFOUND;
+	if (matches > 1)
+		return arca_err_set(ARCA_EAMBIGUOUS, "'%.*s' matches %zu artifacts:%s",
+			(int)n, hex, matches, list);
+	return 0;
+}
+
+static int ref_get(arca_id *out, arca_store *s, MDB_txn *txn, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int mrc = mdb_get(txn, s->dbi_refs, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return ARCA_ENOTFOUND;
+	if (mrc)
+		return arca_lmdb_error(mrc, "ref lookup");
+	if (v.mv_size != 32)
+		return arca_err_set(ARCA_ECORRUPT, "index: ref %s is damaged", key);
+	memcpy(out->bytes, v.mv_data, 32);
+	return 0;
+}
+
+int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref)
+{
+	size_t n = strlen(ref);
+	const char *hex = ref;
+	int rc, explicit_id = 0;
+	char key[2 * ARCA_NAME_MAX + 2];
+
+	if (n == 0)
+		return arca_err_set(ARCA_EINVAL, "empty reference");
+	if (n > 4 && memcmp(ref, "art_", 4) == 0) {
+		hex = ref + 4;
+		explicit_id = 1;
+	}
+	if (!strchr(ref, ':') && is_hex(hex, strlen(hex)) && strlen(hex) >= 8 && strlen(hex) <= 64) {
+		rc = resolve_prefix(out, s, txn, hex, strlen(hex));
+		if (rc != ARCA_ENOTFOUND || explicit_id) {
+			if (rc == ARCA_ENOTFOUND)
+				return arca_err_set(rc, "no artifact matches '%s'", ref);
+			return rc;
+		}
+	} else if (explicit_id) {
+		return arca_err_set(ARCA_EINVAL, "'%s' is not a valid artifact id (need >= 8 hex digits)", ref);
+	}
+	if (n > sizeof(key) - 8)
+		return arca_err_set(ARCA_EINVAL, "reference too long");
+	snprintf(key, sizeof(key), strchr(ref, ':') ? "%s" : "%s:latest", ref);
+	rc = ref_get(out, s, txn, key);
+	if (rc == ARCA_ENOTFOUND)
+		return arca_err_set(rc, "no artifact or ref named '%s'", ref);
+	return rc;
+}
+
+int arca_resolve(arca_id *out, arca_store *s, const char *ref)
+{
+	MDB_txn *txn;
+	int rc;
+	if (!out || !s || !ref)
+		return arca_err_set(ARCA_EINVAL, "arca_resolve: NULL argument");
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	rc = arca_store__resolve(out, s, txn, ref);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name, const char *tag,
+		const arca_id *id)
+{
+	char key[2 * ARCA_NAME_MAX + 2];
+	MDB_val k, v = { 32, (void *)id->bytes };
+	int mrc;
+	snprintf(key, sizeof(key), "%s:%s", name, tag);
+	k.mv_size = strlen(key);
+	k.mv_data = key;
+	mrc = mdb_put(txn, s->dbi_refs, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "set ref") : 0;
+}
+
+/* ---- stats ---- */
+
+static int sum_logical(const arca_artifact *a, void *payload)
+{
+	arca_store_stats *st = payload;
+	st->logical_bytes += a->logical_bytes;
+	st->data_bytes += a->data_bytes;
+	return 0;
+}
+
+int arca_store_stats_get(arca_store_stats *out, arca_store *s)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	MDB_envinfo info;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, mrc;
+
+	if (!out || !s)
+		return arca_err_set(ARCA_EINVAL, "arca_store_stats_get: NULL argument");
+	memset(out, 0, sizeof(*out));
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_CHUNKS, &out->chunks)) ||
+	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_UNIQUE, &out->unique_bytes)) ||
+	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_STORED, &out->stored_bytes)))
+		goto done;
+	if ((mrc = mdb_stat(txn, s->dbi_artifacts, &ms)) != 0) {
+		rc = arca_lmdb_error(mrc, "stat");
+		goto done;
+	}
+	out->artifacts = ms.ms_entries;
+	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur)) != 0) {
+		rc = arca_lmdb_error(mrc, "packs cursor");
+		goto done;
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size == 8)
+			out->pack_bytes += arca_get_le64(v.mv_data);
+		out->packs++;
+	}
+	mdb_cursor_close(cur);
+	mdb_env_info(s->cas->env, &info);
+	mdb_env_stat(s->cas->env, &ms);
+	out->index_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+done:
+	mdb_txn_abort(txn);
+	if (!rc)
+		rc = arca_artifact_foreach(s, sum_logical, out);
+	return rc;
+}
+
+/* ---- raw manifests (tests, tools) ---- */
+
+int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t n, int kind)
+{
+	arca_cas_writer *w = NULL;
+	arca_mf_out *mo = NULL;
+	arca_artifact_rec rec;
+	arca_buf b = ARCA_BUF_INIT(ARCA_RECORD_MAX);
+	MDB_val k, v;
+	struct timespec ts;
+	int rc, mrc;
+
+	memset(&rec, 0, sizeof(rec));
+	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0 ||
+	    (rc = arca_mf_out_new(&mo, s, w)) != 0 ||
+	    (rc = arca_mf_out_write(mo, p, n)) != 0 ||
+	    (rc = arca_mf_out_finish(mo, &rec)) != 0)
+		goto fail;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec.a.kind = kind;
+	rec.a.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if ((rc = arca_artifact_rec_encode(&b, &rec)) != 0)
+		goto fail;
+	k.mv_size = 32;
+	k.mv_data = rec.a.id.bytes;
+	v.mv_size = b.len;
+	v.mv_data = b.ptr;
+	if ((mrc = mdb_put(arca_cas_writer_txn(w), s->dbi_artifacts, &k, &v, 0)) != 0) {
+		rc = arca_lmdb_error(mrc, "add artifact");
+		goto fail;
+	}
+	*out = rec.a.id;
+	rc = arca_cas_writer_commit(w);
+	w = NULL;
+fail:
+	arca_cas_writer_abort(w);
+	arca_mf_out_free(mo);
+	arca_artifact_rec_clear(&rec);
+	arca_buf_release(&b);
+	return rc;
+}

@@ -1,0 +1,76 @@
+/* Internal view of a store: the chunk store plus artifact metadata. */
+#ifndef ARCA_STORE_STORE_H
+#define ARCA_STORE_STORE_H
+
+#include "arca/arca.h"
+#include "cas/cas.h"
+#include "cas/hash.h"
+#include "util/buf.h"
+
+#define ARCA_STORE_FORMAT 1
+#define ARCA_NAME_MAX 255
+#define ARCA_LABELS_MAX 256
+/* Cap on an artifact record (metadata + manifest chunk list). */
+#define ARCA_RECORD_MAX (64u << 20)
+
+struct arca_store {
+	char *dir;
+	arca_cas *cas;
+	MDB_dbi dbi_artifacts;  /* id[32] -> artifact record */
+	MDB_dbi dbi_refs;       /* "name:tag" -> id[32] */
+	uint32_t chunk_min, chunk_avg, chunk_max;
+	int zstd_level;
+	unsigned threads;
+};
+
+/* Stored form of an artifact: arca_artifact plus its manifest chunks. */
+typedef struct {
+	arca_artifact a;
+	uint32_t nchunks;
+	uint8_t (*chunk_ids)[32];
+	uint32_t *chunk_lens;
+} arca_artifact_rec;
+
+int arca_artifact_rec_encode(arca_buf *out, const arca_artifact_rec *rec);
+/** Parses a record (hostile bytes); free with arca_artifact_rec_clear. */
+int arca_artifact_rec_decode(arca_artifact_rec *rec, const arca_id *id,
+		const void *p, size_t n);
+void arca_artifact_rec_clear(arca_artifact_rec *rec);
+
+int arca_artifact_rec_get(arca_artifact_rec *rec, arca_store *s, MDB_txn *txn,
+		const arca_id *id);
+
+/** Resolves `ref` inside `txn`. */
+int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref);
+
+/** Sets ref "name:tag" to `id` inside a write transaction. */
+int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name,
+		const char *tag, const arca_id *id);
+
+/* ---- manifest output: bytes -> chunks in the store ---- */
+
+typedef struct arca_mf_out arca_mf_out;
+
+int arca_mf_out_new(arca_mf_out **out, arca_store *s, arca_cas_writer *w);
+/** Byte writer callback for arca_mf_writer. */
+int arca_mf_out_write(void *ctx, const void *p, size_t n);
+/** Stores the tail, then fills rec->a.id, manifest_bytes and chunk list. */
+int arca_mf_out_finish(arca_mf_out *o, arca_artifact_rec *rec);
+void arca_mf_out_free(arca_mf_out *o);
+
+/* ---- manifest input: chunks in the store -> bytes ---- */
+
+typedef struct arca_mf_in arca_mf_in;
+
+/** Streams the manifest of `rec`, checking every chunk and, at the end,
+ *  that the bytes hash to the artifact id. Uses its own read txn. */
+int arca_mf_in_new(arca_mf_in **out, arca_store *s, const arca_artifact_rec *rec);
+/** Reader callback for arca_mf_reader. */
+int arca_mf_in_read(void *ctx, void *p, size_t n);
+void arca_mf_in_free(arca_mf_in *in);
+
+/** Stores raw manifest bytes as an artifact (tests and tools). */
+int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t n,
+		int kind);
+
+#endif

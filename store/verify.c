@@ -1,0 +1,258 @@
+/*
+ * verify: every chunk is re-read and re-hashed (in parallel), then every
+ * artifact's manifest is parsed and its chunk references checked, so the
+ * damage can be named by artifact.
+ */
+#include "store/store.h"
+#include "store/manifest.h"
+#include "util/error.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GRAB 64
+#define MAX_THREADS 64
+
+typedef struct {
+	arca_store *s;
+	MDB_cursor *cur;
+	pthread_mutex_t mu;
+	int at_end;
+	int err;
+	char errmsg[1024];
+	uint8_t (*damaged)[32];
+	size_t ndamaged, cap;
+	uint64_t checked, bytes;
+} chunk_pass;
+
+static int add_damaged(chunk_pass *cp, const uint8_t id[32])
+{
+	if (cp->ndamaged == cp->cap) {
+		size_t nc = cp->cap ? cp->cap * 2 : 64;
+		void *n = realloc(cp->damaged, nc * 32);
+		if (!n)
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		cp->damaged = n;
+		cp->cap = nc;
+	}
+	memcpy(cp->damaged[cp->ndamaged++], id, 32);
+	return 0;
+}
+
+static void *chunk_worker(void *arg)
+{
+	chunk_pass *cp = arg;
+	arca_chunk_reader rd;
+	uint8_t ids[GRAB][32];
+	arca_chunk_loc locs[GRAB];
+	int bad[GRAB];
+	int rc = arca_chunk_reader_init(&rd);
+
+	while (!rc) {
+		size_t n = 0;
+		MDB_val k, v;
+		pthread_mutex_lock(&cp->mu);
+		while (n < GRAB && !cp->at_end && !cp->err) {
+			int mrc = mdb_cursor_get(cp->cur, &k, &v, MDB_NEXT);
+			if (mrc == MDB_NOTFOUND) {
+				cp->at_end = 1;
+				break;
+			}
+			if (mrc) {
+				rc = arca_lmdb_error(mrc, "chunks cursor");
+				break;
+			}
+			if (k.mv_size != 32)
+				continue;
+			memcpy(ids[n], k.mv_data, 32);
+			bad[n] = arca_chunk_loc_decode(&locs[n], v.mv_data, v.mv_size) != 0;
+			n++;
+		}
+		pthread_mutex_unlock(&cp->mu);
+		if (rc || n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *raw;
+			if (!bad[i] && arca_cas_read(cp->s->cas, &locs[i], ids[i], &rd, &raw) != 0)
+				bad[i] = 1;
+		}
+		pthread_mutex_lock(&cp->mu);
+		for (size_t i = 0; i < n && !rc; i++) {
+			cp->checked++;
+			cp->bytes += bad[i] ? 0 : locs[i].stored_len;
+			if (bad[i])
+				rc = add_damaged(cp, ids[i]);
+		}
+		pthread_mutex_unlock(&cp->mu);
+	}
+	if (rc) {
+		pthread_mutex_lock(&cp->mu);
+		if (!cp->err) {
+			cp->err = rc;
+			snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
+		}
+		pthread_mutex_unlock(&cp->mu);
+	}
+	arca_chunk_reader_release(&rd);
+	return NULL;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* 1 when the artifact's manifest or any chunk it references is damaged. */
+static int artifact_damaged(arca_store *s, MDB_txn *txn, const chunk_pass *cp,
+		const arca_artifact_rec *rec)
+{
+	arca_mf_in *in = NULL;
+	arca_mf_reader r;
+	arca_mf_entry e;
+	arca_chunk_loc loc;
+	uint8_t id[32];
+	uint64_t len;
+	int kind, has_id, rc, damaged = 1;
+
+	if (arca_mf_in_new(&in, s, rec) != 0)
+		return -1;
+	arca_mf_reader_init(&r, arca_mf_in_read, in);
+	if (arca_mf_read_header(&r, &kind) != 0 || kind != (int)rec->a.kind)
+		goto done;
+	for (;;) {
+		if (kind == ARCA_KIND_TREE) {
+			rc = arca_mf_next_entry(&r, &e, NULL);
+			if (rc == 0)
+				break;
+			if (rc < 0)
+				goto done;
+			if (e.type != ARCA_MF_FILE)
+				continue;
+		}
+		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1) {
+			if (!has_id)
+				continue;
+			if (arca_cas_lookup(s->cas, txn, id, &loc) != 0 || loc.raw_len != len ||
+			    bsearch(id, cp->damaged, cp->ndamaged, 32, id_cmp))
+				goto done;
+		}
+		if (rc < 0)
+			goto done;
+		if (kind == ARCA_KIND_IMAGE) {
+			if (arca_mf_read_finish(&r) != 0)
+				goto done;
+			break;
+		}
+	}
+	damaged = 0;
+done:
+	arca_mf_in_free(in);
+	return damaged;
+}
+
+int arca_verify(arca_verify_result *out, arca_store *s)
+{
+	chunk_pass cp;
+	MDB_txn *txn = NULL;
+	MDB_cursor *acur = NULL;
+	MDB_val k, v;
+	pthread_t th[MAX_THREADS];
+	unsigned nth = 0, want;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc = 0, mrc;
+
+	if (!out || !s)
+		return arca_err_set(ARCA_EINVAL, "arca_verify: NULL argument");
+	memset(out, 0, sizeof(*out));
+	memset(&cp, 0, sizeof(cp));
+	cp.s = s;
+	pthread_mutex_init(&cp.mu, NULL);
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		goto done;
+	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cp.cur)) != 0) {
+		rc = arca_lmdb_error(mrc, "chunks cursor");
+		goto done;
+	}
+	want = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
+	if (want > MAX_THREADS)
+		want = MAX_THREADS;
+	for (unsigned i = 0; i < want; i++)
+		if (pthread_create(&th[nth], NULL, chunk_worker, &cp) == 0)
+			nth++;
+	if (nth == 0)
+		chunk_worker(&cp);
+	for (unsigned i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	mdb_cursor_close(cp.cur);
+	cp.cur = NULL;
+	if (cp.err) {
+		rc = arca_err_set(cp.err, "%s", cp.errmsg);
+		goto done;
+	}
+	out->chunks_checked = cp.checked;
+	out->bytes_checked = cp.bytes;
+	out->chunks_damaged = cp.ndamaged;
+	if (cp.ndamaged)
+		qsort(cp.damaged, cp.ndamaged, 32, id_cmp);
+
+	if ((mrc = mdb_cursor_open(txn, s->dbi_artifacts, &acur)) != 0) {
+		rc = arca_lmdb_error(mrc, "artifacts cursor");
+		goto done;
+	}
+	for (mrc = mdb_cursor_get(acur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(acur, &k, &v, MDB_NEXT)) {
+		arca_artifact_rec rec;
+		arca_id id;
+		int bad;
+		if (k.mv_size != 32)
+			continue;
+		memcpy(id.bytes, k.mv_data, 32);
+		out->artifacts_checked++;
+		bad = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size) != 0;
+		if (!bad) {
+			bad = artifact_damaged(s, txn, &cp, &rec);
+			arca_artifact_rec_clear(&rec);
+		}
+		if (bad < 0) {
+			rc = ARCA_ENOMEM;
+			goto done;
+		}
+		if (bad) {
+			arca_id *n = realloc(out->damaged, (out->ndamaged + 1) * sizeof(arca_id));
+			if (!n) {
+				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+				goto done;
+			}
+			out->damaged = n;
+			out->damaged[out->ndamaged++] = id;
+		}
+	}
+	if (mrc != MDB_NOTFOUND) {
+		rc = arca_lmdb_error(mrc, "artifacts cursor");
+		goto done;
+	}
+	if (out->chunks_damaged || out->ndamaged)
+		rc = arca_err_set(ARCA_ECORRUPT, "%llu damaged chunks, %zu damaged artifacts",
+			(unsigned long long)out->chunks_damaged, out->ndamaged);
+done:
+	if (acur)
+		mdb_cursor_close(acur);
+	if (cp.cur)
+		mdb_cursor_close(cp.cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	free(cp.damaged);
+	pthread_mutex_destroy(&cp.mu);
+	return rc;
+}
+
+void arca_verify_result_clear(arca_verify_result *r)
+{
+	if (!r)
+		return;
+	free(r->damaged);
+	memset(r, 0, sizeof(*r));
+}

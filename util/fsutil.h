@@ -1,0 +1,20 @@
+/* File helpers that retry short reads/writes and EINTR. */
+#ifndef ARCA_UTIL_FSUTIL_H
+#define ARCA_UTIL_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/** Writes all `n` bytes at `off`; errno is set on failure (-1). */
+int arca_pwrite_all(int fd, const void *p, size_t n, off_t off);
+int arca_write_all(int fd, const void *p, size_t n);
+/** Reads exactly `n` bytes at `off`; returns bytes read (short at EOF) or -1. */
+ssize_t arca_pread_full(int fd, void *p, size_t n, off_t off);
+/** Reads until `n` bytes or EOF; returns bytes read or -1. */
+ssize_t arca_read_full(int fd, void *p, size_t n);
+/** mkdir -p with mode 0700 for created parents; 0 or -1 with errno. */
+int arca_mkdir_p(const char *path, unsigned mode);
+/** fsync a directory so entries created in it are durable. */
+int arca_fsync_dir(const char *path);
+
+#endif
