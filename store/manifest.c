@@ -303,6 +303,7 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out)
 	if (type == ARCA_MF_FILE) {
 		r->state = ST_EXTENTS;
 		r->extent_total = 0;
+		r->last_was_hole = 0;
 	}
 	r->entries++;
 	if (depth_out)
@@ -328,6 +329,7 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 			return bad("chunk length out of range");
 		memcpy(id, b + 4, 32);
 		*has_id = 1;
+		r->last_was_hole = 0;
 		break;
 	case ARCA_EXT_HOLE:
 		if ((rc = rd(r, b, 8)) != 0)
@@ -335,9 +337,13 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 		*len = arca_get_le64(b);
 		if (*len == 0 || *len > ARCA_MF_MAX_SIZE)
 			return bad("hole length out of range");
+		if (r->last_was_hole)
+			return bad("adjacent holes (not canonical)");
 		*has_id = 0;
+		r->last_was_hole = 1;
 		break;
 	case ARCA_EXT_END:
+		r->last_was_hole = 0;
 		r->state = r->kind == ARCA_KIND_TREE ? ST_ENTRIES : ST_DONE;
 		*len = 0;
 		*has_id = 0;

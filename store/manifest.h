@@ -81,6 +81,7 @@ typedef struct {
 	uint16_t dirs[ARCA_MF_PATH_MAX / 2 + 2];
 	size_t ndirs;
 	uint64_t extent_total;
+	int last_was_hole;     /* canonical form has no adjacent holes */
 	uint64_t entries;
 } arca_mf_reader;
 

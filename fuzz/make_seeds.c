@@ -1,0 +1,274 @@
+/*
+ * Writes the small seed corpora of the fuzz targets into
+ * DIR/<target>/<name> (fuzz/make-seeds.sh runs it on fuzz/corpus).
+ * Everything is produced by the library's own encoders, so the seeds are
+ * valid inputs that the fuzzer then mutates.
+ */
+#include "arca/arca.h"
+#include "cas/hash.h"
+#include "cas/pack.h"
+#include "store/manifest.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zstd.h>
+
+static const char *outdir;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "make_seeds: %s failed: %s\n", what, arca_error_last());
+	exit(1);
+}
+
+static void put(const char *target, const char *name, const void *p, size_t n)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", outdir, target);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		perror(path);
+		exit(1);
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", outdir, target, name);
+	if (!(f = fopen(path, "wb")) || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* Deterministic filler bytes (xorshift). */
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	uint32_t x = seed ? seed : 1;
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* ---- manifests ---- */
+
+static int buf_write(void *ctx, const void *p, size_t n)
+{
+	return arca_buf_put(ctx, p, n);
+}
+
+static arca_mf_entry ent(uint8_t type, const char *path, const char *target)
+{
+	arca_mf_entry e;
+	memset(&e, 0, sizeof(e));
+	e.type = type;
+	e.path = path;
+	e.path_len = strlen(path);
+	e.mode = type == ARCA_MF_DIR ? 0755 : 0644;
+	e.uid = 1000;
+	e.gid = 1000;
+	e.mtime_sec = 1700000000;
+	e.mtime_nsec = 123456789;
+	e.target = target;
+	e.target_len = target ? strlen(target) : 0;
+	return e;
+}
+
+static void manifests(void)
+{
+	const char *T = "fuzz_manifest";
+	uint8_t id[32];
+	arca_buf b = ARCA_BUF_INIT(1 << 20);
+	arca_mf_writer w;
+	arca_mf_entry e;
+
+	fill(id, sizeof(id), 7);
+
+	/* a tree with every entry type, nesting and popping */
+	arca_mf_writer_init(&w, buf_write, &b);
+	if (arca_mf_write_header(&w, ARCA_KIND_TREE))
+		die("manifest header");
+	e = ent(ARCA_MF_DIR, "", NULL);
+	arca_mf_write_entry(&w, &e);
+	e = ent(ARCA_MF_DIR, "a", NULL);
+	arca_mf_write_entry(&w, &e);
+	e = ent(ARCA_MF_DIR, "a/d", NULL);
+	arca_mf_write_entry(&w, &e);
+	e = ent(ARCA_MF_FILE, "a/d/g", NULL);
+	arca_mf_write_entry(&w, &e);
+	arca_mf_write_extents_end(&w);
+	e = ent(ARCA_MF_FILE, "a/f", NULL);
+	arca_mf_write_entry(&w, &e);
+	arca_mf_write_extent(&w, id, 4096);
+	arca_mf_write_extent(&w, NULL, 8192);
+	arca_mf_write_extent(&w, id, 100);
+	arca_mf_write_extents_end(&w);
+	e = ent(ARCA_MF_SYMLINK, "a/l", "../b");
+	arca_mf_write_entry(&w, &e);
+	e = ent(ARCA_MF_HARDLINK, "b", "a/f");
+	arca_mf_write_entry(&w, &e);
+	e = ent(ARCA_MF_FIFO, "p", NULL);
+	arca_mf_write_entry(&w, &e);
+	if (arca_mf_write_end(&w))
+		die("manifest");
+	put(T, "tree", b.ptr, b.len);
+
+	/* the smallest tree: just the root */
+	b.len = 0;
+	arca_mf_writer_init(&w, buf_write, &b);
+	arca_mf_write_header(&w, ARCA_KIND_TREE);
+	e = ent(ARCA_MF_DIR, "", NULL);
+	arca_mf_write_entry(&w, &e);
+	arca_mf_write_end(&w);
+	put(T, "tree-root", b.ptr, b.len);
+
+	/* an image: chunk, hole, chunk */
+	b.len = 0;
+	arca_mf_writer_init(&w, buf_write, &b);
+	arca_mf_write_header(&w, ARCA_KIND_IMAGE);
+	arca_mf_write_extent(&w, id, 65536);
+	arca_mf_write_extent(&w, NULL, 1 << 20);
+	arca_mf_write_extent(&w, id, 512);
+	if (arca_mf_write_extents_end(&w))
+		die("image manifest");
+	put(T, "image", b.ptr, b.len);
+	arca_buf_release(&b);
+}
+
+/* ---- chunk records ---- */
+
+static void records(void)
+{
+	const char *T = "fuzz_record";
+	uint8_t raw[300], out[ARCA_RECORD_HEADER_LEN + 600], ph[ARCA_PACK_HEADER_LEN];
+	arca_record r;
+	size_t z;
+
+	fill(raw, sizeof(raw), 11);
+	memset(raw + 150, 'a', 150); /* compressible half */
+
+	memset(&r, 0, sizeof(r));
+	if (arca_sha256_digest(r.id, raw, sizeof(raw)))
+		die("sha256");
+	r.codec = ARCA_CODEC_RAW;
+	r.raw_len = r.stored_len = sizeof(raw);
+	arca_record_encode(out, &r);
+	memcpy(out + ARCA_RECORD_HEADER_LEN, raw, sizeof(raw));
+	put(T, "raw", out, ARCA_RECORD_HEADER_LEN + sizeof(raw));
+
+	z = ZSTD_compress(out + ARCA_RECORD_HEADER_LEN, sizeof(out) - ARCA_RECORD_HEADER_LEN,
+		raw, sizeof(raw), 3);
+	if (ZSTD_isError(z)) {
+		fprintf(stderr, "make_seeds: zstd: %s\n", ZSTD_getErrorName(z));
+		exit(1);
+	}
+	r.codec = ARCA_CODEC_ZSTD;
+	r.stored_len = (uint32_t)z;
+	arca_record_encode(out, &r);
+	put(T, "zstd", out, ARCA_RECORD_HEADER_LEN + z);
+
+	/* header only: payload missing */
+	put(T, "zstd-header", out, ARCA_RECORD_HEADER_LEN);
+
+	arca_pack_header_encode(ph, 1);
+	put(T, "pack-header", ph, sizeof(ph));
+}
+
+/* ---- artifact records ---- */
+
+static void artifact_records(void)
+{
+	const char *T = "fuzz_artifact_rec";
+	arca_label labels[3] = { { "host", "build-7" }, { "empty", "" }, { "k", "v" } };
+	uint8_t ids[3][32];
+	uint32_t lens[3] = { 65536, 1, 8u << 20 };
+	arca_artifact_rec rec;
+	arca_buf b = ARCA_BUF_INIT(1 << 20);
+
+	memset(&rec, 0, sizeof(rec));
+	fill(&ids[0][0], sizeof(ids), 3);
+	rec.a.kind = ARCA_KIND_TREE;
+	rec.a.logical_bytes = 1u << 30;
+	rec.a.data_bytes = 1u << 29;
+	rec.a.entries = 42;
+	rec.a.created_ns = 1700000000123456789ll;
+	rec.a.manifest_bytes = 4096;
+	rec.a.name = "web";
+	rec.a.tag = "v1.2";
+	rec.a.labels = labels;
+	rec.a.nlabels = 3;
+	rec.a.has_parent = 1;
+	fill(rec.a.parent.bytes, 32, 5);
+	rec.nchunks = 3;
+	rec.chunk_ids = ids;
+	rec.chunk_lens = lens;
+	if (arca_artifact_rec_encode(&b, &rec))
+		die("artifact record");
+	put(T, "full", b.ptr, b.len);
+
+	/* image, no name, tag, labels or parent; one chunk */
+	memset(&rec, 0, sizeof(rec));
+	rec.a.kind = ARCA_KIND_IMAGE;
+	rec.a.logical_bytes = rec.a.data_bytes = 512;
+	rec.a.manifest_bytes = 64;
+	rec.nchunks = 1;
+	rec.chunk_ids = ids;
+	rec.chunk_lens = lens;
+	b.len = 0;
+	if (arca_artifact_rec_encode(&b, &rec))
+		die("artifact record");
+	put(T, "minimal", b.ptr, b.len);
+	arca_buf_release(&b);
+}
+
+/* ---- chunker streams ---- */
+
+static void chunker_streams(void)
+{
+	const char *T = "fuzz_chunker";
+	uint8_t s[1 + 2 * 4 + 4000];
+
+	/* 4 piece sizes: 1, 63, 1024, 700 */
+	s[0] = 3;
+	s[1] = 1;   s[2] = 0;
+	s[3] = 63;  s[4] = 0;
+	s[5] = 0;   s[6] = 4;
+	s[7] = 0xbc; s[8] = 2;
+	fill(s + 9, 4000, 21);
+	put(T, "random-4000", s, sizeof(s));
+
+	/* zeros: no content cut, only max-size cuts; pieces of 1000 */
+	memset(s, 0, sizeof(s));
+	s[0] = 0;
+	s[1] = 0xe8; s[2] = 3;
+	put(T, "zeros-3000", s, 3 + 3000);
+
+	/* one byte pieces over a short stream */
+	s[0] = 0;
+	s[1] = 1; s[2] = 0;
+	fill(s + 3, 1500, 99);
+	put(T, "bytewise-1500", s, 3 + 1500);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+		return 2;
+	}
+	outdir = argv[1];
+	if (mkdir(outdir, 0755) < 0 && errno != EEXIST) {
+		perror(outdir);
+		return 1;
+	}
+	manifests();
+	records();
+	artifact_records();
+	chunker_streams();
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* Shared test helpers: temporary directories, data, tree comparison. */
+#ifndef ARCA_TEST_HELPERS_H
+#define ARCA_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "arca/arca.h"
+
+/* A fresh directory under $TMPDIR (or /tmp); free with th_cleanup(). */
+char *th_tmpdir(void);
+/* rm -rf and free */
+void th_cleanup(char *dir);
+/* path = a + "/" + b, in a static buffer that is reused after 256 calls */
+const char *th_path(const char *a, const char *b);
+
+/* Deterministic pseudo-random bytes. */
+void th_fill_random(uint8_t *p, size_t n, uint64_t seed);
+void th_write_file(const char *path, const void *p, size_t n);
+void th_write_random(const char *path, size_t n, uint64_t seed);
+/* Writes `n` random bytes at `off` into an existing file. */
+void th_pwrite_random(const char *path, uint64_t off, size_t n, uint64_t seed);
+
+/* Compares two trees: types, modes, mtimes (ns), owners, sizes, contents,
+ * symlink targets and hardlink structure. Returns 0 if identical, else
+ * fills `why`. */
+int th_tree_equal(const char *a, const char *b, char *why, size_t n);
+/* 0 if the files have identical bytes. */
+int th_file_equal(const char *a, const char *b);
+
+arca_store *th_store_open(const char *dir);
+/* Snapshot helper asserting success. */
+arca_id th_snapshot(arca_store *s, const char *path, const char *name, const char *tag,
+		arca_op_stats *st);
+/* File size of the only/last pack in store `dir`. */
+uint64_t th_pack_size(const char *dir, char *path_out, size_t n);
+
+#endif

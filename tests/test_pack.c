@@ -1,0 +1,132 @@
+/* Pack record headers and payloads are checked before use. */
+#include "helpers.h"
+#include "cas/hash.h"
+#include "cas/pack.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+static void make_record(arca_record *r, uint8_t hdr[ARCA_RECORD_HEADER_LEN],
+		const uint8_t *raw, uint32_t len)
+{
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(arca_sha256_digest(r->id, raw, len), 0);
+	r->codec = ARCA_CODEC_RAW;
+	r->raw_len = len;
+	r->stored_len = len;
+	arca_record_encode(hdr, r);
+}
+
+static void header_round_trips(void **state)
+{
+	uint8_t raw[100], hdr[ARCA_RECORD_HEADER_LEN];
+	arca_record r, back;
+	(void)state;
+	th_fill_random(raw, sizeof(raw), 1);
+	make_record(&r, hdr, raw, sizeof(raw));
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), 0);
+	assert_memory_equal(back.id, r.id, 32);
+	assert_int_equal(back.raw_len, 100);
+	assert_int_equal(back.stored_len, 100);
+	assert_int_equal(back.codec, ARCA_CODEC_RAW);
+}
+
+static void every_flipped_header_byte_is_detected(void **state)
+{
+	uint8_t raw[100], hdr[ARCA_RECORD_HEADER_LEN];
+	arca_record r, back;
+	(void)state;
+	th_fill_random(raw, sizeof(raw), 2);
+	make_record(&r, hdr, raw, sizeof(raw));
+	for (size_t i = 0; i < sizeof(hdr); i++) {
+		hdr[i] ^= 0x10;
+		assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+		hdr[i] ^= 0x10;
+	}
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr) - 1), ARCA_ECORRUPT);
+}
+
+static void out_of_range_lengths_are_refused(void **state)
+{
+	uint8_t raw[64], hdr[ARCA_RECORD_HEADER_LEN];
+	arca_record r, back;
+	(void)state;
+	th_fill_random(raw, sizeof(raw), 3);
+	make_record(&r, hdr, raw, sizeof(raw));
+	r.raw_len = 0;
+	arca_record_encode(hdr, &r); /* valid checksum, invalid field */
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+	r.raw_len = 64;
+	r.stored_len = 63; /* raw codec must store raw_len bytes */
+	arca_record_encode(hdr, &r);
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+	r.codec = 7;
+	r.stored_len = 64;
+	arca_record_encode(hdr, &r);
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+	r.codec = ARCA_CODEC_ZSTD;
+	r.raw_len = 0xffffffffu;
+	arca_record_encode(hdr, &r);
+	assert_int_equal(arca_record_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+}
+
+static void payload_must_match_its_id(void **state)
+{
+	uint8_t raw[4096], out[4096], comp[8192], hdr[ARCA_RECORD_HEADER_LEN];
+	arca_record r;
+	arca_decoder *d;
+	size_t clen;
+	(void)state;
+	memset(raw, 'a', sizeof(raw));
+	raw[100] = 'b';
+	make_record(&r, hdr, raw, sizeof(raw));
+	assert_int_equal(arca_decoder_new(&d), 0);
+
+	assert_int_equal(arca_record_unpack(d, &r, raw, out, sizeof(out)), 0);
+	assert_memory_equal(out, raw, sizeof(raw));
+
+	clen = ZSTD_compress(comp, sizeof(comp), raw, sizeof(raw), 3);
+	assert_false(ZSTD_isError(clen));
+	r.codec = ARCA_CODEC_ZSTD;
+	r.stored_len = (uint32_t)clen;
+	assert_int_equal(arca_record_unpack(d, &r, comp, out, sizeof(out)), 0);
+	assert_memory_equal(out, raw, sizeof(raw));
+
+	comp[clen / 2] ^= 0xff; /* damaged compressed bytes */
+	assert_int_equal(arca_record_unpack(d, &r, comp, out, sizeof(out)), ARCA_ECORRUPT);
+
+	r.codec = ARCA_CODEC_RAW;
+	r.stored_len = r.raw_len;
+	raw[5] ^= 1; /* content no longer matches id */
+	assert_int_equal(arca_record_unpack(d, &r, raw, out, sizeof(out)), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "does not match"));
+	arca_decoder_free(d);
+}
+
+static void pack_header_is_checked(void **state)
+{
+	uint8_t h[ARCA_PACK_HEADER_LEN];
+	uint32_t no = 0;
+	(void)state;
+	arca_pack_header_encode(h, 7);
+	assert_int_equal(arca_pack_header_decode(&no, h, sizeof(h)), 0);
+	assert_int_equal(no, 7);
+	h[0] = 'X';
+	assert_int_equal(arca_pack_header_decode(&no, h, sizeof(h)), ARCA_ECORRUPT);
+	arca_pack_header_encode(h, 7);
+	h[8] = 9; /* future version */
+	assert_int_equal(arca_pack_header_decode(&no, h, sizeof(h)), ARCA_EUNSUPPORTED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(header_round_trips),
+		cmocka_unit_test(every_flipped_header_byte_is_detected),
+		cmocka_unit_test(out_of_range_lengths_are_refused),
+		cmocka_unit_test(payload_must_match_its_id),
+		cmocka_unit_test(pack_header_is_checked),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

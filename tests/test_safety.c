@@ -1,0 +1,238 @@
+/* Hostile manifests and damaged packs: clear errors, nothing written
+ * outside DEST, damage named by verify. */
+#include "helpers.h"
+#include "store/manifest.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	char *tmp;
+	char *outside;
+	arca_store *s;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	f->tmp = th_tmpdir();
+	f->outside = strdup(th_path(f->tmp, "outside"));
+	mkdir(f->outside, 0755);
+	th_write_file(th_path(f->outside, "target"), "precious", 8);
+	f->s = th_store_open(th_path(f->tmp, "store"));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	arca_store_free(f->s);
+	th_cleanup(f->tmp);
+	free(f->outside);
+	free(f);
+	return 0;
+}
+
+static int buf_write(void *ctx, const void *p, size_t n)
+{
+	return arca_buf_put(ctx, p, n);
+}
+
+static arca_mf_entry ent(int type, const char *path, const char *target)
+{
+	arca_mf_entry e;
+	memset(&e, 0, sizeof(e));
+	e.type = (uint8_t)type;
+	e.path = path;
+	e.path_len = strlen(path);
+	e.mode = 0755;
+	if (target) {
+		e.target = target;
+		e.target_len = strlen(target);
+	}
+	return e;
+}
+
+/* Stores a tree manifest listing `es` (files empty) as an artifact. */
+static arca_id put_tree(arca_store *s, const arca_mf_entry *es, size_t n)
+{
+	arca_buf b = ARCA_BUF_INIT(1 << 20);
+	arca_mf_writer w;
+	arca_id id;
+	arca_mf_writer_init(&w, buf_write, &b);
+	assert_int_equal(arca_mf_write_header(&w, ARCA_KIND_TREE), 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(arca_mf_write_entry(&w, &es[i]), 0);
+		if (es[i].type == ARCA_MF_FILE)
+			assert_int_equal(arca_mf_write_extents_end(&w), 0);
+	}
+	assert_int_equal(arca_mf_write_end(&w), 0);
+	assert_int_equal(arca_store__put_manifest(&id, s, b.ptr, b.len, ARCA_KIND_TREE), 0);
+	arca_buf_release(&b);
+	return id;
+}
+
+static int restore_id(arca_store *s, const arca_id *id, const char *dest)
+{
+	char str[ARCA_ID_STRLEN];
+	arca_id_format(str, id);
+	return arca_restore(s, str, dest, NULL, NULL);
+}
+
+static int exists(const char *p)
+{
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+static void dot_dot_path_is_refused(void **state)
+{
+	fixture *f = *state;
+	const arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL), ent(ARCA_MF_FILE, "../evil", NULL) };
+	arca_id id = put_tree(f->s, es, 2);
+	assert_int_equal(restore_id(f->s, &id, th_path(f->tmp, "dest")), ARCA_EUNSAFE);
+	assert_non_null(strstr(arca_error_last(), "'../evil'"));
+	assert_false(exists(th_path(f->tmp, "evil")));
+}
+
+static void absolute_path_is_refused(void **state)
+{
+	fixture *f = *state;
+	char abs[4096];
+	snprintf(abs, sizeof(abs), "%s/abs-evil", f->outside);
+	const arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL), ent(ARCA_MF_FILE, abs, NULL) };
+	arca_id id = put_tree(f->s, es, 2);
+	assert_int_equal(restore_id(f->s, &id, th_path(f->tmp, "dest")), ARCA_EUNSAFE);
+	assert_false(exists(abs));
+}
+
+static void writing_through_a_symlinked_parent_is_refused(void **state)
+{
+	fixture *f = *state;
+	const arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL),
+		ent(ARCA_MF_SYMLINK, "a", f->outside), ent(ARCA_MF_FILE, "a/planted", NULL) };
+	arca_id id = put_tree(f->s, es, 3);
+	assert_int_equal(restore_id(f->s, &id, th_path(f->tmp, "dest")), ARCA_ECORRUPT);
+	assert_false(exists(th_path(f->outside, "planted")));
+}
+
+static void hardlink_through_a_symlink_is_refused(void **state)
+{
+	fixture *f = *state;
+	struct stat st;
+	const char *target = th_path(f->outside, "target");
+	const arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL),
+		ent(ARCA_MF_SYMLINK, "l", target), ent(ARCA_MF_HARDLINK, "m", "l") };
+	arca_id id = put_tree(f->s, es, 3);
+	assert_int_equal(restore_id(f->s, &id, th_path(f->tmp, "dest")), ARCA_ECORRUPT);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+	const arca_mf_entry es2[] = { ent(ARCA_MF_DIR, "", NULL),
+		ent(ARCA_MF_SYMLINK, "d", f->outside), ent(ARCA_MF_HARDLINK, "m", "d/target") };
+	id = put_tree(f->s, es2, 3);
+	assert_int_equal(restore_id(f->s, &id, th_path(f->tmp, "dest2")), ARCA_EUNSAFE);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_nlink, 1);
+}
+
+static void symlinked_destination_is_not_followed(void **state)
+{
+	fixture *f = *state;
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	const char *dest = th_path(f->tmp, "dest-link");
+	const char *src = th_path(f->tmp, "src");
+	mkdir(src, 0755);
+	th_write_file(th_path(src, "payload"), "p", 1);
+	th_snapshot(f->s, src, "t", NULL, NULL);
+	assert_int_equal(symlink(f->outside, dest), 0);
+	ro.force = 1;
+	assert_int_not_equal(arca_restore(f->s, "t", dest, &ro, NULL), 0);
+	assert_false(exists(th_path(f->outside, "payload")));
+}
+
+static void flipped_pack_byte_is_found_and_named(void **state)
+{
+	fixture *f = *state;
+	const char *a = th_path(f->tmp, "a.img"), *b = th_path(f->tmp, "b.img");
+	char pack[4096];
+	arca_verify_result vr;
+	arca_id ia, ib;
+	uint64_t before, after;
+	int fd;
+	uint8_t byte;
+
+	th_write_random(a, 3u << 20, 21);
+	th_write_random(b, 3u << 20, 22);
+	assert_int_equal(arca_verify(&vr, f->s), 0); /* empty store is fine */
+	arca_verify_result_clear(&vr);
+	ia = th_snapshot(f->s, a, "a", NULL, NULL);
+	before = th_pack_size(th_path(f->tmp, "store"), pack, sizeof(pack));
+	ib = th_snapshot(f->s, b, "b", NULL, NULL);
+	after = th_pack_size(th_path(f->tmp, "store"), pack, sizeof(pack));
+	assert_true(after > before + (1u << 20));
+	assert_int_equal(arca_verify(&vr, f->s), 0);
+	assert_int_equal(vr.ndamaged, 0);
+	arca_verify_result_clear(&vr);
+
+	/* flip one byte inside b's data */
+	fd = open(pack, O_RDWR);
+	assert_true(fd >= 0);
+	off_t at = (off_t)(before + (after - before) / 2);
+	assert_int_equal(pread(fd, &byte, 1, at), 1);
+	byte ^= 0x01;
+	assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+	close(fd);
+
+	assert_int_equal(arca_verify(&vr, f->s), ARCA_ECORRUPT);
+	assert_int_equal(vr.chunks_damaged, 1);
+	assert_int_equal(vr.ndamaged, 1);
+	assert_memory_equal(vr.damaged[0].bytes, ib.bytes, 32);
+	arca_verify_result_clear(&vr);
+
+	assert_int_equal(arca_restore(f->s, "b", th_path(f->tmp, "b.out"), NULL, NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "pack 00000001"));
+	assert_int_equal(arca_restore(f->s, "a", th_path(f->tmp, "a.out"), NULL, NULL), 0);
+	assert_int_equal(th_file_equal(a, th_path(f->tmp, "a.out")), 0);
+	(void)ia;
+}
+
+static void truncated_pack_is_reported(void **state)
+{
+	fixture *f = *state;
+	const char *a = th_path(f->tmp, "a.img");
+	char pack[4096];
+	arca_verify_result vr;
+	uint64_t size;
+
+	th_write_random(a, 2u << 20, 23);
+	th_snapshot(f->s, a, "a", NULL, NULL);
+	size = th_pack_size(th_path(f->tmp, "store"), pack, sizeof(pack));
+	assert_int_equal(truncate(pack, (off_t)(size / 2)), 0);
+	assert_int_equal(arca_verify(&vr, f->s), ARCA_ECORRUPT);
+	assert_true(vr.chunks_damaged > 0);
+	assert_int_equal(vr.ndamaged, 1);
+	arca_verify_result_clear(&vr);
+	assert_int_equal(arca_restore(f->s, "a", th_path(f->tmp, "a.out"), NULL, NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "truncated"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(dot_dot_path_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(absolute_path_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(writing_through_a_symlinked_parent_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(hardlink_through_a_symlink_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(symlinked_destination_is_not_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(flipped_pack_byte_is_found_and_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(truncated_pack_is_reported, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
