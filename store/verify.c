@@ -136,7 +136,7 @@ static int artifact_damaged(arca_store *s, MDB_txn *txn, const chunk_pass *cp,
 			if (!has_id)
 				continue;
 			if (arca_cas_lookup(s->cas, txn, id, &loc) != 0 || loc.raw_len != len ||
-			    bsearch(id, cp->damaged, cp->ndamaged, 32, id_cmp))
+			    (cp->ndamaged && bsearch(id, cp->damaged, cp->ndamaged, 32, id_cmp)))
 				goto done;
 		}
 		if (rc < 0)
