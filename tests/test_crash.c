@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,55 @@ static void concurrent_writers_in_processes_all_land(void **state)
 	arca_store_free(s);
 }
 
+typedef struct {
+	arca_store *s;
+	const char *path;
+	char name[16];
+	int rc;
+} thread_job;
+
+static void *snapshot_thread(void *arg)
+{
+	thread_job *j = arg;
+	arca_snapshot_options o = ARCA_SNAPSHOT_OPTIONS_INIT;
+	arca_id id;
+	o.name = j->name;
+	j->rc = arca_snapshot(&id, j->s, j->path, &o, NULL);
+	return NULL;
+}
+
+static void one_handle_shared_by_threads(void **state)
+{
+	fixture *f = *state;
+	enum { N = 3 };
+	arca_store *s = th_store_open(f->storedir);
+	pthread_t th[N];
+	thread_job jobs[N];
+	char paths[N][4000];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/t%d", f->tmp, i);
+		th_write_random(paths[i], 3u << 20, 60 + i);
+		jobs[i].s = s;
+		jobs[i].path = paths[i];
+		snprintf(jobs[i].name, sizeof(jobs[i].name), "t%d", i);
+		assert_int_equal(pthread_create(&th[i], NULL, snapshot_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(jobs[i].rc, 0);
+	}
+	assert_int_equal(count_artifacts(s), N);
+	verify_clean(s);
+	for (int i = 0; i < N; i++) {
+		char out[16100];
+		snprintf(out, sizeof(out), "%s.out", paths[i]);
+		assert_int_equal(arca_restore(s, jobs[i].name, out, NULL, NULL), 0);
+		assert_int_equal(th_file_equal(paths[i], out), 0);
+	}
+	arca_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(uncommitted_pack_file_is_discarded, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_is_consistent_after_sigkill, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_writers_in_processes_all_land, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_handle_shared_by_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
