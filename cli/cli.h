@@ -31,7 +31,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
 void cli_human_size(char *out, size_t n, uint64_t v);
 void cli_format_time(char *out, size_t n, int64_t ns);
-/* Matches "--store DIR" / "--store=DIR" inside a command's options. */
+/*
+ * Parses the options of commands that take only --json, --store and
+ * --help, and checks that between `min` and `max` positional arguments
+ * follow (they start at argv[optind]). Returns -1 to go on, or the exit
+ * status to return.
+ */
+int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+		void (*help)(FILE *), int *json, int min, int max);
 
 typedef struct {
 	FILE *f;

@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <getopt.h>
 #include <string.h>
 
 static void help(FILE *f)
@@ -39,28 +38,13 @@ static int print_one(const arca_artifact *a, void *payload)
 
 int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	arca_store *store = NULL;
 	ls_state ls;
-	int c, rc, status;
+	int rc, status;
 
 	memset(&ls, 0, sizeof(ls));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': ls.json = 1; break;
-		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("ls", "bad option");
-		}
-	}
-	if (optind != argc)
-		return cli_usage_error("ls", "unexpected argument '%s'", argv[optind]);
+	if ((status = cli_parse_common(ctx, "ls", argc, argv, help, &ls.json, 0, 0)) >= 0)
+		return status;
 	if ((status = cli_open_store(ctx, "ls", &store, 0)) != 0)
 		return status;
 	if (ls.json) {

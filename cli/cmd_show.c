@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+
 #include <string.h>
 
 static void help(FILE *f)
@@ -13,28 +14,13 @@ static void help(FILE *f)
 
 int cmd_show(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	arca_store *store = NULL;
 	arca_artifact *a = NULL;
 	arca_id id;
-	int json = 0, c, rc, status;
+	int json = 0, rc, status;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = 1; break;
-		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("show", "bad option");
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error("show", "expected one REF");
+	if ((status = cli_parse_common(ctx, "show", argc, argv, help, &json, 1, 1)) >= 0)
+		return status;
 	if ((status = cli_open_store(ctx, "show", &store, 0)) != 0)
 		return status;
 	if ((rc = arca_resolve(&id, store, argv[optind])) != 0 ||

@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <getopt.h>
 #include <string.h>
 
 static void help(FILE *f)
@@ -21,27 +20,12 @@ static double ratio(uint64_t a, uint64_t b)
 
 int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	arca_store *store = NULL;
 	arca_store_stats st;
-	int json = 0, c, rc, status;
+	int json = 0, rc, status;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = 1; break;
-		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("stats", "bad option");
-		}
-	}
-	if (optind != argc)
-		return cli_usage_error("stats", "unexpected argument '%s'", argv[optind]);
+	if ((status = cli_parse_common(ctx, "stats", argc, argv, help, &json, 0, 0)) >= 0)
+		return status;
 	if ((status = cli_open_store(ctx, "stats", &store, 0)) != 0)
 		return status;
 	if ((rc = arca_store_stats_get(&st, store)) != 0) {

@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <getopt.h>
 #include <string.h>
 
 static void help(FILE *f)
@@ -15,27 +14,12 @@ static void help(FILE *f)
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	arca_store *store = NULL;
 	arca_verify_result vr;
-	int json = 0, c, rc, status;
+	int json = 0, rc, status;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = 1; break;
-		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("verify", "bad option");
-		}
-	}
-	if (optind != argc)
-		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
+	if ((status = cli_parse_common(ctx, "verify", argc, argv, help, &json, 0, 0)) >= 0)
+		return status;
 	if ((status = cli_open_store(ctx, "verify", &store, 0)) != 0)
 		return status;
 	rc = arca_verify(&vr, store);

@@ -76,6 +76,35 @@ int cli_fail(const char *cmd, int code)
 	}
 }
 
+int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
+		void (*help)(FILE *), int *json, int min, int max)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, n;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': *json = 1; break;
+		case 's': ctx->store_path = optarg; break;
+		case 'h': help(stdout); return 0;
+		default: return cli_usage_error(cmd, "bad option");
+		}
+	}
+	n = argc - optind;
+	if (n < min || n > max) {
+		if (max == 0)
+			return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+		return cli_usage_error(cmd, "expected %d argument%s", max, max == 1 ? "" : "s");
+	}
+	return -1;
+}
+
 static char default_store[4096];
 
 static const char *store_default(void)
