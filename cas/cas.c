@@ -90,9 +90,9 @@ int arca_cas_open(arca_cas **out, const char *dir)
 	}
 	mdb_reader_check(cas->env, &dead);
 	{
-		const char *names[] = { "chunks", "packs", "meta" };
-		MDB_dbi *dbis[] = { &cas->dbi_chunks, &cas->dbi_packs, &cas->dbi_meta };
-		if ((rc = arca_cas_open_dbis(cas, names, dbis, 3)) != 0)
+		const char *names[] = { "chunks", "packs", "meta", "deadpacks" };
+		MDB_dbi *dbis[] = { &cas->dbi_chunks, &cas->dbi_packs, &cas->dbi_meta, &cas->dbi_dead };
+		if ((rc = arca_cas_open_dbis(cas, names, dbis, 4)) != 0)
 			goto fail;
 	}
 	free(lmdb_path);
@@ -345,7 +345,8 @@ struct arca_cas_writer {
 	uint32_t pack_no;      /* current pack, 0 = none open yet */
 	int fd;
 	uint64_t pack_len;     /* logical length incl. buffered bytes */
-	uint32_t first_new_pack; /* packs >= this were created by us */
+	uint32_t next_pack;    /* number for the next new pack (never reused) */
+	int force_new;         /* start a new pack before the next append */
 	uint64_t first_pack_committed; /* committed length of the pack we appended to */
 	uint32_t first_pack_no;
 	int created_pack;
@@ -391,8 +392,9 @@ static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
 }
 
 /* Cuts off what a crashed writer appended but never committed. Runs
- * inside the write transaction, so no other writer is active. */
-static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len)
+ * inside the write transaction, so no other writer is active. Pack files
+ * numbered `next` and up were never committed. */
+static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint32_t next)
 {
 	char path[4096];
 	struct stat st;
@@ -408,7 +410,7 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len)
 		if ((uint64_t)st.st_size > last_len && truncate(path, (off_t)last_len) < 0)
 			return arca_err_sys("truncate torn tail of pack %08u", last_no);
 	}
-	for (uint32_t no = last_no + 1;; no++) {
+	for (uint32_t no = next;; no++) {
 		pack_path(path, sizeof(path), cas, no);
 		if (unlink(path) < 0) {
 			if (errno == ENOENT)
@@ -442,12 +444,25 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		free(w);
 		return arca_lmdb_error(mrc, "begin write transaction");
 	}
-	if ((rc = last_pack(cas, w->txn, &no, &len)) != 0 ||
-	    (rc = repair_tails(cas, no, len)) != 0) {
-		arca_cas_writer_abort(w);
-		return rc;
+	{
+		uint64_t next = 0;
+		if ((rc = last_pack(cas, w->txn, &no, &len)) != 0 ||
+		    (rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_PACK_NEXT, &next)) != 0) {
+			arca_cas_writer_abort(w);
+			return rc;
+		}
+		if (next <= no)
+			next = (uint64_t)no + 1;
+		if (next > UINT32_MAX - 1) {
+			arca_cas_writer_abort(w);
+			return arca_err_set(ARCA_ECORRUPT, "index: pack numbering out of range");
+		}
+		w->next_pack = (uint32_t)next;
+		if ((rc = repair_tails(cas, no, len, w->next_pack)) != 0) {
+			arca_cas_writer_abort(w);
+			return rc;
+		}
 	}
-	w->first_new_pack = no + 1;
 	if (no > 0 && len < cas->pack_target) {
 		char path[4096];
 		pack_path(path, sizeof(path), cas, no);
@@ -520,7 +535,9 @@ static int rotate_pack(arca_cas_writer *w)
 		close(w->fd);
 		w->fd = -1;
 	}
-	w->pack_no++;
+	w->pack_no = w->next_pack++;
+	if ((rc = arca_meta_put_u64(w->txn, w->cas->dbi_meta, ARCA_META_PACK_NEXT, w->next_pack)) != 0)
+		return rc;
 	pack_path(path, sizeof(path), w->cas, w->pack_no);
 	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0)
@@ -549,37 +566,49 @@ static int append(arca_cas_writer *w, const void *p, size_t n)
 	return 0;
 }
 
-int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_len,
-		uint8_t codec, const void *stored, uint32_t stored_len, int *added)
+/* Appends one record to the current pack; *loc says where it went. */
+static int append_record(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_len,
+		uint8_t codec, const void *stored, uint32_t stored_len, arca_chunk_loc *loc)
 {
-	uint8_t hdr[ARCA_RECORD_HEADER_LEN], locb[24];
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN];
 	arca_record rec;
-	arca_chunk_loc loc;
-	MDB_val k = { 32, (void *)id }, v = { 24, locb };
 	size_t rec_len = ARCA_RECORD_HEADER_LEN + (size_t)stored_len;
-	int rc, mrc;
+	int rc;
 
-	if (added)
-		*added = 0;
-	if (arca_cas_writer_has(w, id))
-		return 0;
-	if (w->pack_len == UINT64_MAX ||
+	if (w->pack_len == UINT64_MAX || w->force_new ||
 	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
 		if ((rc = rotate_pack(w)) != 0)
 			return rc;
+		w->force_new = 0;
 	}
 	memcpy(rec.id, id, 32);
 	rec.codec = codec;
 	rec.raw_len = raw_len;
 	rec.stored_len = stored_len;
 	arca_record_encode(hdr, &rec);
-	loc.pack = w->pack_no;
-	loc.offset = w->pack_len;
-	loc.stored_len = stored_len;
-	loc.raw_len = raw_len;
-	loc.codec = codec;
-	if ((rc = append(w, hdr, sizeof(hdr))) != 0 ||
-	    (rc = append(w, stored, stored_len)) != 0)
+	loc->pack = w->pack_no;
+	loc->offset = w->pack_len;
+	loc->stored_len = stored_len;
+	loc->raw_len = raw_len;
+	loc->codec = codec;
+	if ((rc = append(w, hdr, sizeof(hdr))) != 0)
+		return rc;
+	return append(w, stored, stored_len);
+}
+
+int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_len,
+		uint8_t codec, const void *stored, uint32_t stored_len, int *added)
+{
+	uint8_t locb[24];
+	arca_chunk_loc loc;
+	MDB_val k = { 32, (void *)id }, v = { 24, locb };
+	int rc, mrc;
+
+	if (added)
+		*added = 0;
+	if (arca_cas_writer_has(w, id))
+		return 0;
+	if ((rc = append_record(w, id, raw_len, codec, stored, stored_len, &loc)) != 0)
 		return rc;
 	arca_chunk_loc_encode(locb, &loc);
 	mrc = mdb_put(w->txn, w->cas->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
@@ -591,6 +620,117 @@ int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_l
 	if (added)
 		*added = 1;
 	return 0;
+}
+
+int arca_cas_writer_move(arca_cas_writer *w, const uint8_t id[32], const arca_chunk_loc *old,
+		const void *stored, arca_chunk_loc *out)
+{
+	return append_record(w, id, old->raw_len, old->codec, stored, old->stored_len, out);
+}
+
+void arca_cas_writer_new_pack(arca_cas_writer *w)
+{
+	w->force_new = 1;
+}
+
+int arca_cas_writer_retire_pack(arca_cas_writer *w, uint32_t no)
+{
+	uint8_t kb[4], vb[8];
+	MDB_val k = { 4, kb }, v = { 8, vb };
+	int mrc;
+
+	if (no == w->pack_no && w->fd >= 0) {
+		/* nothing more goes into it; the next append opens a new pack */
+		close(w->fd);
+		w->fd = -1;
+		w->wlen = 0;
+		w->pack_len = UINT64_MAX;
+		w->first_pack_no = 0;
+	}
+	pack_key(kb, no);
+	mrc = mdb_del(w->txn, w->cas->dbi_packs, &k, NULL);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return arca_lmdb_error(mrc, "retire pack");
+	/* readers whose snapshot predates this transaction may still read it */
+	arca_put_le64(vb, (uint64_t)mdb_txn_id(w->txn));
+	mrc = mdb_put(w->txn, w->cas->dbi_dead, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "retire pack") : 0;
+}
+
+int arca_cas_writer_add_stats(arca_cas_writer *w, int64_t chunks, int64_t unique, int64_t stored)
+{
+	w->d_chunks += chunks;
+	w->d_unique += unique;
+	w->d_stored += stored;
+	return 0;
+}
+
+/* Oldest transaction any live reader is using; UINT64_MAX when none. */
+static int oldest_reader_msg(const char *msg, void *ctx)
+{
+	uint64_t *oldest = ctx;
+	unsigned long long pid, txn;
+	char thread[64];
+	if (sscanf(msg, "%llu %63s %llu", &pid, thread, &txn) == 3 && txn < *oldest)
+		*oldest = txn;
+	return 0;
+}
+
+int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending)
+{
+	uint64_t oldest = UINT64_MAX;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	char path[4096];
+	int dead, rc = 0, mrc;
+
+	*deleted = *pending = 0;
+	mdb_reader_check(cas->env, &dead);
+	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0)
+		return arca_err_set(ARCA_ERROR, "index: cannot list readers");
+	if ((mrc = mdb_txn_begin(cas->env, NULL, 0, &txn)) != 0)
+		return arca_lmdb_error(mrc, "begin write transaction");
+	if ((mrc = mdb_cursor_open(txn, cas->dbi_dead, &cur)) != 0) {
+		rc = arca_lmdb_error(mrc, "dead packs cursor");
+		goto done;
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		uint32_t no;
+		if (k.mv_size != 4 || v.mv_size != 8) {
+			rc = arca_err_set(ARCA_ECORRUPT, "index: bad dead pack entry");
+			goto done;
+		}
+		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		if (arca_get_le64(v.mv_data) > oldest) {
+			(*pending)++;
+			continue;
+		}
+		pack_path(path, sizeof(path), cas, no);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			rc = arca_err_sys("remove pack %08u", no);
+			goto done;
+		}
+		if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
+			rc = arca_lmdb_error(mrc, "dead packs");
+			goto done;
+		}
+		(*deleted)++;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	mrc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (mrc)
+		rc = arca_lmdb_error(mrc, "commit");
+done:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
 }
 
 int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw, uint32_t len,

@@ -25,6 +25,7 @@ typedef struct arca_cas {
 	MDB_dbi dbi_chunks;   /* id[32] -> location (24 bytes) */
 	MDB_dbi dbi_packs;    /* pack number (u32 BE) -> committed length (u64 LE) */
 	MDB_dbi dbi_meta;     /* string key -> value */
+	MDB_dbi dbi_dead;     /* retired pack (u32 BE) -> txn id that retired it */
 	uint32_t pack_target;
 	pthread_mutex_t fd_lock;
 	int *pack_fds;        /* read-only descriptors by pack number */
@@ -83,6 +84,7 @@ int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
 #define ARCA_META_CHUNKS "stat.chunks"
 #define ARCA_META_UNIQUE "stat.unique_bytes"
 #define ARCA_META_STORED "stat.stored_bytes"
+#define ARCA_META_PACK_NEXT "pack.next"
 
 int arca_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
 int arca_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
@@ -112,6 +114,22 @@ int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32],
 /** Hashes, compresses (at `level`) and puts `raw`; for small side data. */
 int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw,
 		uint32_t len, int level, uint8_t id_out[32]);
+/** Appends a copy of an existing record (stored payload `stored`, as
+ *  described by `old`) to the current pack; the caller updates the index
+ *  entry to *out. Used to repack. */
+int arca_cas_writer_move(arca_cas_writer *w, const uint8_t id[32], const arca_chunk_loc *old,
+		const void *stored, arca_chunk_loc *out);
+/** Makes the next append start a new pack file. */
+void arca_cas_writer_new_pack(arca_cas_writer *w);
+/** Drops pack `no` from the live packs; its file is deleted later by
+ *  arca_cas_reap_dead_packs(), once no reader can still use it. */
+int arca_cas_writer_retire_pack(arca_cas_writer *w, uint32_t no);
+/** Adjusts the chunk counters committed with the transaction. */
+int arca_cas_writer_add_stats(arca_cas_writer *w, int64_t chunks, int64_t unique, int64_t stored);
+/** Deletes retired pack files that no live reader's snapshot can still
+ *  reference (per LMDB's reader table). Uses its own write transaction. */
+int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending);
+
 /** Makes pack data durable, then commits. Frees the writer. */
 int arca_cas_writer_commit(arca_cas_writer *w);
 /** Rolls back; appended bytes are cut off. Frees the writer. NULL ok. */

@@ -22,7 +22,8 @@ enum {
 	EXIT_EXISTS = 5,
 	EXIT_AMBIGUOUS = 6,
 	EXIT_UNSAFE = 7,
-	EXIT_NOSPACE = 8
+	EXIT_NOSPACE = 8,
+	EXIT_REFERENCED = 9
 };
 
 /* Prints "arca <cmd>: <library error>" and returns the exit status. */
@@ -67,5 +68,10 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv);
 int cmd_show(cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cmd_tag(cli_ctx *ctx, int argc, char **argv);
+int cmd_log(cli_ctx *ctx, int argc, char **argv);
+int cmd_rm(cli_ctx *ctx, int argc, char **argv);
+int cmd_prune(cli_ctx *ctx, int argc, char **argv);
+int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 
 #endif

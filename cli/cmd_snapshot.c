@@ -9,7 +9,8 @@ static void help(FILE *f)
 {
 	fprintf(f,
 		"usage: arca [--store DIR] snapshot PATH [--name NAME] [--tag TAG]\n"
-		"                                   [--label KEY=VALUE]... [--kind tree|image]\n"
+		"                                   [--label KEY=VALUE]... [--parent REF]\n"
+		"                                   [--kind tree|image]\n"
 		"                                   [--json] [--quiet]\n"
 		"\n"
 		"Stores PATH as a new artifact and prints its id (art_<sha256 of manifest>).\n"
@@ -19,6 +20,7 @@ static void help(FILE *f)
 		"\n"
 		"  --name NAME        name the artifact; sets ref NAME:latest\n"
 		"  --tag TAG          also set ref NAME:TAG (needs --name)\n"
+		"  --parent REF       record REF as the parent (default: NAME:latest)\n"
 		"  --label KEY=VALUE  attach a label (repeatable)\n"
 		"  --kind KIND        force tree or image instead of detecting it\n"
 		"  --json             print a JSON object with the id and counters\n"
@@ -39,6 +41,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		{ "tag", required_argument, NULL, 't' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "kind", required_argument, NULL, 'k' },
+		{ "parent", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "store", required_argument, NULL, 's' },
@@ -62,6 +65,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'n': so.name = optarg; break;
 		case 't': so.tag = optarg; break;
+		case 'p': so.parent = optarg; break;
 		case 'l': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {

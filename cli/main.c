@@ -21,6 +21,11 @@ static const struct command {
 	{ "show", cmd_show, "show one artifact's metadata" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
+	{ "tag", cmd_tag, "set, move, delete or list NAME:TAG refs" },
+	{ "log", cmd_log, "show an artifact's parent chain" },
+	{ "rm", cmd_rm, "remove artifacts (their data goes at the next gc)" },
+	{ "prune", cmd_prune, "remove all but the newest N artifacts of each name" },
+	{ "gc", cmd_gc, "reclaim unreferenced chunks and compact pack files" },
 };
 
 static void usage(FILE *f)
@@ -47,7 +52,8 @@ static void usage(FILE *f)
 		"8 hex digits, NAME:TAG, or NAME (meaning NAME:latest).\n"
 		"\n"
 		"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 damaged data,\n"
-		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space.\n");
+		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space,\n"
+		"9 artifact still referenced by a tag.\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -72,6 +78,7 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_EAMBIGUOUS: return EXIT_AMBIGUOUS;
 	case ARCA_EUNSAFE: return EXIT_UNSAFE;
 	case ARCA_ENOSPC: return EXIT_NOSPACE;
+	case ARCA_EREFERENCED: return EXIT_REFERENCED;
 	default: return EXIT_FAIL;
 	}
 }

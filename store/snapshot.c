@@ -54,35 +54,14 @@ typedef struct {
 	uint64_t logical;
 } snap;
 
-static int valid_name_char(char c, int allow_slash)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		c == '.' || c == '_' || c == '-' || (allow_slash && c == '/');
-}
-
-static int check_word(const char *what, const char *v, size_t max, int allow_slash)
-{
-	size_t n = strlen(v);
-	if (n == 0 || n > max || v[0] == '-' || v[0] == '.')
-		goto bad;
-	for (size_t i = 0; i < n; i++)
-		if (!valid_name_char(v[i], allow_slash))
-			goto bad;
-	return 0;
-bad:
-	return arca_err_set(ARCA_EINVAL,
-		"invalid %s '%s': use 1-%zu of [A-Za-z0-9._-%s], not starting with '.' or '-'",
-		what, v, max, allow_slash ? "/" : "");
-}
-
 static int check_options(const arca_snapshot_options *o)
 {
 	int rc;
 	if (o->version != ARCA_SNAPSHOT_OPTIONS_VERSION)
 		return arca_err_set(ARCA_EINVAL, "arca_snapshot_options: unknown version %u", o->version);
-	if (o->name && (rc = check_word("name", o->name, ARCA_NAME_MAX, 1)) != 0)
+	if (o->name && (rc = arca_store__check_word("name", o->name, ARCA_NAME_MAX, 1)) != 0)
 		return rc;
-	if (o->tag && (rc = check_word("tag", o->tag, 128, 0)) != 0)
+	if (o->tag && (rc = arca_store__check_word("tag", o->tag, ARCA_TAG_MAX, 0)) != 0)
 		return rc;
 	if (o->tag && !o->name)
 		return arca_err_set(ARCA_EINVAL, "a tag needs a name");
@@ -91,7 +70,7 @@ static int check_options(const arca_snapshot_options *o)
 	for (size_t i = 0; i < o->nlabels; i++) {
 		if (!o->labels[i].key || !o->labels[i].value)
 			return arca_err_set(ARCA_EINVAL, "label %zu is incomplete", i);
-		if ((rc = check_word("label key", o->labels[i].key, 128, 1)) != 0)
+		if ((rc = arca_store__check_word("label key", o->labels[i].key, 128, 1)) != 0)
 			return rc;
 		if (strlen(o->labels[i].value) > 1024)
 			return arca_err_set(ARCA_EINVAL, "label value too long (max 1024 bytes)");
@@ -519,7 +498,12 @@ static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *re
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	rec->a.labels = (arca_label *)o->labels;
 	rec->a.nlabels = o->nlabels;
-	if (o->name) {
+	if (o->parent) {
+		if ((rc = arca_store__resolve(&parent, s, txn, o->parent)) != 0)
+			return arca_err_wrap(rc, "--parent");
+		rec->a.has_parent = 1;
+		rec->a.parent = parent;
+	} else if (o->name) {
 		char ref[ARCA_NAME_MAX + 8];
 		snprintf(ref, sizeof(ref), "%s:latest", o->name);
 		if (arca_store__resolve(&parent, s, txn, ref) == 0) {
@@ -571,6 +555,11 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		return arca_err_set(ARCA_EINVAL, "arca_snapshot: NULL argument");
 	if ((rc = check_options(o)) != 0)
 		return rc;
+	if (o->parent) {
+		arca_id parent;
+		if ((rc = arca_resolve(&parent, s, o->parent)) != 0)
+			return arca_err_wrap(rc, "--parent");
+	}
 	if (stat(path, &st) < 0)
 		return arca_err_sys("snapshot %s", path);
 	sn.kind = o->kind;

@@ -9,6 +9,7 @@
 
 #define ARCA_STORE_FORMAT 1
 #define ARCA_NAME_MAX 255
+#define ARCA_TAG_MAX 128
 #define ARCA_LABELS_MAX 256
 /* Cap on an artifact record (metadata + manifest chunk list). */
 #define ARCA_RECORD_MAX (64u << 20)
@@ -42,6 +43,13 @@ int arca_artifact_rec_get(arca_artifact_rec *rec, arca_store *s, MDB_txn *txn,
 
 /** Resolves `ref` inside `txn`. */
 int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref);
+
+/** Checks a name, tag or label key: 1..max of [A-Za-z0-9._-] (and '/'
+ *  when allow_slash), not starting with '.' or '-'. */
+int arca_store__check_word(const char *what, const char *v, size_t max, int allow_slash);
+/** Splits and checks "NAME:TAG" into name (ARCA_NAME_MAX+1) and tag
+ *  (ARCA_TAG_MAX+1) buffers. */
+int arca_store__split_ref(const char *name_tag, char *name, char *tag);
 
 /** Sets ref "name:tag" to `id` inside a write transaction. */
 int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name,

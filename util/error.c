@@ -29,6 +29,7 @@ const char *arca_error_name(int code)
 	case ARCA_EUNSAFE: return "EUNSAFE";
 	case ARCA_ENOSPC: return "ENOSPC";
 	case ARCA_EUNSUPPORTED: return "EUNSUPPORTED";
+	case ARCA_EREFERENCED: return "EREFERENCED";
 	default: return "ERROR";
 	}
 }

@@ -41,7 +41,8 @@ typedef enum {
 	ARCA_EAMBIGUOUS = -9, /**< reference matches more than one artifact */
 	ARCA_EUNSAFE = -10,   /**< a path would escape its destination */
 	ARCA_ENOSPC = -11,    /**< no space left on device */
-	ARCA_EUNSUPPORTED = -12 /**< file type or format version not supported */
+	ARCA_EUNSUPPORTED = -12, /**< file type or format version not supported */
+	ARCA_EREFERENCED = -13  /**< artifact is still pointed to by a ref */
 } arca_error_t;
 
 /**
@@ -128,10 +129,12 @@ typedef struct {
 	const arca_label *labels;
 	size_t nlabels;
 	arca_kind_t kind;      /**< AUTO: directory -> tree, file -> image */
+	/** Parent reference; default: NAME:latest before this snapshot. */
+	const char *parent;
 } arca_snapshot_options;
 
 #define ARCA_SNAPSHOT_OPTIONS_VERSION 1
-#define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO }
+#define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO, NULL }
 
 /**
  * Snapshots `path` into the store and writes the new artifact's id to
@@ -163,6 +166,69 @@ ARCA_API int arca_restore(arca_store *store, const char *ref,
 
 /** Resolves a reference to an artifact id. */
 ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);
+
+/**
+ * Points the ref NAME:TAG (`name_tag`) at the artifact `ref`, creating or
+ * moving it atomically.
+ */
+ARCA_API int arca_tag_set(arca_store *store, const char *ref, const char *name_tag);
+
+/** Deletes the ref NAME:TAG; ARCA_ENOTFOUND when it does not exist. */
+ARCA_API int arca_tag_delete(arca_store *store, const char *name_tag);
+
+/** Callback for arca_ref_foreach; non-zero stops the walk. */
+typedef int (*arca_ref_cb)(const char *name, const char *tag, const arca_id *id,
+		void *payload);
+
+/** Calls `cb` for every ref, sorted by "NAME:TAG". */
+ARCA_API int arca_ref_foreach(arca_store *store, arca_ref_cb cb, void *payload);
+
+/**
+ * Removes the artifacts `ids` (all or nothing). An artifact that a ref
+ * still points to is refused with ARCA_EREFERENCED unless `force`, which
+ * deletes those refs too. Chunks are reclaimed later by arca_gc().
+ */
+ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t n,
+		int force);
+
+/**
+ * For each artifact name (or only `name` when not NULL), keeps the newest
+ * `keep_last` artifacts and removes the older ones, except those a tag
+ * other than "latest" points to. The removed ids are returned in
+ * *removed (caller frees with free()).
+ */
+ARCA_API int arca_prune(arca_store *store, const char *name, unsigned keep_last,
+		arca_id **removed, size_t *nremoved);
+
+typedef struct {
+	unsigned version;
+	/** Rewrite packs whose live fraction is below this; 0 = 0.75. */
+	double repack_threshold;
+} arca_gc_options;
+
+#define ARCA_GC_OPTIONS_VERSION 1
+#define ARCA_GC_OPTIONS_INIT { ARCA_GC_OPTIONS_VERSION, 0 }
+
+typedef struct {
+	uint64_t artifacts;          /**< artifacts whose chunks were kept */
+	uint64_t chunks_live;
+	uint64_t chunks_removed;     /**< unreferenced chunks dropped */
+	uint64_t bytes_unreferenced; /**< their record bytes in packs */
+	uint64_t packs_rewritten;    /**< packs retired (live data copied out) */
+	uint64_t chunks_moved;
+	uint64_t bytes_moved;
+	uint64_t pack_bytes_before;  /**< committed pack bytes before / after */
+	uint64_t pack_bytes_after;
+	uint64_t packs_deleted;      /**< retired pack files deleted now */
+	uint64_t packs_pending;      /**< retired, kept until older readers end */
+} arca_gc_result;
+
+/**
+ * Reclaims chunks no artifact references and rewrites packs whose live
+ * fraction is under the threshold. Safe against concurrent snapshots and
+ * readers in other threads and processes.
+ */
+ARCA_API int arca_gc(arca_gc_result *out, arca_store *store, const arca_gc_options *opts);
 
 /** Metadata of one artifact. */
 typedef struct {

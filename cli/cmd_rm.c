@@ -1,0 +1,55 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: arca [--store DIR] rm REF... [--force]\n"
+		"\n"
+		"Removes artifacts (all or none). An artifact that a ref (NAME:TAG, including\n"
+		"NAME:latest) still points to is refused unless --force, which also deletes\n"
+		"those refs. The space is reclaimed by 'arca gc'.\n");
+}
+
+int cmd_rm(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_store *store = NULL;
+	arca_id *ids = NULL;
+	int force = 0, c, rc = 0, status, n;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': force = 1; break;
+		case 's': ctx->store_path = optarg; break;
+		case 'h': help(stdout); return 0;
+		default: return cli_usage_error("rm", "bad option");
+		}
+	}
+	n = argc - optind;
+	if (n < 1)
+		return cli_usage_error("rm", "expected at least one REF");
+	if ((status = cli_open_store(ctx, "rm", &store, 0)) != 0)
+		return status;
+	ids = calloc((size_t)n, sizeof(*ids));
+	for (int i = 0; ids && i < n && !rc; i++)
+		rc = arca_resolve(&ids[i], store, argv[optind + i]);
+	if (!ids)
+		status = EXIT_FAIL;
+	else if (rc || (rc = arca_artifact_remove(store, ids, (size_t)n, force)) != 0)
+		status = cli_fail("rm", rc);
+	else
+		fprintf(stderr, "rm: removed %d artifact%s; run 'arca gc' to reclaim space\n",
+			n, n == 1 ? "" : "s");
+	free(ids);
+	arca_store_free(store);
+	return status;
+}

@@ -1,0 +1,88 @@
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: arca [--store DIR] tag REF NAME:TAG\n"
+		"       arca [--store DIR] tag --delete NAME:TAG\n"
+		"       arca [--store DIR] tag --list [--json]\n"
+		"\n"
+		"Points the ref NAME:TAG at artifact REF (creating or moving it atomically),\n"
+		"deletes a ref, or lists every ref. NAME alone in a reference means\n"
+		"NAME:latest, which each 'snapshot --name NAME' moves.\n");
+}
+
+typedef struct {
+	int json;
+	json_w j;
+} list_state;
+
+static int print_ref(const char *name, const char *tag, const arca_id *id, void *payload)
+{
+	list_state *ls = payload;
+	char s[ARCA_ID_STRLEN];
+	arca_id_format(s, id);
+	if (ls->json) {
+		json_obj_begin(&ls->j, NULL);
+		json_str(&ls->j, "name", name);
+		json_str(&ls->j, "tag", tag);
+		json_str(&ls->j, "id", s);
+		json_obj_end(&ls->j);
+	} else {
+		printf("%s:%s\t%s\n", name, tag, s);
+	}
+	return 0;
+}
+
+int cmd_tag(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "delete", no_argument, NULL, 'd' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_store *store = NULL;
+	list_state ls;
+	int del = 0, list = 0, c, rc, status, n;
+
+	memset(&ls, 0, sizeof(ls));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "dlh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': del = 1; break;
+		case 'l': list = 1; break;
+		case 'j': ls.json = 1; break;
+		case 's': ctx->store_path = optarg; break;
+		case 'h': help(stdout); return 0;
+		default: return cli_usage_error("tag", "bad option");
+		}
+	}
+	n = argc - optind;
+	if (del + list > 1 || (list && n != 0) || (del && n != 1) || (!del && !list && n != 2))
+		return cli_usage_error("tag", "expected REF NAME:TAG, --delete NAME:TAG or --list");
+	if ((status = cli_open_store(ctx, "tag", &store, 0)) != 0)
+		return status;
+	if (list) {
+		if (ls.json) {
+			json_init(&ls.j, stdout);
+			json_arr_begin(&ls.j, NULL);
+		}
+		rc = arca_ref_foreach(store, print_ref, &ls);
+		if (ls.json)
+			json_arr_end(&ls.j);
+	} else if (del) {
+		rc = arca_tag_delete(store, argv[optind]);
+	} else {
+		rc = arca_tag_set(store, argv[optind], argv[optind + 1]);
+	}
+	if (rc)
+		status = cli_fail("tag", rc);
+	arca_store_free(store);
+	return status;
+}

@@ -1,0 +1,372 @@
+/*
+ * Garbage collection: mark every chunk reachable from an artifact, drop
+ * the rest from the index, and rewrite packs whose live fraction is low.
+ *
+ * All of it runs in the store's single write transaction, so a snapshot in
+ * another thread or process either committed before (its chunks are
+ * marked) or starts after (it sees the collected state); a chunk a
+ * snapshot is adding can never be collected. Retired pack files are
+ * deleted only once LMDB's reader table shows no snapshot older than the
+ * collection (arca_cas_reap_dead_packs).
+ */
+#include "store/store.h"
+#include "store/manifest.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Set of chunk ids, by their first 8 bytes: a collision can only keep a
+ * dead chunk alive, never drop a live one. */
+typedef struct {
+	uint64_t *slots;
+	size_t cap, n;
+} id_set;
+
+static uint64_t id_key(const uint8_t id[32])
+{
+	uint64_t k;
+	memcpy(&k, id, 8);
+	return k ? k : 1; /* 0 marks an empty slot */
+}
+
+static int set_add(id_set *s, const uint8_t id[32])
+{
+	uint64_t k = id_key(id);
+	size_t i;
+	if (2 * (s->n + 1) > s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 1 << 16;
+		uint64_t *ns = calloc(ncap, sizeof(uint64_t));
+		if (!ns)
+			return arca_err_set(ARCA_ENOMEM, "out of memory (gc mark set)");
+		for (size_t j = 0; j < s->cap; j++) {
+			if (!s->slots[j])
+				continue;
+			size_t p = (size_t)(s->slots[j] * 0x9e3779b97f4a7c15ull >> 20) & (ncap - 1);
+			while (ns[p])
+				p = (p + 1) & (ncap - 1);
+			ns[p] = s->slots[j];
+		}
+		free(s->slots);
+		s->slots = ns;
+		s->cap = ncap;
+	}
+	i = (size_t)(k * 0x9e3779b97f4a7c15ull >> 20) & (s->cap - 1);
+	while (s->slots[i] && s->slots[i] != k)
+		i = (i + 1) & (s->cap - 1);
+	if (!s->slots[i]) {
+		s->slots[i] = k;
+		s->n++;
+	}
+	return 0;
+}
+
+static int set_has(const id_set *s, const uint8_t id[32])
+{
+	uint64_t k = id_key(id);
+	size_t i;
+	if (!s->cap)
+		return 0;
+	i = (size_t)(k * 0x9e3779b97f4a7c15ull >> 20) & (s->cap - 1);
+	while (s->slots[i]) {
+		if (s->slots[i] == k)
+			return 1;
+		i = (i + 1) & (s->cap - 1);
+	}
+	return 0;
+}
+
+/* Marks the manifest chunks and every data chunk of one artifact. */
+static int mark_artifact(arca_store *s, id_set *live, const arca_artifact_rec *rec)
+{
+	arca_mf_in *in = NULL;
+	arca_mf_reader r;
+	arca_mf_entry e;
+	uint8_t id[32];
+	uint64_t len;
+	int kind, has_id, rc;
+	char hex[ARCA_ID_STRLEN];
+
+	for (uint32_t i = 0; i < rec->nchunks; i++)
+		if ((rc = set_add(live, rec->chunk_ids[i])) != 0)
+			return rc;
+	if ((rc = arca_mf_in_new(&in, s, rec)) != 0)
+		return rc;
+	arca_mf_reader_init(&r, arca_mf_in_read, in);
+	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
+		goto done;
+	for (;;) {
+		if (kind == ARCA_KIND_TREE) {
+			if ((rc = arca_mf_next_entry(&r, &e, NULL)) <= 0)
+				break;
+			if (e.type != ARCA_MF_FILE)
+				continue;
+		}
+		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1)
+			if (has_id && (rc = set_add(live, id)) != 0)
+				goto done;
+		if (rc < 0 || kind == ARCA_KIND_IMAGE)
+			break;
+	}
+	if (!rc && kind == ARCA_KIND_IMAGE)
+		rc = arca_mf_read_finish(&r);
+done:
+	arca_mf_in_free(in);
+	if (rc) {
+		/* never collect when we cannot see everything that is live */
+		arca_id_format(hex, &rec->a.id);
+		return arca_err_wrap(rc == ARCA_ENOMEM ? rc : ARCA_ECORRUPT,
+			"gc: cannot read artifact %s (run 'arca verify'; nothing was collected)", hex);
+	}
+	return 0;
+}
+
+static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "artifacts cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		arca_artifact_rec rec;
+		arca_id id;
+		if (k.mv_size != 32) {
+			rc = arca_err_set(ARCA_ECORRUPT, "index: bad artifact key");
+			break;
+		}
+		memcpy(id.bytes, k.mv_data, 32);
+		if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
+			break;
+		rc = mark_artifact(s, live, &rec);
+		arca_artifact_rec_clear(&rec);
+		(*nart)++;
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "artifacts cursor");
+	return rc;
+}
+
+typedef struct {
+	uint64_t committed;  /* file length */
+	uint64_t live;       /* bytes of live records */
+	int exists;
+	int rewrite;
+} pack_info;
+
+static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *npacks)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	pack_info *p = NULL;
+	uint32_t n = 0;
+	int mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "packs cursor");
+	if ((mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 4) {
+		const uint8_t *kp = k.mv_data;
+		n = ((uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3]) + 1;
+	}
+	if (n > (1u << 24)) {
+		mdb_cursor_close(cur);
+		return arca_err_set(ARCA_ECORRUPT, "index: pack numbers out of range");
+	}
+	p = calloc(n ? n : 1, sizeof(*p));
+	if (!p) {
+		mdb_cursor_close(cur);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		uint32_t no;
+		if (k.mv_size != 4 || v.mv_size != 8)
+			continue;
+		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		if (no < n) {
+			p[no].exists = 1;
+			p[no].committed = arca_get_le64(v.mv_data);
+		}
+	}
+	mdb_cursor_close(cur);
+	*out = p;
+	*npacks = n;
+	return 0;
+}
+
+/* Drops unmarked chunks from the index and sums live bytes per pack. */
+static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_info *packs,
+		uint32_t npacks, arca_gc_result *res)
+{
+	MDB_txn *txn = arca_cas_writer_txn(w);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int64_t d_chunks = 0, d_unique = 0, d_stored = 0;
+	int rc = 0, mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cur);
+
+	if (mrc)
+		return arca_lmdb_error(mrc, "chunks cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		arca_chunk_loc loc;
+		if (k.mv_size != 32 || (rc = arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size)) != 0) {
+			rc = rc ? rc : arca_err_set(ARCA_ECORRUPT, "index: bad chunk key");
+			break;
+		}
+		if (set_has(live, k.mv_data)) {
+			if (loc.pack < npacks)
+				packs[loc.pack].live += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
+			res->chunks_live++;
+			continue;
+		}
+		if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
+			rc = arca_lmdb_error(mrc, "remove chunk");
+			break;
+		}
+		d_chunks--;
+		d_unique -= loc.raw_len;
+		d_stored -= loc.stored_len;
+		res->chunks_removed++;
+		res->bytes_unreferenced += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "chunks cursor");
+	if (!rc)
+		rc = arca_cas_writer_add_stats(w, d_chunks, d_unique, d_stored);
+	return rc;
+}
+
+/* Copies live records out of the packs marked for rewriting. */
+static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t npacks,
+		arca_gc_result *res)
+{
+	MDB_txn *txn = arca_cas_writer_txn(w);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	arca_chunk_reader rd;
+	int rc, mrc;
+
+	if ((rc = arca_chunk_reader_init(&rd)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cur)) != 0) {
+		arca_chunk_reader_release(&rd);
+		return arca_lmdb_error(mrc, "chunks cursor");
+	}
+	arca_cas_writer_new_pack(w);
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		arca_chunk_loc loc, moved;
+		const uint8_t *raw;
+		uint8_t locb[24];
+		MDB_val nv = { 24, locb };
+
+		if ((rc = arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size)) != 0)
+			break;
+		if (loc.pack >= npacks || !packs[loc.pack].rewrite)
+			continue;
+		/* copy only what still checks out: never spread damage */
+		if ((rc = arca_cas_read(s->cas, &loc, k.mv_data, &rd, &raw)) != 0) {
+			arca_err_wrap(rc, "gc: cannot repack (run 'arca verify'; nothing was collected)");
+			break;
+		}
+		rc = arca_cas_writer_move(w, k.mv_data, &loc,
+			rd.stored + ARCA_RECORD_HEADER_LEN, &moved);
+		if (rc)
+			break;
+		arca_chunk_loc_encode(locb, &moved);
+		if ((mrc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT)) != 0) {
+			rc = arca_lmdb_error(mrc, "update chunk location");
+			break;
+		}
+		res->chunks_moved++;
+		res->bytes_moved += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
+	}
+	mdb_cursor_close(cur);
+	arca_chunk_reader_release(&rd);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "chunks cursor");
+	return rc;
+}
+
+/* Sum of committed pack lengths (a read snapshot). */
+static int live_pack_bytes(arca_store *s, uint64_t *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, mrc;
+	*out = 0;
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return arca_lmdb_error(mrc, "packs cursor");
+	}
+	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+		if (v.mv_size == 8)
+			*out += arca_get_le64(v.mv_data);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
+{
+	arca_cas_writer *w = NULL;
+	id_set live = { NULL, 0, 0 };
+	pack_info *packs = NULL;
+	uint32_t npacks = 0;
+	double threshold = 0.75;
+	uint64_t deleted, pending;
+	int rc;
+
+	if (!res || !s)
+		return arca_err_set(ARCA_EINVAL, "arca_gc: NULL argument");
+	if (opts && opts->version != ARCA_GC_OPTIONS_VERSION)
+		return arca_err_set(ARCA_EINVAL, "arca_gc_options: unknown version %u", opts->version);
+	if (opts && opts->repack_threshold > 0)
+		threshold = opts->repack_threshold;
+	if (threshold > 1.0)
+		return arca_err_set(ARCA_EINVAL, "repack threshold must be in (0, 1]");
+	memset(res, 0, sizeof(*res));
+
+	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0)
+		goto done;
+	if ((rc = live_pack_bytes(s, &res->pack_bytes_before)) != 0)
+		goto done;
+	if ((rc = mark_all(s, arca_cas_writer_txn(w), &live, &res->artifacts)) != 0 ||
+	    (rc = load_packs(s, arca_cas_writer_txn(w), &packs, &npacks)) != 0 ||
+	    (rc = sweep(s, w, &live, packs, npacks, res)) != 0)
+		goto done;
+	for (uint32_t i = 0; i < npacks; i++) {
+		uint64_t body;
+		if (!packs[i].exists)
+			continue;
+		body = packs[i].committed > ARCA_PACK_HEADER_LEN ?
+			packs[i].committed - ARCA_PACK_HEADER_LEN : 0;
+		if (body == 0 || (double)packs[i].live < threshold * (double)body) {
+			packs[i].rewrite = 1;
+			res->packs_rewritten++;
+		}
+	}
+	if (res->packs_rewritten && (rc = repack(s, w, packs, npacks, res)) != 0)
+		goto done;
+	for (uint32_t i = 0; i < npacks; i++)
+		if (packs[i].rewrite && (rc = arca_cas_writer_retire_pack(w, i)) != 0)
+			goto done;
+	rc = arca_cas_writer_commit(w);
+	w = NULL;
+	if (rc || (rc = live_pack_bytes(s, &res->pack_bytes_after)) != 0)
+		goto done;
+	rc = arca_cas_reap_dead_packs(s->cas, &deleted, &pending);
+	res->packs_deleted = deleted;
+	res->packs_pending = pending;
+done:
+	arca_cas_writer_abort(w);
+	free(live.slots);
+	free(packs);
+	return rc;
+}
