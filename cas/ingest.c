@@ -14,7 +14,7 @@
 #define MARKS_PER_BATCH 1024
 #define MAX_WORKERS 64
 
-enum { EV_MARK, EV_DATA, EV_HOLE };
+enum { EV_MARK, EV_DATA, EV_HOLE, EV_KNOWN };
 enum { B_FREE, B_FILLING, B_READY, B_WORKING, B_DONE };
 
 struct ev {
@@ -221,6 +221,18 @@ int arca_ingest_end_run(arca_ingest *ing)
 	return 0;
 }
 
+int arca_ingest_known(arca_ingest *ing, const uint8_t id[32], uint32_t len)
+{
+	struct ev *e;
+	int rc;
+	if ((rc = arca_ingest_end_run(ing)) != 0 || (rc = reserve_events(ing, 1)) != 0)
+		return rc;
+	e = push_ev(ing, EV_KNOWN);
+	memcpy(e->id, id, 32);
+	e->len = len;
+	return 0;
+}
+
 int arca_ingest_hole(arca_ingest *ing, uint64_t len)
 {
 	int rc;
@@ -385,6 +397,15 @@ static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 			rc = sink->mark(sink_ctx, e->payload);
 			e->payload = NULL;
 			if (rc)
+				return rc;
+			break;
+		case EV_KNOWN:
+			if (!arca_cas_writer_has(w, e->id))
+				return arca_err_set(ARCA_ECORRUPT,
+					"a chunk of the parent artifact is missing from the index (run 'arca verify')");
+			st->chunks++;
+			st->chunks_reused++;
+			if ((rc = sink->extent(sink_ctx, e->id, e->len)) != 0)
 				return rc;
 			break;
 		case EV_HOLE:

@@ -41,6 +41,7 @@ typedef struct {
 	uint64_t hole_bytes;    /* holes, explicit or all-zero chunks */
 	uint64_t chunks;        /* data chunks (non-zero) */
 	uint64_t chunks_new;
+	uint64_t chunks_reused;  /* known extents passed in, not read */
 	uint64_t new_raw_bytes;
 	uint64_t new_stored_bytes;
 } arca_ingest_stats;
@@ -72,6 +73,9 @@ int arca_ingest_commit(arca_ingest *ing, size_t n);
 int arca_ingest_feed(arca_ingest *ing, const void *p, size_t n);
 /** Ends the current data run: the pending chunk is cut here. */
 int arca_ingest_end_run(arca_ingest *ing);
+/** A chunk already in the store (e.g. a parent's unchanged file): no
+ *  data is read; the writer checks the chunk exists. */
+int arca_ingest_known(arca_ingest *ing, const uint8_t id[32], uint32_t len);
 /** A hole of `len` bytes (ends the data run first). */
 int arca_ingest_hole(arca_ingest *ing, uint64_t len);
 

@@ -122,6 +122,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "chunks_new", st.chunks_new);
 		json_u64(&j, "new_raw_bytes", st.new_raw_bytes);
 		json_u64(&j, "new_stored_bytes", st.new_stored_bytes);
+		json_u64(&j, "files_unchanged", st.files_unchanged);
 		json_num(&j, "seconds", now_s() - t0);
 		json_obj_end(&j);
 	} else {

@@ -197,7 +197,7 @@ static int read_str(arca_mf_reader *r, char *out, size_t *len)
 }
 
 /* Compares paths component-wise: '/' sorts before every other byte. */
-static int path_cmp(const char *a, size_t na, const char *b, size_t nb)
+int arca_mf_path_cmp(const char *a, size_t na, const char *b, size_t nb)
 {
 	size_t n = na < nb ? na : nb;
 	for (size_t i = 0; i < n; i++) {
@@ -261,7 +261,7 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out)
 	} else {
 		if ((rc = arca_mf_path_check(r->path, n)) != 0)
 			return rc;
-		if (path_cmp(r->prev, r->prev_len, r->path, n) >= 0)
+		if (arca_mf_path_cmp(r->prev, r->prev_len, r->path, n) >= 0)
 			return bad("entries out of order or repeated");
 		if ((rc = place_entry(r, n, &depth)) != 0)
 			return rc;
@@ -271,7 +271,7 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out)
 			return rc;
 		if ((rc = arca_mf_path_check(r->target, e->target_len)) != 0)
 			return rc;
-		if (path_cmp(r->target, e->target_len, r->path, n) >= 0)
+		if (arca_mf_path_cmp(r->target, e->target_len, r->path, n) >= 0)
 			return bad("hardlink to a later entry");
 		e->target = r->target;
 	} else {

@@ -104,6 +104,10 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 /** For images: after the last extent, confirms nothing follows. */
 int arca_mf_read_finish(arca_mf_reader *r);
 
+/** Canonical order of manifest paths: component-wise, '/' before every
+ *  other byte. Returns <0, 0 or >0. */
+int arca_mf_path_cmp(const char *a, size_t na, const char *b, size_t nb);
+
 /** Checks one path as a manifest would carry it (components not empty,
  *  not "." or "..", no NUL, no leading or trailing '/'). */
 int arca_mf_path_check(const char *p, size_t n);

@@ -333,6 +333,12 @@ static int foreach_one(const char *key, size_t klen, const arca_id *id, void *ct
 	return fc->cb(buf, colon + 1, id, fc->payload);
 }
 
+int arca_store__refs_walk(arca_store *s, MDB_txn *txn, arca_ref_cb cb, void *payload)
+{
+	foreach_ctx fc = { cb, payload };
+	return refs_walk(s, txn, foreach_one, &fc);
+}
+
 int arca_ref_foreach(arca_store *s, arca_ref_cb cb, void *payload)
 {
 	foreach_ctx fc = { cb, payload };

@@ -25,6 +25,8 @@
 /* A tree entry travelling from the walker to the manifest writer. */
 typedef struct {
 	arca_mf_entry e;
+	int cache;            /* regular file: record fs in the files cache */
+	arca_file_stat fs;
 	char strings[];
 } entry_msg;
 
@@ -47,9 +49,21 @@ typedef struct {
 	/* producer side */
 	hardlink *links;
 	size_t nlinks, links_cap;
-	uint64_t bytes_read, entries, skipped;
+	uint64_t bytes_read, entries, skipped, files_unchanged;
+
+	/* incremental trees: the parent's manifest, walked alongside */
+	int have_parent;
+	arca_artifact_rec parent;
+	arca_mf_in *pin;
+	arca_mf_reader pr;
+	arca_mf_entry pe;      /* parent entry at the reader's position */
+	int parent_has;        /* pe is valid */
+	int parent_consumed;   /* pe's extents were read */
+	MDB_txn *cache_txn;
 
 	/* writer side */
+	arca_cas_writer *w;
+	int write_cache;
 	arca_mf_writer mw;
 	uint64_t logical;
 } snap;
@@ -167,6 +181,9 @@ static entry_msg *entry_new(int type, const char *path, size_t len, const struct
 		m->e.mtime_sec = st->st_mtim.tv_sec;
 		m->e.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	}
+	m->cache = type == ARCA_MF_FILE && st;
+	if (m->cache)
+		arca_file_stat_from(&m->fs, st);
 	return m;
 }
 
@@ -300,6 +317,101 @@ static int open_file(int dirfd, const char *name)
 	return fd;
 }
 
+/* ---- incremental: reuse unchanged files of the parent ---- */
+
+static void parent_stop(snap *sn)
+{
+	sn->parent_has = 0;
+}
+
+static int parent_open(snap *sn)
+{
+	int kind;
+	if (!sn->have_parent || arca_mf_in_new(&sn->pin, sn->s, &sn->parent) != 0 ||
+	    arca_cas_txn_read(sn->s->cas, &sn->cache_txn) != 0)
+		return 0;
+	arca_mf_reader_init(&sn->pr, arca_mf_in_read, sn->pin);
+	if (arca_mf_read_header(&sn->pr, &kind) != 0 || kind != ARCA_KIND_TREE ||
+	    arca_mf_next_entry(&sn->pr, &sn->pe, NULL) != 1)
+		return 0;
+	sn->parent_has = 1;
+	sn->parent_consumed = 1; /* the root has no extents */
+	return 0;
+}
+
+static void parent_close(snap *sn)
+{
+	if (sn->cache_txn)
+		mdb_txn_abort(sn->cache_txn);
+	sn->cache_txn = NULL;
+	arca_mf_in_free(sn->pin);
+	sn->pin = NULL;
+	sn->parent_has = 0;
+}
+
+/* Moves to the parent's next entry; a damaged parent just stops reuse. */
+static void parent_advance(snap *sn)
+{
+	uint8_t id[32];
+	uint64_t len;
+	int has, rc = 0;
+	if (!sn->parent_consumed)
+		while ((rc = arca_mf_next_extent(&sn->pr, id, &len, &has)) == 1)
+			;
+	if (rc < 0 || arca_mf_next_entry(&sn->pr, &sn->pe, NULL) != 1) {
+		parent_stop(sn);
+		return;
+	}
+	sn->parent_consumed = sn->pe.type != ARCA_MF_FILE;
+}
+
+/* Positions the parent reader at `path`; 1 if the parent has it. */
+static int parent_seek(snap *sn, const char *path, size_t len)
+{
+	while (sn->parent_has) {
+		int c = arca_mf_path_cmp(sn->pe.path, sn->pe.path_len, path, len);
+		if (c == 0)
+			return 1;
+		if (c > 0)
+			return 0;
+		parent_advance(sn);
+	}
+	return 0;
+}
+
+/* Passes the parent's extents for an unchanged file; *reused says so.
+ * Takes ownership of `m`. */
+static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
+{
+	uint8_t id[32];
+	uint64_t len;
+	int has, rc;
+
+	*reused = 0;
+	if (!parent_seek(sn, m->e.path, m->e.path_len) || sn->pe.type != ARCA_MF_FILE ||
+	    !arca_files_cache_match(sn->s, sn->cache_txn, &sn->parent.a.id, m->e.path,
+		    m->e.path_len, &m->fs)) {
+		free(m);
+		return 0;
+	}
+	*reused = 1;
+	if ((rc = emit(ing, sn, m)) != 0)
+		return rc;
+	sn->parent_consumed = 1;
+	while ((rc = arca_mf_next_extent(&sn->pr, id, &len, &has)) == 1) {
+		rc = has ? arca_ingest_known(ing, id, (uint32_t)len) : arca_ingest_hole(ing, len);
+		if (rc)
+			return rc;
+	}
+	if (rc < 0)
+		return arca_err_wrap(rc, "reading the parent's manifest");
+	if (sn->pr.extent_total != m->fs.size)
+		return arca_err_set(ARCA_ECORRUPT, "parent manifest: size of %s does not match the files cache",
+			m->e.path);
+	sn->files_unchanged++;
+	return arca_ingest_mark(ing, &extents_end);
+}
+
 static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
 		const char *path, size_t len, const struct stat *st)
 {
@@ -313,6 +425,15 @@ static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
 		if (first)
 			return emit(ing, sn, entry_new(ARCA_MF_HARDLINK, path, len, NULL,
 				first, strlen(first)));
+	}
+	if (sn->parent_has) {
+		entry_msg *m = entry_new(ARCA_MF_FILE, path, len, st, NULL, 0);
+		int reused;
+		if (!m)
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		rc = try_reuse(ing, sn, m, &reused);
+		if (reused || rc)
+			return rc;
 	}
 	fd = open_file(dirfd, name);
 	if (fd < 0)
@@ -358,6 +479,7 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 	stack = calloc(MAX_DEPTH, sizeof(frame));
 	if (!stack)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	parent_open(sn);
 	stack[0].fd = open(sn->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (stack[0].fd < 0) {
 		rc = arca_err_sys("open %s", sn->path);
@@ -444,6 +566,7 @@ done:
 	while (depth > 0)
 		frame_release(&stack[--depth]);
 	free(stack);
+	parent_close(sn);
 	return rc;
 }
 
@@ -457,6 +580,15 @@ static int sink_mark(void *ctx, void *payload)
 	if (m == &extents_end)
 		return arca_mf_write_extents_end(&sn->mw);
 	rc = arca_mf_write_entry(&sn->mw, &m->e);
+	if (!rc && m->cache && sn->write_cache) {
+		uint8_t key[32], val[ARCA_FILE_STAT_LEN];
+		MDB_val k = { 32, key }, v = { ARCA_FILE_STAT_LEN, val };
+		int mrc;
+		arca_file_stat_encode(val, &m->fs);
+		if ((rc = arca_sha256_digest(key, m->e.path, m->e.path_len)) == 0 &&
+		    (mrc = mdb_put(arca_cas_writer_txn(sn->w), sn->s->dbi_files_stage, &k, &v, 0)) != 0)
+			rc = arca_lmdb_error(mrc, "files cache");
+	}
 	free(m);
 	return rc;
 }
@@ -532,6 +664,79 @@ out:
 	return rc;
 }
 
+static int latest_points_to(const char *name, const char *tag, const arca_id *id, void *p)
+{
+	(void)name;
+	return !strcmp(tag, "latest") && !memcmp(id->bytes, ((const arca_id *)p)->bytes, 32);
+}
+
+/* Files of the new artifact become the cache; the parent's entries go
+ * once no NAME:latest points at it any more. */
+static int cache_commit(snap *sn, const arca_id *id)
+{
+	MDB_txn *txn = arca_cas_writer_txn(sn->w);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t key[64];
+	int rc = 0, mrc;
+
+	if (!sn->write_cache)
+		return 0;
+	if ((rc = arca_files_cache_drop(sn->s, txn, id)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, sn->s->dbi_files_stage, &cur)) != 0)
+		return arca_lmdb_error(mrc, "files cache");
+	memcpy(key, id->bytes, 32);
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		MDB_val nk = { 64, key };
+		if (k.mv_size != 32)
+			continue;
+		memcpy(key + 32, k.mv_data, 32);
+		if ((mrc = mdb_put(txn, sn->s->dbi_files, &nk, &v, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return arca_lmdb_error(mrc, "files cache");
+	if ((mrc = mdb_drop(txn, sn->s->dbi_files_stage, 0)) != 0)
+		return arca_lmdb_error(mrc, "files cache");
+	if (sn->have_parent && memcmp(sn->parent.a.id.bytes, id->bytes, 32) != 0) {
+		rc = arca_store__refs_walk(sn->s, txn, latest_points_to, &sn->parent.a.id);
+		if (rc == 0)
+			rc = arca_files_cache_drop(sn->s, txn, &sn->parent.a.id);
+		else if (rc == 1)
+			rc = 0;
+	}
+	return rc;
+}
+
+/* The artifact whose unchanged files a tree snapshot may reuse. */
+static void find_parent(snap *sn, const arca_snapshot_options *o)
+{
+	MDB_txn *txn;
+	arca_id id;
+	char ref[ARCA_NAME_MAX + 8];
+	int rc;
+
+	if (sn->kind != ARCA_KIND_TREE || arca_cas_txn_read(sn->s->cas, &txn) != 0)
+		return;
+	if (o->parent)
+		rc = arca_store__resolve(&id, sn->s, txn, o->parent);
+	else if (o->name) {
+		snprintf(ref, sizeof(ref), "%s:latest", o->name);
+		rc = arca_store__resolve(&id, sn->s, txn, ref);
+	} else
+		rc = ARCA_ENOTFOUND;
+	if (rc == 0 && arca_artifact_rec_get(&sn->parent, sn->s, txn, &id) == 0) {
+		if (sn->parent.a.kind == ARCA_KIND_TREE)
+			sn->have_parent = 1;
+		else
+			arca_artifact_rec_clear(&sn->parent);
+	}
+	mdb_txn_abort(txn);
+}
+
 int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		const arca_snapshot_options *opts, arca_op_stats *stats)
 {
@@ -586,6 +791,16 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
 		goto done;
+	sn.w = w;
+	sn.write_cache = sn.kind == ARCA_KIND_TREE && o->name;
+	find_parent(&sn, o);
+	if (sn.write_cache) {
+		int mrc = mdb_drop(arca_cas_writer_txn(w), s->dbi_files_stage, 0);
+		if (mrc) {
+			rc = arca_lmdb_error(mrc, "files cache");
+			goto done;
+		}
+	}
 	arca_mf_writer_init(&sn.mw, arca_mf_out_write, mo);
 	if ((rc = arca_mf_write_header(&sn.mw, sn.kind)) != 0)
 		goto done;
@@ -610,7 +825,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	rec.a.logical_bytes = sn.logical;
 	rec.a.data_bytes = sn.logical - ist.hole_bytes;
 	rec.a.entries = sn.entries;
-	if ((rc = add_artifact(s, w, &rec, o)) != 0)
+	if ((rc = add_artifact(s, w, &rec, o)) != 0 || (rc = cache_commit(&sn, &rec.a.id)) != 0)
 		goto done;
 	rc = arca_cas_writer_commit(w);
 	w = NULL;
@@ -628,11 +843,13 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		stats->chunks_new = ist.chunks_new;
 		stats->new_raw_bytes = ist.new_raw_bytes;
 		stats->new_stored_bytes = ist.new_stored_bytes;
+		stats->files_unchanged = sn.files_unchanged;
 	}
 done:
 	arca_cas_writer_abort(w);
 	arca_mf_out_free(mo);
 	arca_artifact_rec_clear(&rec);
+	arca_artifact_rec_clear(&sn.parent);
 	for (size_t i = 0; i < sn.links_cap; i++)
 		free(sn.links[i].path);
 	free(sn.links);

@@ -2,6 +2,8 @@
 #ifndef ARCA_STORE_STORE_H
 #define ARCA_STORE_STORE_H
 
+#include <sys/stat.h>
+
 #include "arca/arca.h"
 #include "cas/cas.h"
 #include "cas/hash.h"
@@ -19,6 +21,8 @@ struct arca_store {
 	arca_cas *cas;
 	MDB_dbi dbi_artifacts;  /* id[32] -> artifact record */
 	MDB_dbi dbi_refs;       /* "name:tag" -> id[32] */
+	MDB_dbi dbi_files;      /* id[32] + sha256(path) -> file_stat (40) */
+	MDB_dbi dbi_files_stage;/* sha256(path) -> file_stat, during a snapshot */
 	uint32_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
 	unsigned threads;
@@ -51,9 +55,33 @@ int arca_store__check_word(const char *what, const char *v, size_t max, int allo
  *  (ARCA_TAG_MAX+1) buffers. */
 int arca_store__split_ref(const char *name_tag, char *name, char *tag);
 
+/** Calls cb(name, tag, id) for each ref in `txn`; a non-zero return stops
+ *  the walk and is returned. */
+int arca_store__refs_walk(arca_store *s, MDB_txn *txn, arca_ref_cb cb, void *payload);
+
 /** Sets ref "name:tag" to `id` inside a write transaction. */
 int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name,
 		const char *tag, const arca_id *id);
+
+/* ---- files cache ---- */
+
+/* What identifies a file's content without reading it. */
+typedef struct {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} arca_file_stat;
+
+#define ARCA_FILE_STAT_LEN 40
+
+void arca_file_stat_from(arca_file_stat *fs, const struct stat *st);
+void arca_file_stat_encode(uint8_t out[ARCA_FILE_STAT_LEN], const arca_file_stat *fs);
+/** 1 when the cache holds (artifact, path) with exactly this stat. */
+int arca_files_cache_match(arca_store *s, MDB_txn *txn, const arca_id *artifact,
+		const char *path, size_t len, const arca_file_stat *fs);
+/** Key of the cache: artifact id + SHA-256 of the path. */
+int arca_files_cache_key(uint8_t key[64], const arca_id *artifact, const char *path, size_t len);
+/** Deletes every cache entry of `artifact`. */
+int arca_files_cache_drop(arca_store *s, MDB_txn *txn, const arca_id *artifact);
 
 /* ---- manifest output: bytes -> chunks in the store ---- */
 

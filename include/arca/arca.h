@@ -120,6 +120,8 @@ typedef struct {
 	uint64_t chunks_new;     /**< chunks added to the store */
 	uint64_t new_raw_bytes;  /**< uncompressed size of new chunks */
 	uint64_t new_stored_bytes; /**< bytes appended to packs */
+	uint64_t files_unchanged;/**< files reused from the parent unread */
+	uint64_t bytes_compared; /**< rollback/diff: target bytes hashed */
 } arca_op_stats;
 
 typedef struct {
