@@ -40,7 +40,7 @@ int arca_mf_write_entry(arca_mf_writer *w, const arca_mf_entry *e)
 {
 	uint8_t tmp[8192 + 64];
 	arca_buf b = { tmp, 0, sizeof(tmp), sizeof(tmp) };
-	uint8_t f[28];
+	uint8_t f[32];
 	int rc;
 
 	if (e->path_len > ARCA_MF_PATH_MAX || e->target_len > ARCA_MF_PATH_MAX)
@@ -57,7 +57,12 @@ int arca_mf_write_entry(arca_mf_writer *w, const arca_mf_entry *e)
 		arca_put_le32(f + 8, e->gid);
 		arca_put_le64(f + 12, (uint64_t)e->mtime_sec);
 		arca_put_le32(f + 20, e->mtime_nsec);
-		rc = arca_buf_put(&b, f, 24);
+		if (e->type == ARCA_MF_FILE) {
+			if (e->size > ARCA_MF_MAX_SIZE)
+				return arca_err_set(ARCA_EINVAL, "file too large for a manifest");
+			arca_put_le64(f + 24, e->size);
+		}
+		rc = arca_buf_put(&b, f, e->type == ARCA_MF_FILE ? 32 : 24);
 		if (!rc && e->type == ARCA_MF_SYMLINK)
 			rc = put_str(&b, e->target, e->target_len);
 	}
@@ -286,6 +291,13 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out)
 			return bad("mode has bits outside 07777");
 		if (e->mtime_nsec >= 1000000000u)
 			return bad("mtime nanoseconds out of range");
+		if (type == ARCA_MF_FILE) {
+			if ((rc = rd(r, f, 8)) != 0)
+				return rc;
+			e->size = arca_get_le64(f);
+			if (e->size > ARCA_MF_MAX_SIZE)
+				return bad("file size out of range");
+		}
 		if (type == ARCA_MF_SYMLINK) {
 			if ((rc = read_str(r, r->target, &e->target_len)) != 0)
 				return rc;
@@ -303,6 +315,7 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out)
 	if (type == ARCA_MF_FILE) {
 		r->state = ST_EXTENTS;
 		r->extent_total = 0;
+		r->expect_total = e->size;
 		r->last_was_hole = 0;
 	}
 	r->entries++;
@@ -343,6 +356,8 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 		r->last_was_hole = 1;
 		break;
 	case ARCA_EXT_END:
+		if (r->kind == ARCA_KIND_TREE && r->extent_total != r->expect_total)
+			return bad("file extents do not add up to its size");
 		r->last_was_hole = 0;
 		r->state = r->kind == ARCA_KIND_TREE ? ST_ENTRIES : ST_DONE;
 		*len = 0;
@@ -351,8 +366,9 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 	default:
 		return bad("unknown extent type");
 	}
-	if (r->extent_total + *len > ARCA_MF_MAX_SIZE)
-		return bad("file size out of range");
+	if (r->extent_total + *len > ARCA_MF_MAX_SIZE ||
+	    (r->kind == ARCA_KIND_TREE && r->extent_total + *len > r->expect_total))
+		return bad("extents run past the file size");
 	r->extent_total += *len;
 	return 1;
 }

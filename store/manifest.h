@@ -40,6 +40,7 @@ typedef struct {
 	uint32_t mtime_nsec;
 	const char *target;   /* symlink target, or hardlink's earlier path */
 	size_t target_len;
+	uint64_t size;        /* FILE: content size; its extents add up to it */
 } arca_mf_entry;
 
 typedef int (*arca_mf_write_fn)(void *ctx, const void *p, size_t n);
@@ -81,6 +82,7 @@ typedef struct {
 	uint16_t dirs[ARCA_MF_PATH_MAX / 2 + 2];
 	size_t ndirs;
 	uint64_t extent_total;
+	uint64_t expect_total;  /* FILE: size from the entry */
 	int last_was_hole;     /* canonical form has no adjacent holes */
 	uint64_t entries;
 } arca_mf_reader;

@@ -182,8 +182,10 @@ static entry_msg *entry_new(int type, const char *path, size_t len, const struct
 		m->e.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	}
 	m->cache = type == ARCA_MF_FILE && st;
-	if (m->cache)
+	if (m->cache) {
 		arca_file_stat_from(&m->fs, st);
+		m->e.size = (uint64_t)st->st_size;
+	}
 	return m;
 }
 

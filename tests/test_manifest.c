@@ -41,6 +41,8 @@ static arca_mf_entry ent(int type, const char *path, const char *target)
 	e.mode = type == ARCA_MF_DIR ? 0755 : 0644;
 	e.mtime_sec = 1700000000;
 	e.mtime_nsec = 123;
+	if (type == ARCA_MF_FILE)
+		e.size = 2000;
 	if (target) {
 		e.target = target;
 		e.target_len = strlen(target);
@@ -123,8 +125,8 @@ static void adjacent_holes_are_merged(void **state)
 	const arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL), ent(ARCA_MF_FILE, "f", NULL) };
 	(void)state;
 	build(&m, es, 2);
-	/* header 12, root 1+2+24, file 1+2+1+24, chunk 37, ONE hole 9, end 1, end 1 */
-	assert_int_equal(m.len, 12 + 27 + 28 + 37 + 9 + 1 + 1);
+	/* header 12, root 1+2+24, file 1+2+1+24+8, chunk 37, ONE hole 9, end 1, end 1 */
+	assert_int_equal(m.len, 12 + 27 + 36 + 37 + 9 + 1 + 1);
 }
 
 static void refuse(const arca_mf_entry *es, size_t n, int expect)
@@ -202,6 +204,16 @@ static void truncation_and_trailing_bytes_are_refused(void **state)
 	assert_int_equal(parse(&m, &n), ARCA_ECORRUPT);
 }
 
+static void extents_must_add_up_to_the_file_size(void **state)
+{
+	arca_mf_entry es[] = { ent(ARCA_MF_DIR, "", NULL), ent(ARCA_MF_FILE, "f", NULL) };
+	(void)state;
+	es[1].size = 1999;
+	refuse(es, 2, ARCA_ECORRUPT);
+	es[1].size = 2001;
+	refuse(es, 2, ARCA_ECORRUPT);
+}
+
 static void unknown_version_is_unsupported(void **state)
 {
 	mem m;
@@ -222,6 +234,7 @@ int main(void)
 		cmocka_unit_test(entries_under_a_non_directory_are_refused),
 		cmocka_unit_test(out_of_order_or_repeated_entries_are_refused),
 		cmocka_unit_test(truncation_and_trailing_bytes_are_refused),
+		cmocka_unit_test(extents_must_add_up_to_the_file_size),
 		cmocka_unit_test(unknown_version_is_unsupported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
