@@ -7,8 +7,7 @@
  * (O_EXCL, mkdirat), so nothing can be written outside DEST. Chunk
  * contents are fetched, verified and written by a pool of worker threads.
  */
-#include "store/store.h"
-#include "store/manifest.h"
+#include "store/fill.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 
@@ -22,259 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define QUEUE_LEN 256
-#define MAX_THREADS 64
-
-typedef struct {
-	int fd;
-	int refs;             /* jobs in flight + the manifest reader's own */
-	int tree;             /* apply owner/mode/mtime when complete */
-	uint32_t mode, uid, gid;
-	struct timespec mtime;
-} rfile;
-
-typedef struct {
-	rfile *f;
-	uint64_t off;
-	uint32_t len;
-	uint8_t id[32];
-} job;
-
-typedef struct {
-	arca_store *s;
-	pthread_mutex_t mu;
-	pthread_cond_t cv_space, cv_jobs;
-	job q[QUEUE_LEN];
-	size_t head, count;
-	int closing;
-	int err;
-	char errmsg[1024];
-	uint64_t bytes_written;
-	int as_root;
-	pthread_t threads[MAX_THREADS];
-	unsigned nthreads;
-} pool;
-
-static void pool_fail(pool *p, int rc)
-{
-	pthread_mutex_lock(&p->mu);
-	if (!p->err) {
-		p->err = rc;
-		snprintf(p->errmsg, sizeof(p->errmsg), "%s", arca_error_last());
-	}
-	pthread_cond_broadcast(&p->cv_space);
-	pthread_cond_broadcast(&p->cv_jobs);
-	pthread_mutex_unlock(&p->mu);
-}
-
-static int apply_meta(int fd, const rfile *f, int as_root)
-{
-	struct timespec ts[2];
-	if (as_root && fchown(fd, f->uid, f->gid) < 0)
-		return arca_err_sys("chown");
-	if (fchmod(fd, f->mode) < 0)
-		return arca_err_sys("chmod");
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1] = f->mtime;
-	if (futimens(fd, ts) < 0)
-		return arca_err_sys("set mtime");
-	return 0;
-}
-
-/* Drops one reference; the last one finishes the file. */
-static int rfile_release(pool *p, rfile *f)
-{
-	int last, rc = 0;
-	pthread_mutex_lock(&p->mu);
-	last = --f->refs == 0;
-	pthread_mutex_unlock(&p->mu);
-	if (!last)
-		return 0;
-	if (f->tree)
-		rc = apply_meta(f->fd, f, p->as_root);
-	if (close(f->fd) < 0 && !rc)
-		rc = arca_err_sys("close");
-	free(f);
-	return rc;
-}
-
-static void *worker_main(void *arg)
-{
-	pool *p = arg;
-	arca_chunk_reader rd;
-	MDB_txn *txn = NULL;
-	int rc;
-
-	if ((rc = arca_chunk_reader_init(&rd)) != 0) {
-		pool_fail(p, rc);
-		return NULL;
-	}
-	if ((rc = arca_cas_txn_read(p->s->cas, &txn)) != 0)
-		goto out;
-	for (;;) {
-		job j;
-		const uint8_t *raw;
-		uint32_t len;
-
-		pthread_mutex_lock(&p->mu);
-		while (!p->count && !p->closing && !p->err)
-			pthread_cond_wait(&p->cv_jobs, &p->mu);
-		if (!p->count || p->err) {
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-		j = p->q[p->head];
-		p->head = (p->head + 1) % QUEUE_LEN;
-		p->count--;
-		pthread_cond_signal(&p->cv_space);
-		pthread_mutex_unlock(&p->mu);
-
-		rc = arca_cas_get(p->s->cas, txn, j.id, &rd, &raw, &len);
-		if (!rc && len != j.len)
-			rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
-		if (!rc && arca_pwrite_all(j.f->fd, raw, len, (off_t)j.off) < 0)
-			rc = arca_err_sys("write");
-		if (!rc) {
-			pthread_mutex_lock(&p->mu);
-			p->bytes_written += len;
-			pthread_mutex_unlock(&p->mu);
-		}
-		{
-			int rc2 = rfile_release(p, j.f);
-			if (!rc)
-				rc = rc2;
-		}
-		if (rc)
-			goto out;
-	}
-out:
-	if (rc)
-		pool_fail(p, rc);
-	if (txn)
-		mdb_txn_abort(txn);
-	arca_chunk_reader_release(&rd);
-	/* Release what is left so every file is closed. */
-	for (;;) {
-		job j;
-		pthread_mutex_lock(&p->mu);
-		if (!p->count || !p->err) {
-			pthread_mutex_unlock(&p->mu);
-			break;
-		}
-		j = p->q[p->head];
-		p->head = (p->head + 1) % QUEUE_LEN;
-		p->count--;
-		pthread_mutex_unlock(&p->mu);
-		rfile_release(p, j.f);
-	}
-	return NULL;
-}
-
-static int pool_start(pool *p, arca_store *s)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
-	memset(p, 0, sizeof(*p));
-	p->s = s;
-	p->as_root = geteuid() == 0;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv_space, NULL);
-	pthread_cond_init(&p->cv_jobs, NULL);
-	if (n > MAX_THREADS)
-		n = MAX_THREADS;
-	for (unsigned i = 0; i < n; i++) {
-		if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
-			int rc = arca_err_set(ARCA_ERROR, "cannot start worker thread");
-			pool_fail(p, rc);
-			break;
-		}
-		p->nthreads++;
-	}
-	return p->err;
-}
-
-/* Waits for the workers; returns the first error any of them hit. */
-static int pool_finish(pool *p)
-{
-	pthread_mutex_lock(&p->mu);
-	p->closing = 1;
-	pthread_cond_broadcast(&p->cv_jobs);
-	pthread_mutex_unlock(&p->mu);
-	for (unsigned i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
-	pthread_cond_destroy(&p->cv_space);
-	pthread_cond_destroy(&p->cv_jobs);
-	pthread_mutex_destroy(&p->mu);
-	if (p->err)
-		return arca_err_set(p->err, "%s", p->errmsg);
-	return 0;
-}
-
-static int pool_push(pool *p, rfile *f, uint64_t off, uint32_t len, const uint8_t id[32])
-{
-	job *j;
-	pthread_mutex_lock(&p->mu);
-	while (p->count == QUEUE_LEN && !p->err)
-		pthread_cond_wait(&p->cv_space, &p->mu);
-	if (p->err) {
-		int rc = p->err;
-		pthread_mutex_unlock(&p->mu);
-		return rc;
-	}
-	j = &p->q[(p->head + p->count) % QUEUE_LEN];
-	j->f = f;
-	j->off = off;
-	j->len = len;
-	memcpy(j->id, id, 32);
-	f->refs++;
-	p->count++;
-	pthread_cond_signal(&p->cv_jobs);
-	pthread_mutex_unlock(&p->mu);
-	return 0;
-}
-
-static rfile *rfile_new(int fd)
-{
-	rfile *f = calloc(1, sizeof(*f));
-	if (f) {
-		f->fd = fd;
-		f->refs = 1;
-	}
-	return f;
-}
-
-/* Queues the extents of the current file/image; returns its size. */
-static int fill_extents(pool *p, arca_mf_reader *r, rfile *f, int zero_holes,
-		uint64_t *size)
-{
-	uint8_t id[32];
-	uint64_t off = 0, len;
-	int has_id, rc;
-
-	while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
-		if (has_id) {
-			if ((rc = pool_push(p, f, off, (uint32_t)len, id)) != 0)
-				return rc;
-		} else if (zero_holes &&
-			   fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				   (off_t)off, (off_t)len) < 0) {
-			return arca_err_sys("zero a hole");
-		}
-		off += len;
-	}
-	*size = off;
-	return rc;
-}
-
 /* ---- images ---- */
 
-static int restore_image(pool *p, arca_mf_reader *r, const char *dest, int force)
+static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int force)
 {
 	struct stat st;
 	int fd, blk = 0, rc, rc2;
 	uint64_t size = 0;
-	rfile *f;
+	fill_file *f;
 
 	if (lstat(dest, &st) == 0) {
 		if (!force)
@@ -291,11 +45,11 @@ static int restore_image(pool *p, arca_mf_reader *r, const char *dest, int force
 	}
 	if (fd < 0)
 		return arca_err_sys("open %s", dest);
-	if (!(f = rfile_new(fd))) {
+	if (!(f = fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
-	rc = fill_extents(p, r, f, blk, &size);
+	rc = fill_extents(p, r, f, 0, blk, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
 	if (!rc && !blk && ftruncate(fd, (off_t)size) < 0)
@@ -307,7 +61,7 @@ static int restore_image(pool *p, arca_mf_reader *r, const char *dest, int force
 		if (dev_size < size)
 			rc = arca_err_set(ARCA_ENOSPC, "%s is smaller than the image", dest);
 	}
-	rc2 = rfile_release(p, f);
+	rc2 = fill_file_release(p, f);
 	return rc ? rc : rc2;
 }
 
@@ -315,25 +69,17 @@ static int restore_image(pool *p, arca_mf_reader *r, const char *dest, int force
 
 typedef struct {
 	int fd;
-	rfile meta;
+	fill_file meta;
 } dframe;
 
 static int close_dir(dframe *d, int as_root, int apply)
 {
-	int rc = apply ? apply_meta(d->fd, &d->meta, as_root) : 0;
+	int rc = apply ? fill_apply_meta(d->fd, &d->meta, as_root) : 0;
 	close(d->fd);
 	d->fd = -1;
 	return rc;
 }
 
-static void take_meta(rfile *m, const arca_mf_entry *e)
-{
-	m->mode = e->mode;
-	m->uid = e->uid;
-	m->gid = e->gid;
-	m->mtime.tv_sec = e->mtime_sec;
-	m->mtime.tv_nsec = e->mtime_nsec;
-}
 
 static int set_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
 		int is_symlink)
@@ -399,7 +145,7 @@ static int make_hardlink(int root, int dirfd, const char *name, const arca_mf_en
 	return rc;
 }
 
-static int restore_tree(pool *p, arca_mf_reader *r, const char *dest, int force,
+static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int force,
 		uint64_t *nentries)
 {
 	dframe *stack;
@@ -452,7 +198,7 @@ static int restore_tree(pool *p, arca_mf_reader *r, const char *dest, int force,
 
 		(*nentries)++;
 		if (e.path_len == 0) { /* root: applied to DEST at the end */
-			take_meta(&stack[0].meta, &e);
+			fill_take_meta(&stack[0].meta, &e);
 			continue;
 		}
 		while (depth > want) {
@@ -476,29 +222,29 @@ static int restore_tree(pool *p, arca_mf_reader *r, const char *dest, int force,
 				goto done;
 			}
 			stack[depth].fd = fd;
-			take_meta(&stack[depth].meta, &e);
+			fill_take_meta(&stack[depth].meta, &e);
 			depth++;
 			break;
 		case ARCA_MF_FILE: {
-			rfile *f;
+			fill_file *f;
 			uint64_t size;
 			fd = openat(top->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				rc = arca_err_sys("create %s", e.path);
 				goto done;
 			}
-			if (!(f = rfile_new(fd))) {
+			if (!(f = fill_file_new(fd))) {
 				close(fd);
 				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 				goto done;
 			}
 			f->tree = 1;
-			take_meta(f, &e);
-			rc = fill_extents(p, r, f, 0, &size);
+			fill_take_meta(f, &e);
+			rc = fill_extents(p, r, f, 0, 0, &size);
 			if (!rc && ftruncate(fd, (off_t)size) < 0)
 				rc = arca_err_sys("set size of %s", e.path);
 			{
-				int rc2 = rfile_release(p, f);
+				int rc2 = fill_file_release(p, f);
 				if (!rc)
 					rc = rc2;
 			}
@@ -550,7 +296,7 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 	arca_mf_reader r;
 	MDB_txn *txn;
 	arca_id id;
-	pool p;
+	fill_pool p;
 	uint64_t entries = 0;
 	int kind, rc, rc2, force = o ? o->force : 0;
 
@@ -576,12 +322,12 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the index");
 		goto out;
 	}
-	pool_start(&p, s);
+	fill_start(&p, s);
 	if (kind == ARCA_KIND_IMAGE)
 		rc = restore_image(&p, &r, dest, force);
 	else
 		rc = restore_tree(&p, &r, dest, force, &entries);
-	rc2 = pool_finish(&p);
+	rc2 = fill_finish(&p);
 	if (!rc)
 		rc = rc2;
 	if (rc) {

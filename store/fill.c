@@ -1,0 +1,278 @@
+#include "store/fill.h"
+#include "cas/hash.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void pool_fail(fill_pool *p, int rc)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->err) {
+		p->err = rc;
+		snprintf(p->errmsg, sizeof(p->errmsg), "%s", arca_error_last());
+	}
+	pthread_cond_broadcast(&p->cv_space);
+	pthread_cond_broadcast(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int fill_apply_meta(int fd, const fill_file *f, int as_root)
+{
+	struct timespec ts[2];
+	if (as_root && fchown(fd, f->uid, f->gid) < 0)
+		return arca_err_sys("chown");
+	if (fchmod(fd, f->mode) < 0)
+		return arca_err_sys("chmod");
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1] = f->mtime;
+	if (futimens(fd, ts) < 0)
+		return arca_err_sys("set mtime");
+	return 0;
+}
+
+void fill_take_meta(fill_file *m, const arca_mf_entry *e)
+{
+	m->mode = e->mode;
+	m->uid = e->uid;
+	m->gid = e->gid;
+	m->mtime.tv_sec = e->mtime_sec;
+	m->mtime.tv_nsec = e->mtime_nsec;
+}
+
+fill_file *fill_file_new(int fd)
+{
+	fill_file *f = calloc(1, sizeof(*f));
+	if (f) {
+		f->fd = fd;
+		f->refs = 1;
+	}
+	return f;
+}
+
+int fill_file_release(fill_pool *p, fill_file *f)
+{
+	int last, rc = 0;
+	pthread_mutex_lock(&p->mu);
+	last = --f->refs == 0;
+	pthread_mutex_unlock(&p->mu);
+	if (!last)
+		return 0;
+	if (f->tree)
+		rc = fill_apply_meta(f->fd, f, p->as_root);
+	if (close(f->fd) < 0 && !rc)
+		rc = arca_err_sys("close");
+	free(f);
+	return rc;
+}
+
+/* 1 when the destination already holds the chunk at j->off. */
+static int already_there(fill_job *j, uint8_t **buf, size_t *cap)
+{
+	uint8_t d[32];
+	ssize_t got;
+	if (*cap < j->len) {
+		uint8_t *n = realloc(*buf, j->len);
+		if (!n)
+			return 0;
+		*buf = n;
+		*cap = j->len;
+	}
+	got = arca_pread_full(j->f->fd, *buf, j->len, (off_t)j->off);
+	if (got != (ssize_t)j->len)
+		return 0;
+	return arca_sha256_digest(d, *buf, j->len) == 0 && memcmp(d, j->id, 32) == 0;
+}
+
+static int pop(fill_pool *p, fill_job *j)
+{
+	pthread_mutex_lock(&p->mu);
+	while (!p->count && !p->closing && !p->err)
+		pthread_cond_wait(&p->cv_jobs, &p->mu);
+	if (!p->count || p->err) {
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
+	*j = p->q[p->head];
+	p->head = (p->head + 1) % FILL_QUEUE_LEN;
+	p->count--;
+	pthread_cond_signal(&p->cv_space);
+	pthread_mutex_unlock(&p->mu);
+	return 1;
+}
+
+static void *worker_main(void *arg)
+{
+	fill_pool *p = arg;
+	arca_chunk_reader rd;
+	MDB_txn *txn = NULL;
+	uint8_t *cmp = NULL;
+	size_t cmp_cap = 0;
+	fill_job j;
+	int rc;
+
+	if ((rc = arca_chunk_reader_init(&rd)) != 0) {
+		pool_fail(p, rc);
+		return NULL;
+	}
+	if ((rc = arca_cas_txn_read(p->s->cas, &txn)) != 0)
+		goto out;
+	while (pop(p, &j)) {
+		const uint8_t *raw;
+		uint32_t len;
+		int same = j.compare && already_there(&j, &cmp, &cmp_cap);
+
+		if (!same) {
+			rc = arca_cas_get(p->s->cas, txn, j.id, &rd, &raw, &len);
+			if (!rc && len != j.len)
+				rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
+			if (!rc && arca_pwrite_all(j.f->fd, raw, len, (off_t)j.off) < 0)
+				rc = arca_err_sys("write");
+		}
+		if (!rc) {
+			pthread_mutex_lock(&p->mu);
+			if (j.compare)
+				p->bytes_compared += j.len;
+			if (!same) {
+				p->bytes_written += j.len;
+				p->chunks_differing += j.compare;
+			}
+			pthread_mutex_unlock(&p->mu);
+		}
+		{
+			int rc2 = fill_file_release(p, j.f);
+			if (!rc)
+				rc = rc2;
+		}
+		if (rc)
+			goto out;
+	}
+out:
+	if (rc)
+		pool_fail(p, rc);
+	if (txn)
+		mdb_txn_abort(txn);
+	arca_chunk_reader_release(&rd);
+	free(cmp);
+	/* after a failure, release what is left so every file is closed */
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		if (!p->count || !p->err) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		j = p->q[p->head];
+		p->head = (p->head + 1) % FILL_QUEUE_LEN;
+		p->count--;
+		pthread_mutex_unlock(&p->mu);
+		fill_file_release(p, j.f);
+	}
+	return NULL;
+}
+
+int fill_start(fill_pool *p, arca_store *s)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
+	memset(p, 0, sizeof(*p));
+	p->s = s;
+	p->as_root = geteuid() == 0;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv_space, NULL);
+	pthread_cond_init(&p->cv_jobs, NULL);
+	if (n > FILL_MAX_THREADS)
+		n = FILL_MAX_THREADS;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&p->threads[i], NULL, worker_main, p) != 0) {
+			pool_fail(p, arca_err_set(ARCA_ERROR, "cannot start worker thread"));
+			break;
+		}
+		p->nthreads++;
+	}
+	return p->err;
+}
+
+int fill_finish(fill_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->closing = 1;
+	pthread_cond_broadcast(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cv_space);
+	pthread_cond_destroy(&p->cv_jobs);
+	pthread_mutex_destroy(&p->mu);
+	if (p->err)
+		return arca_err_set(p->err, "%s", p->errmsg);
+	return 0;
+}
+
+int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint8_t id[32],
+		int compare)
+{
+	fill_job *j;
+	pthread_mutex_lock(&p->mu);
+	while (p->count == FILL_QUEUE_LEN && !p->err)
+		pthread_cond_wait(&p->cv_space, &p->mu);
+	if (p->err) {
+		int rc = p->err;
+		pthread_mutex_unlock(&p->mu);
+		return rc;
+	}
+	j = &p->q[(p->head + p->count) % FILL_QUEUE_LEN];
+	j->f = f;
+	j->off = off;
+	j->len = len;
+	j->compare = compare;
+	memcpy(j->id, id, 32);
+	f->refs++;
+	p->count++;
+	pthread_cond_signal(&p->cv_jobs);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+int fill_zero_range(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[65536];
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+		return arca_err_sys("punch a hole");
+	while (len) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		if (arca_pwrite_all(fd, zeros, n, (off_t)off) < 0)
+			return arca_err_sys("write zeros");
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int punch_holes,
+		uint64_t *size)
+{
+	uint8_t id[32];
+	uint64_t off = 0, len;
+	int has_id, rc;
+
+	while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
+		if (has_id) {
+			if ((rc = fill_push(p, f, off, (uint32_t)len, id, compare)) != 0)
+				return rc;
+		} else if (punch_holes && (rc = fill_zero_range(f->fd, off, len)) != 0) {
+			return rc;
+		}
+		off += len;
+	}
+	*size = off;
+	return rc;
+}

@@ -1,0 +1,79 @@
+/*
+ * The fill pool: worker threads that put chunk contents into open files at
+ * given offsets (restore), or first compare what is there and write only
+ * when it differs (rollback). Every chunk is verified against its id.
+ */
+#ifndef ARCA_STORE_FILL_H
+#define ARCA_STORE_FILL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "store/manifest.h"
+
+#define FILL_QUEUE_LEN 256
+#define FILL_MAX_THREADS 64
+
+/* A destination file; the last reference to go finishes it. */
+typedef struct {
+	int fd;
+	int refs;             /* jobs in flight + the manifest reader's own */
+	int tree;             /* apply owner/mode/mtime when complete */
+	uint32_t mode, uid, gid;
+	struct timespec mtime;
+} fill_file;
+
+typedef struct {
+	fill_file *f;
+	uint64_t off;
+	uint32_t len;
+	int compare;          /* hash what is there first; write only if it differs */
+	uint8_t id[32];
+} fill_job;
+
+typedef struct {
+	arca_store *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_space, cv_jobs;
+	fill_job q[FILL_QUEUE_LEN];
+	size_t head, count;
+	int closing;
+	int err;
+	char errmsg[1024];
+	uint64_t bytes_written;
+	uint64_t bytes_compared;
+	uint64_t chunks_differing;
+	int as_root;
+	pthread_t threads[FILL_MAX_THREADS];
+	unsigned nthreads;
+} fill_pool;
+
+int fill_start(fill_pool *p, arca_store *s);
+/** Waits for every job; returns the first error any worker hit. */
+int fill_finish(fill_pool *p);
+/** Queues one chunk for `f` (taking a reference on it). */
+int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len,
+		const uint8_t id[32], int compare);
+
+/** A file with one reference (the caller's); NULL when out of memory. */
+fill_file *fill_file_new(int fd);
+/** Drops a reference; the last one applies metadata (tree files) and
+ *  closes the descriptor. */
+int fill_file_release(fill_pool *p, fill_file *f);
+/** owner (as root), mode, mtime of a file or directory descriptor. */
+int fill_apply_meta(int fd, const fill_file *meta, int as_root);
+void fill_take_meta(fill_file *m, const arca_mf_entry *e);
+
+/**
+ * Queues the extents of the current file or image from the manifest
+ * reader. Holes are punched when `punch_holes` (the file had content);
+ * *size receives the total.
+ */
+int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare,
+		int punch_holes, uint64_t *size);
+
+/** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */
+int fill_zero_range(int fd, uint64_t off, uint64_t len);
+
+#endif
