@@ -17,6 +17,7 @@ static const struct command {
 } commands[] = {
 	{ "snapshot", cmd_snapshot, "store a directory tree or disk image as an artifact" },
 	{ "restore", cmd_restore, "restore an artifact into a new directory or file" },
+	{ "rollback", cmd_rollback, "reset an existing directory or image to an artifact, in place" },
 	{ "ls", cmd_ls, "list artifacts" },
 	{ "show", cmd_show, "show one artifact's metadata" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },

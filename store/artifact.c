@@ -408,6 +408,40 @@ void arca_mf_out_free(arca_mf_out *o)
 
 /* ---- manifest input ---- */
 
+int arca_store__open_manifest(arca_store *s, const char *ref, arca_artifact_rec *rec,
+		arca_mf_in **in, arca_mf_reader *r, int *kind)
+{
+	MDB_txn *txn;
+	arca_id id;
+	int rc;
+
+	memset(rec, 0, sizeof(*rec));
+	*in = NULL;
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	rc = arca_store__resolve(&id, s, txn, ref);
+	if (!rc)
+		rc = arca_artifact_rec_get(rec, s, txn, &id);
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	if ((rc = arca_mf_in_new(in, s, rec)) != 0)
+		goto fail;
+	arca_mf_reader_init(r, arca_mf_in_read, *in);
+	if ((rc = arca_mf_read_header(r, kind)) != 0)
+		goto fail;
+	if (*kind != (int)rec->a.kind) {
+		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the index");
+		goto fail;
+	}
+	return 0;
+fail:
+	arca_mf_in_free(*in);
+	*in = NULL;
+	arca_artifact_rec_clear(rec);
+	return rc;
+}
+
 struct arca_mf_in {
 	arca_store *s;
 	const arca_artifact_rec *rec;

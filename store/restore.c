@@ -294,8 +294,6 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 	arca_artifact_rec rec;
 	arca_mf_in *in = NULL;
 	arca_mf_reader r;
-	MDB_txn *txn;
-	arca_id id;
 	fill_pool p;
 	uint64_t entries = 0;
 	int kind, rc, rc2, force = o ? o->force : 0;
@@ -304,24 +302,8 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
 	if (o && o->version != ARCA_RESTORE_OPTIONS_VERSION)
 		return arca_err_set(ARCA_EINVAL, "arca_restore_options: unknown version %u", o->version);
-	memset(&rec, 0, sizeof(rec));
-	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
 		return rc;
-	rc = arca_store__resolve(&id, s, txn, ref);
-	if (!rc)
-		rc = arca_artifact_rec_get(&rec, s, txn, &id);
-	mdb_txn_abort(txn);
-	if (rc)
-		return rc;
-	if ((rc = arca_mf_in_new(&in, s, &rec)) != 0)
-		goto out;
-	arca_mf_reader_init(&r, arca_mf_in_read, in);
-	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
-		goto out;
-	if (kind != (int)rec.a.kind) {
-		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the index");
-		goto out;
-	}
 	fill_start(&p, s);
 	if (kind == ARCA_KIND_IMAGE)
 		rc = restore_image(&p, &r, dest, force);

@@ -7,6 +7,7 @@
 #include "arca/arca.h"
 #include "cas/cas.h"
 #include "cas/hash.h"
+#include "store/manifest.h"
 #include "util/buf.h"
 
 #define ARCA_STORE_FORMAT 1
@@ -104,6 +105,13 @@ int arca_mf_in_new(arca_mf_in **out, arca_store *s, const arca_artifact_rec *rec
 /** Reader callback for arca_mf_reader. */
 int arca_mf_in_read(void *ctx, void *p, size_t n);
 void arca_mf_in_free(arca_mf_in *in);
+
+/**
+ * Resolves `ref`, loads its record and opens its manifest past the header:
+ * *kind is the artifact kind. The caller frees *in and clears *rec.
+ */
+int arca_store__open_manifest(arca_store *s, const char *ref, arca_artifact_rec *rec,
+		arca_mf_in **in, arca_mf_reader *r, int *kind);
 
 /** Stores raw manifest bytes as an artifact (tests and tools). */
 int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t n,

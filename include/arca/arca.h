@@ -121,7 +121,11 @@ typedef struct {
 	uint64_t new_raw_bytes;  /**< uncompressed size of new chunks */
 	uint64_t new_stored_bytes; /**< bytes appended to packs */
 	uint64_t files_unchanged;/**< files reused from the parent unread */
-	uint64_t bytes_compared; /**< rollback/diff: target bytes hashed */
+	uint64_t bytes_compared; /**< rollback: destination bytes hashed */
+	uint64_t entries_changed;/**< rollback: entries created, replaced,
+	                              patched or given new metadata (images:
+	                              chunks rewritten) */
+	uint64_t entries_removed;/**< rollback: extra entries removed */
 } arca_op_stats;
 
 typedef struct {
@@ -165,6 +169,28 @@ typedef struct {
 ARCA_API int arca_restore(arca_store *store, const char *ref,
 		const char *dest, const arca_restore_options *opts,
 		arca_op_stats *stats);
+
+typedef struct {
+	unsigned version;
+	/** Compare the content of files whose size and mtime already match
+	 *  (by default such files are taken as unchanged, like rsync). */
+	int checksum;
+} arca_rollback_options;
+
+#define ARCA_ROLLBACK_OPTIONS_VERSION 1
+#define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0 }
+
+/**
+ * Brings the existing directory or image `dest` back to exactly the
+ * artifact `ref`, rewriting only what differs: extra entries are removed,
+ * missing ones created, changed files patched chunk by chunk, metadata
+ * fixed; for images only the chunks whose bytes differ are written and
+ * holes are punched. Afterwards `dest` equals a fresh restore. Safe to
+ * interrupt: running it again completes the job. A missing `dest` is
+ * created.
+ */
+ARCA_API int arca_rollback(arca_store *store, const char *ref, const char *dest,
+		const arca_rollback_options *opts, arca_op_stats *stats);
 
 /** Resolves a reference to an artifact id. */
 ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);

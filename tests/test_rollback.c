@@ -1,0 +1,266 @@
+/* In-place rollback of trees and images: the result equals a fresh
+ * restore, only differences are written, interrupted runs complete. */
+#include "helpers.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+	char *tmp;
+	char src[4096], work[4096], outside[4096];
+	arca_store *s;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	f->tmp = th_tmpdir();
+	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
+	snprintf(f->work, sizeof(f->work), "%s/work", f->tmp);
+	snprintf(f->outside, sizeof(f->outside), "%s/outside", f->tmp);
+	mkdir(f->src, 0755);
+	mkdir(f->outside, 0755);
+	f->s = th_store_open(th_path(f->tmp, "store"));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	arca_store_free(f->s);
+	th_cleanup(f->tmp);
+	free(f);
+	return 0;
+}
+
+static void rollback_ok(fixture *f, const char *ref, const char *dest, arca_op_stats *st)
+{
+	int rc = arca_rollback(f->s, ref, dest, NULL, st);
+	if (rc)
+		fail_msg("rollback: %s", arca_error_last());
+}
+
+static void expect_equal(const char *a, const char *b)
+{
+	char why[512];
+	if (th_tree_equal(a, b, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
+}
+
+static void build_tree(const char *src)
+{
+	mkdir(th_path(src, "dir"), 0755);
+	mkdir(th_path(src, "dir/sub"), 0700);
+	mkdir(th_path(src, "to-symlink"), 0755);
+	th_write_file(th_path(src, "to-symlink/x"), "x", 1);
+	th_write_random(th_path(src, "big"), 3u << 20, 1);
+	th_write_random(th_path(src, "dir/a"), 100000, 2);
+	th_write_random(th_path(src, "dir/sub/b"), 5000, 3);
+	th_write_file(th_path(src, "to-dir"), "file", 4);
+	th_write_file(th_path(src, "mode"), "m", 1);
+	assert_int_equal(link(th_path(src, "dir/a"), th_path(src, "hard")), 0);
+	assert_int_equal(symlink("dir/a", th_path(src, "link")), 0);
+	assert_int_equal(mkfifo(th_path(src, "fifo"), 0644), 0);
+}
+
+static void tree_rollback_undoes_every_kind_of_change(void **state)
+{
+	fixture *f = *state;
+	arca_op_stats st;
+	struct stat before, after;
+
+	build_tree(f->src);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	assert_int_equal(stat(th_path(f->work, "big"), &before), 0);
+
+	th_pwrite_random(th_path(f->work, "dir/a"), 50000, 10, 9); /* content */
+	chmod(th_path(f->work, "mode"), 0600);                     /* mode */
+	unlink(th_path(f->work, "dir/sub/b"));                     /* deleted */
+	th_write_file(th_path(f->work, "dir/extra"), "e", 1);      /* added */
+	mkdir(th_path(f->work, "newdir"), 0755);
+	th_write_file(th_path(f->work, "newdir/y"), "y", 1);
+	unlink(th_path(f->work, "to-dir"));                        /* file -> dir */
+	mkdir(th_path(f->work, "to-dir"), 0755);
+	th_write_file(th_path(f->work, "to-dir/inner"), "i", 1);
+	unlink(th_path(f->work, "to-symlink/x"));                  /* dir -> symlink */
+	rmdir(th_path(f->work, "to-symlink"));
+	assert_int_equal(symlink("/", th_path(f->work, "to-symlink")), 0);
+	unlink(th_path(f->work, "link"));                          /* symlink -> file */
+	th_write_file(th_path(f->work, "link"), "not a link", 10);
+	unlink(th_path(f->work, "fifo"));                          /* fifo -> dir */
+	mkdir(th_path(f->work, "fifo"), 0755);
+	unlink(th_path(f->work, "hard"));                          /* hardlink broken */
+	th_write_random(th_path(f->work, "hard"), 100000, 2);
+
+	rollback_ok(f, "t", f->work, &st);
+	expect_equal(f->src, f->work);
+	assert_true(st.entries_removed >= 2);
+	/* the untouched 3 MiB file was neither read nor rewritten */
+	assert_int_equal(stat(th_path(f->work, "big"), &after), 0);
+	assert_int_equal(before.st_ino, after.st_ino);
+	assert_true(st.bytes_written < 1u << 20);
+
+	/* nothing left to do */
+	rollback_ok(f, "t", f->work, &st);
+	assert_int_equal(st.entries_changed, 0);
+	assert_int_equal(st.entries_removed, 0);
+	assert_int_equal(st.bytes_written, 0);
+}
+
+static void checksum_finds_content_changes_that_kept_size_and_mtime(void **state)
+{
+	fixture *f = *state;
+	arca_rollback_options ro = ARCA_ROLLBACK_OPTIONS_INIT;
+	arca_op_stats st;
+	struct stat sb;
+	const char *p;
+
+	th_write_random(th_path(f->src, "data"), 1u << 20, 4);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	p = th_path(f->work, "data");
+	assert_int_equal(stat(p, &sb), 0);
+	th_pwrite_random(p, 4096, 100, 5);
+	struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+
+	rollback_ok(f, "t", f->work, &st); /* quick check: looks unchanged */
+	assert_int_not_equal(th_file_equal(th_path(f->src, "data"), p), 0);
+	ro.checksum = 1;
+	assert_int_equal(arca_rollback(f->s, "t", f->work, &ro, &st), 0);
+	expect_equal(f->src, f->work);
+	assert_int_equal(st.bytes_compared, 1u << 20);
+	assert_true(st.bytes_written > 0 && st.bytes_written < 300000); /* one chunk */
+}
+
+static void rollback_does_not_follow_symlinks_out_of_dest(void **state)
+{
+	fixture *f = *state;
+	mkdir(th_path(f->src, "d"), 0755);
+	th_write_file(th_path(f->src, "d/file"), "inside", 6);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	mkdir(f->work, 0755);
+	assert_int_equal(symlink(f->outside, th_path(f->work, "d")), 0);
+	rollback_ok(f, "t", f->work, NULL);
+	expect_equal(f->src, f->work);
+	assert_int_not_equal(access(th_path(f->outside, "file"), F_OK), 0);
+}
+
+static void missing_destination_is_created(void **state)
+{
+	fixture *f = *state;
+	build_tree(f->src);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	rollback_ok(f, "t", f->work, NULL);
+	expect_equal(f->src, f->work);
+}
+
+static void image_rollback_writes_only_differing_chunks(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "disk.img"), *work = th_path(f->tmp, "work.img");
+	char out[4200];
+	arca_op_stats st;
+	struct stat a, b;
+	int fd;
+
+	fd = open(img, O_CREAT | O_WRONLY, 0644);
+	assert_int_equal(ftruncate(fd, 256u << 20), 0);
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		th_pwrite_random(img, (uint64_t)i * (30u << 20), 2u << 20, 20 + i);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "disk", work, NULL, NULL), 0);
+
+	th_pwrite_random(work, 1u << 20, 1000, 40);        /* data inside a chunk */
+	th_pwrite_random(work, 100u << 20, 1u << 20, 41);  /* data where a hole was */
+	fd = open(work, O_WRONLY);
+	assert_int_equal(ftruncate(fd, 300u << 20), 0);     /* grown */
+	close(fd);
+
+	rollback_ok(f, "disk", work, &st);
+	assert_int_equal(th_file_equal(img, work), 0);
+	assert_int_equal(stat(work, &b), 0);
+	assert_int_equal(b.st_size, 256u << 20);
+	assert_true(st.bytes_written > 0 && st.bytes_written <= 256u << 10);
+	assert_int_equal(st.bytes_compared, 16u << 20);
+	/* the hole is a hole again: as sparse as a fresh restore */
+	snprintf(out, sizeof(out), "%s/fresh.img", f->tmp);
+	assert_int_equal(arca_restore(f->s, "disk", out, NULL, NULL), 0);
+	assert_int_equal(stat(out, &a), 0);
+	assert_int_equal(a.st_blocks, b.st_blocks);
+}
+
+/* Bytes the process has written so far (/proc/PID/io). */
+static uint64_t written_by(pid_t pid)
+{
+	char p[64], line[128];
+	uint64_t v = 0;
+	FILE *fp;
+	snprintf(p, sizeof(p), "/proc/%d/io", (int)pid);
+	if (!(fp = fopen(p, "r")))
+		return 0;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "wchar: %lu", &v) == 1)
+			break;
+	fclose(fp);
+	return v;
+}
+
+static void killed_rollback_completes_when_run_again(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "a.img"), *work = th_path(f->tmp, "w.img");
+	char storedir[4200];
+	int killed = 0;
+
+	snprintf(storedir, sizeof(storedir), "%s/store", f->tmp);
+	th_write_random(img, 96u << 20, 50);
+	th_snapshot(f->s, img, "a", NULL, NULL);
+	for (uint64_t at = 4u << 20; at <= (64u << 20); at *= 4) {
+		pid_t pid;
+		int status;
+		th_write_random(work, 96u << 20, 60 + at); /* every chunk differs */
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			arca_store *s;
+			if (arca_store_open(&s, storedir, NULL) != 0)
+				_exit(2);
+			_exit(arca_rollback(s, "a", work, NULL, NULL) == 0 ? 0 : 3);
+		}
+		for (long i = 0; i < 2000000 && written_by(pid) < at; i++) {
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				goto reaped;
+			usleep(100);
+		}
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+reaped:
+		killed += WIFSIGNALED(status);
+		rollback_ok(f, "a", work, NULL);
+		assert_int_equal(th_file_equal(img, work), 0);
+	}
+	assert_true(killed >= 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(tree_rollback_undoes_every_kind_of_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(checksum_finds_content_changes_that_kept_size_and_mtime, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_follow_symlinks_out_of_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(missing_destination_is_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, setup, teardown),
+		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
