@@ -8,6 +8,7 @@
 #include "store/store.h"
 #include "cas/ingest.h"
 #include "store/manifest.h"
+#include "store/walk.h"
 #include "util/error.h"
 
 #include <dirent.h>
@@ -34,12 +35,6 @@ typedef struct {
 static entry_msg extents_end;
 
 typedef struct {
-	dev_t dev;
-	ino_t ino;
-	char *path;
-} hardlink;
-
-typedef struct {
 	arca_store *s;
 	const char *path;
 	int kind;
@@ -47,8 +42,6 @@ typedef struct {
 	uint64_t image_size;
 
 	/* producer side */
-	hardlink *links;
-	size_t nlinks, links_cap;
 	uint64_t bytes_read, entries, skipped, files_unchanged;
 
 	/* incremental trees: the parent's manifest, walked alongside */
@@ -202,115 +195,6 @@ static int emit(arca_ingest *ing, snap *sn, entry_msg *m)
 	return 0;
 }
 
-static size_t hl_slot(const snap *sn, dev_t dev, ino_t ino)
-{
-	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
-	size_t i = (size_t)(h >> 17) & (sn->links_cap - 1);
-	while (sn->links[i].path && (sn->links[i].dev != dev || sn->links[i].ino != ino))
-		i = (i + 1) & (sn->links_cap - 1);
-	return i;
-}
-
-/* Returns the first path seen for this inode, or records `path` and
- * returns NULL. */
-static int hl_check(snap *sn, const struct stat *st, const char *path, const char **first)
-{
-	size_t i;
-	*first = NULL;
-	if (sn->nlinks * 2 >= sn->links_cap) {
-		size_t ncap = sn->links_cap ? sn->links_cap * 2 : 256;
-		hardlink *old = sn->links;
-		size_t ocap = sn->links_cap;
-		sn->links = calloc(ncap, sizeof(hardlink));
-		if (!sn->links) {
-			sn->links = old;
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		}
-		sn->links_cap = ncap;
-		for (size_t j = 0; j < ocap; j++)
-			if (old[j].path)
-				sn->links[hl_slot(sn, old[j].dev, old[j].ino)] = old[j];
-		free(old);
-	}
-	i = hl_slot(sn, st->st_dev, st->st_ino);
-	if (sn->links[i].path) {
-		*first = sn->links[i].path;
-		return 0;
-	}
-	if (!(sn->links[i].path = strdup(path)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	sn->links[i].dev = st->st_dev;
-	sn->links[i].ino = st->st_ino;
-	sn->nlinks++;
-	return 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-typedef struct {
-	int fd;
-	char **names;
-	size_t n, i;
-	size_t path_len;
-} frame;
-
-static void frame_release(frame *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		free(f->names[i]);
-	free(f->names);
-	if (f->fd >= 0)
-		close(f->fd);
-}
-
-/* Reads and sorts the names in directory `fd` (which stays open). */
-static int list_dir(frame *f, const char *what)
-{
-	int dfd = dup(f->fd);
-	DIR *d;
-	struct dirent *de;
-	size_t cap = 0;
-
-	f->names = NULL;
-	f->n = f->i = 0;
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		return arca_err_sys("read directory %s", what);
-	}
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (f->n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **nn = realloc(f->names, nc * sizeof(char *));
-			if (!nn)
-				goto oom;
-			f->names = nn;
-			cap = nc;
-		}
-		if (!(f->names[f->n] = strdup(de->d_name)))
-			goto oom;
-		f->n++;
-	}
-	if (errno) {
-		int rc = arca_err_sys("read directory %s", what);
-		closedir(d);
-		return rc;
-	}
-	closedir(d);
-	if (f->n)
-		qsort(f->names, f->n, sizeof(char *), name_cmp);
-	return 0;
-oom:
-	closedir(d);
-	return arca_err_set(ARCA_ENOMEM, "out of memory");
-}
-
 static int open_file(int dirfd, const char *name)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
@@ -417,17 +301,9 @@ static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
 static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
 		const char *path, size_t len, const struct stat *st)
 {
-	const char *first = NULL;
 	struct stat now;
 	int fd, rc;
 
-	if (st->st_nlink > 1) {
-		if ((rc = hl_check(sn, st, path, &first)) != 0)
-			return rc;
-		if (first)
-			return emit(ing, sn, entry_new(ARCA_MF_HARDLINK, path, len, NULL,
-				first, strlen(first)));
-	}
 	if (sn->parent_has) {
 		entry_msg *m = entry_new(ARCA_MF_FILE, path, len, st, NULL, 0);
 		int reused;
@@ -467,108 +343,43 @@ static int snap_symlink(arca_ingest *ing, snap *sn, int dirfd, const char *name,
 	return emit(ing, sn, entry_new(ARCA_MF_SYMLINK, path, len, st, target, (size_t)n));
 }
 
-#define MAX_DEPTH (ARCA_MF_PATH_MAX / 2 + 1)
-
 static int produce_tree(arca_ingest *ing, void *ctx)
 {
 	snap *sn = ctx;
-	frame *stack;
-	size_t depth = 0;
-	char path[ARCA_MF_PATH_MAX + 1];
-	struct stat st;
-	int rc = 0;
+	arca_walk *w = NULL;
+	arca_walk_entry e;
+	int rc;
 
-	stack = calloc(MAX_DEPTH, sizeof(frame));
-	if (!stack)
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_walk_open(&w, sn->path)) != 0)
+		return rc;
 	parent_open(sn);
-	stack[0].fd = open(sn->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (stack[0].fd < 0) {
-		rc = arca_err_sys("open %s", sn->path);
-		goto done;
-	}
-	depth = 1;
-	if (fstat(stack[0].fd, &st) < 0) {
-		rc = arca_err_sys("stat %s", sn->path);
-		goto done;
-	}
-	if ((rc = emit(ing, sn, entry_new(ARCA_MF_DIR, "", 0, &st, NULL, 0))) != 0 ||
-	    (rc = list_dir(&stack[0], sn->path)) != 0)
-		goto done;
-
-	while (depth > 0) {
-		frame *f = &stack[depth - 1];
-		const char *name;
-		size_t len, nlen;
-
-		if (f->i == f->n) {
-			frame_release(f);
-			memset(f, 0, sizeof(*f));
-			f->fd = -1;
-			depth--;
-			continue;
-		}
-		name = f->names[f->i++];
-		nlen = strlen(name);
-		len = f->path_len + (f->path_len ? 1 : 0) + nlen;
-		if (len > ARCA_MF_PATH_MAX) {
-			rc = arca_err_set(ARCA_EUNSUPPORTED, "path too long (over %d bytes) under %.200s",
-				ARCA_MF_PATH_MAX, path);
-			goto done;
-		}
-		if (f->path_len)
-			path[f->path_len] = '/';
-		memcpy(path + len - nlen, name, nlen);
-		path[len] = '\0';
-
-		if (fstatat(f->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue; /* removed since we listed it */
-			rc = arca_err_sys("stat %s", path);
-			goto done;
-		}
-		switch (st.st_mode & S_IFMT) {
-		case S_IFDIR: {
-			frame *child;
-			if (depth == MAX_DEPTH) {
-				rc = arca_err_set(ARCA_EUNSUPPORTED, "tree too deep at %.200s", path);
-				goto done;
-			}
-			if ((rc = emit(ing, sn, entry_new(ARCA_MF_DIR, path, len, &st, NULL, 0))) != 0)
-				goto done;
-			child = &stack[depth];
-			child->fd = openat(f->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (child->fd < 0) {
-				rc = arca_err_sys("open %s", path);
-				goto done;
-			}
-			child->path_len = len;
-			depth++;
-			if ((rc = list_dir(child, path)) != 0)
-				goto done;
+	while ((rc = arca_walk_next(w, &e)) == 1) {
+		switch (e.st.st_mode & S_IFMT) {
+		case S_IFDIR:
+			rc = emit(ing, sn, entry_new(ARCA_MF_DIR, e.path, e.len, &e.st, NULL, 0));
 			break;
-		}
 		case S_IFREG:
-			rc = snap_file(ing, sn, f->fd, name, path, len, &st);
+			if (e.first)
+				rc = emit(ing, sn, entry_new(ARCA_MF_HARDLINK, e.path, e.len, NULL,
+					e.first, strlen(e.first)));
+			else
+				rc = snap_file(ing, sn, e.dirfd, e.name, e.path, e.len, &e.st);
 			break;
 		case S_IFLNK:
-			rc = snap_symlink(ing, sn, f->fd, name, path, len, &st);
+			rc = snap_symlink(ing, sn, e.dirfd, e.name, e.path, e.len, &e.st);
 			break;
 		case S_IFIFO:
-			rc = emit(ing, sn, entry_new(ARCA_MF_FIFO, path, len, &st, NULL, 0));
+			rc = emit(ing, sn, entry_new(ARCA_MF_FIFO, e.path, e.len, &e.st, NULL, 0));
 			break;
 		default:
 			sn->skipped++; /* sockets and device nodes */
 			break;
 		}
 		if (rc)
-			goto done;
+			break;
 	}
-done:
-	while (depth > 0)
-		frame_release(&stack[--depth]);
-	free(stack);
 	parent_close(sn);
+	arca_walk_free(w);
 	return rc;
 }
 
@@ -852,9 +663,6 @@ done:
 	arca_mf_out_free(mo);
 	arca_artifact_rec_clear(&rec);
 	arca_artifact_rec_clear(&sn.parent);
-	for (size_t i = 0; i < sn.links_cap; i++)
-		free(sn.links[i].path);
-	free(sn.links);
 	if (sn.image_fd >= 0)
 		close(sn.image_fd);
 	return rc;

@@ -1,0 +1,30 @@
+/*
+ * Walks a directory tree in manifest order: pre-order, the children of
+ * each directory sorted bytewise, without following symlinks. Regular
+ * files with several links are reported with the path first seen for the
+ * same inode, so callers can record hardlinks.
+ */
+#ifndef ARCA_STORE_WALK_H
+#define ARCA_STORE_WALK_H
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+typedef struct arca_walk arca_walk;
+
+typedef struct {
+	const char *path;      /* relative to the root; "" for the root itself */
+	size_t len;
+	const char *name;      /* last component ("" for the root) */
+	int dirfd;             /* open directory holding `name` (root: its own fd) */
+	struct stat st;        /* lstat */
+	const char *first;     /* regular file: earlier path of the same inode */
+} arca_walk_entry;
+
+int arca_walk_open(arca_walk **out, const char *root);
+/** Next entry: 1, 0 at the end, or an error. Strings are valid until the
+ *  next call. A directory's children follow it. */
+int arca_walk_next(arca_walk *w, arca_walk_entry *e);
+void arca_walk_free(arca_walk *w);
+
+#endif
