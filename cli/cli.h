@@ -74,5 +74,6 @@ int cmd_rm(cli_ctx *ctx, int argc, char **argv);
 int cmd_prune(cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_rollback(cli_ctx *ctx, int argc, char **argv);
+int cmd_diff(cli_ctx *ctx, int argc, char **argv);
 
 #endif

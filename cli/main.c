@@ -18,6 +18,7 @@ static const struct command {
 	{ "snapshot", cmd_snapshot, "store a directory tree or disk image as an artifact" },
 	{ "restore", cmd_restore, "restore an artifact into a new directory or file" },
 	{ "rollback", cmd_rollback, "reset an existing directory or image to an artifact, in place" },
+	{ "diff", cmd_diff, "what changed between artifacts, or against a live tree/image" },
 	{ "ls", cmd_ls, "list artifacts" },
 	{ "show", cmd_show, "show one artifact's metadata" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },

@@ -373,6 +373,11 @@ int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *h
 	return 1;
 }
 
+int arca_mf_in_extents(const arca_mf_reader *r)
+{
+	return r->state == ST_EXTENTS;
+}
+
 int arca_mf_read_finish(arca_mf_reader *r)
 {
 	uint8_t extra;

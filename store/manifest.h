@@ -103,6 +103,8 @@ int arca_mf_next_entry(arca_mf_reader *r, arca_mf_entry *e, size_t *depth_out);
  * (then *len is the total size via arca_mf_reader.extent_total).
  */
 int arca_mf_next_extent(arca_mf_reader *r, uint8_t id[32], uint64_t *len, int *has_id);
+/** 1 while the reader is inside a file's or image's extent list. */
+int arca_mf_in_extents(const arca_mf_reader *r);
 /** For images: after the last extent, confirms nothing follows. */
 int arca_mf_read_finish(arca_mf_reader *r);
 

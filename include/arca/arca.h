@@ -192,6 +192,54 @@ typedef struct {
 ARCA_API int arca_rollback(arca_store *store, const char *ref, const char *dest,
 		const arca_rollback_options *opts, arca_op_stats *stats);
 
+/** Kinds of tree differences. */
+typedef enum {
+	ARCA_DIFF_ADDED = 'A',
+	ARCA_DIFF_DELETED = 'D',
+	ARCA_DIFF_MODIFIED = 'M'
+} arca_diff_kind_t;
+
+/** What differs in a modified entry (bits of arca_diff_entry.changes). */
+enum {
+	ARCA_DIFF_TYPE = 1,     /**< e.g. file became a directory */
+	ARCA_DIFF_CONTENT = 2,
+	ARCA_DIFF_MODE = 4,
+	ARCA_DIFF_OWNER = 8,
+	ARCA_DIFF_MTIME = 16,
+	ARCA_DIFF_TARGET = 32   /**< symlink target or hardlink target */
+};
+
+typedef struct {
+	arca_diff_kind_t kind;
+	const char *path;       /**< "" is the root directory */
+	unsigned changes;       /**< ARCA_DIFF_* bits, for MODIFIED */
+	char type_a, type_b;    /**< 'D' dir, 'F' file, 'L' symlink, 'H' hardlink,
+	                             'P' fifo; 0 on the side that lacks it */
+	uint64_t size_a, size_b;/**< file sizes */
+} arca_diff_entry;
+
+/** Callbacks of arca_diff; data is valid during the call; non-zero stops. */
+typedef int (*arca_diff_entry_cb)(const arca_diff_entry *entry, void *payload);
+typedef int (*arca_diff_range_cb)(uint64_t offset, uint64_t length, void *payload);
+
+typedef struct {
+	uint64_t added, deleted, modified;  /**< trees */
+	uint64_t ranges, changed_bytes;     /**< images */
+	uint64_t size_a, size_b;            /**< images */
+	uint64_t bytes_read;                /**< live content read to compare */
+} arca_diff_stats;
+
+/**
+ * Reports what changed from artifact `ref_a` to artifact `ref_b`, or to
+ * the live directory/image at `path`, or (both NULL) what `ref_a` changed
+ * relative to its parent. Trees call `on_entry` in path order; images
+ * call `on_range` with coalesced changed byte ranges. Against a live tree
+ * the files cache avoids reading files that did not change.
+ */
+ARCA_API int arca_diff(arca_store *store, const char *ref_a, const char *ref_b,
+		const char *path, arca_diff_entry_cb on_entry, arca_diff_range_cb on_range,
+		void *payload, arca_diff_stats *stats);
+
 /** Resolves a reference to an artifact id. */
 ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);
 
