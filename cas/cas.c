@@ -14,9 +14,22 @@
 #include <unistd.h>
 #include <zstd.h>
 
-/* Virtual size of the LMDB map. Only pages in use take disk or memory, so
- * a large map costs nothing on 64-bit systems. */
-#define ARCA_MAP_SIZE (1ull << 40)
+/* Virtual size of the LMDB map: the index file grows on demand up to it,
+ * and only pages in use take disk or memory, so a large map costs nothing
+ * on 64-bit systems (1 TiB of index is ~10^10 chunks). Smaller sizes are
+ * tried where the system refuses to reserve that much address space. */
+static const uint64_t map_sizes[] = { 1ull << 40, 1ull << 36, 1ull << 33 };
+
+int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out)
+{
+	int mrc = mdb_txn_begin(env, NULL, flags, out);
+	if (mrc == MDB_MAP_RESIZED) {
+		/* another process grew the map: adopt its size */
+		mdb_env_set_mapsize(env, 0);
+		mrc = mdb_txn_begin(env, NULL, flags, out);
+	}
+	return mrc;
+}
 #define WRITE_BUF_LEN (1u << 20)
 
 int arca_lmdb_error(int mdb_rc, const char *what)
@@ -74,16 +87,22 @@ int arca_cas_open(arca_cas **out, const char *dir)
 		rc = arca_err_sys("create %s", cas->packdir);
 		goto fail;
 	}
-	if ((mrc = mdb_env_create(&cas->env)) != 0 ||
-	    (mrc = mdb_env_set_maxdbs(cas->env, 16)) != 0 ||
-	    (mrc = mdb_env_set_mapsize(cas->env, ARCA_MAP_SIZE)) != 0 ||
-	    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) != 0) {
-		rc = arca_lmdb_error(mrc, "create environment");
-		goto fail;
+	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
+		if ((mrc = mdb_env_create(&cas->env)) != 0 ||
+		    (mrc = mdb_env_set_maxdbs(cas->env, 16)) != 0 ||
+		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) != 0 ||
+		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) != 0) {
+			rc = arca_lmdb_error(mrc, "create environment");
+			goto fail;
+		}
+		/* NOTLS: worker threads hold read transactions while the
+		 * calling thread holds the write transaction. */
+		mrc = mdb_env_open(cas->env, lmdb_path, MDB_NOSUBDIR | MDB_NOTLS, 0644);
+		if (mrc != ENOMEM && mrc != EINVAL)
+			break;
+		mdb_env_close(cas->env);
+		cas->env = NULL;
 	}
-	/* NOTLS: worker threads hold read transactions while the calling
-	 * thread holds the write transaction. */
-	mrc = mdb_env_open(cas->env, lmdb_path, MDB_NOSUBDIR | MDB_NOTLS, 0644);
 	if (mrc != 0) {
 		rc = arca_lmdb_error(mrc, lmdb_path);
 		goto fail;
@@ -128,7 +147,7 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 	int mrc = 0;
 
 	for (int create = 0; create < 2; create++) {
-		mrc = mdb_txn_begin(cas->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+		mrc = arca_mdb_txn_begin(cas->env, create ? 0 : MDB_RDONLY, &txn);
 		if (mrc)
 			return arca_lmdb_error(mrc, "open databases");
 		for (size_t i = 0; i < n && !mrc; i++)
@@ -148,7 +167,7 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 
 int arca_cas_txn_read(arca_cas *cas, MDB_txn **out)
 {
-	int mrc = mdb_txn_begin(cas->env, NULL, MDB_RDONLY, out);
+	int mrc = arca_mdb_txn_begin(cas->env, MDB_RDONLY, out);
 	return mrc ? arca_lmdb_error(mrc, "begin read transaction") : 0;
 }
 
@@ -438,7 +457,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		free(w);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
-	mrc = mdb_txn_begin(cas->env, NULL, 0, &w->txn);
+	mrc = arca_mdb_txn_begin(cas->env, 0, &w->txn);
 	if (mrc) {
 		free(w->wbuf);
 		free(w);
@@ -689,7 +708,7 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	mdb_reader_check(cas->env, &dead);
 	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0)
 		return arca_err_set(ARCA_ERROR, "index: cannot list readers");
-	if ((mrc = mdb_txn_begin(cas->env, NULL, 0, &txn)) != 0)
+	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
 		return arca_lmdb_error(mrc, "begin write transaction");
 	if ((mrc = mdb_cursor_open(txn, cas->dbi_dead, &cur)) != 0) {
 		rc = arca_lmdb_error(mrc, "dead packs cursor");

@@ -90,6 +90,9 @@ int arca_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out)
 int arca_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
 int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta);
 
+/** mdb_txn_begin that adopts a map grown by another process. */
+int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out);
+
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);
 

@@ -226,7 +226,7 @@ int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name, const cha
 static int in_write_txn(arca_store *s, int (*fn)(arca_store *, MDB_txn *, void *), void *ctx)
 {
 	MDB_txn *txn;
-	int rc, mrc = mdb_txn_begin(s->cas->env, NULL, 0, &txn);
+	int rc, mrc = arca_mdb_txn_begin(s->cas->env, 0, &txn);
 	if (mrc)
 		return arca_lmdb_error(mrc, "begin write transaction");
 	if ((rc = fn(s, txn, ctx)) != 0) {

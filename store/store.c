@@ -68,7 +68,7 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	s->chunk_max = o && o->chunk_max ? o->chunk_max : ARCA_CHUNK_MAX_DEFAULT;
 	if ((rc = arca_chunker_check(s->chunk_min, s->chunk_avg, s->chunk_max)) != 0)
 		return rc;
-	if ((mrc = mdb_txn_begin(cas->env, NULL, 0, &txn)) != 0)
+	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
 		return arca_lmdb_error(mrc, "begin write transaction");
 	if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt)) != 0 || fmt) {
 		/* Another process initialised it meanwhile: use its values. */
