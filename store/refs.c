@@ -432,6 +432,8 @@ static int do_remove(arca_store *s, MDB_txn *txn, void *ctx)
 		}
 		if (mrc)
 			return arca_lmdb_error(mrc, "remove artifact");
+		if ((rc = arca_files_cache_drop(s, txn, &j->ids[i])) != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -541,6 +543,8 @@ static int do_prune(arca_store *s, MDB_txn *txn, void *ctx)
 		k.mv_data = j->list[i].id.bytes;
 		if ((mrc = mdb_del(txn, s->dbi_artifacts, &k, NULL)) != 0)
 			return arca_lmdb_error(mrc, "remove artifact");
+		if ((rc = arca_files_cache_drop(s, txn, &j->list[i].id)) != 0)
+			return rc;
 		j->removed[j->nremoved++] = j->list[i].id;
 	}
 	return 0;
