@@ -276,3 +276,49 @@ int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int
 	*size = off;
 	return rc;
 }
+
+int fill_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
+		int is_symlink)
+{
+	struct timespec ts[2];
+	if (as_root && fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return arca_err_sys("chown %s", e->path);
+	if (!is_symlink && fchmodat(dirfd, name, e->mode, 0) < 0)
+		return arca_err_sys("chmod %s", e->path);
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1].tv_sec = e->mtime_sec;
+	ts[1].tv_nsec = e->mtime_nsec;
+	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return arca_err_sys("set mtime of %s", e->path);
+	return 0;
+}
+
+/* Opens the directory holding `path` (relative to root) without following
+ * symlinks; *name points at its last component. */
+int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name)
+{
+	char comp[256];
+	int fd = dup(root);
+	size_t start = 0;
+
+	if (fd < 0)
+		return arca_err_sys("dup");
+	for (size_t i = 0; i < len; i++) {
+		if (path[i] != '/')
+			continue;
+		size_t n = i - start;
+		memcpy(comp, path + start, n);
+		comp[n] = '\0';
+		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0)
+			return arca_err_set(ARCA_EUNSAFE,
+				"hardlink target '%s' is not inside the tree", path);
+		fd = next;
+		start = i + 1;
+	}
+	*out = fd;
+	*name = path + start;
+	return 0;
+}

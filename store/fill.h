@@ -73,6 +73,13 @@ void fill_take_meta(fill_file *m, const arca_mf_entry *e);
 int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare,
 		int punch_holes, uint64_t *size);
 
+/** owner (as root), mode (not for symlinks) and mtime of a name. */
+int fill_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
+		int is_symlink);
+/** Opens the directory holding `path` below `root` without following
+ *  symlinks (ARCA_EUNSAFE otherwise); *name points at the last component. */
+int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name);
+
 /** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */
 int fill_zero_range(int fd, uint64_t off, uint64_t len);
 

@@ -16,6 +16,7 @@
  * and O_NOFOLLOW from descriptors we opened, never outside DEST.
  */
 #include "store/fill.h"
+#include "store/walk.h"
 #include "util/error.h"
 
 #include <dirent.h>
@@ -91,52 +92,17 @@ typedef struct {
 	size_t n, i;
 } frame;
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int list_names(frame *f)
 {
-	int dfd = dup(f->fd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	struct dirent *de;
-	size_t cap = 0;
-
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
+	f->i = 0;
+	if (arca_dir_names(f->fd, &f->names, &f->n) < 0)
 		return arca_err_sys("read directory");
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (f->n == cap) {
-			size_t nc = cap ? 2 * cap : 16;
-			char **nn = realloc(f->names, nc * sizeof(char *));
-			if (!nn)
-				goto oom;
-			f->names = nn;
-			cap = nc;
-		}
-		if (!(f->names[f->n] = strdup(de->d_name)))
-			goto oom;
-		f->n++;
-	}
-	closedir(d);
-	if (f->n)
-		qsort(f->names, f->n, sizeof(char *), cmp_names);
 	return 0;
-oom:
-	closedir(d);
-	return arca_err_set(ARCA_ENOMEM, "out of memory");
 }
 
 static void frame_release(frame *f)
 {
-	for (size_t i = 0; i < f->n; i++)
-		free(f->names[i]);
-	free(f->names);
+	arca_dir_names_free(f->names, f->n);
 	if (f->fd >= 0)
 		close(f->fd);
 	memset(f, 0, sizeof(*f));
@@ -250,21 +216,6 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	return rc ? rc : rc2;
 }
 
-static int link_meta(rb *b, int dirfd, const char *name, const arca_mf_entry *e, int symlink)
-{
-	struct timespec ts[2];
-	if (b->p->as_root && fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return arca_err_sys("chown %s", e->path);
-	if (!symlink && fchmodat(dirfd, name, e->mode, 0) < 0)
-		return arca_err_sys("chmod %s", e->path);
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = e->mtime_sec;
-	ts[1].tv_nsec = e->mtime_nsec;
-	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-		return arca_err_sys("set mtime of %s", e->path);
-	return 0;
-}
 
 static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
@@ -279,7 +230,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 			    (!b->p->as_root || (st->st_uid == e->uid && st->st_gid == e->gid)))
 				return 0;
 			b->changed++;
-			return link_meta(b, top->fd, name, e, 1);
+			return fill_link_meta(top->fd, name, e, b->p->as_root, 1);
 		}
 	}
 	if (exists && (rc = remove_at(top->fd, name, 0)) != 0)
@@ -287,7 +238,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 	if (symlinkat(e->target, top->fd, name) < 0)
 		return arca_err_sys("create symlink %s", e->path);
 	b->changed++;
-	return link_meta(b, top->fd, name, e, 1);
+	return fill_link_meta(top->fd, name, e, b->p->as_root, 1);
 }
 
 static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
@@ -298,41 +249,16 @@ static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		if (!meta_differs(st, e, b->p->as_root))
 			return 0;
 		b->changed++;
-		return link_meta(b, top->fd, name, e, 0);
+		return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
 	}
 	if (exists && (rc = remove_at(top->fd, name, 0)) != 0)
 		return rc;
 	if (mkfifoat(top->fd, name, 0600) < 0)
 		return arca_err_sys("create fifo %s", e->path);
 	b->changed++;
-	return link_meta(b, top->fd, name, e, 0);
+	return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
 }
 
-/* Opens the directory holding `path` below root without following
- * symlinks; *name points at the last component. */
-static int open_parent(int root, const char *path, size_t len, int *out, const char **name)
-{
-	char comp[256];
-	int fd = dup(root);
-	size_t start = 0;
-	if (fd < 0)
-		return arca_err_sys("dup");
-	for (size_t i = 0; i < len; i++) {
-		if (path[i] != '/')
-			continue;
-		memcpy(comp, path + start, i - start);
-		comp[i - start] = '\0';
-		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (next < 0)
-			return arca_err_set(ARCA_EUNSAFE, "hardlink target '%s' is not inside the tree", path);
-		fd = next;
-		start = i + 1;
-	}
-	*out = fd;
-	*name = path + start;
-	return 0;
-}
 
 static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
@@ -341,7 +267,7 @@ static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca
 	struct stat tst;
 	int tfd = -1, rc;
 
-	if ((rc = open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
+	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
 		return rc;
 	if (fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
 		close(tfd);

@@ -44,59 +44,79 @@ static int name_cmp(const void *a, const void *b)
 
 static void frame_release(frame *f)
 {
-	for (size_t i = 0; i < f->n; i++)
-		free(f->names[i]);
-	free(f->names);
+	arca_dir_names_free(f->names, f->n);
 	if (f->fd >= 0)
 		close(f->fd);
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
 }
 
-/* Reads and sorts the names in directory f->fd (which stays open). */
-static int list_dir(frame *f, const char *what)
+int arca_dir_names(int fd, char ***out, size_t *count)
 {
-	int dfd = dup(f->fd);
+	int dfd = dup(fd);
 	DIR *d;
 	struct dirent *de;
-	size_t cap = 0;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
 
-	f->names = NULL;
-	f->n = f->i = 0;
+	*out = NULL;
+	*count = 0;
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
 			close(dfd);
-		return arca_err_sys("read directory %s", what);
+		return -1;
 	}
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (f->n == cap) {
+		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 32;
-			char **nn = realloc(f->names, nc * sizeof(char *));
+			char **nn = realloc(names, nc * sizeof(char *));
 			if (!nn)
 				goto oom;
-			f->names = nn;
+			names = nn;
 			cap = nc;
 		}
-		if (!(f->names[f->n] = strdup(de->d_name)))
+		if (!(names[n] = strdup(de->d_name)))
 			goto oom;
-		f->n++;
+		n++;
 		errno = 0;
 	}
 	if (errno) {
-		int rc = arca_err_sys("read directory %s", what);
+		int e = errno;
 		closedir(d);
-		return rc;
+		arca_dir_names_free(names, n);
+		errno = e;
+		return -1;
 	}
 	closedir(d);
-	if (f->n)
-		qsort(f->names, f->n, sizeof(char *), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(char *), name_cmp);
+	*out = names;
+	*count = n;
 	return 0;
 oom:
 	closedir(d);
-	return arca_err_set(ARCA_ENOMEM, "out of memory");
+	arca_dir_names_free(names, n);
+	errno = ENOMEM;
+	return -1;
+}
+
+void arca_dir_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Reads and sorts the names in directory f->fd (which stays open). */
+static int list_dir(frame *f, const char *what)
+{
+	f->i = 0;
+	if (arca_dir_names(f->fd, &f->names, &f->n) < 0)
+		return arca_err_sys("read directory %s", what);
+	return 0;
 }
 
 static size_t hl_slot(const arca_walk *w, dev_t dev, ino_t ino)

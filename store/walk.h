@@ -22,6 +22,11 @@ typedef struct {
 } arca_walk_entry;
 
 int arca_walk_open(arca_walk **out, const char *root);
+
+/** The names in directory `fd` (without . and ..), sorted bytewise; free
+ *  with arca_dir_names_free(). -1 with errno on failure. */
+int arca_dir_names(int fd, char ***names, size_t *n);
+void arca_dir_names_free(char **names, size_t n);
 /** Next entry: 1, 0 at the end, or an error. Strings are valid until the
  *  next call. A directory's children follow it. */
 int arca_walk_next(arca_walk *w, arca_walk_entry *e);
