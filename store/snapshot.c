@@ -270,7 +270,7 @@ static int parent_seek(snap *sn, const char *path, size_t len)
 static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
 {
 	uint8_t id[32];
-	uint64_t len;
+	uint64_t len, size;
 	int has, rc;
 
 	*reused = 0;
@@ -281,6 +281,7 @@ static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
 		return 0;
 	}
 	*reused = 1;
+	size = m->fs.size; /* m belongs to the writer once emitted */
 	if ((rc = emit(ing, sn, m)) != 0)
 		return rc;
 	sn->parent_consumed = 1;
@@ -291,9 +292,9 @@ static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
 	}
 	if (rc < 0)
 		return arca_err_wrap(rc, "reading the parent's manifest");
-	if (sn->pr.extent_total != m->fs.size)
+	if (sn->pr.extent_total != size)
 		return arca_err_set(ARCA_ECORRUPT, "parent manifest: size of %s does not match the files cache",
-			m->e.path);
+			sn->pe.path);
 	sn->files_unchanged++;
 	return arca_ingest_mark(ing, &extents_end);
 }
