@@ -110,6 +110,8 @@ int arca_artifact_rec_decode(arca_artifact_rec *rec, const arca_id *id, const vo
 	a->kind = h[1];
 	if (a->kind != ARCA_KIND_TREE && a->kind != ARCA_KIND_IMAGE)
 		goto bad;
+	if (arca_get_le16(h + 2) & ~REC_HAS_PARENT)
+		goto bad; /* unknown flags: not a record this version wrote */
 	a->has_parent = (arca_get_le16(h + 2) & REC_HAS_PARENT) != 0;
 	a->logical_bytes = arca_get_le64(h + 4);
 	a->entries = arca_get_le64(h + 12);
@@ -137,9 +139,11 @@ int arca_artifact_rec_decode(arca_artifact_rec *rec, const arca_id *id, const vo
 			goto bad;
 		a->labels[i].key = k;
 		a->nlabels = i + 1;
-		if (take_str(&c, &v) || !k)
+		if (take_str(&c, &v))
 			goto bad;
 		a->labels[i].value = v ? v : strdup("");
+		if (!k || !a->labels[i].value)
+			goto bad; /* labels have a key */
 	}
 	if (!(h = take(&c, 4)))
 		goto bad;
