@@ -23,10 +23,13 @@ enum {
 	EXIT_AMBIGUOUS = 6,
 	EXIT_UNSAFE = 7,
 	EXIT_NOSPACE = 8,
-	EXIT_REFERENCED = 9
+	EXIT_REFERENCED = 9,
+	EXIT_AUTH = 10,
+	EXIT_CONFLICT = 11
 };
 
-/* Prints "arca <cmd>: <library error>" and returns the exit status. */
+/* Prints "arca <cmd>: <library error>" ("arca: ..." when cmd is NULL, for
+ * messages that name their operation) and returns the exit status. */
 int cli_fail(const char *cmd, int code);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
@@ -75,5 +78,6 @@ int cmd_prune(cli_ctx *ctx, int argc, char **argv);
 int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_rollback(cli_ctx *ctx, int argc, char **argv);
 int cmd_diff(cli_ctx *ctx, int argc, char **argv);
+int cmd_hub(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "arca/hub.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -23,6 +24,11 @@ static void help(FILE *f)
 		"  --parent REF       record REF as the parent (default: NAME:latest)\n"
 		"  --label KEY=VALUE  attach a label (repeatable)\n"
 		"  --kind KIND        force tree or image instead of detecting it\n"
+		"  --hub-push         first push the tree to a Hub branch (see 'arca hub\n"
+		"                     --help'; token from $ARCA_HUB_TOKEN) and label the\n"
+		"                     artifact hub.commit, hub.branch and hub.url\n"
+		"  --hub-url URL      the Hub repository for --hub-push\n"
+		"  --hub-branch B     the branch for --hub-push\n"
 		"  --json             print a JSON object with the id and counters\n"
 		"  --quiet            print only the id (no summary on stderr)\n");
 }
@@ -42,6 +48,9 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "kind", required_argument, NULL, 'k' },
 		{ "parent", required_argument, NULL, 'p' },
+		{ "hub-push", no_argument, NULL, 'H' },
+		{ "hub-url", required_argument, NULL, 'U' },
+		{ "hub-branch", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "store", required_argument, NULL, 's' },
@@ -54,10 +63,12 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 	arca_op_stats st;
 	arca_id id;
 	char ids[ARCA_ID_STRLEN];
-	int json = 0, quiet = 0, c, rc, status = 0;
+	int json = 0, quiet = 0, hub = 0, c, rc, status = 0;
+	const char *hub_url = NULL, *hub_branch = NULL;
+	arca_hub_push_result hr;
 	double t0;
 
-	labels = calloc((size_t)argc, sizeof(*labels));
+	labels = calloc((size_t)argc + 3, sizeof(*labels));
 	if (!labels)
 		return EXIT_FAIL;
 	optind = 1;
@@ -66,6 +77,9 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		case 'n': so.name = optarg; break;
 		case 't': so.tag = optarg; break;
 		case 'p': so.parent = optarg; break;
+		case 'H': hub = 1; break;
+		case 'U': hub_url = optarg; break;
+		case 'B': hub_branch = optarg; break;
 		case 'l': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {
@@ -100,8 +114,28 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("snapshot", "expected exactly one PATH");
 	}
 	so.labels = labels;
+	if (hub && (!hub_url || !hub_branch)) {
+		free(labels);
+		return cli_usage_error("snapshot", "--hub-push needs --hub-url and --hub-branch");
+	}
 	if ((status = cli_open_store(ctx, "snapshot", &store, 1)) != 0)
 		goto out;
+	if (hub) {
+		arca_hub_remote hrm = ARCA_HUB_REMOTE_INIT;
+		arca_hub_push_options hpo = ARCA_HUB_PUSH_OPTIONS_INIT;
+		hrm.url = hub_url;
+		hpo.branch = hub_branch;
+		if ((rc = arca_hub_push(&hr, argv[optind], &hrm, &hpo)) != 0) {
+			status = cli_fail(NULL, rc);
+			goto out;
+		}
+		labels[so.nlabels].key = "hub.commit";
+		labels[so.nlabels++].value = hr.commit;
+		labels[so.nlabels].key = "hub.branch";
+		labels[so.nlabels++].value = hub_branch;
+		labels[so.nlabels].key = "hub.url";
+		labels[so.nlabels++].value = hub_url;
+	}
 	t0 = now_s();
 	if ((rc = arca_snapshot(&id, store, argv[optind], &so, &st)) != 0) {
 		status = cli_fail("snapshot", rc);

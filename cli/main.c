@@ -21,6 +21,7 @@ static const struct command {
 	{ "diff", cmd_diff, "what changed between artifacts, or against a live tree/image" },
 	{ "ls", cmd_ls, "list artifacts" },
 	{ "show", cmd_show, "show one artifact's metadata" },
+	{ "hub", cmd_hub, "push a workspace to a branch on a git Hub; clone or pull it" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
 	{ "tag", cmd_tag, "set, move, delete or list NAME:TAG refs" },
@@ -55,7 +56,8 @@ static void usage(FILE *f)
 		"\n"
 		"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 damaged data,\n"
 		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space,\n"
-		"9 artifact still referenced by a tag.\n");
+		"9 artifact still referenced by a tag, 10 authentication failed,\n"
+		"11 conflict (the hub branch moved or history diverged).\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -71,7 +73,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const char *cmd, int code)
 {
-	fprintf(stderr, "arca %s: %s\n", cmd, arca_error_last());
+	if (cmd)
+		fprintf(stderr, "arca %s: %s\n", cmd, arca_error_last());
+	else
+		fprintf(stderr, "arca: %s\n", arca_error_last());
 	switch (code) {
 	case ARCA_EINVAL: return EXIT_USAGE;
 	case ARCA_ENOTFOUND: return EXIT_NOTFOUND;
@@ -81,6 +86,8 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_EUNSAFE: return EXIT_UNSAFE;
 	case ARCA_ENOSPC: return EXIT_NOSPACE;
 	case ARCA_EREFERENCED: return EXIT_REFERENCED;
+	case ARCA_EAUTH: return EXIT_AUTH;
+	case ARCA_ECONFLICT: return EXIT_CONFLICT;
 	default: return EXIT_FAIL;
 	}
 }

@@ -186,6 +186,11 @@ void arca_walk_free(arca_walk *w)
 	free(w);
 }
 
+void arca_walk_skip(arca_walk *w)
+{
+	w->pending_dir = 0;
+}
+
 /* Opens the directory returned last and lists it. */
 static int descend(arca_walk *w)
 {

@@ -30,6 +30,8 @@ void arca_dir_names_free(char **names, size_t n);
 /** Next entry: 1, 0 at the end, or an error. Strings are valid until the
  *  next call. A directory's children follow it. */
 int arca_walk_next(arca_walk *w, arca_walk_entry *e);
+/** Do not descend into the directory returned last. */
+void arca_walk_skip(arca_walk *w);
 void arca_walk_free(arca_walk *w);
 
 #endif

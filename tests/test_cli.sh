@@ -75,7 +75,7 @@ check "rolled back tree equals the source" diff -r --no-dereference "$T/src" "$T
 check "prune keeps the newest" bash -c "'$ARCA' --store '$S' tag --delete app:staging && '$ARCA' --store '$S' prune --keep-last 1 | grep -q removed"
 check "gc reclaims" bash -c "'$ARCA' --store '$S' gc --json | grep -q '\"chunks_removed\":[1-9]'"
 check "verify after gc" status_is 0 "$ARCA" --store "$S" verify
-for c in tag log rm prune gc rollback diff; do
+for c in tag log rm prune gc rollback diff hub; do
 	check "$c --help" bash -c "'$ARCA' $c --help | grep -q '^usage: arca'"
 done
 

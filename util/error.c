@@ -30,6 +30,8 @@ const char *arca_error_name(int code)
 	case ARCA_ENOSPC: return "ENOSPC";
 	case ARCA_EUNSUPPORTED: return "EUNSUPPORTED";
 	case ARCA_EREFERENCED: return "EREFERENCED";
+	case ARCA_EAUTH: return "EAUTH";
+	case ARCA_ECONFLICT: return "ECONFLICT";
 	default: return "ERROR";
 	}
 }

@@ -42,7 +42,9 @@ typedef enum {
 	ARCA_EUNSAFE = -10,   /**< a path would escape its destination */
 	ARCA_ENOSPC = -11,    /**< no space left on device */
 	ARCA_EUNSUPPORTED = -12, /**< file type or format version not supported */
-	ARCA_EREFERENCED = -13  /**< artifact is still pointed to by a ref */
+	ARCA_EREFERENCED = -13, /**< artifact is still pointed to by a ref */
+	ARCA_EAUTH = -14,       /**< credentials missing or rejected */
+	ARCA_ECONFLICT = -15    /**< the remote moved, or history diverged */
 } arca_error_t;
 
 /**

@@ -1,0 +1,186 @@
+/* arca hub push | clone | pull */
+#include "cli.h"
+#include "arca/hub.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: arca hub push PATH --url URL --branch BRANCH [--message MSG] [--force]\n"
+		"                [--exclude PATTERN]... [--no-default-excludes] [--json]\n"
+		"       arca hub clone URL --branch BRANCH DEST\n"
+		"       arca hub pull [PATH] [--url URL]\n"
+		"   all: [--user USER] [--token-file FILE] [--cache DIR]\n"
+		"\n"
+		"push builds a commit whose tree is the workspace at PATH (files with their\n"
+		"executable bit, symlinks; empty directories are dropped) on top of BRANCH's\n"
+		"tip on the Hub, and pushes it. PATH need not be a git repository; if it is,\n"
+		"its .gitignore rules apply. Always excluded: .git; by default also\n"
+		"__pycache__ *.pyc .venv venv node_modules *.egg-info .pytest_cache\n"
+		".mypy_cache .DS_Store *.swp *.swo, plus patterns in PATH/.arcaignore and\n"
+		"--exclude (gitignore-like: NAME anywhere, a/b or /a from the root, trailing /\n"
+		"for directories; no '!'). An unchanged tree pushes nothing. If BRANCH moved\n"
+		"on the Hub meanwhile, the push is refused (exit 11) unless --force.\n"
+		"clone checks out BRANCH into the new directory DEST; pull fast-forwards a\n"
+		"clone to the Hub's tip (refusing to overwrite local changes).\n"
+		"\n"
+		"Credentials: the token in $ARCA_HUB_TOKEN or the first line of\n"
+		"--token-file, sent as HTTP basic auth with user USER (default arca). It is\n"
+		"never printed. A rejected token fails at once (exit 10).\n"
+		"The local object cache is --cache DIR, else $XDG_CACHE_HOME/arca/hub.\n");
+}
+
+static char *read_token(const char *file)
+{
+	char buf[4096];
+	FILE *f = fopen(file, "r");
+	size_t n;
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strdup(buf);
+}
+
+static int show_progress(arca_hub_stage_t stage, uint64_t cur, uint64_t total, uint64_t bytes,
+		void *payload)
+{
+	(void)payload;
+	if (total)
+		fprintf(stderr, "\rhub: %s objects %llu/%llu (%llu bytes)%s",
+			stage == ARCA_HUB_PUSH ? "sending" : "receiving", (unsigned long long)cur,
+			(unsigned long long)total, (unsigned long long)bytes, cur == total ? "\n" : "");
+	return 0;
+}
+
+int cmd_hub(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "url", required_argument, NULL, 'u' },
+		{ "branch", required_argument, NULL, 'b' },
+		{ "message", required_argument, NULL, 'm' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "no-default-excludes", no_argument, NULL, 'N' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	arca_hub_remote remote = ARCA_HUB_REMOTE_INIT;
+	arca_hub_push_options po = ARCA_HUB_PUSH_OPTIONS_INIT;
+	const char **ex = calloc((size_t)argc + 1, sizeof(char *));
+	char *token = NULL;
+	const char *verb;
+	int json = 0, c, rc = 0, status = 0, n;
+
+	if (!ex)
+		return EXIT_FAIL;
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		help(argc < 2 ? stderr : stdout);
+		free(ex);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	verb = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': remote.url = optarg; break;
+		case 'b': po.branch = optarg; break;
+		case 'm': po.message = optarg; break;
+		case 'f': po.force = 1; break;
+		case 'x': ex[po.nexcludes++] = optarg; break;
+		case 'N': po.no_default_excludes = 1; break;
+		case 'U': remote.user = optarg; break;
+		case 'T':
+			free(token);
+			if (!(token = read_token(optarg))) {
+				free(ex);
+				fprintf(stderr, "arca hub: cannot read token file %s\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'C': po.cache_dir = optarg; break;
+		case 'j': json = 1; break;
+		case 's': ctx->store_path = optarg; break;
+		case 'h': help(stdout); free(ex); free(token); return 0;
+		default: free(ex); free(token); return cli_usage_error("hub", "bad option");
+		}
+	}
+	po.excludes = ex;
+	remote.token = token;
+	if (isatty(2) && !json)
+		remote.progress = show_progress;
+	n = argc - optind;
+
+	if (!strcmp(verb, "push")) {
+		arca_hub_push_result r;
+		if (n != 1 || !remote.url || !po.branch) {
+			status = cli_usage_error("hub", "push needs PATH, --url and --branch");
+			goto out;
+		}
+		if ((rc = arca_hub_push(&r, argv[optind], &remote, &po)) != 0) {
+			status = cli_fail(NULL, rc);
+			goto out;
+		}
+		if (json) {
+			json_w j;
+			json_init(&j, stdout);
+			json_obj_begin(&j, NULL);
+			json_str(&j, "commit", r.commit);
+			json_str(&j, "parent", r.parent[0] ? r.parent : NULL);
+			json_str(&j, "branch", po.branch);
+			json_bool(&j, "pushed", r.pushed);
+			json_u64(&j, "files", r.files);
+			json_u64(&j, "excluded", r.excluded);
+			json_u64(&j, "objects_sent", r.objects_sent);
+			json_u64(&j, "bytes_sent", r.bytes_sent);
+			json_obj_end(&j);
+		} else {
+			printf("%s\n", r.commit);
+			if (r.pushed)
+				fprintf(stderr, "hub push: %s -> %s (%llu files, %llu objects sent)\n",
+					r.commit, po.branch, (unsigned long long)r.files,
+					(unsigned long long)r.objects_sent);
+			else
+				fprintf(stderr, "hub push: tree unchanged; %s is already at %s, nothing pushed\n",
+					po.branch, r.commit);
+		}
+	} else if (!strcmp(verb, "clone")) {
+		if (n != 2 || !po.branch) {
+			status = cli_usage_error("hub", "clone needs URL, --branch and DEST");
+			goto out;
+		}
+		remote.url = argv[optind];
+		if ((rc = arca_hub_clone(argv[optind + 1], po.branch, &remote)) != 0)
+			status = cli_fail(NULL, rc);
+	} else if (!strcmp(verb, "pull")) {
+		char commit[41];
+		if (n > 1) {
+			status = cli_usage_error("hub", "pull takes at most one PATH");
+			goto out;
+		}
+		if ((rc = arca_hub_pull(n ? argv[optind] : ".", &remote, commit)) != 0)
+			status = cli_fail(NULL, rc);
+		else
+			printf("%s\n", commit);
+	} else {
+		status = cli_usage_error("hub", "unknown hub command '%s' (push, clone, pull)", verb);
+	}
+out:
+	if (token) {
+		memset(token, 0, strlen(token));
+		free(token);
+	}
+	free(ex);
+	return status;
+}
