@@ -6,6 +6,9 @@
  * re-encode with arca_artifact_rec_encode to exactly the input bytes
  * (one record, one encoding), and arca_artifact_rec_clear must free all
  * of it (LeakSanitizer checks both the success and the failure paths).
+ *
+ * fuzz/crashes/fuzz_artifact_rec-* are inputs of findings fixed in the
+ * library (5b4c3f9); run.sh replays them as regression tests.
  */
 #include "arca/arca.h"
 #include "cas/chunker.h"

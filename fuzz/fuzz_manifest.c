@@ -9,7 +9,8 @@
  *
  *  - consumer invariants: strings are NUL-terminated at their length,
  *    depth_out never asks a consumer to push, and after popping to it the
- *    top of a restore-style directory stack is the entry's parent;
+ *    top of a restore-style directory stack is the entry's parent; a
+ *    FILE's extents never run past, and add up to, the size in its entry;
  *  - canonical form: when the whole input parses cleanly, re-encoding what
  *    was read with arca_mf_writer must give back the input byte for byte.
  */
@@ -92,9 +93,10 @@ static void place(dir_stack *ds, const arca_mf_entry *e, size_t want)
 	}
 }
 
-/* Reads the extents of a file or image and re-encodes them. Returns 1 at a
- * clean end of extents, 0 after an error. */
-static int walk_extents(arca_mf_reader *r, arca_mf_writer *w)
+/* Reads the extents of a file (`size`: the size in its entry) or of an
+ * image (`size` < 0) and re-encodes them. Returns 1 at a clean end of
+ * extents, 0 after an error. */
+static int walk_extents(arca_mf_reader *r, arca_mf_writer *w, int64_t size)
 {
 	uint8_t id[32];
 	uint64_t len, total = 0;
@@ -108,11 +110,15 @@ static int walk_extents(arca_mf_reader *r, arca_mf_writer *w)
 			CHECK(len <= ARCA_MF_MAX_SIZE);
 		total += len;
 		CHECK(total <= ARCA_MF_MAX_SIZE);
+		if (size >= 0)
+			CHECK(total <= (uint64_t)size); /* never past the entry's size */
 		CHECK(arca_mf_write_extent(w, has_id ? id : NULL, len) == 0);
 	}
 	if (rc != 0)
 		return 0;
 	CHECK(r->extent_total == total);
+	if (size >= 0)
+		CHECK(total == (uint64_t)size); /* a file's extents add up to its size */
 	CHECK(arca_mf_write_extents_end(w) == 0);
 	return 1;
 }
@@ -143,8 +149,11 @@ static int walk_tree(arca_mf_reader *r, arca_mf_writer *w, dir_stack *ds)
 		if (e.type == ARCA_MF_HARDLINK)
 			CHECK(arca_mf_path_check(e.target, e.target_len) == 0);
 		CHECK(arca_mf_write_entry(w, &e) == 0);
-		if (e.type == ARCA_MF_FILE && !walk_extents(r, w))
-			return 0;
+		if (e.type == ARCA_MF_FILE) {
+			CHECK(e.size <= ARCA_MF_MAX_SIZE);
+			if (!walk_extents(r, w, (int64_t)e.size))
+				return 0;
+		}
 	}
 	if (rc != 0)
 		return 0;
@@ -174,7 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (kind == ARCA_KIND_TREE)
 			ok = walk_tree(r, &w, &ds);
 		else
-			ok = walk_extents(r, &w) && arca_mf_read_finish(r) == 0;
+			ok = walk_extents(r, &w, -1) && arca_mf_read_finish(r) == 0;
 	}
 	if (ok) {
 		/* Clean parse: all input consumed, and canonical. */

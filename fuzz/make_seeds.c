@@ -79,10 +79,60 @@ static arca_mf_entry ent(uint8_t type, const char *path, const char *target)
 	return e;
 }
 
+typedef struct {
+	const uint8_t *p;
+	size_t n, off;
+} mem_src;
+
+static int mem_read(void *ctx, void *out, size_t n)
+{
+	mem_src *s = ctx;
+	if (n == 0)
+		return 0;
+	if (s->off == s->n)
+		return ARCA_ENOTFOUND;
+	if (s->n - s->off < n)
+		return ARCA_ECORRUPT;
+	memcpy(out, s->p + s->off, n);
+	s->off += n;
+	return 0;
+}
+
+/* The valid seeds must stay valid when the format changes: parse them. */
+static void check_manifest(const uint8_t *p, size_t n)
+{
+	static arca_mf_reader r;
+	mem_src src = { p, n, 0 };
+	arca_mf_entry e;
+	uint8_t id[32];
+	uint64_t len;
+	int kind, has_id, rc;
+
+	arca_mf_reader_init(&r, mem_read, &src);
+	if (arca_mf_read_header(&r, &kind))
+		die("seed manifest header");
+	if (kind == ARCA_KIND_IMAGE) {
+		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1)
+			;
+		if (rc || arca_mf_read_finish(&r))
+			die("seed image manifest");
+		return;
+	}
+	while ((rc = arca_mf_next_entry(&r, &e, NULL)) == 1)
+		if (e.type == ARCA_MF_FILE) {
+			while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1)
+				;
+			if (rc)
+				die("seed manifest extents");
+		}
+	if (rc)
+		die("seed tree manifest");
+}
+
 static void manifests(void)
 {
 	const char *T = "fuzz_manifest";
-	uint8_t id[32];
+	uint8_t id[32], hole[9];
 	arca_buf b = ARCA_BUF_INIT(1 << 20);
 	arca_mf_writer w;
 	arca_mf_entry e;
@@ -103,6 +153,7 @@ static void manifests(void)
 	arca_mf_write_entry(&w, &e);
 	arca_mf_write_extents_end(&w);
 	e = ent(ARCA_MF_FILE, "a/f", NULL);
+	e.size = 4096 + 8192 + 100;
 	arca_mf_write_entry(&w, &e);
 	arca_mf_write_extent(&w, id, 4096);
 	arca_mf_write_extent(&w, NULL, 8192);
@@ -116,6 +167,7 @@ static void manifests(void)
 	arca_mf_write_entry(&w, &e);
 	if (arca_mf_write_end(&w))
 		die("manifest");
+	check_manifest(b.ptr, b.len);
 	put(T, "tree", b.ptr, b.len);
 
 	/* the smallest tree: just the root */
@@ -125,7 +177,38 @@ static void manifests(void)
 	e = ent(ARCA_MF_DIR, "", NULL);
 	arca_mf_write_entry(&w, &e);
 	arca_mf_write_end(&w);
+	check_manifest(b.ptr, b.len);
 	put(T, "tree-root", b.ptr, b.len);
+
+	/* a 255-byte name and a chain of 40 nested directories */
+	{
+		static char names[2][512], deep[512];
+		b.len = 0;
+		arca_mf_writer_init(&w, buf_write, &b);
+		arca_mf_write_header(&w, ARCA_KIND_TREE);
+		e = ent(ARCA_MF_DIR, "", NULL);
+		arca_mf_write_entry(&w, &e);
+		for (size_t i = 0; i < 40; i++) {
+			deep[2 * i] = 'a';
+			e = ent(ARCA_MF_DIR, deep, NULL); /* "a", "a/a", ... */
+			arca_mf_write_entry(&w, &e);
+			deep[2 * i + 1] = '/';
+		}
+		e = ent(ARCA_MF_FILE, "a/a/f", NULL);
+		arca_mf_write_entry(&w, &e);
+		arca_mf_write_extents_end(&w);
+		memset(names[0], 'x', 255);
+		e = ent(ARCA_MF_DIR, names[0], NULL);
+		arca_mf_write_entry(&w, &e);
+		memcpy(names[1], names[0], 255);
+		memcpy(names[1] + 255, "/f", 3);
+		e = ent(ARCA_MF_FIFO, names[1], NULL);
+		arca_mf_write_entry(&w, &e);
+		if (arca_mf_write_end(&w))
+			die("manifest");
+		check_manifest(b.ptr, b.len);
+		put(T, "tree-deep", b.ptr, b.len);
+	}
 
 	/* an image: chunk, hole, chunk */
 	b.len = 0;
@@ -136,7 +219,21 @@ static void manifests(void)
 	arca_mf_write_extent(&w, id, 512);
 	if (arca_mf_write_extents_end(&w))
 		die("image manifest");
+	check_manifest(b.ptr, b.len);
 	put(T, "image", b.ptr, b.len);
+
+	/* not canonical: two adjacent holes, which the writer would have merged
+	 * (the reader must refuse it; regression seed for the canonical check) */
+	b.len = 0;
+	arca_mf_writer_init(&w, buf_write, &b);
+	arca_mf_write_header(&w, ARCA_KIND_IMAGE);
+	arca_mf_write_extent(&w, NULL, 4096);
+	arca_mf_write_extents_end(&w); /* "Z <4096> E" */
+	b.len--;                       /* drop the E ... */
+	memcpy(hole, b.ptr + b.len - 9, 9);
+	arca_buf_put(&b, hole, 9);     /* ... repeat the hole ... */
+	arca_buf_put(&b, "E", 1);      /* ... and end */
+	put(T, "image-adjacent-holes", b.ptr, b.len);
 	arca_buf_release(&b);
 }
 
@@ -146,7 +243,7 @@ static void records(void)
 {
 	const char *T = "fuzz_record";
 	uint8_t raw[300], out[ARCA_RECORD_HEADER_LEN + 600], ph[ARCA_PACK_HEADER_LEN];
-	arca_record r;
+	arca_record r, back;
 	size_t z;
 
 	fill(raw, sizeof(raw), 11);
@@ -159,6 +256,8 @@ static void records(void)
 	r.raw_len = r.stored_len = sizeof(raw);
 	arca_record_encode(out, &r);
 	memcpy(out + ARCA_RECORD_HEADER_LEN, raw, sizeof(raw));
+	if (arca_record_decode(&back, out, ARCA_RECORD_HEADER_LEN))
+		die("seed record");
 	put(T, "raw", out, ARCA_RECORD_HEADER_LEN + sizeof(raw));
 
 	z = ZSTD_compress(out + ARCA_RECORD_HEADER_LEN, sizeof(out) - ARCA_RECORD_HEADER_LEN,
@@ -170,6 +269,8 @@ static void records(void)
 	r.codec = ARCA_CODEC_ZSTD;
 	r.stored_len = (uint32_t)z;
 	arca_record_encode(out, &r);
+	if (arca_record_decode(&back, out, ARCA_RECORD_HEADER_LEN))
+		die("seed record");
 	put(T, "zstd", out, ARCA_RECORD_HEADER_LEN + z);
 
 	/* header only: payload missing */
@@ -180,6 +281,15 @@ static void records(void)
 }
 
 /* ---- artifact records ---- */
+
+static void check_artifact_rec(const uint8_t *p, size_t n)
+{
+	static const arca_id id;
+	arca_artifact_rec rec;
+	if (arca_artifact_rec_decode(&rec, &id, p, n))
+		die("seed artifact record");
+	arca_artifact_rec_clear(&rec);
+}
 
 static void artifact_records(void)
 {
@@ -209,6 +319,7 @@ static void artifact_records(void)
 	rec.chunk_lens = lens;
 	if (arca_artifact_rec_encode(&b, &rec))
 		die("artifact record");
+	check_artifact_rec(b.ptr, b.len);
 	put(T, "full", b.ptr, b.len);
 
 	/* image, no name, tag, labels or parent; one chunk */
@@ -222,6 +333,7 @@ static void artifact_records(void)
 	b.len = 0;
 	if (arca_artifact_rec_encode(&b, &rec))
 		die("artifact record");
+	check_artifact_rec(b.ptr, b.len);
 	put(T, "minimal", b.ptr, b.len);
 	arca_buf_release(&b);
 }

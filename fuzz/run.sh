@@ -5,6 +5,9 @@
 # times out or violates a property; the failing inputs are kept under
 # $FUZZ_BUILD_DIR/fuzz-artifacts/<target>/.
 #
+# Before fuzzing, every input fuzz/crashes/<target>-* is replayed: they are
+# inputs of library findings, and once fixed they must keep passing.
+#
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 30)
 #   FUZZ_TARGETS    targets to run (default: all four)
@@ -20,9 +23,10 @@ secs=${FUZZ_SECONDS:-30}
 targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker"}
 cc=${FUZZ_CC:-clang}
 
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DARCA_FUZZ=ON -DARCA_TESTS=OFF >"$build.configure.log" 2>&1 || {
-	cat "$build.configure.log"; echo "run.sh: configure failed" >&2; exit 1; }
+	-DARCA_FUZZ=ON -DARCA_TESTS=OFF >"$build/configure.log" 2>&1 || {
+	cat "$build/configure.log"; echo "run.sh: configure failed" >&2; exit 1; }
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$(nproc)" --target $targets || {
 	echo "run.sh: build failed" >&2; exit 1; }
@@ -44,14 +48,24 @@ for t in $targets; do
 	art=$build/fuzz-artifacts/$t
 	log=$build/fuzz-logs/$t.log
 	mkdir -p "$work" "$art" "$(dirname "$log")"
+	for r in "$here"/crashes/"$t"-*; do
+		[ -f "$r" ] || continue
+		if ! "$build/fuzz/$t" "$r" >"$log.replay" 2>&1; then
+			echo "!! $t: reproducer ${r#"$root"/} still fails:"
+			grep -E 'ERROR:|runtime error:|property violated' "$log.replay" | head -n 3
+			failed="$failed $t(${r##*/})"
+		fi
+	done
+	dict=()
+	[ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
 	echo "== $t: ${secs}s (log: $log)"
 	# The first corpus directory receives new units; the seeds stay as they are.
 	# shellcheck disable=SC2046,SC2086
 	"$build/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-print_final_stats=1 -artifact_prefix="$art/" $(target_args "$t") \
+		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" $(target_args "$t") \
 		${FUZZ_ARGS:-} "$work" "$seeds" >"$log" 2>&1
 	rc=$?
-	grep -E '^#[0-9]+ +DONE' "$log" | tail -n 1
+	grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1
 	grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" |
 		tr '\n' ' '
 	echo
