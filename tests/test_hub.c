@@ -175,6 +175,10 @@ static void second_push_records_edits_on_top(void **state)
 	assert_int_equal(push(&r, "main", 0, &b), 0);
 	assert_true(b.pushed);
 	assert_string_equal(b.parent, a.commit);
+	/* only new objects travel: 2 changed blobs, 1 new symlink blob,
+	 * 2 trees, 1 commit (app.py's blob is unchanged, only its mode) */
+	assert_true(a.objects_sent >= 9);
+	assert_int_equal(b.objects_sent, 6);
 	t = ls_tree(&r, "main");
 	assert_non_null(strstr(t, "100755 src/app.py\n"));
 	assert_non_null(strstr(t, "100644 src/new.py\n"));
