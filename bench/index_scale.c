@@ -42,8 +42,8 @@ int main(int argc, char **argv)
 	uint64_t max = argc > 2 ? strtoull(argv[2], NULL, 10) : 10000000ull;
 	const uint64_t points[] = { 10000, 100000, 1000000, 10000000, 100000000 };
 	uint64_t have = 0;
-	uint8_t v[24];
-	arca_chunk_loc loc = { 1, 16, 100, 200, 1 };
+	uint8_t v[ARCA_LOC_GROUP_LEN];
+	arca_chunk_loc loc = { 1, 16, 100, 200, 1, 0, 0, 0, 0 };
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s DIR [MAX_ENTRIES]\n", argv[0]);

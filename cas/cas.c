@@ -4,6 +4,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,21 +172,29 @@ int arca_cas_txn_read(arca_cas *cas, MDB_txn **out)
 	return mrc ? arca_lmdb_error(mrc, "begin read transaction") : 0;
 }
 
-void arca_chunk_loc_encode(uint8_t out[24], const arca_chunk_loc *loc)
+size_t arca_chunk_loc_encode(uint8_t out[ARCA_LOC_GROUP_LEN], const arca_chunk_loc *loc)
 {
-	memset(out, 0, 24);
+	memset(out, 0, ARCA_LOC_GROUP_LEN);
 	arca_put_le32(out, loc->pack);
 	arca_put_le64(out + 4, loc->offset);
 	arca_put_le32(out + 12, loc->stored_len);
 	arca_put_le32(out + 16, loc->raw_len);
 	out[20] = loc->codec;
+	if (!loc->grouped)
+		return ARCA_LOC_LEN;
+	out[21] = 1;
+	arca_put_le16(out + 22, loc->nmembers);
+	arca_put_le32(out + 24, loc->member_off);
+	arca_put_le32(out + 28, loc->group_raw);
+	return ARCA_LOC_GROUP_LEN;
 }
 
 int arca_chunk_loc_decode(arca_chunk_loc *loc, const void *v, size_t n)
 {
 	const uint8_t *p = v;
-	if (n != 24)
-		return arca_err_set(ARCA_ECORRUPT, "index: chunk entry has %zu bytes, expected 24", n);
+	if (n != ARCA_LOC_LEN && n != ARCA_LOC_GROUP_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "index: chunk entry has %zu bytes", n);
+	memset(loc, 0, sizeof(*loc));
 	loc->pack = arca_get_le32(p);
 	loc->offset = arca_get_le64(p + 4);
 	loc->stored_len = arca_get_le32(p + 12);
@@ -193,9 +202,29 @@ int arca_chunk_loc_decode(arca_chunk_loc *loc, const void *v, size_t n)
 	loc->codec = p[20];
 	if (loc->pack == 0 || loc->raw_len == 0 || loc->raw_len > ARCA_CHUNK_MAX_LIMIT ||
 	    loc->stored_len == 0 || loc->stored_len > arca_record_stored_max() ||
-	    loc->offset < ARCA_PACK_HEADER_LEN)
+	    loc->offset < ARCA_PACK_HEADER_LEN || loc->codec > ARCA_CODEC_ZSTD ||
+	    (n == ARCA_LOC_LEN && p[21]))
 		return arca_err_set(ARCA_ECORRUPT, "index: chunk entry out of range");
+	if (n == ARCA_LOC_LEN)
+		return p[22] || p[23] ? arca_err_set(ARCA_ECORRUPT, "index: chunk entry out of range") : 0;
+	loc->grouped = 1;
+	loc->nmembers = arca_get_le16(p + 22);
+	loc->member_off = arca_get_le32(p + 24);
+	loc->group_raw = arca_get_le32(p + 28);
+	if (p[21] != 1 || loc->nmembers == 0 || loc->nmembers > ARCA_GROUP_MAX_MEMBERS ||
+	    loc->group_raw > ARCA_GROUP_RAW_MAX || loc->member_off > loc->group_raw ||
+	    loc->raw_len > loc->group_raw - loc->member_off)
+		return arca_err_set(ARCA_ECORRUPT, "index: group member entry out of range");
 	return 0;
+}
+
+uint64_t arca_chunk_loc_footprint(const arca_chunk_loc *loc)
+{
+	uint64_t whole = ARCA_RECORD_HEADER_LEN + (uint64_t)loc->stored_len;
+	if (!loc->grouped)
+		return whole;
+	whole += (uint64_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
+	return loc->group_raw ? whole * loc->raw_len / loc->group_raw : whole;
 }
 
 int arca_cas_lookup(arca_cas *cas, MDB_txn *txn, const uint8_t id[32], arca_chunk_loc *loc)
@@ -220,6 +249,7 @@ void arca_chunk_reader_release(arca_chunk_reader *r)
 	arca_decoder_free(r->dec);
 	free(r->stored);
 	free(r->raw);
+	free(r->graw);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -270,6 +300,87 @@ done:
 	return rc;
 }
 
+int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		const uint8_t **table)
+{
+	size_t tlen = (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
+	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
+	arca_group g;
+	ssize_t got;
+	int fd, rc;
+
+	if (r->gvalid && r->gpack == loc->pack && r->goff == loc->offset) {
+		*table = r->stored + ARCA_RECORD_HEADER_LEN;
+		return 0;
+	}
+	r->gvalid = 0;
+	if ((rc = pack_fd(cas, loc->pack, &fd)) != 0)
+		return rc;
+	if ((rc = ensure_cap(&r->stored, &r->stored_cap, total)) != 0 ||
+	    (rc = ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0)
+		return rc;
+	got = arca_pread_full(fd, r->stored, total, (off_t)loc->offset);
+	if (got < 0)
+		return arca_err_sys("pack %08u: read at %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if ((size_t)got != total)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u: group at %llu is truncated",
+			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
+	    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if (g.nmembers != loc->nmembers || g.raw_len != loc->group_raw ||
+	    g.stored_len != loc->stored_len || g.codec != loc->codec)
+		return arca_err_set(ARCA_ECORRUPT,
+			"pack %08u offset %llu: group does not match the index",
+			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = arca_group_unpack(r->dec, &g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
+			r->graw, r->graw_cap)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	r->gvalid = 1;
+	r->gpack = loc->pack;
+	r->goff = loc->offset;
+	*table = r->stored + ARCA_RECORD_HEADER_LEN;
+	return 0;
+}
+
+/* A member of a group record: the group (decompressed once for
+ * consecutive members) must list it where the index says; its bytes must
+ * hash to its id. */
+static int read_member(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw)
+{
+	const uint8_t *t;
+	uint8_t digest[32];
+	uint64_t off = 0;
+	int found = 0, rc;
+
+	if ((rc = arca_cas_load_group(cas, loc, r, &t)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < loc->nmembers && off <= loc->member_off; i++) {
+		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+		if (off == loc->member_off && !memcmp(m, id, 32) &&
+		    arca_get_le32(m + 32) == loc->raw_len)
+			found = 1;
+		off += arca_get_le32(m + 32);
+	}
+	if (!found)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: group has no such member",
+			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = arca_sha256_digest(digest, r->graw + loc->member_off, loc->raw_len)) != 0)
+		return rc;
+	if (memcmp(digest, id, 32) != 0) {
+		char hex[17];
+		arca_hex_encode(hex, id, 8);
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u: chunk %s: content does not match its id",
+			loc->pack, hex);
+	}
+	*raw = r->graw + loc->member_off;
+	return 0;
+}
+
 int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
 		arca_chunk_reader *r, const uint8_t **raw)
 {
@@ -278,6 +389,9 @@ int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32]
 	ssize_t got;
 	int fd, rc;
 
+	if (loc->grouped)
+		return read_member(cas, loc, id, r, raw);
+	r->gvalid = 0; /* r->stored is about to hold this record instead */
 	if ((rc = pack_fd(cas, loc->pack, &fd)) != 0)
 		return rc;
 	if ((rc = ensure_cap(&r->stored, &r->stored_cap, total)) != 0 ||
@@ -605,6 +719,7 @@ static int append_record(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_
 	rec.raw_len = raw_len;
 	rec.stored_len = stored_len;
 	arca_record_encode(hdr, &rec);
+	memset(loc, 0, sizeof(*loc));
 	loc->pack = w->pack_no;
 	loc->offset = w->pack_len;
 	loc->stored_len = stored_len;
@@ -618,9 +733,9 @@ static int append_record(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_
 int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_len,
 		uint8_t codec, const void *stored, uint32_t stored_len, int *added)
 {
-	uint8_t locb[24];
+	uint8_t locb[ARCA_LOC_GROUP_LEN];
 	arca_chunk_loc loc;
-	MDB_val k = { 32, (void *)id }, v = { 24, locb };
+	MDB_val k = { 32, (void *)id }, v = { 0, locb };
 	int rc, mrc;
 
 	if (added)
@@ -629,7 +744,7 @@ int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_l
 		return 0;
 	if ((rc = append_record(w, id, raw_len, codec, stored, stored_len, &loc)) != 0)
 		return rc;
-	arca_chunk_loc_encode(locb, &loc);
+	v.mv_size = arca_chunk_loc_encode(locb, &loc);
 	mrc = mdb_put(w->txn, w->cas->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
 	if (mrc)
 		return arca_lmdb_error(mrc, "add chunk");
@@ -639,6 +754,81 @@ int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_l
 	if (added)
 		*added = 1;
 	return 0;
+}
+
+int arca_cas_writer_put_group(arca_cas_writer *w, const uint8_t (*ids)[32],
+		const uint32_t *lens, uint32_t n, uint8_t codec, const void *stored,
+		uint32_t stored_len, uint64_t *added, uint64_t *added_raw)
+{
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], *table = NULL;
+	size_t tlen = (size_t)n * ARCA_GROUP_MEMBER_LEN, rec_len;
+	arca_group g;
+	uint64_t off = 0, nadded = 0, nraw = 0;
+	uint32_t fresh = 0;
+	uint64_t at;
+	int rc, mrc;
+
+	if (added)
+		*added = 0;
+	if (added_raw)
+		*added_raw = 0;
+	if (n == 0 || n > ARCA_GROUP_MAX_MEMBERS)
+		return arca_err_set(ARCA_EINVAL, "group of %u members", n);
+	for (uint32_t i = 0; i < n; i++)
+		fresh += !arca_cas_writer_has(w, ids[i]);
+	if (!fresh)
+		return 0;
+	if (!(table = malloc(tlen)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	memset(&g, 0, sizeof(g));
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(table + (size_t)i * ARCA_GROUP_MEMBER_LEN, ids[i], 32);
+		arca_put_le32(table + (size_t)i * ARCA_GROUP_MEMBER_LEN + 32, lens[i]);
+		g.raw_len += lens[i];
+	}
+	g.codec = codec;
+	g.stored_len = stored_len;
+	g.nmembers = n;
+	if ((rc = arca_sha256_digest(g.table_hash, table, tlen)) != 0)
+		goto done;
+	arca_group_encode(hdr, &g);
+	rec_len = ARCA_RECORD_HEADER_LEN + tlen + stored_len;
+	if (w->pack_len == UINT64_MAX || w->force_new ||
+	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
+		if ((rc = rotate_pack(w)) != 0)
+			goto done;
+		w->force_new = 0;
+	}
+	at = w->pack_len;
+	if ((rc = append(w, hdr, sizeof(hdr))) != 0 || (rc = append(w, table, tlen)) != 0 ||
+	    (rc = append(w, stored, stored_len)) != 0)
+		goto done;
+	for (uint32_t i = 0; i < n; i++) {
+		arca_chunk_loc loc = { w->pack_no, at, stored_len, lens[i], codec, 1, (uint16_t)n,
+			(uint32_t)off, g.raw_len };
+		uint8_t locb[ARCA_LOC_GROUP_LEN];
+		MDB_val k = { 32, (void *)ids[i] }, v = { 0, locb };
+		off += lens[i];
+		if (arca_cas_writer_has(w, ids[i]))
+			continue; /* also repeats inside this group */
+		v.mv_size = arca_chunk_loc_encode(locb, &loc);
+		if ((mrc = mdb_put(w->txn, w->cas->dbi_chunks, &k, &v, MDB_NOOVERWRITE)) != 0) {
+			rc = arca_lmdb_error(mrc, "add chunk");
+			goto done;
+		}
+		nadded++;
+		nraw += lens[i];
+	}
+	w->d_chunks += (int64_t)nadded;
+	w->d_unique += (int64_t)nraw;
+	w->d_stored += (int64_t)(tlen + stored_len);
+	if (added)
+		*added = nadded;
+	if (added_raw)
+		*added_raw = nraw;
+done:
+	free(table);
+	return rc;
 }
 
 int arca_cas_writer_move(arca_cas_writer *w, const uint8_t id[32], const arca_chunk_loc *old,
@@ -752,16 +942,11 @@ done:
 	return rc;
 }
 
-int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw, uint32_t len,
-		int level, uint8_t id_out[32])
+static int compress_into(arca_cas_writer *w, const void *raw, uint32_t len, int level,
+		size_t *clen)
 {
-	size_t bound = ZSTD_compressBound(len), clen;
+	size_t bound = ZSTD_compressBound(len);
 	int rc;
-
-	if ((rc = arca_sha256_digest(id_out, raw, len)) != 0)
-		return rc;
-	if (arca_cas_writer_has(w, id_out))
-		return 0;
 	if (!w->cctx) {
 		w->cctx = ZSTD_createCCtx();
 		if (!w->cctx)
@@ -771,9 +956,45 @@ int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw, uint32_t len,
 	}
 	if ((rc = ensure_cap(&w->cbuf, &w->cbuf_cap, bound)) != 0)
 		return rc;
-	clen = ZSTD_compress2(w->cctx, w->cbuf, bound, raw, len);
-	if (ZSTD_isError(clen))
-		return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(clen));
+	*clen = ZSTD_compress2(w->cctx, w->cbuf, bound, raw, len);
+	if (ZSTD_isError(*clen))
+		return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(*clen));
+	return 0;
+}
+
+int arca_cas_writer_rewrite(arca_cas_writer *w, const uint8_t id[32], const void *raw,
+		uint32_t len, int level, arca_chunk_loc *out)
+{
+	uint8_t locb[ARCA_LOC_GROUP_LEN];
+	MDB_val k = { 32, (void *)id }, v = { 0, locb };
+	size_t clen;
+	int rc, mrc;
+	if ((rc = compress_into(w, raw, len, level, &clen)) != 0)
+		return rc;
+	if (clen < len)
+		rc = append_record(w, id, len, ARCA_CODEC_ZSTD, w->cbuf, (uint32_t)clen, out);
+	else
+		rc = append_record(w, id, len, ARCA_CODEC_RAW, raw, len, out);
+	if (rc)
+		return rc;
+	v.mv_size = arca_chunk_loc_encode(locb, out);
+	if ((mrc = mdb_put(w->txn, w->cas->dbi_chunks, &k, &v, 0)) != 0)
+		return arca_lmdb_error(mrc, "update chunk location");
+	return 0;
+}
+
+int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw, uint32_t len,
+		int level, uint8_t id_out[32])
+{
+	size_t clen;
+	int rc;
+
+	if ((rc = arca_sha256_digest(id_out, raw, len)) != 0)
+		return rc;
+	if (arca_cas_writer_has(w, id_out))
+		return 0;
+	if ((rc = compress_into(w, raw, len, level, &clen)) != 0)
+		return rc;
 	if (clen < len)
 		return arca_cas_writer_put(w, id_out, len, ARCA_CODEC_ZSTD, w->cbuf,
 			(uint32_t)clen, NULL);

@@ -34,11 +34,23 @@ typedef struct arca_cas {
 
 typedef struct {
 	uint32_t pack;
-	uint64_t offset;      /* of the record header */
-	uint32_t stored_len;
-	uint32_t raw_len;
+	uint64_t offset;      /* of the record (or group) header */
+	uint32_t stored_len;  /* record payload; for a group member, the group's */
+	uint32_t raw_len;     /* this chunk's */
 	uint8_t codec;
+	/* group members only */
+	uint8_t grouped;
+	uint16_t nmembers;
+	uint32_t member_off;  /* offset of the chunk in the group's raw bytes */
+	uint32_t group_raw;   /* the group's raw length */
 } arca_chunk_loc;
+
+#define ARCA_LOC_LEN 24
+#define ARCA_LOC_GROUP_LEN 32
+
+/** Bytes the chunk's record occupies in its pack (a group member: its
+ *  proportional share of the group record). */
+uint64_t arca_chunk_loc_footprint(const arca_chunk_loc *loc);
 
 /** Opens the chunk store of the store directory `dir` (already created). */
 int arca_cas_open(arca_cas **out, const char *dir);
@@ -54,7 +66,9 @@ int arca_cas_txn_read(arca_cas *cas, MDB_txn **out);
 int arca_cas_lookup(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
 		arca_chunk_loc *loc);
 
-void arca_chunk_loc_encode(uint8_t out[24], const arca_chunk_loc *loc);
+/** Encodes into 24 bytes (plain record) or 32 (group member); returns the
+ *  length. */
+size_t arca_chunk_loc_encode(uint8_t out[ARCA_LOC_GROUP_LEN], const arca_chunk_loc *loc);
 int arca_chunk_loc_decode(arca_chunk_loc *loc, const void *p, size_t n);
 
 /** Per-thread scratch for reading chunks. */
@@ -63,6 +77,12 @@ typedef struct {
 	uint8_t *stored;
 	uint8_t *raw;
 	size_t stored_cap, raw_cap;
+	/* the last group decompressed: consecutive members reuse it */
+	uint8_t *graw;
+	size_t graw_cap;
+	uint32_t gpack;
+	uint64_t goff;
+	int gvalid;
 } arca_chunk_reader;
 
 int arca_chunk_reader_init(arca_chunk_reader *r);
@@ -75,6 +95,14 @@ void arca_chunk_reader_release(arca_chunk_reader *r);
  */
 int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc,
 		const uint8_t id[32], arca_chunk_reader *r, const uint8_t **raw);
+
+/**
+ * Reads, checks (header, member table) and decompresses the group record
+ * of group member `loc` into r->graw; *table points at its member table
+ * (nmembers entries of id[32] + u32 raw length). Members are not hashed.
+ */
+int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		const uint8_t **table);
 
 /** Lookup + read. */
 int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
@@ -114,6 +142,19 @@ int arca_cas_writer_has(arca_cas_writer *w, const uint8_t id[32]);
 int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32],
 		uint32_t raw_len, uint8_t codec, const void *stored,
 		uint32_t stored_len, int *added);
+/**
+ * Appends a group record holding `n` chunks (ids[i], lens[i]) whose raw
+ * bytes, concatenated, are `stored` in `codec` form, and indexes the
+ * members not yet present. *added / *added_raw (may be NULL) count them.
+ * Nothing is written when every member is already present.
+ */
+int arca_cas_writer_put_group(arca_cas_writer *w, const uint8_t (*ids)[32],
+		const uint32_t *lens, uint32_t n, uint8_t codec, const void *stored,
+		uint32_t stored_len, uint64_t *added, uint64_t *added_raw);
+/** Stores `raw` as a new plain record for an id already indexed (moved
+ *  out of a group by gc) and points the index at it. */
+int arca_cas_writer_rewrite(arca_cas_writer *w, const uint8_t id[32], const void *raw,
+		uint32_t len, int level, arca_chunk_loc *out);
 /** Hashes, compresses (at `level`) and puts `raw`; for small side data. */
 int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw,
 		uint32_t len, int level, uint8_t id_out[32]);

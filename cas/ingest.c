@@ -11,6 +11,13 @@
 #include <zstd.h>
 
 #define BATCH_RAW_MIN (4u << 20)
+/* New chunks of a batch are compressed together in groups of about this
+ * many raw bytes: small chunks then compress like large ones. */
+#define GROUP_TARGET (1u << 20)
+/* Chunks first seen by this run, so a repeat is not compressed and
+ * grouped again (it would waste space in a group). Bounded: past this,
+ * repeats cost some space but never correctness. */
+#define SEEN_MAX_SLOTS (1u << 18)
 #define MARKS_PER_BATCH 1024
 #define MAX_WORKERS 64
 
@@ -24,9 +31,17 @@ struct ev {
 	uint8_t codec;
 	uint32_t off, len;     /* DATA: bytes in batch->raw */
 	uint32_t coff, clen;   /* DATA: compressed bytes in batch->comp */
+	int32_t group;         /* DATA: index in batch->groups, or -1 */
 	uint64_t hole;         /* HOLE: length */
 	void *payload;         /* MARK */
 	uint8_t id[32];
+};
+
+struct group {
+	uint32_t first, n;     /* members: batch->members[first .. first+n) */
+	uint32_t coff, clen;   /* payload in batch->comp */
+	uint32_t raw_len;
+	uint8_t codec;
 };
 
 struct batch {
@@ -36,12 +51,25 @@ struct batch {
 	size_t comp_len;
 	struct ev *ev;
 	size_t nev;
+	uint32_t *members;     /* event indices of group members, in order */
+	struct group *groups;
+	size_t ngroups;
 	uint64_t seq;
 	int state;
 };
 
+struct seen {
+	uint8_t id[32];
+	uint64_t seq;          /* batch that stores it */
+	uint32_t ev;           /* its event in that batch */
+	uint32_t used;
+};
+
 struct arca_ingest {
 	arca_cas *cas;
+	pthread_mutex_t seen_mu;
+	struct seen *seen;
+	size_t seen_cap, seen_n;
 	arca_ingest_params params;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_producer, cv_worker, cv_writer;
@@ -139,6 +167,7 @@ static struct ev *push_ev(arca_ingest *ing, uint8_t type)
 	struct ev *e = &ing->cur->ev[ing->cur->nev++];
 	memset(e, 0, sizeof(*e));
 	e->type = type;
+	e->group = -1;
 	return e;
 }
 
@@ -279,13 +308,144 @@ struct worker {
 	int started;
 };
 
+/* One chunk in a frame of its own. */
+static int compress_one(arca_ingest *ing, struct batch *b, struct ev *e, ZSTD_CCtx *cctx)
+{
+	size_t bound = ZSTD_compressBound(e->len), clen;
+	e->codec = ARCA_CODEC_RAW;
+	if (b->comp_len + bound > ing->comp_cap)
+		return 0; /* cannot happen with comp_cap's sizing; store raw */
+	clen = ZSTD_compress2(cctx, b->comp + b->comp_len, bound, b->raw + e->off, e->len);
+	if (ZSTD_isError(clen))
+		return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(clen));
+	if (clen < e->len) {
+		e->codec = ARCA_CODEC_ZSTD;
+		e->coff = (uint32_t)b->comp_len;
+		e->clen = (uint32_t)clen;
+		b->comp_len += clen;
+	}
+	return 0;
+}
+
+/* Members b->members[first .. first+n) as one frame (or stored raw,
+ * concatenated, when that is not larger). */
+static int compress_group(arca_ingest *ing, struct batch *b, uint32_t first, uint32_t n,
+		ZSTD_CCtx *cctx)
+{
+	struct group *g = &b->groups[b->ngroups];
+	ZSTD_outBuffer out;
+	size_t raw = 0, rem;
+
+	for (uint32_t i = 0; i < n; i++)
+		raw += b->ev[b->members[first + i]].len;
+	if (b->comp_len + ZSTD_compressBound(raw) + 64 > ing->comp_cap)
+		return arca_err_set(ARCA_ERROR, "ingest: compression buffer too small");
+	out.dst = b->comp + b->comp_len;
+	out.size = ing->comp_cap - b->comp_len;
+	out.pos = 0;
+	ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+	ZSTD_CCtx_setPledgedSrcSize(cctx, raw);
+	for (uint32_t i = 0; i < n; i++) {
+		struct ev *e = &b->ev[b->members[first + i]];
+		ZSTD_inBuffer in = { b->raw + e->off, e->len, 0 };
+		while (in.pos < in.size) {
+			rem = ZSTD_compressStream2(cctx, &out, &in, ZSTD_e_continue);
+			if (ZSTD_isError(rem))
+				return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(rem));
+		}
+	}
+	do {
+		ZSTD_inBuffer none = { NULL, 0, 0 };
+		rem = ZSTD_compressStream2(cctx, &out, &none, ZSTD_e_end);
+		if (ZSTD_isError(rem))
+			return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(rem));
+	} while (rem);
+	g->first = first;
+	g->n = n;
+	g->raw_len = (uint32_t)raw;
+	g->coff = (uint32_t)b->comp_len;
+	if (out.pos < raw) {
+		g->codec = ARCA_CODEC_ZSTD;
+		g->clen = (uint32_t)out.pos;
+	} else {
+		/* incompressible: the members' bytes, concatenated */
+		g->codec = ARCA_CODEC_RAW;
+		g->clen = (uint32_t)raw;
+		for (uint32_t i = 0, at = 0; i < n; i++) {
+			struct ev *e = &b->ev[b->members[first + i]];
+			memcpy(b->comp + b->comp_len + at, b->raw + e->off, e->len);
+			at += e->len;
+		}
+	}
+	b->comp_len += g->clen;
+	for (uint32_t i = 0; i < n; i++)
+		b->ev[b->members[first + i]].group = (int32_t)b->ngroups;
+	b->ngroups++;
+	return 0;
+}
+
+static size_t seen_slot(const struct seen *t, size_t cap, const uint8_t id[32])
+{
+	uint64_t h;
+	size_t i;
+	memcpy(&h, id, 8);
+	i = (size_t)h & (cap - 1);
+	while (t[i].used && memcmp(t[i].id, id, 32) != 0)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* 1 when an earlier event of this run stores the same chunk (so this one
+ * is a repeat); otherwise records this event as the one that stores it. */
+static int seen_before(arca_ingest *ing, const uint8_t id[32], uint64_t seq, uint32_t ev)
+{
+	struct seen *s;
+	int repeat = 0;
+	pthread_mutex_lock(&ing->seen_mu);
+	if (2 * (ing->seen_n + 1) > ing->seen_cap && ing->seen_cap < SEEN_MAX_SLOTS) {
+		size_t ncap = ing->seen_cap ? 2 * ing->seen_cap : 4096;
+		struct seen *n = calloc(ncap, sizeof(*n));
+		if (n) {
+			for (size_t i = 0; i < ing->seen_cap; i++)
+				if (ing->seen[i].used)
+					n[seen_slot(n, ncap, ing->seen[i].id)] = ing->seen[i];
+			free(ing->seen);
+			ing->seen = n;
+			ing->seen_cap = ncap;
+		}
+	}
+	if (!ing->seen_cap) {
+		pthread_mutex_unlock(&ing->seen_mu);
+		return 0;
+	}
+	s = &ing->seen[seen_slot(ing->seen, ing->seen_cap, id)];
+	if (s->used && (s->seq < seq || (s->seq == seq && s->ev < ev))) {
+		repeat = 1;
+	} else if (s->used) {
+		/* a later batch got there first: this event stores it now */
+		s->seq = seq;
+		s->ev = ev;
+	} else if (2 * (ing->seen_n + 1) <= ing->seen_cap) {
+		memcpy(s->id, id, 32);
+		s->seq = seq;
+		s->ev = ev;
+		s->used = 1;
+		ing->seen_n++;
+	}
+	pthread_mutex_unlock(&ing->seen_mu);
+	return repeat;
+}
+
 static int process_batch(arca_ingest *ing, struct batch *b, ZSTD_CCtx *cctx, MDB_txn *txn)
 {
+	uint32_t nmembers = 0, first = 0;
+	size_t group_raw = 0;
 	int rc;
+
+	b->ngroups = 0;
 	for (size_t i = 0; i < b->nev; i++) {
 		struct ev *e = &b->ev[i];
 		const uint8_t *p;
-		size_t bound, clen;
 		arca_chunk_loc loc;
 
 		if (e->type != EV_DATA)
@@ -304,20 +464,24 @@ static int process_batch(arca_ingest *ing, struct batch *b, ZSTD_CCtx *cctx, MDB
 		}
 		if (rc != ARCA_ENOTFOUND)
 			return rc;
-		bound = ZSTD_compressBound(e->len);
-		e->codec = ARCA_CODEC_RAW;
-		if (b->comp_len + bound > ing->comp_cap)
-			continue; /* cannot happen with comp_cap's sizing; store raw */
-		clen = ZSTD_compress2(cctx, b->comp + b->comp_len, bound, p, e->len);
-		if (ZSTD_isError(clen))
-			return arca_err_set(ARCA_ERROR, "zstd: %s", ZSTD_getErrorName(clen));
-		if (clen < e->len) {
-			e->codec = ARCA_CODEC_ZSTD;
-			e->coff = (uint32_t)b->comp_len;
-			e->clen = (uint32_t)clen;
-			b->comp_len += clen;
+		if (seen_before(ing, e->id, b->seq, (uint32_t)i)) {
+			e->known = 1; /* stored by an earlier event of this run */
+			continue;
+		}
+		/* new: goes into the current group */
+		b->members[nmembers++] = (uint32_t)i;
+		group_raw += e->len;
+		if (group_raw >= GROUP_TARGET || nmembers - first == ARCA_GROUP_MAX_MEMBERS) {
+			if ((rc = compress_group(ing, b, first, nmembers - first, cctx)) != 0)
+				return rc;
+			first = nmembers;
+			group_raw = 0;
 		}
 	}
+	if (nmembers - first == 1)
+		return compress_one(ing, b, &b->ev[b->members[first]], cctx);
+	if (nmembers > first)
+		return compress_group(ing, b, first, nmembers - first, cctx);
 	return 0;
 }
 
@@ -384,6 +548,36 @@ done:
 
 /* ---- writer (calling thread) ---- */
 
+static int write_group(struct batch *b, const struct group *g, arca_cas_writer *w,
+		arca_ingest_stats *st)
+{
+	uint8_t (*ids)[32] = malloc((size_t)g->n * 32);
+	uint32_t *lens = malloc((size_t)g->n * sizeof(uint32_t));
+	uint64_t added = 0, added_raw = 0;
+	int rc;
+
+	if (!ids || !lens) {
+		free(ids);
+		free(lens);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	for (uint32_t k = 0; k < g->n; k++) {
+		const struct ev *m = &b->ev[b->members[g->first + k]];
+		memcpy(ids[k], m->id, 32);
+		lens[k] = m->len;
+	}
+	rc = arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids, lens, g->n, g->codec,
+		b->comp + g->coff, g->clen, &added, &added_raw);
+	if (!rc && added) {
+		st->chunks_new += added;
+		st->new_raw_bytes += added_raw;
+		st->new_stored_bytes += g->clen + (uint64_t)g->n * ARCA_GROUP_MEMBER_LEN;
+	}
+	free(ids);
+	free(lens);
+	return rc;
+}
+
 static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 		const arca_ingest_sink *sink, void *sink_ctx, arca_ingest_stats *st)
 {
@@ -424,6 +618,12 @@ static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 			if (e->known) {
 				if (!arca_cas_writer_has(w, e->id))
 					return arca_err_set(ARCA_ECORRUPT, "chunk vanished from the index");
+			} else if (e->group >= 0) {
+				struct group *g = &b->groups[e->group];
+				/* the group goes in with its first member */
+				if (b->members[g->first] == i &&
+				    (rc = write_group(b, g, w, st)) != 0)
+					return rc;
 			} else {
 				const uint8_t *stored = e->codec == ARCA_CODEC_ZSTD ?
 					b->comp + e->coff : b->raw + e->off;
@@ -462,6 +662,8 @@ static void free_batches(arca_ingest *ing, const arca_ingest_sink *sink)
 		free(b->raw);
 		free(b->comp);
 		free(b->ev);
+		free(b->members);
+		free(b->groups);
 	}
 	free(ing->b);
 }
@@ -489,6 +691,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 		nworkers = MAX_WORKERS;
 	ing.params.threads = nworkers;
 	pthread_mutex_init(&ing.mu, NULL);
+	pthread_mutex_init(&ing.seen_mu, NULL);
 	pthread_cond_init(&ing.cv_producer, NULL);
 	pthread_cond_init(&ing.cv_worker, NULL);
 	pthread_cond_init(&ing.cv_writer, NULL);
@@ -511,7 +714,10 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 		ing.b[i].raw = malloc(ing.raw_cap);
 		ing.b[i].comp = malloc(ing.comp_cap);
 		ing.b[i].ev = malloc(ing.ev_cap * sizeof(struct ev));
-		if (!ing.b[i].raw || !ing.b[i].comp || !ing.b[i].ev) {
+		ing.b[i].members = malloc(ing.ev_cap * sizeof(uint32_t));
+		ing.b[i].groups = malloc(ing.ev_cap * sizeof(struct group));
+		if (!ing.b[i].raw || !ing.b[i].comp || !ing.b[i].ev || !ing.b[i].members ||
+		    !ing.b[i].groups) {
 			rc = arca_err_set(ARCA_ENOMEM, "out of memory (ingest buffers)");
 			goto out;
 		}
@@ -561,6 +767,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 		b->nev = 0;
 		b->len = 0;
 		b->comp_len = 0;
+		b->ngroups = 0;
 		ing.next_write_seq++;
 		pthread_cond_broadcast(&ing.cv_producer);
 		pthread_mutex_unlock(&ing.mu);
@@ -585,5 +792,7 @@ out:
 	pthread_cond_destroy(&ing.cv_worker);
 	pthread_cond_destroy(&ing.cv_writer);
 	pthread_mutex_destroy(&ing.mu);
+	pthread_mutex_destroy(&ing.seen_mu);
+	free(ing.seen);
 	return rc;
 }

@@ -86,6 +86,71 @@ int arca_record_decode(arca_record *r, const uint8_t *p, size_t n)
 	return 0;
 }
 
+void arca_group_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_group *g)
+{
+	memset(out, 0, ARCA_RECORD_HEADER_LEN);
+	memcpy(out, ARCA_GROUP_MAGIC, 4);
+	out[4] = ARCA_RECORD_VERSION;
+	out[5] = g->codec;
+	arca_put_le32(out + 8, g->raw_len);
+	arca_put_le32(out + 12, g->stored_len);
+	memcpy(out + 16, g->table_hash, 32);
+	arca_put_le32(out + 48, g->nmembers);
+	arca_put_le32(out + 60, header_check(out));
+}
+
+int arca_group_decode(arca_group *g, const uint8_t *p, size_t n)
+{
+	if (n < ARCA_RECORD_HEADER_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "group header truncated");
+	if (memcmp(p, ARCA_GROUP_MAGIC, 4) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "group: bad magic");
+	if (p[4] != ARCA_RECORD_VERSION)
+		return arca_err_set(ARCA_ECORRUPT, "group: unknown version %u", p[4]);
+	if (p[6] || p[7])
+		return arca_err_set(ARCA_ECORRUPT, "group: reserved bytes set");
+	for (int i = 52; i < 60; i++)
+		if (p[i])
+			return arca_err_set(ARCA_ECORRUPT, "group: reserved bytes set");
+	if (arca_get_le32(p + 60) != header_check(p))
+		return arca_err_set(ARCA_ECORRUPT, "group: header checksum mismatch");
+	g->codec = p[5];
+	g->raw_len = arca_get_le32(p + 8);
+	g->stored_len = arca_get_le32(p + 12);
+	memcpy(g->table_hash, p + 16, 32);
+	g->nmembers = arca_get_le32(p + 48);
+	if (g->codec != ARCA_CODEC_RAW && g->codec != ARCA_CODEC_ZSTD)
+		return arca_err_set(ARCA_ECORRUPT, "group: unknown codec %u", g->codec);
+	if (g->nmembers == 0 || g->nmembers > ARCA_GROUP_MAX_MEMBERS)
+		return arca_err_set(ARCA_ECORRUPT, "group: member count %u out of range", g->nmembers);
+	if (g->raw_len < g->nmembers || g->raw_len > ARCA_GROUP_RAW_MAX)
+		return arca_err_set(ARCA_ECORRUPT, "group: raw length %u out of range", g->raw_len);
+	if (g->stored_len == 0 || g->stored_len > ZSTD_COMPRESSBOUND(ARCA_GROUP_RAW_MAX) ||
+	    (g->codec == ARCA_CODEC_RAW && g->stored_len != g->raw_len))
+		return arca_err_set(ARCA_ECORRUPT, "group: stored length %u out of range", g->stored_len);
+	return 0;
+}
+
+int arca_group_table_check(const arca_group *g, const uint8_t *table)
+{
+	uint8_t d[ARCA_HASH_LEN];
+	uint64_t sum = 0;
+	int rc;
+	if ((rc = arca_sha256_digest(d, table, (size_t)g->nmembers * ARCA_GROUP_MEMBER_LEN)) != 0)
+		return rc;
+	if (memcmp(d, g->table_hash, 32) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "group: member table does not match its header");
+	for (uint32_t i = 0; i < g->nmembers; i++) {
+		uint32_t len = arca_get_le32(table + (size_t)i * ARCA_GROUP_MEMBER_LEN + 32);
+		if (len == 0 || len > ARCA_CHUNK_MAX_LIMIT)
+			return arca_err_set(ARCA_ECORRUPT, "group: member length out of range");
+		sum += len;
+	}
+	if (sum != g->raw_len)
+		return arca_err_set(ARCA_ECORRUPT, "group: member lengths do not add up");
+	return 0;
+}
+
 int arca_decoder_new(arca_decoder **out)
 {
 	arca_decoder *d = calloc(1, sizeof(*d));
@@ -106,6 +171,25 @@ void arca_decoder_free(arca_decoder *d)
 		return;
 	ZSTD_freeDCtx(d->dctx);
 	free(d);
+}
+
+int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *stored,
+		uint8_t *raw, size_t raw_cap)
+{
+	size_t got;
+	if (raw_cap < g->raw_len)
+		return arca_err_set(ARCA_EINVAL, "group: buffer too small");
+	if (g->codec == ARCA_CODEC_RAW) {
+		memcpy(raw, stored, g->raw_len);
+		return 0;
+	}
+	got = ZSTD_decompressDCtx(d->dctx, raw, g->raw_len, stored, g->stored_len);
+	if (ZSTD_isError(got))
+		return arca_err_set(ARCA_ECORRUPT, "group: zstd: %s", ZSTD_getErrorName(got));
+	if (got != g->raw_len)
+		return arca_err_set(ARCA_ECORRUPT, "group: decompressed to %zu bytes, expected %u",
+			got, g->raw_len);
+	return 0;
 }
 
 int arca_record_unpack(arca_decoder *d, const arca_record *r,

@@ -35,6 +35,31 @@ void arca_record_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_record *
 /** Parses and checks a record header; ARCA_ECORRUPT on any mismatch. */
 int arca_record_decode(arca_record *r, const uint8_t *p, size_t n);
 
+/*
+ * Group records: several chunks compressed together as one zstd frame, so
+ * small chunks compress as well as large ones while each keeps its own id.
+ * Header (64 bytes, same check as a chunk record), then a member table of
+ * (32-byte id, u32 raw length) entries, then the payload.
+ */
+#define ARCA_GROUP_MAGIC "ARCG"
+#define ARCA_GROUP_MEMBER_LEN 36
+#define ARCA_GROUP_MAX_MEMBERS 4096
+#define ARCA_GROUP_RAW_MAX (8u * 1024 * 1024)
+
+typedef struct {
+	uint8_t codec;
+	uint32_t raw_len;       /* sum of the members' raw lengths */
+	uint32_t stored_len;    /* payload bytes */
+	uint32_t nmembers;
+	uint8_t table_hash[32]; /* SHA-256 of the member table */
+} arca_group;
+
+void arca_group_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_group *g);
+/** Parses and checks a group header; ARCA_ECORRUPT on any mismatch. */
+int arca_group_decode(arca_group *g, const uint8_t *p, size_t n);
+/** Checks a member table against its header (hash, lengths, sum). */
+int arca_group_table_check(const arca_group *g, const uint8_t *table);
+
 typedef struct arca_decoder arca_decoder;
 
 int arca_decoder_new(arca_decoder **out);
@@ -47,5 +72,10 @@ void arca_decoder_free(arca_decoder *d);
  */
 int arca_record_unpack(arca_decoder *d, const arca_record *r,
 		const uint8_t *stored, uint8_t *raw, size_t raw_cap);
+
+/** Decompresses a group payload into exactly g->raw_len bytes of `raw`.
+ *  Members are not hashed here; callers hash what they use. */
+int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *stored,
+		uint8_t *raw, size_t raw_cap);
 
 #endif

@@ -100,10 +100,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	if (size >= 24 && arca_chunk_loc_decode(&loc, data, 24) == 0) {
-		uint8_t e[24];
+		uint8_t e[ARCA_LOC_GROUP_LEN];
 		CHECK(loc.pack != 0 && loc.offset >= ARCA_PACK_HEADER_LEN);
-		arca_chunk_loc_encode(e, &loc);
-		CHECK(memcmp(e, data, 21) == 0);
+		CHECK(arca_chunk_loc_encode(e, &loc) == 24);
+		CHECK(memcmp(e, data, 24) == 0);
+	}
+	if (size >= 32 && arca_chunk_loc_decode(&loc, data, 32) == 0) {
+		uint8_t e[ARCA_LOC_GROUP_LEN];
+		CHECK(loc.grouped && loc.member_off + loc.raw_len <= loc.group_raw);
+		CHECK(arca_chunk_loc_encode(e, &loc) == 32);
+		CHECK(memcmp(e, data, 32) == 0);
+	}
+	{
+		/* group records: header, then a member table of nmembers entries */
+		arca_group g;
+		if (arca_group_decode(&g, data, size) == 0) {
+			uint8_t h[ARCA_RECORD_HEADER_LEN];
+			arca_group_encode(h, &g);
+			CHECK(memcmp(h, data, ARCA_RECORD_HEADER_LEN) == 0);
+			if (size - ARCA_RECORD_HEADER_LEN >= (size_t)g.nmembers * ARCA_GROUP_MEMBER_LEN)
+				(void)arca_group_table_check(&g, data + ARCA_RECORD_HEADER_LEN);
+		}
 	}
 
 	check_record(data, size);

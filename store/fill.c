@@ -65,7 +65,9 @@ int fill_file_release(fill_pool *p, fill_file *f)
 	pthread_mutex_unlock(&p->mu);
 	if (!last)
 		return 0;
-	if (f->tree)
+	/* a file that missed some of its content keeps no final metadata, so
+	 * a rerun of the rollback does not take it as unchanged */
+	if (f->tree && !f->failed && !p->err)
 		rc = fill_apply_meta(f->fd, f, p->as_root);
 	if (close(f->fd) < 0 && !rc)
 		rc = arca_err_sys("close");
@@ -91,22 +93,54 @@ static int already_there(fill_job *j, uint8_t **buf, size_t *cap)
 	return arca_sha256_digest(d, *buf, j->len) == 0 && memcmp(d, j->id, 32) == 0;
 }
 
-static int pop(fill_pool *p, fill_job *j)
+/* Takes up to `max` queued jobs at once: consecutive jobs usually come
+ * from the same group record, which is then decompressed once. */
+static size_t pop_run(fill_pool *p, fill_job *out, size_t max)
 {
+	size_t n = 0;
 	pthread_mutex_lock(&p->mu);
 	while (!p->count && !p->closing && !p->err)
 		pthread_cond_wait(&p->cv_jobs, &p->mu);
-	if (!p->count || p->err) {
-		pthread_mutex_unlock(&p->mu);
-		return 0;
+	while (p->count && !p->err && n < max) {
+		out[n++] = p->q[p->head];
+		p->head = (p->head + 1) % FILL_QUEUE_LEN;
+		p->count--;
 	}
-	*j = p->q[p->head];
-	p->head = (p->head + 1) % FILL_QUEUE_LEN;
-	p->count--;
-	pthread_cond_signal(&p->cv_space);
+	pthread_cond_broadcast(&p->cv_space);
 	pthread_mutex_unlock(&p->mu);
-	return 1;
+	return n;
 }
+
+static int do_job(fill_pool *p, fill_job *j, MDB_txn *txn, arca_chunk_reader *rd,
+		uint8_t **cmp, size_t *cmp_cap)
+{
+	const uint8_t *raw;
+	uint32_t len;
+	int same = j->compare && already_there(j, cmp, cmp_cap), rc = 0;
+
+	if (!same) {
+		rc = arca_cas_get(p->s->cas, txn, j->id, rd, &raw, &len);
+		if (!rc && len != j->len)
+			rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
+		if (!rc && arca_pwrite_all(j->f->fd, raw, len, (off_t)j->off) < 0)
+			rc = arca_err_sys("write");
+	}
+	pthread_mutex_lock(&p->mu);
+	if (rc) {
+		j->f->failed = 1;
+	} else {
+		if (j->compare)
+			p->bytes_compared += j->len;
+		if (!same) {
+			p->bytes_written += j->len;
+			p->chunks_differing += j->compare;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+#define RUN_MAX 16
 
 static void *worker_main(void *arg)
 {
@@ -114,8 +148,8 @@ static void *worker_main(void *arg)
 	arca_chunk_reader rd;
 	MDB_txn *txn = NULL;
 	uint8_t *cmp = NULL;
-	size_t cmp_cap = 0;
-	fill_job j;
+	size_t cmp_cap = 0, n;
+	fill_job run[RUN_MAX];
 	int rc;
 
 	if ((rc = arca_chunk_reader_init(&rd)) != 0) {
@@ -124,35 +158,17 @@ static void *worker_main(void *arg)
 	}
 	if ((rc = arca_cas_txn_read(p->s->cas, &txn)) != 0)
 		goto out;
-	while (pop(p, &j)) {
-		const uint8_t *raw;
-		uint32_t len;
-		int same = j.compare && already_there(&j, &cmp, &cmp_cap);
-
-		if (!same) {
-			rc = arca_cas_get(p->s->cas, txn, j.id, &rd, &raw, &len);
-			if (!rc && len != j.len)
-				rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
-			if (!rc && arca_pwrite_all(j.f->fd, raw, len, (off_t)j.off) < 0)
-				rc = arca_err_sys("write");
-		}
-		if (!rc) {
-			pthread_mutex_lock(&p->mu);
-			if (j.compare)
-				p->bytes_compared += j.len;
-			if (!same) {
-				p->bytes_written += j.len;
-				p->chunks_differing += j.compare;
-			}
-			pthread_mutex_unlock(&p->mu);
-		}
-		{
-			int rc2 = fill_file_release(p, j.f);
+	while (!rc && (n = pop_run(p, run, RUN_MAX)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			int rc2;
+			if (!rc)
+				rc = do_job(p, &run[i], txn, &rd, &cmp, &cmp_cap);
+			else
+				run[i].f->failed = 1;
+			rc2 = fill_file_release(p, run[i].f);
 			if (!rc)
 				rc = rc2;
 		}
-		if (rc)
-			goto out;
 	}
 out:
 	if (rc)
@@ -163,6 +179,7 @@ out:
 	free(cmp);
 	/* after a failure, release what is left so every file is closed */
 	for (;;) {
+		fill_job j;
 		pthread_mutex_lock(&p->mu);
 		if (!p->count || !p->err) {
 			pthread_mutex_unlock(&p->mu);
@@ -171,6 +188,7 @@ out:
 		j = p->q[p->head];
 		p->head = (p->head + 1) % FILL_QUEUE_LEN;
 		p->count--;
+		j.f->failed = 1;
 		pthread_mutex_unlock(&p->mu);
 		fill_file_release(p, j.f);
 	}

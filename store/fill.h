@@ -20,6 +20,7 @@ typedef struct {
 	int fd;
 	int refs;             /* jobs in flight + the manifest reader's own */
 	int tree;             /* apply owner/mode/mtime when complete */
+	int failed;           /* some content could not be written */
 	uint32_t mode, uid, gid;
 	struct timespec mtime;
 } fill_file;

@@ -217,7 +217,7 @@ static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_inf
 		}
 		if (set_has(live, k.mv_data)) {
 			if (loc.pack < npacks)
-				packs[loc.pack].live += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
+				packs[loc.pack].live += arca_chunk_loc_footprint(&loc);
 			res->chunks_live++;
 			continue;
 		}
@@ -227,9 +227,9 @@ static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_inf
 		}
 		d_chunks--;
 		d_unique -= loc.raw_len;
-		d_stored -= loc.stored_len;
+		d_stored -= (int64_t)(arca_chunk_loc_footprint(&loc) - (loc.grouped ? 0 : ARCA_RECORD_HEADER_LEN));
 		res->chunks_removed++;
-		res->bytes_unreferenced += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
+		res->bytes_unreferenced += arca_chunk_loc_footprint(&loc);
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
@@ -260,8 +260,8 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		arca_chunk_loc loc, moved;
 		const uint8_t *raw;
-		uint8_t locb[24];
-		MDB_val nv = { 24, locb };
+		uint8_t locb[ARCA_LOC_GROUP_LEN];
+		MDB_val nv = { 0, locb };
 
 		if ((rc = arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size)) != 0)
 			break;
@@ -272,11 +272,24 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 			arca_err_wrap(rc, "gc: cannot repack (run 'arca verify'; nothing was collected)");
 			break;
 		}
+		if (loc.grouped) {
+			/* out of its group into a record of its own */
+			uint8_t id[32];
+			memcpy(id, k.mv_data, 32);
+			rc = arca_cas_writer_rewrite(w, id, raw, loc.raw_len, s->zstd_level, &moved);
+			if (rc)
+				break;
+			arca_cas_writer_add_stats(w, 0, 0, (int64_t)moved.stored_len -
+				(int64_t)arca_chunk_loc_footprint(&loc));
+			res->chunks_moved++;
+			res->bytes_moved += ARCA_RECORD_HEADER_LEN + (uint64_t)moved.stored_len;
+			continue;
+		}
 		rc = arca_cas_writer_move(w, k.mv_data, &loc,
 			rd.stored + ARCA_RECORD_HEADER_LEN, &moved);
 		if (rc)
 			break;
-		arca_chunk_loc_encode(locb, &moved);
+		nv.mv_size = arca_chunk_loc_encode(locb, &moved);
 		if ((mrc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT)) != 0) {
 			rc = arca_lmdb_error(mrc, "update chunk location");
 			break;

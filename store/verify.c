@@ -16,9 +16,19 @@
 #define GRAB 64
 #define MAX_THREADS 64
 
+/* A group record found through its members; checked once. */
+typedef struct {
+	arca_chunk_loc loc;
+	int bad;
+} group_ref;
+
 typedef struct {
 	arca_store *s;
 	MDB_cursor *cur;
+	group_ref *groups;
+	size_t ngroups, groups_cap, next_group;
+	size_t *gslots;          /* open addressing: index + 1, 0 = empty */
+	size_t gslots_cap;
 	pthread_mutex_t mu;
 	int at_end;
 	int err;
@@ -40,6 +50,106 @@ static int add_damaged(chunk_pass *cp, const uint8_t id[32])
 	}
 	memcpy(cp->damaged[cp->ndamaged++], id, 32);
 	return 0;
+}
+
+static size_t gslot(const size_t *slots, size_t cap, const group_ref *g, uint32_t pack,
+		uint64_t off)
+{
+	size_t i = (size_t)((off * 0x9e3779b97f4a7c15ull) ^ pack) & (cap - 1);
+	while (slots[i] && (g[slots[i] - 1].loc.pack != pack || g[slots[i] - 1].loc.offset != off))
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Remembers the group of member `loc` (under cp->mu). */
+static int add_group(chunk_pass *cp, const arca_chunk_loc *loc)
+{
+	size_t i;
+	if (2 * (cp->ngroups + 1) > cp->gslots_cap) {
+		size_t ncap = cp->gslots_cap ? 2 * cp->gslots_cap : 1024;
+		size_t *ns = calloc(ncap, sizeof(size_t));
+		if (!ns)
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		for (size_t j = 0; j < cp->ngroups; j++)
+			ns[gslot(ns, ncap, cp->groups, cp->groups[j].loc.pack, cp->groups[j].loc.offset)] = j + 1;
+		free(cp->gslots);
+		cp->gslots = ns;
+		cp->gslots_cap = ncap;
+	}
+	i = gslot(cp->gslots, cp->gslots_cap, cp->groups, loc->pack, loc->offset);
+	if (cp->gslots[i])
+		return 0;
+	if (cp->ngroups == cp->groups_cap) {
+		size_t nc = cp->groups_cap ? 2 * cp->groups_cap : 256;
+		group_ref *ng = realloc(cp->groups, nc * sizeof(*ng));
+		if (!ng)
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		cp->groups = ng;
+		cp->groups_cap = nc;
+	}
+	cp->groups[cp->ngroups].loc = *loc;
+	cp->groups[cp->ngroups].bad = 0;
+	cp->gslots[i] = ++cp->ngroups;
+	return 0;
+}
+
+static int group_is_bad(const chunk_pass *cp, const arca_chunk_loc *loc)
+{
+	size_t i;
+	if (!cp->gslots_cap)
+		return 0;
+	i = gslot(cp->gslots, cp->gslots_cap, cp->groups, loc->pack, loc->offset);
+	return cp->gslots[i] && cp->groups[cp->gslots[i] - 1].bad;
+}
+
+/* Checks groups one by one: every member of the table must hash to its id. */
+static void *group_worker(void *arg)
+{
+	chunk_pass *cp = arg;
+	arca_chunk_reader rd;
+	int rc = arca_chunk_reader_init(&rd);
+
+	while (!rc) {
+		group_ref *g;
+		const uint8_t *t;
+		uint64_t off = 0;
+		pthread_mutex_lock(&cp->mu);
+		g = cp->next_group < cp->ngroups && !cp->err ? &cp->groups[cp->next_group++] : NULL;
+		pthread_mutex_unlock(&cp->mu);
+		if (!g)
+			break;
+		if (arca_cas_load_group(cp->s->cas, &g->loc, &rd, &t) != 0) {
+			g->bad = 1;
+			continue;
+		}
+		for (uint32_t i = 0; i < g->loc.nmembers && !rc; i++) {
+			const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+			uint32_t len = arca_get_le32(m + 32);
+			uint8_t d[32];
+			if ((rc = arca_sha256_digest(d, rd.graw + off, len)) != 0)
+				break;
+			if (memcmp(d, m, 32) != 0) {
+				pthread_mutex_lock(&cp->mu);
+				rc = add_damaged(cp, m);
+				pthread_mutex_unlock(&cp->mu);
+			}
+			off += len;
+		}
+		pthread_mutex_lock(&cp->mu);
+		cp->bytes += ARCA_RECORD_HEADER_LEN + g->loc.stored_len +
+			(uint64_t)g->loc.nmembers * ARCA_GROUP_MEMBER_LEN;
+		pthread_mutex_unlock(&cp->mu);
+	}
+	if (rc) {
+		pthread_mutex_lock(&cp->mu);
+		if (!cp->err) {
+			cp->err = rc;
+			snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
+		}
+		pthread_mutex_unlock(&cp->mu);
+	}
+	arca_chunk_reader_release(&rd);
+	return NULL;
 }
 
 static void *chunk_worker(void *arg)
@@ -76,15 +186,19 @@ static void *chunk_worker(void *arg)
 			break;
 		for (size_t i = 0; i < n; i++) {
 			const uint8_t *raw;
-			if (!bad[i] && arca_cas_read(cp->s->cas, &locs[i], ids[i], &rd, &raw) != 0)
+			if (!bad[i] && !locs[i].grouped &&
+			    arca_cas_read(cp->s->cas, &locs[i], ids[i], &rd, &raw) != 0)
 				bad[i] = 1;
 		}
 		pthread_mutex_lock(&cp->mu);
 		for (size_t i = 0; i < n && !rc; i++) {
 			cp->checked++;
-			cp->bytes += bad[i] ? 0 : locs[i].stored_len;
-			if (bad[i])
+			if (!bad[i] && locs[i].grouped)
+				rc = add_group(cp, &locs[i]); /* checked in the group pass */
+			else if (bad[i])
 				rc = add_damaged(cp, ids[i]);
+			else
+				cp->bytes += ARCA_RECORD_HEADER_LEN + locs[i].stored_len;
 		}
 		pthread_mutex_unlock(&cp->mu);
 	}
@@ -188,9 +302,38 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		pthread_join(th[i], NULL);
 	mdb_cursor_close(cp.cur);
 	cp.cur = NULL;
+	if (!cp.err && cp.ngroups) {
+		nth = 0;
+		for (unsigned i = 0; i < want; i++)
+			if (pthread_create(&th[nth], NULL, group_worker, &cp) == 0)
+				nth++;
+		if (nth == 0)
+			group_worker(&cp);
+		for (unsigned i = 0; i < nth; i++)
+			pthread_join(th[i], NULL);
+	}
 	if (cp.err) {
 		rc = arca_err_set(cp.err, "%s", cp.errmsg);
 		goto done;
+	}
+	/* members of groups that could not be read at all are damaged too */
+	for (size_t i = 0; i < cp.ngroups; i++) {
+		if (!cp.groups[i].bad)
+			continue;
+		if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cp.cur)) != 0) {
+			rc = arca_lmdb_error(mrc, "chunks cursor");
+			goto done;
+		}
+		while ((mrc = mdb_cursor_get(cp.cur, &k, &v, MDB_NEXT)) == 0) {
+			arca_chunk_loc loc;
+			if (k.mv_size == 32 && arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size) == 0 &&
+			    loc.grouped && group_is_bad(&cp, &loc) &&
+			    (rc = add_damaged(&cp, k.mv_data)) != 0)
+				goto done;
+		}
+		mdb_cursor_close(cp.cur);
+		cp.cur = NULL;
+		break;
 	}
 	out->chunks_checked = cp.checked;
 	out->bytes_checked = cp.bytes;
@@ -245,6 +388,8 @@ done:
 	if (txn)
 		mdb_txn_abort(txn);
 	free(cp.damaged);
+	free(cp.groups);
+	free(cp.gslots);
 	pthread_mutex_destroy(&cp.mu);
 	return rc;
 }

@@ -119,6 +119,42 @@ static void pack_header_is_checked(void **state)
 	assert_int_equal(arca_pack_header_decode(&no, h, sizeof(h)), ARCA_EUNSUPPORTED);
 }
 
+static void group_header_and_table_are_checked(void **state)
+{
+	uint8_t table[3 * ARCA_GROUP_MEMBER_LEN], hdr[ARCA_RECORD_HEADER_LEN];
+	arca_group g, back;
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	th_fill_random(table, sizeof(table), 9);
+	for (int i = 0; i < 3; i++) {
+		table[i * ARCA_GROUP_MEMBER_LEN + 32] = 100;
+		memset(table + i * ARCA_GROUP_MEMBER_LEN + 33, 0, 3);
+	}
+	g.codec = ARCA_CODEC_ZSTD;
+	g.raw_len = 300;
+	g.stored_len = 120;
+	g.nmembers = 3;
+	assert_int_equal(arca_sha256_digest(g.table_hash, table, sizeof(table)), 0);
+	arca_group_encode(hdr, &g);
+	assert_int_equal(arca_group_decode(&back, hdr, sizeof(hdr)), 0);
+	assert_int_equal(back.nmembers, 3);
+	assert_int_equal(arca_group_table_check(&back, table), 0);
+	for (size_t i = 0; i < sizeof(hdr); i++) {
+		hdr[i] ^= 0x08;
+		assert_int_equal(arca_group_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+		hdr[i] ^= 0x08;
+	}
+	table[5] ^= 1; /* a member id changed */
+	assert_int_equal(arca_group_table_check(&g, table), ARCA_ECORRUPT);
+	table[5] ^= 1;
+	g.raw_len = 301; /* lengths do not add up */
+	assert_int_equal(arca_group_table_check(&g, table), ARCA_ECORRUPT);
+	g.raw_len = 300;
+	g.nmembers = 0;
+	arca_group_encode(hdr, &g);
+	assert_int_equal(arca_group_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +163,7 @@ int main(void)
 		cmocka_unit_test(out_of_range_lengths_are_refused),
 		cmocka_unit_test(payload_must_match_its_id),
 		cmocka_unit_test(pack_header_is_checked),
+		cmocka_unit_test(group_header_and_table_are_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

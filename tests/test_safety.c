@@ -203,6 +203,42 @@ static void flipped_pack_byte_is_found_and_named(void **state)
 	(void)ia;
 }
 
+static void damage_inside_a_compressed_group_is_found(void **state)
+{
+	fixture *f = *state;
+	const char *src = th_path(f->tmp, "text");
+	char pack[4096];
+	arca_verify_result vr;
+	uint64_t size;
+	int fd;
+	uint8_t byte;
+	FILE *fp;
+
+	/* compressible content: new chunks are stored together as groups */
+	fp = fopen(src, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200000; i++)
+		fprintf(fp, "line %d of some compressible text %d\n", i, i * 7);
+	fclose(fp);
+	th_snapshot(f->s, src, "text", NULL, NULL);
+	size = th_pack_size(th_path(f->tmp, "store"), pack, sizeof(pack));
+	assert_int_equal(arca_verify(&vr, f->s), 0);
+	arca_verify_result_clear(&vr);
+
+	fd = open(pack, O_RDWR);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)(size / 3)), 1);
+	byte ^= 0x40;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)(size / 3)), 1);
+	close(fd);
+
+	assert_int_equal(arca_verify(&vr, f->s), ARCA_ECORRUPT);
+	assert_true(vr.chunks_damaged >= 1);
+	assert_int_equal(vr.ndamaged, 1);
+	arca_verify_result_clear(&vr);
+	assert_int_equal(arca_restore(f->s, "text", th_path(f->tmp, "text.out"), NULL, NULL),
+		ARCA_ECORRUPT);
+}
+
 static void truncated_pack_is_reported(void **state)
 {
 	fixture *f = *state;
@@ -232,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hardlink_through_a_symlink_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(symlinked_destination_is_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(flipped_pack_byte_is_found_and_named, setup, teardown),
+		cmocka_unit_test_setup_teardown(damage_inside_a_compressed_group_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_pack_is_reported, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
