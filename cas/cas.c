@@ -895,11 +895,15 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	int dead, rc = 0, mrc;
 
 	*deleted = *pending = 0;
-	mdb_reader_check(cas->env, &dead);
-	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0)
-		return arca_err_set(ARCA_ERROR, "index: cannot list readers");
+	/* Take the write lock first: then no other gc can retire a pack
+	 * between our look at the readers and the deletions. */
 	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
 		return arca_lmdb_error(mrc, "begin write transaction");
+	mdb_reader_check(cas->env, &dead);
+	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0) {
+		rc = arca_err_set(ARCA_ERROR, "index: cannot list readers");
+		goto done;
+	}
 	if ((mrc = mdb_cursor_open(txn, cas->dbi_dead, &cur)) != 0) {
 		rc = arca_lmdb_error(mrc, "dead packs cursor");
 		goto done;
@@ -1031,7 +1035,7 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 		rc = arca_err_sys("sync %s", cas->packdir);
 		goto fail;
 	}
-	if (w->d_chunks &&
+	if ((w->d_chunks || w->d_unique || w->d_stored) &&
 	    ((rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_CHUNKS, w->d_chunks)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_UNIQUE, w->d_unique)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_STORED, w->d_stored)) != 0))
@@ -1053,10 +1057,12 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 {
 	if (!w)
 		return;
+	/* Cut our appends while we still hold the write transaction: once it
+	 * is gone another writer may append and commit to the same pack.
+	 * Best effort; the next writer repairs whatever is left. */
+	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
+		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
 	if (w->txn)
 		mdb_txn_abort(w->txn);
-	/* Best effort: the next writer repairs whatever is left. */
-	if (w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
-		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
 	writer_free(w);
 }

@@ -18,6 +18,7 @@
 #include "store/fill.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,55 +34,6 @@ typedef struct {
 	int checksum;
 	uint64_t changed, removed;
 } rb;
-
-/* ---- removal ---- */
-
-static int remove_at(int dirfd, const char *name, int depth);
-
-static int empty_dir(int fd, int depth)
-{
-	int dfd = dup(fd);
-	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	struct dirent *de;
-	int rc = 0;
-
-	if (!d) {
-		if (dfd >= 0)
-			close(dfd);
-		return arca_err_sys("read directory");
-	}
-	while (!rc && (de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		rc = remove_at(fd, de->d_name, depth + 1);
-	}
-	closedir(d);
-	return rc;
-}
-
-/* rm -rf of one name inside dirfd, never following symlinks. */
-static int remove_at(int dirfd, const char *name, int depth)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (depth > 4096)
-		return arca_err_set(ARCA_EUNSUPPORTED, "directory nesting too deep to remove");
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : arca_err_sys("stat %s", name);
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ?
-			arca_err_sys("remove %s", name) : 0;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return arca_err_sys("open %s", name);
-	fchmod(fd, (st.st_mode & 07777) | 0700); /* so its entries can go */
-	rc = empty_dir(fd, depth);
-	close(fd);
-	if (!rc && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
-		rc = arca_err_sys("remove directory %s", name);
-	return rc;
-}
 
 /* ---- directory frames ---- */
 
@@ -125,7 +77,7 @@ static int drop_extras(rb *b, frame *f, const char *upto, int *exists)
 			*exists = 1;
 			break;
 		}
-		if ((rc = remove_at(f->fd, f->names[f->i], 0)) != 0)
+		if ((rc = arca_rm_rf_at(f->fd, f->names[f->i])) != 0)
 			return rc;
 		b->removed++;
 		f->i++;
@@ -168,7 +120,11 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	uint64_t size;
 	int fd, rc, rc2, patch;
 
+	/* A file sharing its inode with another name is never changed in
+	 * place (the other name may be outside DEST): unless it already
+	 * matches in every respect, it is replaced. */
 	if (exists && S_ISREG(st->st_mode) && !b->checksum &&
+	    (st->st_nlink == 1 || !meta_differs(st, e, b->p->as_root)) &&
 	    (uint64_t)st->st_size == e->size && st->st_mtim.tv_sec == e->mtime_sec &&
 	    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec) {
 		/* quick check: content taken as unchanged */
@@ -190,7 +146,7 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	 * (other types, hardlinked files) is replaced */
 	patch = exists && S_ISREG(st->st_mode) && st->st_nlink == 1;
 	if (exists && !patch) {
-		if ((rc = remove_at(top->fd, name, 0)) != 0)
+		if ((rc = arca_rm_rf_at(top->fd, name)) != 0)
 			return rc;
 	}
 	if (patch) {
@@ -233,7 +189,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 			return fill_link_meta(top->fd, name, e, b->p->as_root, 1);
 		}
 	}
-	if (exists && (rc = remove_at(top->fd, name, 0)) != 0)
+	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0)
 		return rc;
 	if (symlinkat(e->target, top->fd, name) < 0)
 		return arca_err_sys("create symlink %s", e->path);
@@ -245,13 +201,13 @@ static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
 	int rc;
-	if (exists && S_ISFIFO(st->st_mode)) {
+	if (exists && S_ISFIFO(st->st_mode) && st->st_nlink == 1) {
 		if (!meta_differs(st, e, b->p->as_root))
 			return 0;
 		b->changed++;
 		return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
 	}
-	if (exists && (rc = remove_at(top->fd, name, 0)) != 0)
+	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0)
 		return rc;
 	if (mkfifoat(top->fd, name, 0600) < 0)
 		return arca_err_sys("create fifo %s", e->path);
@@ -278,7 +234,7 @@ static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca
 		close(tfd);
 		return 0;
 	}
-	if (exists && (rc = remove_at(top->fd, name, 0)) != 0) {
+	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0) {
 		close(tfd);
 		return rc;
 	}
@@ -307,6 +263,11 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		return rc;
 	}
 	depth = 1;
+	{
+		struct stat rst;
+		if (fstat(stack[0].fd, &rst) == 0 && (rst.st_mode & 0700) != 0700)
+			fchmod(stack[0].fd, (rst.st_mode & 07777) | 0700);
+	}
 	if ((rc = list_names(&stack[0])) != 0)
 		goto done;
 
@@ -342,7 +303,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		case ARCA_MF_DIR: {
 			frame *child = &stack[depth];
 			if (exists && !S_ISDIR(st.st_mode)) {
-				if ((rc = remove_at(top->fd, name, 0)) != 0)
+				if ((rc = arca_rm_rf_at(top->fd, name)) != 0)
 					goto done;
 				exists = 0;
 			}

@@ -15,6 +15,7 @@
 #include "util/hex.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <git2.h>
 #include <pthread.h>
@@ -22,10 +23,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define TIP_REF "refs/arca/tip"
-#define PUSH_REF "refs/arca/push"
+/* Per-run refs in the cache repository (several pushes to one Hub may run
+ * at once): refs/arca/<pid>-<random>/{tip,push}, deleted at the end. */
+#define RUN_REF_FMT "refs/arca/%ld-%08lx/%s"
 
 static const char *const default_excludes[] = {
 	".git", "__pycache__", "*.pyc", ".venv", "venv", "node_modules", "*.egg-info",
@@ -73,16 +76,26 @@ static void safe_url(char *out, size_t n, const char *url)
 }
 
 /* Translates the libgit2 error after `rc` into an arca error. */
+/* Never echo a credential, whatever the server said. */
+static void redact(const hub_ctx *c, char *s)
+{
+	char *p;
+	if (!c->token || !*c->token)
+		return;
+	while ((p = strstr(s, c->token)) != NULL)
+		memset(p, '*', strlen(c->token));
+}
+
 static int git_fail(hub_ctx *c, int rc, const char *what)
 {
 	const git_error *e = git_error_last();
-	char msg[512];
-	snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "unknown error");
-	/* never echo a credential, whatever the server said */
-	if (c->token && *c->token) {
-		char *p;
-		while ((p = strstr(msg, c->token)) != NULL)
-			memset(p, '*', strlen(c->token));
+	char msg[512], *full = strdup(e && e->message ? e->message : "unknown error");
+	if (full) {
+		redact(c, full); /* before any truncation */
+		snprintf(msg, sizeof(msg), "%s", full);
+		free(full);
+	} else {
+		snprintf(msg, sizeof(msg), "unknown error");
 	}
 	if (c->auth_failed || rc == GIT_EAUTH || strstr(msg, "401") || strstr(msg, "authentication")) {
 		if (!c->token || !*c->token)
@@ -90,7 +103,8 @@ static int git_fail(hub_ctx *c, int rc, const char *what)
 				"hub %s: %s needs credentials (set ARCA_HUB_TOKEN or --token-file)", what, c->url);
 		return arca_err_set(ARCA_EAUTH, "hub %s: authentication failed for %s", what, c->url);
 	}
-	if (strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear to be a git repository"))
+	if (strstr(msg, "404") || strstr(msg, "does not appear to be a git repository") ||
+	    strstr(msg, "repository not found"))
 		return arca_err_set(ARCA_ENOTFOUND, "hub %s: no repository at %s (%s)", what, c->url, msg);
 	return arca_err_set(ARCA_EIO, "hub %s: %s: %s", what, c->url, msg);
 }
@@ -373,7 +387,7 @@ static int build_tree(git_repository *repo, const char *root, excludes *x, git_o
 				rc = git_fail(c, -1, "push");
 				goto done;
 			}
-			mode = e.st.st_mode & 0111 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
+			mode = e.st.st_mode & S_IXUSR ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
 			break;
 		case S_IFLNK: {
 			char target[4096];
@@ -460,7 +474,7 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	git_oid tree, commit;
 	git_fetch_options fo;
 	git_push_options po;
-	char fetch_spec[1300], push_spec[1300], dst[600];
+	char fetch_spec[1300], push_spec[1300], dst[600], tip_ref[128], push_ref[128];
 	char *fs[1] = { fetch_spec }, *ps[1] = { push_spec };
 	git_strarray fetch_specs = { fs, 1 }, push_specs = { ps, 1 };
 	struct stat st;
@@ -508,19 +522,24 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	}
 
 	/* fetch the branch tip */
+	{
+		unsigned long nonce = 0;
+		uint8_t rnd[32];
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		if (arca_sha256_digest(rnd, &ts, sizeof(ts)) == 0)
+			memcpy(&nonce, rnd, sizeof(nonce) < 8 ? sizeof(nonce) : 8);
+		snprintf(tip_ref, sizeof(tip_ref), RUN_REF_FMT, (long)getpid(), nonce & 0xffffffffUL, "tip");
+		snprintf(push_ref, sizeof(push_ref), RUN_REF_FMT, (long)getpid(), nonce & 0xffffffffUL, "push");
+	}
 	if ((rc = cache_repo(&repo, o->cache_dir, &c)) != 0)
 		goto done;
-	if (git_reference_lookup(&ref, repo, TIP_REF) == 0) {
-		git_reference_delete(ref);
-		git_reference_free(ref);
-		ref = NULL;
-	}
 	if (git_remote_create_anonymous(&remote, repo, r->url) != 0) {
 		rc = git_fail(&c, -1, "push");
 		goto done;
 	}
 	callbacks(&fo.callbacks, &c);
-	snprintf(fetch_spec, sizeof(fetch_spec), "+%s:%s", dst, TIP_REF);
+	snprintf(fetch_spec, sizeof(fetch_spec), "+%s:%s", dst, tip_ref);
 	if ((rc = git_remote_fetch(remote, &fetch_specs, &fo, NULL)) != 0) {
 		rc = git_fail(&c, rc, "push");
 		goto done;
@@ -529,7 +548,7 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		rc = arca_err_set(ARCA_ERROR, "hub push: cancelled");
 		goto done;
 	}
-	if (git_reference_name_to_id(&c.expect, repo, TIP_REF) == 0) {
+	if (git_reference_name_to_id(&c.expect, repo, tip_ref) == 0) {
 		if (git_commit_lookup(&parent, repo, &c.expect) != 0) {
 			rc = git_fail(&c, -1, "push");
 			goto done;
@@ -568,7 +587,7 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		}
 		git_tree_free(t);
 	}
-	if (git_reference_create(&ref, repo, PUSH_REF, &commit, 1, NULL) != 0) {
+	if (git_reference_create(&ref, repo, push_ref, &commit, 1, NULL) != 0) {
 		rc = git_fail(&c, -1, "push");
 		goto done;
 	}
@@ -576,9 +595,12 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	/* push */
 	callbacks(&po.callbacks, &c);
 	c.attempts = 0;
-	snprintf(push_spec, sizeof(push_spec), "%s%s:%s", o->force ? "+" : "", PUSH_REF, dst);
+	snprintf(push_spec, sizeof(push_spec), "%s%s:%s", o->force ? "+" : "", push_ref, dst);
 	rc = git_remote_push(remote, &push_specs, &po);
-	if (c.moved) {
+	if (c.moved || rc == GIT_ENONFASTFORWARD) {
+		if (!c.moved)
+			snprintf(c.moved_msg, sizeof(c.moved_msg),
+				"%s moved on the hub; push again to build on it, or use --force", o->branch);
 		rc = arca_err_set(ARCA_ECONFLICT, "hub push: %s", c.moved_msg);
 		goto done;
 	}
@@ -587,6 +609,7 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		goto done;
 	}
 	if (c.rejected[0]) {
+		redact(&c, c.rejected);
 		rc = arca_err_set(strstr(c.rejected, "fast-forward") || strstr(c.rejected, "fetch first") ?
 			ARCA_ECONFLICT : ARCA_EIO, "hub push: %s refused %s", c.url, c.rejected);
 		goto done;
@@ -596,6 +619,18 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	res->objects_sent = c.objects;
 	res->bytes_sent = c.bytes;
 done:
+	if (repo) {
+		git_reference *tmp;
+		if (git_reference_lookup(&tmp, repo, tip_ref) == 0) {
+			git_reference_delete(tmp);
+			git_reference_free(tmp);
+		}
+		if (git_reference_lookup(&tmp, repo, push_ref) == 0) {
+			git_reference_delete(tmp);
+			git_reference_free(tmp);
+		}
+		git_error_clear();
+	}
 	git_signature_free(sig);
 	git_commit_free(parent);
 	git_reference_free(ref);
@@ -670,6 +705,14 @@ done:
 	git_reference_free(local);
 	git_remote_free(remote);
 	git_repository_free(repo);
+	if (rc) {
+		/* leave nothing half-made behind: a retry must not find DEST */
+		int keep = rc;
+		char msg[1024];
+		snprintf(msg, sizeof(msg), "%s", arca_error_last());
+		arca_rm_rf_at(AT_FDCWD, dest);
+		arca_err_set(keep, "%s", msg);
+	}
 	return rc;
 }
 
@@ -723,8 +766,11 @@ int arca_hub_pull(const char *path, const arca_hub_remote *r, char commit[41])
 		rc = git_fail(&c, rc, "pull");
 		goto done;
 	}
-	if (git_reference_lookup(&target_ref, repo, tracking) != 0 ||
-	    git_annotated_commit_from_ref(&theirs, repo, target_ref) != 0 ||
+	if (git_reference_lookup(&target_ref, repo, tracking) != 0) {
+		rc = arca_err_set(ARCA_ENOTFOUND, "hub pull: %s has no branch '%s'", c.url, branch);
+		goto done;
+	}
+	if (git_annotated_commit_from_ref(&theirs, repo, target_ref) != 0 ||
 	    git_merge_analysis(&analysis, &pref, repo, (const git_annotated_commit **)&theirs, 1) != 0) {
 		rc = git_fail(&c, -1, "pull");
 		goto done;

@@ -154,6 +154,35 @@ static void rollback_does_not_follow_symlinks_out_of_dest(void **state)
 	assert_int_not_equal(access(th_path(f->outside, "file"), F_OK), 0);
 }
 
+static void files_hardlinked_to_outside_are_replaced_not_modified(void **state)
+{
+	fixture *f = *state;
+	struct stat st;
+	const char *out = th_path(f->outside, "linked");
+
+	th_write_file(th_path(f->src, "a"), "AAAA", 4);
+	th_write_file(th_path(f->src, "b"), "BBBB", 4);
+	chmod(th_path(f->src, "b"), 0600);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	/* b becomes another name of a, and of a file outside DEST */
+	unlink(th_path(f->work, "b"));
+	assert_int_equal(link(th_path(f->work, "a"), th_path(f->work, "b")), 0);
+	assert_int_equal(link(th_path(f->work, "a"), out), 0);
+
+	rollback_ok(f, "t", f->work, NULL);
+	/* b is its own file again, with its own content and mode */
+	assert_int_equal(stat(th_path(f->work, "b"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(th_file_equal(th_path(f->src, "b"), th_path(f->work, "b")), 0);
+	assert_int_equal(th_file_equal(th_path(f->src, "a"), th_path(f->work, "a")), 0);
+	/* and the file outside DEST was not touched */
+	assert_int_equal(stat(out, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(th_file_equal(out, th_path(f->src, "a")), 0);
+}
+
 static void missing_destination_is_created(void **state)
 {
 	fixture *f = *state;
@@ -258,6 +287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tree_rollback_undoes_every_kind_of_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(checksum_finds_content_changes_that_kept_size_and_mtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_follow_symlinks_out_of_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(files_hardlinked_to_outside_are_replaced_not_modified, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_destination_is_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, setup, teardown),

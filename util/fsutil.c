@@ -1,4 +1,7 @@
 #include "util/fsutil.h"
+#include "util/error.h"
+
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -105,4 +108,57 @@ int arca_fsync_dir(const char *path)
 	close(fd);
 	errno = e;
 	return rc;
+}
+
+
+static int remove_at(int dirfd, const char *name, int depth);
+
+static int empty_dir(int fd, int depth)
+{
+	int dfd = dup(fd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return arca_err_sys("read directory");
+	}
+	while (!rc && (de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rc = remove_at(fd, de->d_name, depth + 1);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* rm -rf of one name inside dirfd, never following symlinks. */
+static int remove_at(int dirfd, const char *name, int depth)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (depth > 4096)
+		return arca_err_set(ARCA_EUNSUPPORTED, "directory nesting too deep to remove");
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : arca_err_sys("stat %s", name);
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ?
+			arca_err_sys("remove %s", name) : 0;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return arca_err_sys("open %s", name);
+	fchmod(fd, (st.st_mode & 07777) | 0700); /* so its entries can go */
+	rc = empty_dir(fd, depth);
+	close(fd);
+	if (!rc && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+		rc = arca_err_sys("remove directory %s", name);
+	return rc;
+}
+
+int arca_rm_rf_at(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name, 0);
 }

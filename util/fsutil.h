@@ -14,6 +14,9 @@ ssize_t arca_pread_full(int fd, void *p, size_t n, off_t off);
 ssize_t arca_read_full(int fd, void *p, size_t n);
 /** mkdir -p with mode 0700 for created parents; 0 or -1 with errno. */
 int arca_mkdir_p(const char *path, unsigned mode);
+/** rm -rf of `name` inside `dirfd`, never following symlinks. 0, or an
+ *  arca error code with detail. */
+int arca_rm_rf_at(int dirfd, const char *name);
 /** fsync a directory so entries created in it are durable. */
 int arca_fsync_dir(const char *path);
 
