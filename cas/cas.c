@@ -926,6 +926,13 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 			rc = arca_err_sys("remove pack %08u", no);
 			goto done;
 		}
+		/* our own cached descriptor would keep the space in use */
+		pthread_mutex_lock(&cas->fd_lock);
+		if (no < cas->npack_fds && cas->pack_fds[no] >= 0) {
+			close(cas->pack_fds[no]);
+			cas->pack_fds[no] = -1;
+		}
+		pthread_mutex_unlock(&cas->fd_lock);
 		if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
 			rc = arca_lmdb_error(mrc, "dead packs");
 			goto done;

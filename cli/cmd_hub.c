@@ -23,7 +23,7 @@ static void help(FILE *f)
 		"__pycache__ *.pyc .venv venv node_modules *.egg-info .pytest_cache\n"
 		".mypy_cache .DS_Store *.swp *.swo, plus patterns in PATH/.arcaignore and\n"
 		"--exclude (gitignore-like: NAME anywhere, a/b or /a from the root, trailing /\n"
-		"for directories; no '!'). An unchanged tree pushes nothing. If BRANCH moved\n"
+		"for directories; no '!' and no '**'). An unchanged tree pushes nothing. If BRANCH moved\n"
 		"on the Hub meanwhile, the push is refused (exit 11) unless --force.\n"
 		"clone checks out BRANCH into the new directory DEST; pull fast-forwards a\n"
 		"clone to the Hub's tip (refusing to overwrite local changes).\n"
