@@ -374,6 +374,7 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 			break;
 		default:
 			sn->skipped++; /* sockets and device nodes */
+			rc = 0;
 			break;
 		}
 		if (rc)
