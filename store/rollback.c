@@ -384,6 +384,8 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest)
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
+	/* every data extent is read once, front to back */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	rc = fill_extents(b->p, r, f, !fresh, !fresh, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
