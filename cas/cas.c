@@ -110,9 +110,10 @@ int arca_cas_open(arca_cas **out, const char *dir)
 	}
 	mdb_reader_check(cas->env, &dead);
 	{
-		const char *names[] = { "chunks", "packs", "meta", "deadpacks" };
-		MDB_dbi *dbis[] = { &cas->dbi_chunks, &cas->dbi_packs, &cas->dbi_meta, &cas->dbi_dead };
-		if ((rc = arca_cas_open_dbis(cas, names, dbis, 4)) != 0)
+		const char *names[] = { "chunks", "packs", "meta", "deadpacks", "macs" };
+		MDB_dbi *dbis[] = { &cas->dbi_chunks, &cas->dbi_packs, &cas->dbi_meta, &cas->dbi_dead,
+			&cas->dbi_macs };
+		if ((rc = arca_cas_open_dbis(cas, names, dbis, 5)) != 0)
 			goto fail;
 	}
 	free(lmdb_path);
@@ -475,6 +476,7 @@ int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta)
 struct arca_cas_writer {
 	arca_cas *cas;
 	MDB_txn *txn;
+	uint8_t mac_key[32];
 	uint32_t pack_no;      /* current pack, 0 = none open yet */
 	int fd;
 	uint64_t pack_len;     /* logical length incl. buffered bytes */
@@ -596,6 +598,20 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			return rc;
 		}
 	}
+	if ((rc = arca_cas_mac_key(cas, w->txn, w->mac_key)) == 0) {
+		/* first writer of this store: make its secret */
+		MDB_val k = { strlen(ARCA_META_MAC_KEY), (void *)ARCA_META_MAC_KEY },
+			v = { sizeof(w->mac_key), w->mac_key };
+		if ((rc = arca_mac_keygen(w->mac_key)) != 0 ||
+		    (mrc = mdb_put(w->txn, cas->dbi_meta, &k, &v, 0)) != 0) {
+			rc = rc ? rc : arca_lmdb_error(mrc, "store key");
+			arca_cas_writer_abort(w);
+			return rc;
+		}
+	} else if (rc < 0) {
+		arca_cas_writer_abort(w);
+		return rc;
+	}
 	if (no > 0 && len < cas->pack_target) {
 		char path[4096];
 		pack_path(path, sizeof(path), cas, no);
@@ -620,6 +636,41 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 MDB_txn *arca_cas_writer_txn(arca_cas_writer *w)
 {
 	return w->txn;
+}
+
+const uint8_t *arca_cas_writer_mac_key(arca_cas_writer *w)
+{
+	return w->mac_key;
+}
+
+int arca_cas_writer_put_mac(arca_cas_writer *w, const uint8_t id[32], const uint8_t tag[16])
+{
+	MDB_val k = { 32, (void *)id }, v = { 16, (void *)tag };
+	int mrc = mdb_put(w->txn, w->cas->dbi_macs, &k, &v, MDB_NOOVERWRITE);
+	return mrc && mrc != MDB_KEYEXIST ? arca_lmdb_error(mrc, "record chunk MAC") : 0;
+}
+
+int arca_cas_mac_key(arca_cas *cas, MDB_txn *txn, uint8_t key[32])
+{
+	MDB_val k = { strlen(ARCA_META_MAC_KEY), (void *)ARCA_META_MAC_KEY }, v;
+	int mrc = mdb_get(txn, cas->dbi_meta, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return arca_lmdb_error(mrc, "store key");
+	if (v.mv_size != 32)
+		return arca_err_set(ARCA_ECORRUPT, "index: store key has bad size");
+	memcpy(key, v.mv_data, 32);
+	return 1;
+}
+
+int arca_cas_mac_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32], uint8_t tag[16])
+{
+	MDB_val k = { 32, (void *)id }, v;
+	if (mdb_get(txn, cas->dbi_macs, &k, &v) != 0 || v.mv_size != 16)
+		return 0;
+	memcpy(tag, v.mv_data, 16);
+	return 1;
 }
 
 int arca_cas_writer_has(arca_cas_writer *w, const uint8_t id[32])

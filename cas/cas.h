@@ -26,6 +26,7 @@ typedef struct arca_cas {
 	MDB_dbi dbi_packs;    /* pack number (u32 BE) -> committed length (u64 LE) */
 	MDB_dbi dbi_meta;     /* string key -> value */
 	MDB_dbi dbi_dead;     /* retired pack (u32 BE) -> txn id that retired it */
+	MDB_dbi dbi_macs;     /* chunk id -> keyed fast MAC (16 bytes) */
 	uint32_t pack_target;
 	pthread_mutex_t fd_lock;
 	int *pack_fds;        /* read-only descriptors by pack number */
@@ -113,6 +114,12 @@ int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
 #define ARCA_META_UNIQUE "stat.unique_bytes"
 #define ARCA_META_STORED "stat.stored_bytes"
 #define ARCA_META_PACK_NEXT "pack.next"
+#define ARCA_META_MAC_KEY "mac.key"
+
+/** The store's MAC key: 1 with `key` filled, 0 when it has none yet. */
+int arca_cas_mac_key(arca_cas *cas, MDB_txn *txn, uint8_t key[32]);
+/** The chunk's MAC: 1 with `tag` filled, 0 when none was recorded. */
+int arca_cas_mac_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32], uint8_t tag[16]);
 
 int arca_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
 int arca_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
@@ -173,6 +180,11 @@ int arca_cas_writer_add_stats(arca_cas_writer *w, int64_t chunks, int64_t unique
 /** Deletes retired pack files that no live reader's snapshot can still
  *  reference (per LMDB's reader table). Uses its own write transaction. */
 int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending);
+
+/** The store's MAC key (created by the first writer that needs it). */
+const uint8_t *arca_cas_writer_mac_key(arca_cas_writer *w);
+/** Records a chunk's MAC (keeps an existing one). */
+int arca_cas_writer_put_mac(arca_cas_writer *w, const uint8_t id[32], const uint8_t tag[16]);
 
 /** Makes pack data durable, then commits. Frees the writer. */
 int arca_cas_writer_commit(arca_cas_writer *w);

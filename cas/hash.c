@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -76,6 +77,45 @@ void arca_sha256_free(arca_sha256 *h)
 		return;
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
+}
+
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+
+static void gcm_init(void)
+{
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+int arca_mac(uint8_t tag[ARCA_MAC_LEN], const uint8_t key[ARCA_MAC_KEY_LEN],
+		const uint8_t id[32], const void *p, size_t n)
+{
+	EVP_CIPHER_CTX *ctx;
+	const uint8_t *c = p;
+	int outl, ok;
+
+	pthread_once(&gcm_once, gcm_init);
+	if (!gcm_cipher)
+		return ossl_error("fetch AES-256-GCM");
+	if (!(ctx = EVP_CIPHER_CTX_new()))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	/* the chunk's bytes are authenticated data only: GHASH, no CTR */
+	ok = EVP_EncryptInit_ex(ctx, gcm_cipher, NULL, key, id);
+	while (ok && n) {
+		int step = n > (1u << 30) ? (1 << 30) : (int)n;
+		ok = EVP_EncryptUpdate(ctx, NULL, &outl, c, step);
+		c += step;
+		n -= (size_t)step;
+	}
+	ok = ok && EVP_EncryptFinal_ex(ctx, tag, &outl) &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, ARCA_MAC_LEN, tag);
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : ossl_error("AES-256-GMAC");
+}
+
+int arca_mac_keygen(uint8_t key[ARCA_MAC_KEY_LEN])
+{
+	return RAND_bytes(key, ARCA_MAC_KEY_LEN) == 1 ? 0 : ossl_error("random key");
 }
 
 int arca_sha256_digest(uint8_t out[ARCA_HASH_LEN], const void *p, size_t n)

@@ -32,6 +32,8 @@ struct ev {
 	uint32_t off, len;     /* DATA: bytes in batch->raw */
 	uint32_t coff, clen;   /* DATA: compressed bytes in batch->comp */
 	int32_t group;         /* DATA: index in batch->groups, or -1 */
+	uint8_t has_mac;       /* DATA, new: mac is set */
+	uint8_t mac[ARCA_MAC_LEN];
 	uint64_t hole;         /* HOLE: length */
 	void *payload;         /* MARK */
 	uint8_t id[32];
@@ -67,6 +69,7 @@ struct seen {
 
 struct arca_ingest {
 	arca_cas *cas;
+	uint8_t mac_key[ARCA_MAC_KEY_LEN];
 	pthread_mutex_t seen_mu;
 	struct seen *seen;
 	size_t seen_cap, seen_n;
@@ -468,6 +471,9 @@ static int process_batch(arca_ingest *ing, struct batch *b, ZSTD_CCtx *cctx, MDB
 			e->known = 1; /* stored by an earlier event of this run */
 			continue;
 		}
+		if ((rc = arca_mac(e->mac, ing->mac_key, e->id, p, e->len)) != 0)
+			return rc;
+		e->has_mac = 1;
 		/* new: goes into the current group */
 		b->members[nmembers++] = (uint32_t)i;
 		group_raw += e->len;
@@ -637,6 +643,8 @@ static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 					st->new_stored_bytes += slen;
 				}
 			}
+			if (e->has_mac && (rc = arca_cas_writer_put_mac(w, e->id, e->mac)) != 0)
+				return rc;
 			if ((rc = sink->extent(sink_ctx, e->id, e->len)) != 0)
 				return rc;
 			break;
@@ -683,6 +691,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 	memset(&st, 0, sizeof(st));
 	memset(workers, 0, sizeof(workers));
 	ing.cas = cas;
+	memcpy(ing.mac_key, arca_cas_writer_mac_key(w), ARCA_MAC_KEY_LEN);
 	ing.params = *params;
 	ing.producer = producer;
 	ing.producer_ctx = producer_ctx;

@@ -76,9 +76,11 @@ int fill_file_release(fill_pool *p, fill_file *f)
 }
 
 /* 1 when the destination already holds the chunk at j->off. */
-static int already_there(fill_job *j, uint8_t **buf, size_t *cap)
+/* 1 when the destination already holds the chunk at j->off: compared by
+ * the store's keyed MAC when the chunk has one (fast), else by SHA-256. */
+static int already_there(fill_pool *p, MDB_txn *txn, fill_job *j, uint8_t **buf, size_t *cap)
 {
-	uint8_t d[32];
+	uint8_t d[32], tag[ARCA_MAC_LEN];
 	ssize_t got;
 	if (*cap < j->len) {
 		uint8_t *n = realloc(*buf, j->len);
@@ -90,6 +92,9 @@ static int already_there(fill_job *j, uint8_t **buf, size_t *cap)
 	got = arca_pread_full(j->f->fd, *buf, j->len, (off_t)j->off);
 	if (got != (ssize_t)j->len)
 		return 0;
+	if (p->have_key && arca_cas_mac_get(p->s->cas, txn, j->id, tag))
+		return arca_mac(d, p->mac_key, j->id, *buf, j->len) == 0 &&
+			memcmp(d, tag, ARCA_MAC_LEN) == 0;
 	return arca_sha256_digest(d, *buf, j->len) == 0 && memcmp(d, j->id, 32) == 0;
 }
 
@@ -116,7 +121,7 @@ static int do_job(fill_pool *p, fill_job *j, MDB_txn *txn, arca_chunk_reader *rd
 {
 	const uint8_t *raw;
 	uint32_t len;
-	int same = j->compare && already_there(j, cmp, cmp_cap), rc = 0;
+	int same = j->compare && already_there(p, txn, j, cmp, cmp_cap), rc = 0;
 
 	if (!same) {
 		rc = arca_cas_get(p->s->cas, txn, j->id, rd, &raw, &len);
@@ -202,6 +207,13 @@ int fill_start(fill_pool *p, arca_store *s)
 	memset(p, 0, sizeof(*p));
 	p->s = s;
 	p->as_root = geteuid() == 0;
+	{
+		MDB_txn *txn;
+		if (arca_cas_txn_read(s->cas, &txn) == 0) {
+			p->have_key = arca_cas_mac_key(s->cas, txn, p->mac_key) == 1;
+			mdb_txn_abort(txn);
+		}
+	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_space, NULL);
 	pthread_cond_init(&p->cv_jobs, NULL);

@@ -46,6 +46,8 @@ typedef struct {
 	uint64_t bytes_compared;
 	uint64_t chunks_differing;
 	int as_root;
+	int have_key;                 /* the store has a MAC key */
+	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];
 	unsigned nthreads;
 } fill_pool;

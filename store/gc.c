@@ -221,9 +221,20 @@ static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_inf
 			res->chunks_live++;
 			continue;
 		}
-		if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
-			rc = arca_lmdb_error(mrc, "remove chunk");
-			break;
+		{
+			MDB_val mk = { 32, k.mv_data };
+			uint8_t idc[32];
+			memcpy(idc, k.mv_data, 32);
+			mk.mv_data = idc;
+			if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
+				rc = arca_lmdb_error(mrc, "remove chunk");
+				break;
+			}
+			mrc = mdb_del(txn, s->cas->dbi_macs, &mk, NULL);
+			if (mrc && mrc != MDB_NOTFOUND) {
+				rc = arca_lmdb_error(mrc, "remove chunk MAC");
+				break;
+			}
 		}
 		d_chunks--;
 		d_unique -= loc.raw_len;
