@@ -270,7 +270,8 @@ int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint
 	return 0;
 }
 
-int fill_zero_range(int fd, uint64_t off, uint64_t len)
+/* Punches [off, off+len) or writes zeros where punching is not possible. */
+static int zero_piece(int fd, uint64_t off, uint64_t len)
 {
 	static const uint8_t zeros[65536];
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
@@ -283,6 +284,28 @@ int fill_zero_range(int fd, uint64_t off, uint64_t len)
 			return arca_err_sys("write zeros");
 		off += n;
 		len -= n;
+	}
+	return 0;
+}
+
+int fill_zero_range(int fd, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	/* Only the pieces that hold data: punching a long range that is
+	 * mostly a hole already costs the filesystem far more. */
+	while (off < end) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
+		int rc;
+		if (data < 0)
+			return errno == ENXIO ? 0 : zero_piece(fd, off, end - off);
+		if ((uint64_t)data >= end)
+			return 0;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		if ((rc = zero_piece(fd, (uint64_t)data, (uint64_t)(hole - data))) != 0)
+			return rc;
+		off = (uint64_t)hole;
 	}
 	return 0;
 }
