@@ -301,32 +301,41 @@ done:
 	return rc;
 }
 
-int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
-		const uint8_t **table)
+/* Reads `total` bytes of the record at `loc` into r->stored. */
+static int read_record_bytes(arca_cas *cas, const arca_chunk_loc *loc, size_t total,
+		arca_chunk_reader *r, const char *what)
 {
-	size_t tlen = (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
-	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
-	arca_group g;
 	ssize_t got;
 	int fd, rc;
-
-	if (r->gvalid && r->gpack == loc->pack && r->goff == loc->offset) {
-		*table = r->stored + ARCA_RECORD_HEADER_LEN;
-		return 0;
-	}
-	r->gvalid = 0;
-	if ((rc = pack_fd(cas, loc->pack, &fd)) != 0)
-		return rc;
-	if ((rc = ensure_cap(&r->stored, &r->stored_cap, total)) != 0 ||
-	    (rc = ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0)
+	r->gvalid = 0; /* r->stored is about to hold this record */
+	if ((rc = pack_fd(cas, loc->pack, &fd)) != 0 ||
+	    (rc = ensure_cap(&r->stored, &r->stored_cap, total)) != 0)
 		return rc;
 	got = arca_pread_full(fd, r->stored, total, (off_t)loc->offset);
 	if (got < 0)
 		return arca_err_sys("pack %08u: read at %llu", loc->pack,
 			(unsigned long long)loc->offset);
 	if ((size_t)got != total)
-		return arca_err_set(ARCA_ECORRUPT, "pack %08u: group at %llu is truncated",
-			loc->pack, (unsigned long long)loc->offset);
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u: %s at %llu is truncated",
+			loc->pack, what, (unsigned long long)loc->offset);
+	return 0;
+}
+
+int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		const uint8_t **table)
+{
+	size_t tlen = (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
+	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
+	arca_group g;
+	int rc;
+
+	if (r->gvalid && r->gpack == loc->pack && r->goff == loc->offset) {
+		*table = r->stored + ARCA_RECORD_HEADER_LEN;
+		return 0;
+	}
+	if ((rc = ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
+	    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
+		return rc;
 	if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
 	    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
 		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
@@ -387,24 +396,13 @@ int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32]
 {
 	size_t total = ARCA_RECORD_HEADER_LEN + (size_t)loc->stored_len;
 	arca_record rec;
-	ssize_t got;
-	int fd, rc;
+	int rc;
 
 	if (loc->grouped)
 		return read_member(cas, loc, id, r, raw);
-	r->gvalid = 0; /* r->stored is about to hold this record instead */
-	if ((rc = pack_fd(cas, loc->pack, &fd)) != 0)
+	if ((rc = ensure_cap(&r->raw, &r->raw_cap, loc->raw_len)) != 0 ||
+	    (rc = read_record_bytes(cas, loc, total, r, "record")) != 0)
 		return rc;
-	if ((rc = ensure_cap(&r->stored, &r->stored_cap, total)) != 0 ||
-	    (rc = ensure_cap(&r->raw, &r->raw_cap, loc->raw_len)) != 0)
-		return rc;
-	got = arca_pread_full(fd, r->stored, total, (off_t)loc->offset);
-	if (got < 0)
-		return arca_err_sys("pack %08u: read at %llu", loc->pack,
-			(unsigned long long)loc->offset);
-	if ((size_t)got != total)
-		return arca_err_set(ARCA_ECORRUPT, "pack %08u: record at %llu is truncated",
-			loc->pack, (unsigned long long)loc->offset);
 	if ((rc = arca_record_decode(&rec, r->stored, total)) != 0)
 		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
 			(unsigned long long)loc->offset);

@@ -52,6 +52,19 @@ static int add_damaged(chunk_pass *cp, const uint8_t id[32])
 	return 0;
 }
 
+/* Keeps the first error a worker hit (its thread-local text included). */
+static void record_error(chunk_pass *cp, int rc)
+{
+	if (!rc)
+		return;
+	pthread_mutex_lock(&cp->mu);
+	if (!cp->err) {
+		cp->err = rc;
+		snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
+	}
+	pthread_mutex_unlock(&cp->mu);
+}
+
 static size_t gslot(const size_t *slots, size_t cap, const group_ref *g, uint32_t pack,
 		uint64_t off)
 {
@@ -140,14 +153,7 @@ static void *group_worker(void *arg)
 			(uint64_t)g->loc.nmembers * ARCA_GROUP_MEMBER_LEN;
 		pthread_mutex_unlock(&cp->mu);
 	}
-	if (rc) {
-		pthread_mutex_lock(&cp->mu);
-		if (!cp->err) {
-			cp->err = rc;
-			snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
-		}
-		pthread_mutex_unlock(&cp->mu);
-	}
+	record_error(cp, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
@@ -202,14 +208,7 @@ static void *chunk_worker(void *arg)
 		}
 		pthread_mutex_unlock(&cp->mu);
 	}
-	if (rc) {
-		pthread_mutex_lock(&cp->mu);
-		if (!cp->err) {
-			cp->err = rc;
-			snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
-		}
-		pthread_mutex_unlock(&cp->mu);
-	}
+	record_error(cp, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
