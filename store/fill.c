@@ -375,3 +375,30 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 	*name = path + start;
 	return 0;
 }
+
+int fill_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e,
+		const struct stat *existing)
+{
+	const char *tname = NULL;
+	struct stat tst;
+	int tfd = -1, rc;
+
+	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
+		return rc;
+	if (fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
+		close(tfd);
+		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a restored file",
+			e->path, e->target);
+	}
+	if (existing && existing->st_ino == tst.st_ino && existing->st_dev == tst.st_dev) {
+		close(tfd);
+		return 1;
+	}
+	if (existing && (rc = arca_rm_rf_at(dirfd, name)) != 0) {
+		close(tfd);
+		return rc;
+	}
+	rc = linkat(tfd, tname, dirfd, name, 0) < 0 ? arca_err_sys("link %s", e->path) : 0;
+	close(tfd);
+	return rc;
+}

@@ -7,6 +7,7 @@
 #define ARCA_STORE_FILL_H
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "store/store.h"
@@ -82,6 +83,15 @@ int fill_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_r
 /** Opens the directory holding `path` below `root` without following
  *  symlinks (ARCA_EUNSAFE otherwise); *name points at the last component. */
 int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name);
+
+/**
+ * Makes `name` in `dirfd` a hard link to the manifest entry's earlier
+ * path (found below `root` without following symlinks). `existing` is
+ * what `name` is now, or NULL: if it already is that file, returns 1 and
+ * changes nothing; otherwise it is removed first. 0 when linked now.
+ */
+int fill_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e,
+		const struct stat *existing);
 
 /** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */
 int fill_zero_range(int fd, uint64_t off, uint64_t len);

@@ -80,27 +80,6 @@ static int close_dir(dframe *d, int as_root, int apply)
 	return rc;
 }
 
-
-
-
-static int make_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e)
-{
-	const char *tname = NULL;
-	struct stat st;
-	int tfd = -1, rc;
-
-	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
-		return rc;
-	if (fstatat(tfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
-		close(tfd);
-		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a restored file",
-			e->path, e->target);
-	}
-	rc = linkat(tfd, tname, dirfd, name, 0) < 0 ? arca_err_sys("link %s", e->path) : 0;
-	close(tfd);
-	return rc;
-}
-
 static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int force,
 		uint64_t *nentries)
 {
@@ -217,7 +196,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				goto done;
 			break;
 		case ARCA_MF_HARDLINK:
-			if ((rc = make_hardlink(stack[0].fd, top->fd, name, &e)) != 0)
+			if ((rc = fill_hardlink(stack[0].fd, top->fd, name, &e, NULL)) != 0)
 				goto done;
 			break;
 		case ARCA_MF_FIFO:

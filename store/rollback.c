@@ -172,7 +172,6 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	return rc ? rc : rc2;
 }
 
-
 static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
@@ -215,33 +214,13 @@ static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 	return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
 }
 
-
 static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
-	const char *tname = NULL;
-	struct stat tst;
-	int tfd = -1, rc;
-
-	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
-		return rc;
-	if (fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
-		close(tfd);
-		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a regular file",
-			e->path, e->target);
-	}
-	if (exists && st->st_ino == tst.st_ino && st->st_dev == tst.st_dev) {
-		close(tfd);
-		return 0;
-	}
-	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0) {
-		close(tfd);
-		return rc;
-	}
-	rc = linkat(tfd, tname, top->fd, name, 0) < 0 ? arca_err_sys("link %s", e->path) : 0;
-	close(tfd);
-	b->changed++;
-	return rc;
+	int rc = fill_hardlink(root, top->fd, name, e, exists ? st : NULL);
+	if (rc == 0)
+		b->changed++;
+	return rc < 0 ? rc : 0;
 }
 
 static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
