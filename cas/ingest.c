@@ -555,12 +555,35 @@ done:
 /* ---- writer (calling thread) ---- */
 
 static int write_group(struct batch *b, const struct group *g, arca_cas_writer *w,
-		arca_ingest_stats *st)
+		int level, arca_ingest_stats *st)
 {
-	uint8_t (*ids)[32] = malloc((size_t)g->n * 32);
-	uint32_t *lens = malloc((size_t)g->n * sizeof(uint32_t));
+	uint8_t (*ids)[32];
+	uint32_t *lens, present = 0;
 	uint64_t added = 0, added_raw = 0;
 	int rc;
+
+	for (uint32_t k = 0; k < g->n; k++)
+		present += arca_cas_writer_has(w, b->ev[b->members[g->first + k]].id);
+	if (present == g->n)
+		return 0;
+	if (present) {
+		/* Some members were stored meanwhile (another worker's batch got
+		 * to them first): store the rest on their own rather than the
+		 * whole group twice. Rare, so compressing again is fine. */
+		for (uint32_t k = 0; k < g->n; k++) {
+			const struct ev *m = &b->ev[b->members[g->first + k]];
+			uint8_t id[32];
+			if (arca_cas_writer_has(w, m->id))
+				continue;
+			if ((rc = arca_cas_writer_put_raw(w, b->raw + m->off, m->len, level, id)) != 0)
+				return rc;
+			st->chunks_new++;
+			st->new_raw_bytes += m->len;
+		}
+		return 0;
+	}
+	ids = malloc((size_t)g->n * 32);
+	lens = malloc((size_t)g->n * sizeof(uint32_t));
 
 	if (!ids || !lens) {
 		free(ids);
@@ -628,7 +651,7 @@ static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 				struct group *g = &b->groups[e->group];
 				/* the group goes in with its first member */
 				if (b->members[g->first] == i &&
-				    (rc = write_group(b, g, w, st)) != 0)
+				    (rc = write_group(b, g, w, ing->params.zstd_level, st)) != 0)
 					return rc;
 			} else {
 				const uint8_t *stored = e->codec == ARCA_CODEC_ZSTD ?
@@ -650,7 +673,6 @@ static int write_batch(arca_ingest *ing, struct batch *b, arca_cas_writer *w,
 			break;
 		}
 	}
-	(void)ing;
 	return 0;
 }
 
