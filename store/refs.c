@@ -375,38 +375,32 @@ static int scan_ref(const char *key, size_t klen, const arca_id *id, void *ctx)
 	return 0;
 }
 
+/* Without `force`, fails when a ref points at `id`; with it, deletes every
+ * such ref (the walk restarts after each delete). */
 static int drop_refs_to(arca_store *s, MDB_txn *txn, const arca_id *id, int force)
 {
-	ref_scan rs;
-	char str[ARCA_ID_STRLEN];
-	int rc;
-
-	memset(&rs, 0, sizeof(rs));
-	rs.id = id;
-	if ((rc = refs_walk(s, txn, scan_ref, &rs)) != 0)
-		return rc;
-	if (!rs.count)
-		return 0;
-	if (!force) {
-		arca_id_format(str, id);
-		return arca_err_set(ARCA_EREFERENCED,
-			"%.24s is still referenced by %s%s (untag it or use --force)",
-			str, rs.first, rs.count > 1 ? " and other refs" : "");
-	}
-	/* delete every ref to id: restart the walk after each delete */
 	for (;;) {
+		ref_scan rs;
+		char str[ARCA_ID_STRLEN];
 		MDB_val k;
+		int rc;
+
 		memset(&rs, 0, sizeof(rs));
 		rs.id = id;
 		if ((rc = refs_walk(s, txn, scan_ref, &rs)) != 0)
 			return rc;
 		if (!rs.count)
 			return 0;
+		if (!force) {
+			arca_id_format(str, id);
+			return arca_err_set(ARCA_EREFERENCED,
+				"%.24s is still referenced by %s%s (untag it or use --force)",
+				str, rs.first, rs.count > 1 ? " and other refs" : "");
+		}
 		k.mv_size = strlen(rs.first);
 		k.mv_data = rs.first;
-		int mrc = mdb_del(txn, s->dbi_refs, &k, NULL);
-		if (mrc)
-			return arca_lmdb_error(mrc, "delete ref");
+		if ((rc = mdb_del(txn, s->dbi_refs, &k, NULL)) != 0)
+			return arca_lmdb_error(rc, "delete ref");
 	}
 }
 
