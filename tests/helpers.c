@@ -256,6 +256,30 @@ arca_store *th_store_open(const char *dir)
 	return s;
 }
 
+int th_setup(void **state)
+{
+	th_fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->tmp = th_tmpdir();
+	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
+	snprintf(f->storedir, sizeof(f->storedir), "%s/store", f->tmp);
+	if (mkdir(f->src, 0755) < 0)
+		abort();
+	f->s = th_store_open(f->storedir);
+	*state = f;
+	return 0;
+}
+
+int th_teardown(void **state)
+{
+	th_fixture *f = *state;
+	arca_store_free(f->s);
+	th_cleanup(f->tmp);
+	free(f);
+	return 0;
+}
+
 arca_id th_snapshot(arca_store *s, const char *path, const char *name, const char *tag,
 		arca_op_stats *st)
 {

@@ -32,6 +32,17 @@ int th_tree_equal(const char *a, const char *b, char *why, size_t n);
 int th_file_equal(const char *a, const char *b);
 
 arca_store *th_store_open(const char *dir);
+
+/* The common cmocka fixture: a fresh directory `tmp` holding an empty
+ * `src/` and a store open at `store/`. */
+typedef struct {
+	char *tmp;
+	char src[1024];
+	char storedir[1024];
+	arca_store *s;
+} th_fixture;
+int th_setup(void **state);
+int th_teardown(void **state);
 /* Snapshot helper asserting success. */
 arca_id th_snapshot(arca_store *s, const char *path, const char *name, const char *tag,
 		arca_op_stats *st);

@@ -8,11 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct {
-	char *tmp;
-	char src[4096];
-	arca_store *s;
-} fixture;
+typedef th_fixture fixture;
 
 typedef struct {
 	char lines[64][300];
@@ -50,26 +46,14 @@ static int has_line(const seen *s, const char *want)
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	f->tmp = th_tmpdir();
-	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
-	mkdir(f->src, 0755);
+	fixture *f;
+	th_setup(state);
+	f = *state;
 	mkdir(th_path(f->src, "dir"), 0755);
 	th_write_random(th_path(f->src, "dir/a"), 300000, 1);
 	th_write_random(th_path(f->src, "b"), 1000, 2);
 	th_write_file(th_path(f->src, "c"), "c", 1);
 	assert_int_equal(symlink("b", th_path(f->src, "l")), 0);
-	f->s = th_store_open(th_path(f->tmp, "store"));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f);
 	return 0;
 }
 
@@ -180,9 +164,9 @@ static void image_changes_are_byte_ranges(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(tree_changes_between_artifacts, setup, teardown),
-		cmocka_unit_test_setup_teardown(live_tree_diff_uses_the_files_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(image_changes_are_byte_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(tree_changes_between_artifacts, setup, th_teardown),
+		cmocka_unit_test_setup_teardown(live_tree_diff_uses_the_files_cache, setup, th_teardown),
+		cmocka_unit_test_setup_teardown(image_changes_are_byte_ranges, setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

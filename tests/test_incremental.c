@@ -12,19 +12,14 @@
 #define NFILES 6000
 #define FILE_SIZE 35000 /* 6000 x 35 KB = 210 MB */
 
-typedef struct {
-	char *tmp;
-	char src[4096];
-	arca_store *s;
-} fixture;
+typedef th_fixture fixture;
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
+	fixture *f;
 	uint8_t *buf = malloc(FILE_SIZE);
-	f->tmp = th_tmpdir();
-	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
-	mkdir(f->src, 0755);
+	th_setup(state);
+	f = *state;
 	for (int d = 0; d < 60; d++) {
 		char dir[4200];
 		snprintf(dir, sizeof(dir), "%s/d%02d", f->src, d);
@@ -37,17 +32,6 @@ static int setup(void **state)
 		}
 	}
 	free(buf);
-	f->s = th_store_open(th_path(f->tmp, "store"));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f);
 	return 0;
 }
 
@@ -106,8 +90,8 @@ static void changed_files_are_read_again(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(unchanged_tree_reads_no_file_content, setup, teardown),
-		cmocka_unit_test_setup_teardown(changed_files_are_read_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(unchanged_tree_reads_no_file_content, setup, th_teardown),
+		cmocka_unit_test_setup_teardown(changed_files_are_read_again, setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,35 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-	char *tmp;
-	char *src;
-	char *storedir;
-	arca_store *s;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	f->tmp = th_tmpdir();
-	f->src = strdup(th_path(f->tmp, "src"));
-	f->storedir = strdup(th_path(f->tmp, "store"));
-	mkdir(f->src, 0755);
-	f->s = th_store_open(f->storedir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f->src);
-	free(f->storedir);
-	free(f);
-	return 0;
-}
+typedef th_fixture fixture;
 
 static arca_id snap_content(fixture *f, const char *content, const char *name, const char *tag)
 {
@@ -356,15 +328,15 @@ static void gc_is_safe_against_concurrent_snapshots(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(tags_move_and_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(unknown_references_list_candidates, setup, teardown),
-		cmocka_unit_test_setup_teardown(ambiguous_prefix_lists_candidates, setup, teardown),
-		cmocka_unit_test_setup_teardown(explicit_parent_and_chain, setup, teardown),
-		cmocka_unit_test_setup_teardown(rm_refuses_referenced_artifacts_unless_forced, setup, teardown),
-		cmocka_unit_test_setup_teardown(prune_keeps_newest_and_tagged, setup, teardown),
-		cmocka_unit_test_setup_teardown(gc_frees_exactly_the_unreferenced_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(retired_pack_outlives_older_readers, setup, teardown),
-		cmocka_unit_test_setup_teardown(gc_is_safe_against_concurrent_snapshots, setup, teardown),
+		cmocka_unit_test_setup_teardown(tags_move_and_delete, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(unknown_references_list_candidates, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(ambiguous_prefix_lists_candidates, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(explicit_parent_and_chain, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(rm_refuses_referenced_artifacts_unless_forced, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(prune_keeps_newest_and_tagged, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(gc_frees_exactly_the_unreferenced_data, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(retired_pack_outlives_older_readers, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(gc_is_safe_against_concurrent_snapshots, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,35 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-typedef struct {
-	char *tmp;
-	char *src;
-	char *storedir;
-	arca_store *s;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	f->tmp = th_tmpdir();
-	f->src = strdup(th_path(f->tmp, "src"));
-	f->storedir = strdup(th_path(f->tmp, "store"));
-	mkdir(f->src, 0755);
-	f->s = th_store_open(f->storedir);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f->src);
-	free(f->storedir);
-	free(f);
-	return 0;
-}
+typedef th_fixture fixture;
 
 static void restore_ok(arca_store *s, const char *ref, const char *dest, arca_op_stats *st)
 {
@@ -399,17 +371,17 @@ static void store_reopens_with_its_chunk_parameters(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(tree_with_awkward_content_round_trips, setup, teardown),
-		cmocka_unit_test_setup_teardown(image_round_trips_sparse, setup, teardown),
-		cmocka_unit_test_setup_teardown(identical_snapshot_adds_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(small_image_change_adds_about_the_changed_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(repeated_data_is_stored_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(zero_files_store_no_chunks, setup, teardown),
-		cmocka_unit_test_setup_teardown(references_resolve_by_prefix_name_and_tag, setup, teardown),
-		cmocka_unit_test_setup_teardown(labels_and_metadata_are_kept, setup, teardown),
-		cmocka_unit_test_setup_teardown(restore_refuses_existing_destinations, setup, teardown),
-		cmocka_unit_test_setup_teardown(artifacts_list_oldest_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(store_reopens_with_its_chunk_parameters, setup, teardown),
+		cmocka_unit_test_setup_teardown(tree_with_awkward_content_round_trips, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(image_round_trips_sparse, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(identical_snapshot_adds_nothing, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(small_image_change_adds_about_the_changed_bytes, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(repeated_data_is_stored_once, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(zero_files_store_no_chunks, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(references_resolve_by_prefix_name_and_tag, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(labels_and_metadata_are_kept, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(restore_refuses_existing_destinations, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(artifacts_list_oldest_first, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(store_reopens_with_its_chunk_parameters, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
