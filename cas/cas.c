@@ -6,6 +6,7 @@
 #include "util/fsutil.h"
 #include "util/hex.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -66,11 +67,172 @@ static void pack_path(char *out, size_t n, const arca_cas *cas, uint32_t no)
 	snprintf(out, n, "%s/pack-%08u.arcp", cas->packdir, no);
 }
 
+int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n)
+{
+	int k = snprintf(out, n, "%s/pack-%08u.arcp", cas->packdir, no);
+	return k < 0 || (size_t)k >= n ? arca_err_set(ARCA_EINVAL, "pack path too long") : 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n)
+{
+	DIR *d = opendir(cas->packdir);
+	struct dirent *de;
+	uint32_t *v = NULL;
+	size_t cnt = 0, cap = 0;
+
+	*nos = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : arca_err_sys("list %s", cas->packdir);
+	while ((de = readdir(d)) != NULL) {
+		unsigned no;
+		char tail;
+		if (strlen(de->d_name) != 18 ||
+		    sscanf(de->d_name, "pack-%8u.arcp%c", &no, &tail) != 1 || no == 0)
+			continue;
+		if (cnt == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			uint32_t *nv = realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return arca_err_set(ARCA_ENOMEM, "out of memory");
+			}
+			v = nv;
+			cap = nc;
+		}
+		v[cnt++] = no;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), u32_cmp);
+	*nos = v;
+	*n = cnt;
+	return 0;
+}
+
+void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
+		uint32_t cmax)
+{
+	arca_put_le64(cas->params, format);
+	arca_put_le64(cas->params + 8, cmin);
+	arca_put_le64(cas->params + 16, cavg);
+	arca_put_le64(cas->params + 24, cmax);
+	cas->have_params = 1;
+}
+
+static int damaged_index(const char *path, const char *why)
+{
+	return arca_err_set(ARCA_ECORRUPT,
+		"index %s %s; the packs are intact: run 'arca repair' to rebuild it", path, why);
+}
+
+/*
+ * The index must describe the packs beside it: LMDB maps the file, so a
+ * truncated one would kill readers with SIGBUS, and an empty or foreign
+ * one would make the first writer take every pack for uncommitted.
+ */
+static int check_index(arca_cas *cas, const char *path)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	MDB_txn *txn = NULL;
+	struct stat st;
+	uint32_t *nos = NULL;
+	size_t n = 0;
+	uint64_t fmt = 0, next = 0;
+	int rc, mrc;
+
+	if (stat(path, &st) < 0)
+		return arca_err_sys("stat %s", path);
+	if ((mrc = mdb_env_info(cas->env, &info)) != 0 || (mrc = mdb_env_stat(cas->env, &ms)) != 0)
+		return arca_lmdb_error(mrc, path);
+	if ((uint64_t)st.st_size < (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize)
+		return damaged_index(path, "is truncated");
+	if ((rc = arca_cas_pack_files(cas, &nos, &n)) != 0)
+		return rc;
+	if (n == 0)
+		goto done;
+	if ((mrc = mdb_txn_begin(cas->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		rc = mrc == MDB_CORRUPTED || mrc == MDB_INVALID || mrc == MDB_PAGE_NOTFOUND ?
+			damaged_index(path, "is damaged") : arca_lmdb_error(mrc, path);
+		goto done;
+	}
+	{
+		MDB_dbi meta, packs, dead;
+		MDB_val k = { 6, "format" }, v;
+		if (mdb_dbi_open(txn, "meta", 0, &meta) != 0 || mdb_get(txn, meta, &k, &v) != 0 ||
+		    v.mv_size != 8) {
+			rc = damaged_index(path, "is missing or empty but packs exist");
+			goto done;
+		}
+		fmt = arca_get_le64(v.mv_data);
+		k.mv_size = strlen(ARCA_META_PACK_NEXT);
+		k.mv_data = ARCA_META_PACK_NEXT;
+		if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 8)
+			next = arca_get_le64(v.mv_data);
+		if (mdb_dbi_open(txn, "packs", 0, &packs) != 0)
+			packs = 0;
+		if (mdb_dbi_open(txn, "deadpacks", 0, &dead) != 0)
+			dead = 0;
+		/* every pack numbered below pack.next was committed: the index
+		 * must list it as live or retired */
+		for (size_t i = 0; i < n && nos[i] < next; i++) {
+			uint8_t kb[4] = { (uint8_t)(nos[i] >> 24), (uint8_t)(nos[i] >> 16),
+				(uint8_t)(nos[i] >> 8), (uint8_t)nos[i] };
+			MDB_val pk = { 4, kb }, pv;
+			if ((packs && mdb_get(txn, packs, &pk, &pv) == 0) ||
+			    (dead && mdb_get(txn, dead, &pk, &pv) == 0))
+				continue;
+			rc = arca_err_set(ARCA_ECORRUPT,
+				"index %s does not know pack %08u; run 'arca repair' to rebuild it",
+				path, nos[i]);
+			goto done;
+		}
+		(void)fmt;
+	}
+	rc = 0;
+done:
+	if (txn)
+		mdb_txn_abort(txn);
+	free(nos);
+	(void)ms;
+	return rc;
+}
+
 int arca_cas_open(arca_cas **out, const char *dir)
+{
+	arca_cas *cas;
+	char path[4096];
+	int rc, k;
+
+	if ((rc = arca_cas_open_index(&cas, dir, "index.lmdb")) != 0)
+		return rc;
+	k = snprintf(path, sizeof(path), "%s/index.lmdb", dir);
+	if (k < 0 || (size_t)k >= sizeof(path))
+		rc = arca_err_set(ARCA_EINVAL, "store path too long");
+	else
+		rc = check_index(cas, path);
+	if (rc) {
+		arca_cas_free(cas);
+		return rc;
+	}
+	*out = cas;
+	return 0;
+}
+
+int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name)
 {
 	arca_cas *cas;
 	char *lmdb_path = NULL;
 	int rc, mrc, dead;
+	struct stat st;
 
 	cas = calloc(1, sizeof(*cas));
 	if (!cas)
@@ -79,7 +241,7 @@ int arca_cas_open(arca_cas **out, const char *dir)
 	cas->pack_target = ARCA_PACK_TARGET;
 	cas->dir = strdup(dir);
 	cas->packdir = path_join(dir, "packs");
-	lmdb_path = path_join(dir, "index.lmdb");
+	lmdb_path = path_join(dir, index_name);
 	if (!cas->dir || !cas->packdir || !lmdb_path) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto fail;
@@ -105,15 +267,27 @@ int arca_cas_open(arca_cas **out, const char *dir)
 		cas->env = NULL;
 	}
 	if (mrc != 0) {
-		rc = arca_lmdb_error(mrc, lmdb_path);
+		rc = mrc == MDB_INVALID || mrc == MDB_CORRUPTED || mrc == MDB_VERSION_MISMATCH ?
+			damaged_index(lmdb_path, "is damaged") : arca_lmdb_error(mrc, lmdb_path);
 		goto fail;
+	}
+	/* before any page is touched through the map */
+	if (stat(lmdb_path, &st) == 0) {
+		MDB_envinfo info;
+		MDB_stat ms;
+		if (mdb_env_info(cas->env, &info) == 0 && mdb_env_stat(cas->env, &ms) == 0 &&
+		    (uint64_t)st.st_size < (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize) {
+			rc = damaged_index(lmdb_path, "is truncated");
+			goto fail;
+		}
 	}
 	mdb_reader_check(cas->env, &dead);
 	{
-		const char *names[] = { "chunks", "packs", "meta", "deadpacks", "macs" };
+		const char *names[] = { "chunks", "packs", "meta", "deadpacks", "macs", "journal",
+			"damaged" };
 		MDB_dbi *dbis[] = { &cas->dbi_chunks, &cas->dbi_packs, &cas->dbi_meta, &cas->dbi_dead,
-			&cas->dbi_macs };
-		if ((rc = arca_cas_open_dbis(cas, names, dbis, 5)) != 0)
+			&cas->dbi_macs, &cas->dbi_journal, &cas->dbi_damaged };
+		if ((rc = arca_cas_open_dbis(cas, names, dbis, 7)) != 0)
 			goto fail;
 	}
 	free(lmdb_path);
@@ -489,6 +663,9 @@ struct arca_cas_writer {
 	ZSTD_CCtx *cctx;       /* for put_raw */
 	uint8_t *cbuf;
 	size_t cbuf_cap;
+	uint64_t jseq;         /* next journal sequence number */
+	uint64_t jseq_start;
+	uint64_t ndamaged;     /* entries in `damaged` when we began */
 };
 
 static void pack_key(uint8_t k[4], uint32_t no)
@@ -527,7 +704,8 @@ static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
 /* Cuts off what a crashed writer appended but never committed. Runs
  * inside the write transaction, so no other writer is active. Pack files
  * numbered `next` and up were never committed. */
-static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint32_t next)
+static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint32_t next,
+		int next_known)
 {
 	char path[4096];
 	struct stat st;
@@ -535,15 +713,18 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint
 	if (last_no > 0) {
 		pack_path(path, sizeof(path), cas, last_no);
 		if (stat(path, &st) < 0)
-			return arca_err_set(ARCA_ECORRUPT, "pack %08u is missing", last_no);
+			return arca_err_set(ARCA_ECORRUPT,
+				"pack %08u is missing; run 'arca repair'", last_no);
 		if ((uint64_t)st.st_size < last_len)
 			return arca_err_set(ARCA_ECORRUPT,
-				"pack %08u is shorter (%lld bytes) than committed (%llu)",
+				"pack %08u is shorter (%lld bytes) than committed (%llu); run 'arca repair'",
 				last_no, (long long)st.st_size, (unsigned long long)last_len);
 		if ((uint64_t)st.st_size > last_len && truncate(path, (off_t)last_len) < 0)
 			return arca_err_sys("truncate torn tail of pack %08u", last_no);
 	}
-	for (uint32_t no = next;; no++) {
+	/* Only a recorded pack.next proves a higher-numbered pack was never
+	 * committed: without it, nothing is deleted. */
+	for (uint32_t no = next; next_known; no++) {
 		pack_path(path, sizeof(path), cas, no);
 		if (unlink(path) < 0) {
 			if (errno == ENOENT)
@@ -584,6 +765,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			arca_cas_writer_abort(w);
 			return rc;
 		}
+		int next_known = next > 0;
 		if (next <= no)
 			next = (uint64_t)no + 1;
 		if (next > UINT32_MAX - 1) {
@@ -591,7 +773,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			return arca_err_set(ARCA_ECORRUPT, "index: pack numbering out of range");
 		}
 		w->next_pack = (uint32_t)next;
-		if ((rc = repair_tails(cas, no, len, w->next_pack)) != 0) {
+		if ((rc = repair_tails(cas, no, len, w->next_pack, next_known)) != 0) {
 			arca_cas_writer_abort(w);
 			return rc;
 		}
@@ -610,6 +792,19 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		arca_cas_writer_abort(w);
 		return rc;
 	}
+	{
+		MDB_stat ms;
+		if ((rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, &w->jseq)) != 0 ||
+		    (mrc = mdb_stat(w->txn, cas->dbi_damaged, &ms)) != 0) {
+			rc = rc ? rc : arca_lmdb_error(mrc, "damaged chunks");
+			arca_cas_writer_abort(w);
+			return rc;
+		}
+		if (w->jseq == 0)
+			w->jseq = 1;
+		w->jseq_start = w->jseq;
+		w->ndamaged = ms.ms_entries;
+	}
 	if (no > 0 && len < cas->pack_target) {
 		char path[4096];
 		pack_path(path, sizeof(path), cas, no);
@@ -627,8 +822,15 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		w->pack_no = no; /* full or none: the next put opens no+1 */
 		w->pack_len = UINT64_MAX;
 	}
+	cas->active = w;
 	*out = w;
 	return 0;
+}
+
+arca_cas_writer *arca_cas_writer_of(arca_cas *cas, MDB_txn *txn)
+{
+	arca_cas_writer *w = cas->active;
+	return w && w->txn == txn ? w : NULL;
 }
 
 MDB_txn *arca_cas_writer_txn(arca_cas_writer *w)
@@ -700,6 +902,9 @@ static int record_pack_len(arca_cas_writer *w)
 	return mrc ? arca_lmdb_error(mrc, "record pack length") : 0;
 }
 
+static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const void *a,
+		size_t alen, const void *b, size_t blen, uint64_t *seq);
+
 /* Finishes the current pack (durable, length recorded) and starts the next. */
 static int rotate_pack(arca_cas_writer *w)
 {
@@ -729,6 +934,10 @@ static int rotate_pack(arca_cas_writer *w)
 	memcpy(w->wbuf, hdr, sizeof(hdr));
 	w->wlen = sizeof(hdr);
 	w->pack_len = sizeof(hdr);
+	/* every pack says how its store chunks, for a rebuilt index */
+	if (w->cas->have_params)
+		return append_meta(w, ARCA_META_PARAMS, 0, w->cas->params, sizeof(w->cas->params),
+			NULL, 0, NULL);
 	return 0;
 }
 
@@ -779,6 +988,30 @@ static int append_record(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_
 	return append(w, stored, stored_len);
 }
 
+/* A good copy of a lost chunk was stored: it is no longer lost. */
+static int undamage(arca_cas_writer *w, const uint8_t id[32])
+{
+	MDB_val k = { 32, (void *)id };
+	int mrc;
+	if (!w->ndamaged)
+		return 0;
+	mrc = mdb_del(w->txn, w->cas->dbi_damaged, &k, NULL);
+	return mrc && mrc != MDB_NOTFOUND ? arca_lmdb_error(mrc, "damaged chunks") : 0;
+}
+
+int arca_cas_writer_mark_damaged(arca_cas_writer *w, const uint8_t id[32])
+{
+	uint8_t one = 1;
+	MDB_val k = { 32, (void *)id }, v = { 1, &one };
+	int mrc = mdb_del(w->txn, w->cas->dbi_chunks, &k, NULL);
+	if (mrc && mrc != MDB_NOTFOUND)
+		return arca_lmdb_error(mrc, "drop damaged chunk");
+	if ((mrc = mdb_put(w->txn, w->cas->dbi_damaged, &k, &v, 0)) != 0)
+		return arca_lmdb_error(mrc, "damaged chunks");
+	w->ndamaged++;
+	return 0;
+}
+
 int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_len,
 		uint8_t codec, const void *stored, uint32_t stored_len, int *added)
 {
@@ -797,6 +1030,8 @@ int arca_cas_writer_put(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_l
 	mrc = mdb_put(w->txn, w->cas->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
 	if (mrc)
 		return arca_lmdb_error(mrc, "add chunk");
+	if ((rc = undamage(w, id)) != 0)
+		return rc;
 	w->d_chunks++;
 	w->d_unique += raw_len;
 	w->d_stored += stored_len;
@@ -865,6 +1100,8 @@ int arca_cas_writer_put_group(arca_cas_writer *w, const uint8_t (*ids)[32],
 			rc = arca_lmdb_error(mrc, "add chunk");
 			goto done;
 		}
+		if ((rc = undamage(w, ids[i])) != 0)
+			goto done;
 		nadded++;
 		nraw += lens[i];
 	}
@@ -1091,11 +1328,15 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 		rc = arca_err_sys("sync %s", cas->packdir);
 		goto fail;
 	}
+	if (w->jseq != w->jseq_start &&
+	    (rc = arca_meta_put_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, w->jseq)) != 0)
+		goto fail;
 	if ((w->d_chunks || w->d_unique || w->d_stored) &&
 	    ((rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_CHUNKS, w->d_chunks)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_UNIQUE, w->d_unique)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_STORED, w->d_stored)) != 0))
 		goto fail;
+	cas->active = NULL;
 	mrc = mdb_txn_commit(w->txn);
 	w->txn = NULL;
 	if (mrc) {
@@ -1118,7 +1359,147 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	 * Best effort; the next writer repairs whatever is left. */
 	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
 		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
+	if (w->cas->active == w)
+		w->cas->active = NULL;
 	if (w->txn)
 		mdb_txn_abort(w->txn);
 	writer_free(w);
+}
+
+/* ---- journal ---- */
+
+void arca_journal_loc_encode(uint8_t out[ARCA_JOURNAL_LOC_LEN], const arca_journal_loc *l)
+{
+	arca_put_le32(out, l->pack);
+	arca_put_le64(out + 4, l->offset);
+	arca_put_le32(out + 12, l->len);
+	out[16] = l->type;
+	out[17] = l->flags;
+}
+
+int arca_journal_loc_decode(arca_journal_loc *l, const void *v, size_t n)
+{
+	const uint8_t *p = v;
+	if (n != ARCA_JOURNAL_LOC_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "index: journal entry has %zu bytes", n);
+	l->pack = arca_get_le32(p);
+	l->offset = arca_get_le64(p + 4);
+	l->len = arca_get_le32(p + 12);
+	l->type = p[16];
+	l->flags = p[17];
+	if (l->pack == 0 || l->offset < ARCA_PACK_HEADER_LEN || l->len > ARCA_META_PAYLOAD_MAX ||
+	    l->type == 0 || l->type > ARCA_META_TYPE_MAX)
+		return arca_err_set(ARCA_ECORRUPT, "index: journal entry out of range");
+	return 0;
+}
+
+static void seq_key(uint8_t k[8], uint64_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(seq >> (56 - 8 * i));
+}
+
+/* Appends one meta record to the current pack (no rotation) and indexes it. */
+static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const void *a,
+		size_t alen, const void *b, size_t blen, uint64_t *seq)
+{
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], kb[8], vb[ARCA_JOURNAL_LOC_LEN];
+	MDB_val k = { 8, kb }, v = { sizeof(vb), vb };
+	arca_meta_hdr m;
+	arca_journal_loc l;
+	arca_sha256 *h = NULL;
+	int rc, mrc;
+
+	if (alen + blen > ARCA_META_PAYLOAD_MAX)
+		return arca_err_set(ARCA_EINVAL, "meta record of %zu bytes", alen + blen);
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.flags = flags;
+	m.len = (uint32_t)(alen + blen);
+	m.seq = w->jseq++;
+	if ((rc = arca_sha256_new(&h)) != 0 || (rc = arca_sha256_update(h, a, alen)) != 0 ||
+	    (rc = arca_sha256_update(h, b, blen)) != 0 || (rc = arca_sha256_final(h, m.hash)) != 0) {
+		arca_sha256_free(h);
+		return rc;
+	}
+	arca_sha256_free(h);
+	arca_meta_encode(hdr, &m);
+	l.pack = w->pack_no;
+	l.offset = w->pack_len;
+	l.len = m.len;
+	l.type = type;
+	l.flags = flags;
+	if ((rc = append(w, hdr, sizeof(hdr))) != 0 || (alen && (rc = append(w, a, alen)) != 0) ||
+	    (blen && (rc = append(w, b, blen)) != 0))
+		return rc;
+	seq_key(kb, m.seq);
+	arca_journal_loc_encode(vb, &l);
+	if ((mrc = mdb_put(w->txn, w->cas->dbi_journal, &k, &v, 0)) != 0)
+		return arca_lmdb_error(mrc, "journal");
+	if (seq)
+		*seq = m.seq;
+	return 0;
+}
+
+int arca_cas_writer_journal(arca_cas_writer *w, uint8_t type, uint8_t flags,
+		const void *a, size_t alen, const void *b, size_t blen, uint64_t *seq)
+{
+	size_t rec_len = ARCA_RECORD_HEADER_LEN + alen + blen;
+	int rc;
+	if (w->pack_len == UINT64_MAX || w->force_new ||
+	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
+		if ((rc = rotate_pack(w)) != 0)
+			return rc;
+		w->force_new = 0;
+	}
+	return append_meta(w, type, flags, a, alen, b, blen, seq);
+}
+
+int arca_cas_writer_journal_trim(arca_cas_writer *w, uint64_t seq)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int mrc = mdb_cursor_open(w->txn, w->cas->dbi_journal, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "journal cursor");
+	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+		const uint8_t *kp = k.mv_data;
+		uint64_t s = 0;
+		if (k.mv_size != 8)
+			break;
+		for (int i = 0; i < 8; i++)
+			s = s << 8 | kp[i];
+		if (s >= seq)
+			break;
+		if ((mrc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return mrc && mrc != MDB_NOTFOUND && mrc != 0 ? arca_lmdb_error(mrc, "journal trim") : 0;
+}
+
+int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, uint8_t *out)
+{
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], d[32];
+	arca_meta_hdr m;
+	ssize_t got;
+	int fd, rc;
+
+	if ((rc = pack_fd(cas, l->pack, &fd)) != 0)
+		return rc;
+	got = arca_pread_full(fd, hdr, sizeof(hdr), (off_t)l->offset);
+	if (got < 0)
+		return arca_err_sys("pack %08u: read at %llu", l->pack, (unsigned long long)l->offset);
+	if ((size_t)got != sizeof(hdr) || (rc = arca_meta_decode(&m, hdr, sizeof(hdr))) != 0 ||
+	    m.seq != seq || m.len != l->len || m.type != l->type)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: meta record %llu is damaged",
+			l->pack, (unsigned long long)l->offset, (unsigned long long)seq);
+	got = arca_pread_full(fd, out, l->len, (off_t)(l->offset + sizeof(hdr)));
+	if (got < 0)
+		return arca_err_sys("pack %08u: read at %llu", l->pack, (unsigned long long)l->offset);
+	if ((size_t)got != l->len || (rc = arca_sha256_digest(d, out, l->len)) != 0 ||
+	    memcmp(d, m.hash, 32) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: meta record %llu is damaged",
+			l->pack, (unsigned long long)l->offset, (unsigned long long)seq);
+	return 0;
 }

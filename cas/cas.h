@@ -27,7 +27,12 @@ typedef struct arca_cas {
 	MDB_dbi dbi_meta;     /* string key -> value */
 	MDB_dbi dbi_dead;     /* retired pack (u32 BE) -> txn id that retired it */
 	MDB_dbi dbi_macs;     /* chunk id -> keyed fast MAC (16 bytes) */
+	MDB_dbi dbi_journal;  /* seq (u64 BE) -> location of a meta record */
+	MDB_dbi dbi_damaged;  /* chunk id -> u8 reason: known lost, never "present" */
 	uint32_t pack_target;
+	uint8_t params[32];   /* PARAMS payload put at the head of each new pack */
+	int have_params;
+	struct arca_cas_writer *active; /* the writer of the open write txn */
 	pthread_mutex_t fd_lock;
 	int *pack_fds;        /* read-only descriptors by pack number */
 	size_t npack_fds;
@@ -53,8 +58,23 @@ typedef struct {
  *  proportional share of the group record). */
 uint64_t arca_chunk_loc_footprint(const arca_chunk_loc *loc);
 
-/** Opens the chunk store of the store directory `dir` (already created). */
+/**
+ * Opens the chunk store of the store directory `dir` (already created).
+ * Refuses (ARCA_ECORRUPT, pointing at `arca repair`) an index that is
+ * truncated, damaged, or does not describe the pack files present.
+ */
 int arca_cas_open(arca_cas **out, const char *dir);
+/** The same on the index file `index_name` inside `dir`, without the
+ *  consistency check (repair builds a new index this way). */
+int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name);
+
+/** Pack numbers of the pack files in packs/, ascending; caller frees. */
+int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n);
+/** Path of pack `no` into `out`. */
+int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n);
+/** Sets the chunking parameters journaled at the head of every new pack. */
+void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
+		uint32_t cmax);
 void arca_cas_free(arca_cas *cas);
 
 /** Opens (creating if missing) the named databases `names` into `dbis`. */
@@ -185,6 +205,42 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 const uint8_t *arca_cas_writer_mac_key(arca_cas_writer *w);
 /** Records a chunk's MAC (keeps an existing one). */
 int arca_cas_writer_put_mac(arca_cas_writer *w, const uint8_t id[32], const uint8_t tag[16]);
+
+/* ---- journal: metadata records in packs (cas/journal.c) ---- */
+
+/** Where a meta record lives (LMDB `journal` value, 18 bytes). */
+typedef struct {
+	uint32_t pack;
+	uint64_t offset;      /* of the record header */
+	uint32_t len;         /* payload bytes */
+	uint8_t type, flags;
+} arca_journal_loc;
+
+#define ARCA_JOURNAL_LOC_LEN 18
+#define ARCA_META_JOURNAL_SEQ "journal.seq"
+#define ARCA_META_JOURNAL_ON "journal.on"
+
+void arca_journal_loc_encode(uint8_t out[ARCA_JOURNAL_LOC_LEN], const arca_journal_loc *l);
+int arca_journal_loc_decode(arca_journal_loc *l, const void *p, size_t n);
+
+/**
+ * Appends a meta record of `type` whose payload is a then b (either may
+ * be empty) to the writer's pack, and indexes it in `journal`. *seq (may
+ * be NULL) receives its sequence number.
+ */
+int arca_cas_writer_journal(arca_cas_writer *w, uint8_t type, uint8_t flags,
+		const void *a, size_t alen, const void *b, size_t blen, uint64_t *seq);
+/** Drops the journal entries older than `seq` from the index (their
+ *  records stay in the packs, superseded by a checkpoint). */
+int arca_cas_writer_journal_trim(arca_cas_writer *w, uint64_t seq);
+/** The writer whose transaction is `txn`, or NULL. */
+arca_cas_writer *arca_cas_writer_of(arca_cas *cas, MDB_txn *txn);
+/** Reads and checks the payload of the meta record at `l` into `out`
+ *  (l->len bytes). */
+int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, uint8_t *out);
+
+/** Marks chunk `id` as lost (dropped from the index). */
+int arca_cas_writer_mark_damaged(arca_cas_writer *w, const uint8_t id[32]);
 
 /** Makes pack data durable, then commits. Frees the writer. */
 int arca_cas_writer_commit(arca_cas_writer *w);

@@ -86,6 +86,47 @@ int arca_record_decode(arca_record *r, const uint8_t *p, size_t n)
 	return 0;
 }
 
+void arca_meta_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_meta_hdr *m)
+{
+	memset(out, 0, ARCA_RECORD_HEADER_LEN);
+	memcpy(out, ARCA_META_MAGIC, 4);
+	out[4] = ARCA_RECORD_VERSION;
+	out[5] = m->type;
+	out[6] = m->flags;
+	arca_put_le32(out + 8, m->len);
+	memcpy(out + 16, m->hash, 32);
+	arca_put_le64(out + 48, m->seq);
+	arca_put_le32(out + 60, header_check(out));
+}
+
+int arca_meta_decode(arca_meta_hdr *m, const uint8_t *p, size_t n)
+{
+	if (n < ARCA_RECORD_HEADER_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "meta record header truncated");
+	if (memcmp(p, ARCA_META_MAGIC, 4) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: bad magic");
+	if (p[4] != ARCA_RECORD_VERSION)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: unknown version %u", p[4]);
+	if (p[7] || arca_get_le32(p + 12) || arca_get_le32(p + 56))
+		return arca_err_set(ARCA_ECORRUPT, "meta record: reserved bytes set");
+	if (arca_get_le32(p + 60) != header_check(p))
+		return arca_err_set(ARCA_ECORRUPT, "meta record: header checksum mismatch");
+	m->type = p[5];
+	m->flags = p[6];
+	m->len = arca_get_le32(p + 8);
+	memcpy(m->hash, p + 16, 32);
+	m->seq = arca_get_le64(p + 48);
+	if (m->type == 0 || m->type > ARCA_META_TYPE_MAX)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: unknown type %u", m->type);
+	if (m->flags & ~ARCA_META_F_CKPT)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: unknown flags %#x", m->flags);
+	if (m->len > ARCA_META_PAYLOAD_MAX)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: payload of %u bytes", m->len);
+	if (m->seq == 0)
+		return arca_err_set(ARCA_ECORRUPT, "meta record: sequence 0");
+	return 0;
+}
+
 void arca_group_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_group *g)
 {
 	memset(out, 0, ARCA_RECORD_HEADER_LEN);

@@ -60,6 +60,41 @@ int arca_group_decode(arca_group *g, const uint8_t *p, size_t n);
 /** Checks a member table against its header (hash, lengths, sum). */
 int arca_group_table_check(const arca_group *g, const uint8_t *table);
 
+/*
+ * Meta records: the store's metadata (artifacts, refs, history, chunking
+ * parameters) journaled into the packs, so the index can be rebuilt from
+ * the packs alone. Header (64 bytes, same check as a chunk record), then
+ * the payload, whose SHA-256 the header holds.
+ */
+#define ARCA_META_MAGIC "ARCM"
+#define ARCA_META_PAYLOAD_MAX (64u << 20)
+
+enum {
+	ARCA_META_PARAMS = 1,   /* u64 format, chunk min, avg, max */
+	ARCA_META_ART_PUT = 2,  /* id[32] + artifact record */
+	ARCA_META_ART_DEL = 3,  /* id[32] */
+	ARCA_META_REF_SET = 4,  /* id[32] + "NAME:TAG" */
+	ARCA_META_REF_DEL = 5,  /* "NAME:TAG" */
+	ARCA_META_HIST_ADD = 6, /* id[32] + i64 time ns + name */
+	ARCA_META_CKPT_END = 7, /* u64 first seq, u64 last seq, u64 members */
+	ARCA_META_TYPE_MAX = 7
+};
+
+/* flags */
+#define ARCA_META_F_CKPT 1      /* member of a checkpoint */
+
+typedef struct {
+	uint8_t type;
+	uint8_t flags;
+	uint32_t len;           /* payload bytes */
+	uint64_t seq;           /* store-wide, strictly increasing */
+	uint8_t hash[32];       /* SHA-256 of the payload */
+} arca_meta_hdr;
+
+void arca_meta_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_meta_hdr *m);
+/** Parses and checks a meta record header; ARCA_ECORRUPT on any mismatch. */
+int arca_meta_decode(arca_meta_hdr *m, const uint8_t *p, size_t n);
+
 typedef struct arca_decoder arca_decoder;
 
 int arca_decoder_new(arca_decoder **out);

@@ -213,28 +213,24 @@ int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name, const cha
 		const arca_id *id)
 {
 	char key[REF_KEY_MAX];
-	MDB_val k, v = { 32, (void *)id->bytes };
-	int mrc;
-	snprintf(key, sizeof(key), "%s:%s", name, tag);
-	k.mv_size = strlen(key);
-	k.mv_data = key;
-	mrc = mdb_put(txn, s->dbi_refs, &k, &v, 0);
-	return mrc ? arca_lmdb_error(mrc, "set ref") : 0;
+	int n = snprintf(key, sizeof(key), "%s:%s", name, tag);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return arca_err_set(ARCA_EINVAL, "ref too long");
+	return arca_store__ref_put(s, txn, key, (size_t)n, id);
 }
 
-/* Runs `fn` inside the store's write transaction and commits it. */
+/* Runs `fn` inside the store's writer and commits it (journal first). */
 static int in_write_txn(arca_store *s, int (*fn)(arca_store *, MDB_txn *, void *), void *ctx)
 {
-	MDB_txn *txn;
-	int rc, mrc = arca_mdb_txn_begin(s->cas->env, 0, &txn);
-	if (mrc)
-		return arca_lmdb_error(mrc, "begin write transaction");
-	if ((rc = fn(s, txn, ctx)) != 0) {
-		mdb_txn_abort(txn);
+	arca_cas_writer *w;
+	int rc = arca_store__writer_begin(&w, s);
+	if (rc)
+		return rc;
+	if ((rc = fn(s, arca_cas_writer_txn(w), ctx)) != 0) {
+		arca_cas_writer_abort(w);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
-	return mrc ? arca_lmdb_error(mrc, "commit") : 0;
+	return arca_cas_writer_commit(w);
 }
 
 typedef struct {
@@ -267,15 +263,10 @@ static int do_untag(arca_store *s, MDB_txn *txn, void *ctx)
 {
 	tag_job *j = ctx;
 	char key[REF_KEY_MAX];
-	MDB_val k;
-	int mrc;
+	int rc;
 	snprintf(key, sizeof(key), "%s:%s", j->name, j->tag);
-	k.mv_size = strlen(key);
-	k.mv_data = key;
-	mrc = mdb_del(txn, s->dbi_refs, &k, NULL);
-	if (mrc == MDB_NOTFOUND)
-		return unknown_ref(s, txn, key);
-	return mrc ? arca_lmdb_error(mrc, "delete ref") : 0;
+	rc = arca_store__ref_del(s, txn, key, strlen(key));
+	return rc == ARCA_ENOTFOUND ? unknown_ref(s, txn, key) : rc;
 }
 
 int arca_tag_delete(arca_store *s, const char *name_tag)
@@ -382,7 +373,6 @@ static int drop_refs_to(arca_store *s, MDB_txn *txn, const arca_id *id, int forc
 	for (;;) {
 		ref_scan rs;
 		char str[ARCA_ID_STRLEN];
-		MDB_val k;
 		int rc;
 
 		memset(&rs, 0, sizeof(rs));
@@ -397,10 +387,8 @@ static int drop_refs_to(arca_store *s, MDB_txn *txn, const arca_id *id, int forc
 				"%.24s is still referenced by %s%s (untag it or use --force)",
 				str, rs.first, rs.count > 1 ? " and other refs" : "");
 		}
-		k.mv_size = strlen(rs.first);
-		k.mv_data = rs.first;
-		if ((rc = mdb_del(txn, s->dbi_refs, &k, NULL)) != 0)
-			return arca_lmdb_error(rc, "delete ref");
+		if ((rc = arca_store__ref_del(s, txn, rs.first, strlen(rs.first))) != 0)
+			return rc == ARCA_ENOTFOUND ? arca_err_set(ARCA_ECORRUPT, "index: ref vanished") : rc;
 	}
 }
 
@@ -414,19 +402,9 @@ static int do_remove(arca_store *s, MDB_txn *txn, void *ctx)
 {
 	rm_job *j = ctx;
 	for (size_t i = 0; i < j->n; i++) {
-		MDB_val k = { 32, (void *)j->ids[i].bytes };
-		char str[ARCA_ID_STRLEN];
-		int rc, mrc;
-		if ((rc = drop_refs_to(s, txn, &j->ids[i], j->force)) != 0)
-			return rc;
-		mrc = mdb_del(txn, s->dbi_artifacts, &k, NULL);
-		if (mrc == MDB_NOTFOUND) {
-			arca_id_format(str, &j->ids[i]);
-			return arca_err_set(ARCA_ENOTFOUND, "artifact %s not found", str);
-		}
-		if (mrc)
-			return arca_lmdb_error(mrc, "remove artifact");
-		if ((rc = arca_files_cache_drop(s, txn, &j->ids[i])) != 0)
+		int rc;
+		if ((rc = drop_refs_to(s, txn, &j->ids[i], j->force)) != 0 ||
+		    (rc = arca_store__art_del(s, txn, &j->ids[i])) != 0)
 			return rc;
 	}
 	return 0;
@@ -533,11 +511,7 @@ static int do_prune(arca_store *s, MDB_txn *txn, void *ctx)
 			continue; /* pinned by a tag */
 		if ((rc = drop_refs_to(s, txn, &j->list[i].id, 1)) != 0)
 			return rc;
-		k.mv_size = 32;
-		k.mv_data = j->list[i].id.bytes;
-		if ((mrc = mdb_del(txn, s->dbi_artifacts, &k, NULL)) != 0)
-			return arca_lmdb_error(mrc, "remove artifact");
-		if ((rc = arca_files_cache_drop(s, txn, &j->list[i].id)) != 0)
+		if ((rc = arca_store__art_del(s, txn, &j->list[i].id)) != 0)
 			return rc;
 		j->removed[j->nremoved++] = j->list[i].id;
 	}

@@ -465,10 +465,8 @@ static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *re
 		goto out;
 	v.mv_size = b.len;
 	v.mv_data = b.ptr;
-	if ((mrc = mdb_put(txn, s->dbi_artifacts, &k, &v, 0)) != 0) {
-		rc = arca_lmdb_error(mrc, "add artifact");
+	if ((rc = arca_store__art_put(s, txn, &rec->a.id, b.ptr, b.len)) != 0)
 		goto out;
-	}
 refs:
 	rc = 0;
 	if (o->name && (rc = arca_store__ref_set(s, txn, o->name, "latest", &rec->a.id)) == 0 &&
@@ -603,7 +601,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	sn.s = s;
 	sn.path = path;
 
-	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0 ||
+	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
 		goto done;
 	sn.w = w;

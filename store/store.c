@@ -61,6 +61,7 @@ static int load_params(arca_store *s, const arca_store_options *o)
 		s->chunk_min = (uint32_t)mn;
 		s->chunk_avg = (uint32_t)av;
 		s->chunk_max = (uint32_t)mx;
+		arca_cas_set_params(cas, fmt, s->chunk_min, s->chunk_avg, s->chunk_max);
 		return 0;
 	}
 	s->chunk_min = o && o->chunk_min ? o->chunk_min : ARCA_CHUNK_MIN_DEFAULT;
@@ -78,12 +79,17 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	if ((rc = arca_meta_put_u64(txn, cas->dbi_meta, META_FORMAT, ARCA_STORE_FORMAT)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMIN, s->chunk_min)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CAVG, s->chunk_avg)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0) {
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0 ||
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_PACK_NEXT, 1)) != 0 ||
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_JOURNAL_ON, 1)) != 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	mrc = mdb_txn_commit(txn);
-	return mrc ? arca_lmdb_error(mrc, "initialise store") : 0;
+	if (mrc)
+		return arca_lmdb_error(mrc, "initialise store");
+	arca_cas_set_params(cas, ARCA_STORE_FORMAT, s->chunk_min, s->chunk_avg, s->chunk_max);
+	return 0;
 }
 
 int arca_store_open(arca_store **out, const char *path, const arca_store_options *o)
@@ -201,12 +207,11 @@ int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t 
 	arca_mf_out *mo = NULL;
 	arca_artifact_rec rec;
 	arca_buf b = ARCA_BUF_INIT(ARCA_RECORD_MAX);
-	MDB_val k, v;
 	struct timespec ts;
-	int rc, mrc;
+	int rc;
 
 	memset(&rec, 0, sizeof(rec));
-	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0 ||
+	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0 ||
 	    (rc = arca_mf_out_write(mo, p, n)) != 0 ||
 	    (rc = arca_mf_out_finish(mo, &rec)) != 0)
@@ -216,14 +221,8 @@ int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t 
 	rec.a.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	if ((rc = arca_artifact_rec_encode(&b, &rec)) != 0)
 		goto fail;
-	k.mv_size = 32;
-	k.mv_data = rec.a.id.bytes;
-	v.mv_size = b.len;
-	v.mv_data = b.ptr;
-	if ((mrc = mdb_put(arca_cas_writer_txn(w), s->dbi_artifacts, &k, &v, 0)) != 0) {
-		rc = arca_lmdb_error(mrc, "add artifact");
+	if ((rc = arca_store__art_put(s, arca_cas_writer_txn(w), &rec.a.id, b.ptr, b.len)) != 0)
 		goto fail;
-	}
 	*out = rec.a.id;
 	rc = arca_cas_writer_commit(w);
 	w = NULL;

@@ -64,6 +64,23 @@ int arca_store__refs_walk(arca_store *s, MDB_txn *txn, arca_ref_cb cb, void *pay
 int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name,
 		const char *tag, const arca_id *id);
 
+/* ---- metadata changes, journaled into the packs (store/journal.c) ---- */
+
+/** Begins the store's writer (a store without a journal gets one). */
+int arca_store__writer_begin(arca_cas_writer **out, arca_store *s);
+/** Adds or replaces artifact record `rec` of `id`. */
+int arca_store__art_put(arca_store *s, MDB_txn *txn, const arca_id *id, const void *rec,
+		size_t n);
+/** Removes an artifact record (and its files cache); ARCA_ENOTFOUND. */
+int arca_store__art_del(arca_store *s, MDB_txn *txn, const arca_id *id);
+/** Sets ref `key` ("NAME:TAG", klen bytes) to `id`. */
+int arca_store__ref_put(arca_store *s, MDB_txn *txn, const char *key, size_t klen,
+		const arca_id *id);
+/** Deletes ref `key`; ARCA_ENOTFOUND (no detail) when absent. */
+int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t klen);
+/** Journals the whole state as a checkpoint that supersedes older records. */
+int arca_store__checkpoint(arca_store *s, arca_cas_writer *w);
+
 /* ---- files cache ---- */
 
 /* What identifies a file's content without reading it. */

@@ -1,0 +1,160 @@
+/*
+ * Metadata changes, journaled: every change to artifacts and refs is
+ * written as a meta record into the packs (durable before the LMDB commit
+ * like chunk data), so `arca repair` can rebuild the index from the packs.
+ * A checkpoint (the whole state as meta records, then an end marker)
+ * supersedes older records; gc writes one whenever it retires a pack that
+ * holds journal records.
+ */
+#include "store/store.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static arca_cas_writer *writer(arca_store *s, MDB_txn *txn)
+{
+	arca_cas_writer *w = arca_cas_writer_of(s->cas, txn);
+	if (!w)
+		arca_err_set(ARCA_EINVAL, "internal: metadata change outside a store writer");
+	return w;
+}
+
+int arca_store__art_put(arca_store *s, MDB_txn *txn, const arca_id *id, const void *rec,
+		size_t n)
+{
+	arca_cas_writer *w = writer(s, txn);
+	MDB_val k = { 32, (void *)id->bytes }, v = { n, (void *)rec };
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_ART_PUT, 0, id->bytes, 32, rec, n, NULL)) != 0)
+		return rc;
+	mrc = mdb_put(txn, s->dbi_artifacts, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "add artifact") : 0;
+}
+
+int arca_store__art_del(arca_store *s, MDB_txn *txn, const arca_id *id)
+{
+	arca_cas_writer *w = writer(s, txn);
+	MDB_val k = { 32, (void *)id->bytes };
+	char str[ARCA_ID_STRLEN];
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	mrc = mdb_del(txn, s->dbi_artifacts, &k, NULL);
+	if (mrc == MDB_NOTFOUND) {
+		arca_id_format(str, id);
+		return arca_err_set(ARCA_ENOTFOUND, "artifact %s not found", str);
+	}
+	if (mrc)
+		return arca_lmdb_error(mrc, "remove artifact");
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_ART_DEL, 0, id->bytes, 32, NULL, 0, NULL)) != 0)
+		return rc;
+	return arca_files_cache_drop(s, txn, id);
+}
+
+int arca_store__ref_put(arca_store *s, MDB_txn *txn, const char *key, size_t klen,
+		const arca_id *id)
+{
+	arca_cas_writer *w = writer(s, txn);
+	MDB_val k = { klen, (void *)key }, v = { 32, (void *)id->bytes }, cur;
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	if (mdb_get(txn, s->dbi_refs, &k, &cur) == 0 && cur.mv_size == 32 &&
+	    !memcmp(cur.mv_data, id->bytes, 32))
+		return 0; /* unchanged: nothing to journal */
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_REF_SET, 0, id->bytes, 32, key, klen, NULL)) != 0)
+		return rc;
+	mrc = mdb_put(txn, s->dbi_refs, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "set ref") : 0;
+}
+
+int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t klen)
+{
+	arca_cas_writer *w = writer(s, txn);
+	MDB_val k = { klen, (void *)key };
+	int mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	mrc = mdb_del(txn, s->dbi_refs, &k, NULL);
+	if (mrc == MDB_NOTFOUND)
+		return ARCA_ENOTFOUND;
+	if (mrc)
+		return arca_lmdb_error(mrc, "delete ref");
+	return arca_cas_writer_journal(w, ARCA_META_REF_DEL, 0, key, klen, NULL, 0, NULL);
+}
+
+/* Journals every entry of `dbi` as a checkpoint member of `type`. */
+static int dump_db(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *count)
+{
+	MDB_txn *txn = arca_cas_writer_txn(w);
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(txn, dbi, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "checkpoint cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		/* artifacts: id + record; refs: id + key (value first) */
+		if (type == ARCA_META_ART_PUT)
+			rc = arca_cas_writer_journal(w, type, ARCA_META_F_CKPT, k.mv_data, k.mv_size,
+				v.mv_data, v.mv_size, NULL);
+		else
+			rc = arca_cas_writer_journal(w, type, ARCA_META_F_CKPT, v.mv_data, v.mv_size,
+				k.mv_data, k.mv_size, NULL);
+		(*count)++;
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "checkpoint cursor");
+	return rc;
+}
+
+int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
+{
+	uint8_t end[24];
+	uint64_t first = 0, last = 0, count = 0;
+	int rc;
+
+	/* the members take consecutive sequence numbers: a marker record
+	 * with no payload pins where they start */
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_PARAMS, ARCA_META_F_CKPT,
+			s->cas->params, sizeof(s->cas->params), NULL, 0, &first)) != 0)
+		return rc;
+	count = 1;
+	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count)) != 0 ||
+	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count)) != 0)
+		return rc;
+	last = first + count - 1;
+	arca_put_le64(end, first);
+	arca_put_le64(end + 8, last);
+	arca_put_le64(end + 16, count);
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_CKPT_END, 0, end, sizeof(end), NULL, 0,
+			NULL)) != 0)
+		return rc;
+	/* what came before is superseded */
+	if ((rc = arca_cas_writer_journal_trim(w, first)) != 0)
+		return rc;
+	return arca_meta_put_u64(arca_cas_writer_txn(w), s->cas->dbi_meta, ARCA_META_JOURNAL_ON, 1);
+}
+
+int arca_store__writer_begin(arca_cas_writer **out, arca_store *s)
+{
+	arca_cas_writer *w;
+	uint64_t on = 0;
+	int rc;
+
+	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0)
+		return rc;
+	/* a store made before the journal existed gets its state journaled
+	 * once, by its first writer */
+	if ((rc = arca_meta_get_u64(arca_cas_writer_txn(w), s->cas->dbi_meta, ARCA_META_JOURNAL_ON,
+			&on)) != 0 || (!on && (rc = arca_store__checkpoint(s, w)) != 0)) {
+		arca_cas_writer_abort(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
