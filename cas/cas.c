@@ -666,6 +666,7 @@ struct arca_cas_writer {
 	uint64_t jseq;         /* next journal sequence number */
 	uint64_t jseq_start;
 	uint64_t ndamaged;     /* entries in `damaged` when we began */
+	uint32_t jtag;         /* tag of this writer's meta records */
 };
 
 static void pack_key(uint8_t k[4], uint32_t no)
@@ -802,6 +803,10 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		}
 		if (w->jseq == 0)
 			w->jseq = 1;
+		if ((rc = arca_random_bytes(&w->jtag, sizeof(w->jtag))) != 0) {
+			arca_cas_writer_abort(w);
+			return rc;
+		}
 		w->jseq_start = w->jseq;
 		w->ndamaged = ms.ms_entries;
 	}
@@ -1313,6 +1318,15 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	arca_cas *cas = w->cas;
 	int rc = 0, mrc;
 
+	/* repair applies a writer's meta records only when this follows them */
+	if (w->jseq != w->jseq_start) {
+		uint8_t c[16];
+		arca_put_le64(c, w->jseq_start);
+		arca_put_le64(c + 8, w->jseq - w->jseq_start);
+		if ((rc = arca_cas_writer_journal(w, ARCA_META_COMMIT, 0, c, sizeof(c), NULL, 0,
+				NULL)) != 0)
+			goto fail;
+	}
 	if (w->fd >= 0 && w->pack_len != UINT64_MAX &&
 	    (w->pack_len != w->first_pack_committed || w->pack_no != w->first_pack_no)) {
 		if ((rc = flush_wbuf(w)) != 0)
@@ -1417,6 +1431,7 @@ static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const vo
 	m.flags = flags;
 	m.len = (uint32_t)(alen + blen);
 	m.seq = w->jseq++;
+	m.tag = w->jtag;
 	if ((rc = arca_sha256_new(&h)) != 0 || (rc = arca_sha256_update(h, a, alen)) != 0 ||
 	    (rc = arca_sha256_update(h, b, blen)) != 0 || (rc = arca_sha256_final(h, m.hash)) != 0) {
 		arca_sha256_free(h);

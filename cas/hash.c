@@ -113,6 +113,11 @@ int arca_mac(uint8_t tag[ARCA_MAC_LEN], const uint8_t key[ARCA_MAC_KEY_LEN],
 	return ok ? 0 : ossl_error("AES-256-GMAC");
 }
 
+int arca_random_bytes(void *p, size_t n)
+{
+	return RAND_bytes(p, (int)n) == 1 ? 0 : ossl_error("random bytes");
+}
+
 int arca_mac_keygen(uint8_t key[ARCA_MAC_KEY_LEN])
 {
 	return RAND_bytes(key, ARCA_MAC_KEY_LEN) == 1 ? 0 : ossl_error("random key");

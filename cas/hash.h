@@ -30,6 +30,8 @@ void arca_sha256_free(arca_sha256 *h);
 int arca_mac(uint8_t tag[ARCA_MAC_LEN], const uint8_t key[ARCA_MAC_KEY_LEN],
 		const uint8_t id[32], const void *p, size_t n);
 /** Fills `key` with random bytes (OpenSSL's CSPRNG). */
+/** Fills `p` with `n` cryptographically random bytes. */
+int arca_random_bytes(void *p, size_t n);
 int arca_mac_keygen(uint8_t key[ARCA_MAC_KEY_LEN]);
 
 #endif

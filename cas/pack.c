@@ -94,6 +94,7 @@ void arca_meta_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_meta_hdr *
 	out[5] = m->type;
 	out[6] = m->flags;
 	arca_put_le32(out + 8, m->len);
+	arca_put_le32(out + 12, m->tag);
 	memcpy(out + 16, m->hash, 32);
 	arca_put_le64(out + 48, m->seq);
 	arca_put_le32(out + 60, header_check(out));
@@ -107,13 +108,14 @@ int arca_meta_decode(arca_meta_hdr *m, const uint8_t *p, size_t n)
 		return arca_err_set(ARCA_ECORRUPT, "meta record: bad magic");
 	if (p[4] != ARCA_RECORD_VERSION)
 		return arca_err_set(ARCA_ECORRUPT, "meta record: unknown version %u", p[4]);
-	if (p[7] || arca_get_le32(p + 12) || arca_get_le32(p + 56))
+	if (p[7] || arca_get_le32(p + 56))
 		return arca_err_set(ARCA_ECORRUPT, "meta record: reserved bytes set");
 	if (arca_get_le32(p + 60) != header_check(p))
 		return arca_err_set(ARCA_ECORRUPT, "meta record: header checksum mismatch");
 	m->type = p[5];
 	m->flags = p[6];
 	m->len = arca_get_le32(p + 8);
+	m->tag = arca_get_le32(p + 12);
 	memcpy(m->hash, p + 16, 32);
 	m->seq = arca_get_le64(p + 48);
 	if (m->type == 0 || m->type > ARCA_META_TYPE_MAX)

@@ -77,7 +77,9 @@ enum {
 	ARCA_META_REF_DEL = 5,  /* "NAME:TAG" */
 	ARCA_META_HIST_ADD = 6, /* id[32] + i64 time ns + name */
 	ARCA_META_CKPT_END = 7, /* u64 first seq, u64 last seq, u64 members */
-	ARCA_META_TYPE_MAX = 7
+	ARCA_META_COMMIT = 8,   /* u64 first seq, u64 records: the writer's
+	                           records before this one are committed */
+	ARCA_META_TYPE_MAX = 8
 };
 
 /* flags */
@@ -88,6 +90,8 @@ typedef struct {
 	uint8_t flags;
 	uint32_t len;           /* payload bytes */
 	uint64_t seq;           /* store-wide, strictly increasing */
+	uint32_t tag;           /* random per writer: tells an aborted writer's
+	                           records from those that reused its numbers */
 	uint8_t hash[32];       /* SHA-256 of the payload */
 } arca_meta_hdr;
 

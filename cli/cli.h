@@ -33,6 +33,7 @@ enum {
 int cli_fail(const char *cmd, int code);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
+const char *cli_store_path(cli_ctx *ctx);
 void cli_human_size(char *out, size_t n, uint64_t v);
 void cli_format_time(char *out, size_t n, int64_t ns);
 /*
@@ -71,6 +72,7 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv);
 int cmd_show(cli_ctx *ctx, int argc, char **argv);
 int cmd_stats(cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(cli_ctx *ctx, int argc, char **argv);
+int cmd_repair(cli_ctx *ctx, int argc, char **argv);
 int cmd_tag(cli_ctx *ctx, int argc, char **argv);
 int cmd_log(cli_ctx *ctx, int argc, char **argv);
 int cmd_rm(cli_ctx *ctx, int argc, char **argv);

@@ -24,6 +24,7 @@ static const struct command {
 	{ "hub", cmd_hub, "push a workspace to a branch on a git Hub; clone or pull it" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
+	{ "repair", cmd_repair, "rebuild the index from the packs; mark and name lost data" },
 	{ "tag", cmd_tag, "set, move, delete or list NAME:TAG refs" },
 	{ "log", cmd_log, "show an artifact's parent chain" },
 	{ "rm", cmd_rm, "remove artifacts (their data goes at the next gc)" },
@@ -136,6 +137,11 @@ static const char *store_default(void)
 	e = getenv("HOME");
 	snprintf(default_store, sizeof(default_store), "%s/.local/share/arca", e && *e ? e : ".");
 	return default_store;
+}
+
+const char *cli_store_path(cli_ctx *ctx)
+{
+	return ctx->store_path ? ctx->store_path : store_default();
 }
 
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create)

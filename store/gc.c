@@ -11,6 +11,7 @@
  */
 #include "store/store.h"
 #include "store/manifest.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 #include <stdlib.h>
@@ -113,15 +114,18 @@ static int mark_artifact(arca_store *s, id_set *live, const arca_artifact_rec *r
 done:
 	arca_mf_in_free(in);
 	if (rc) {
-		/* never collect when we cannot see everything that is live */
+		/* Damage (a chunk that fails its checks) only loses what is
+		 * already lost: what was read up to it stays marked. Anything
+		 * else (I/O errors, no memory) might hide live chunks. */
 		arca_id_format(hex, &rec->a.id);
-		return arca_err_wrap(rc == ARCA_ENOMEM ? rc : ARCA_ECORRUPT,
-			"gc: cannot read artifact %s (run 'arca verify'; nothing was collected)", hex);
+		return arca_err_wrap(rc == ARCA_ECORRUPT ? ARCA_ECORRUPT : rc,
+			"gc: cannot read artifact %s", hex);
 	}
 	return 0;
 }
 
-static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart)
+static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart,
+		uint64_t *nunreadable)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -141,6 +145,10 @@ static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart)
 			break;
 		rc = mark_artifact(s, live, &rec);
 		arca_artifact_rec_clear(&rec);
+		if (rc == ARCA_ECORRUPT) {
+			(*nunreadable)++;
+			rc = 0;
+		}
 		(*nart)++;
 	}
 	mdb_cursor_close(cur);
@@ -194,6 +202,40 @@ static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *np
 	*out = p;
 	*npacks = n;
 	return 0;
+}
+
+/* Journal records since the last checkpoint are live: add their bytes. */
+static int journal_live(arca_store *s, MDB_txn *txn, pack_info *packs, uint32_t npacks)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int mrc = mdb_cursor_open(txn, s->cas->dbi_journal, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "journal cursor");
+	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		arca_journal_loc l;
+		if (arca_journal_loc_decode(&l, v.mv_data, v.mv_size) == 0 && l.pack < npacks)
+			packs[l.pack].live += ARCA_RECORD_HEADER_LEN + (uint64_t)l.len;
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+static int journal_in_retired(arca_store *s, MDB_txn *txn, const pack_info *packs,
+		uint32_t npacks)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int found = 0;
+	if (mdb_cursor_open(txn, s->cas->dbi_journal, &cur) != 0)
+		return 1; /* when in doubt, checkpoint */
+	while (!found && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		arca_journal_loc l;
+		found = arca_journal_loc_decode(&l, v.mv_data, v.mv_size) != 0 ||
+			(l.pack < npacks && packs[l.pack].rewrite);
+	}
+	mdb_cursor_close(cur);
+	return found;
 }
 
 /* Drops unmarked chunks from the index and sums live bytes per pack. */
@@ -258,6 +300,7 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 	MDB_cursor *cur;
 	MDB_val k, v;
 	arca_chunk_reader rd;
+	arca_buf bad = ARCA_BUF_INIT(SIZE_MAX);
 	int rc, mrc;
 
 	if ((rc = arca_chunk_reader_init(&rd)) != 0)
@@ -279,8 +322,13 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 		if (loc.pack >= npacks || !packs[loc.pack].rewrite)
 			continue;
 		/* copy only what still checks out: never spread damage */
-		if ((rc = arca_cas_read(s->cas, &loc, k.mv_data, &rd, &raw)) != 0) {
-			arca_err_wrap(rc, "gc: cannot repack (run 'arca verify'; nothing was collected)");
+		if ((rc = arca_cas_read(s->cas, &loc, k.mv_data, &rd, &raw)) == ARCA_ECORRUPT) {
+			/* dropped after the walk: deleting moves the cursor */
+			rc = arca_buf_put(&bad, k.mv_data, 32);
+			res->chunks_damaged++;
+			continue;
+		} else if (rc) {
+			arca_err_wrap(rc, "gc: cannot repack (nothing was collected)");
 			break;
 		}
 		if (loc.grouped) {
@@ -312,6 +360,9 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 	arca_chunk_reader_release(&rd);
 	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
 		rc = arca_lmdb_error(mrc, "chunks cursor");
+	for (size_t i = 0; !rc && i < bad.len; i += 32)
+		rc = arca_cas_writer_mark_damaged(w, bad.ptr + i);
+	arca_buf_release(&bad);
 	return rc;
 }
 
@@ -357,13 +408,15 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 		return arca_err_set(ARCA_EINVAL, "repack threshold must be in (0, 1]");
 	memset(res, 0, sizeof(*res));
 
-	if ((rc = arca_cas_writer_begin(&w, s->cas)) != 0)
+	if ((rc = arca_store__writer_begin(&w, s)) != 0)
 		goto done;
 	if ((rc = live_pack_bytes(s, &res->pack_bytes_before)) != 0)
 		goto done;
-	if ((rc = mark_all(s, arca_cas_writer_txn(w), &live, &res->artifacts)) != 0 ||
+	if ((rc = mark_all(s, arca_cas_writer_txn(w), &live, &res->artifacts,
+			&res->artifacts_unreadable)) != 0 ||
 	    (rc = load_packs(s, arca_cas_writer_txn(w), &packs, &npacks)) != 0 ||
-	    (rc = sweep(s, w, &live, packs, npacks, res)) != 0)
+	    (rc = sweep(s, w, &live, packs, npacks, res)) != 0 ||
+	    (rc = journal_live(s, arca_cas_writer_txn(w), packs, npacks)) != 0)
 		goto done;
 	for (uint32_t i = 0; i < npacks; i++) {
 		uint64_t body;
@@ -381,6 +434,10 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 	for (uint32_t i = 0; i < npacks; i++)
 		if (packs[i].rewrite && (rc = arca_cas_writer_retire_pack(w, i)) != 0)
 			goto done;
+	/* the journal records of retired packs live on in a new checkpoint */
+	if (res->packs_rewritten && journal_in_retired(s, arca_cas_writer_txn(w), packs, npacks) &&
+	    (rc = arca_store__checkpoint(s, w)) != 0)
+		goto done;
 	rc = arca_cas_writer_commit(w);
 	w = NULL;
 	if (rc || (rc = live_pack_bytes(s, &res->pack_bytes_after)) != 0)

@@ -1,1 +1,909 @@
+/*
+ * repair: rebuild the index from the packs, the source of truth.
+ *
+ * Every record of every live pack is read and checked; good chunks are
+ * indexed, committed metadata records (those a COMMIT record vouches for)
+ * are replayed from the newest complete checkpoint on, and chunks that
+ * artifacts need but no pack holds intact are marked lost. The new index
+ * is built beside the old one and renamed over it at the end, so a repair
+ * that dies leaves the store as it was.
+ */
+#include "store/store.h"
+#include "cas/chunker.h"
+#include "store/manifest.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fsutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCAN_DB "repair_scan"
+#define TMP_INDEX "index.lmdb.repair"
+
+/* A committed writer: its meta records are seqs first..last with `tag`. */
+typedef struct {
+	uint64_t first, last;
+	uint32_t tag;
+} txn_span;
+
+typedef struct {
+	arca_repair_result *res;
+	arca_cas *nc;             /* the index being built */
+	MDB_txn *txn;
+	MDB_dbi artifacts, refs, scan;
+	arca_chunk_reader rd;
+	/* from the old index, when readable */
+	uint32_t *dead;
+	size_t ndead;
+	uint64_t next;
+	uint8_t key[32];
+	uint64_t old_params[4];
+	int have_old_params;
+	/* found in the packs */
+	uint8_t params[32];
+	uint64_t params_seq;
+	uint32_t max_pack;
+	uint64_t chunks, unique, stored;
+	txn_span *spans;
+	size_t nspans, spans_cap;
+	arca_buf lost;            /* ids of lost chunks */
+	arca_buf bad_arts;        /* ids of artifacts that lose data */
+} repair;
+
+static int u32_has(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid] == x)
+			return 1;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* What the old index still knows that packs do not: retired packs, the
+ * pack numbering, the MAC key, the chunking parameters. */
+static void read_old_index(repair *r, const char *dir)
+{
+	arca_cas *old = NULL;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	char path[4096];
+	struct stat st;
+	static const char *pk[] = { "format", "chunk.min", "chunk.avg", "chunk.max" };
+
+	snprintf(path, sizeof(path), "%s/index.lmdb", dir);
+	if (stat(path, &st) < 0 || st.st_size == 0 ||
+	    arca_cas_open_index(&old, dir, "index.lmdb") != 0)
+		return;
+	if (arca_cas_txn_read(old, &txn) != 0)
+		goto done;
+	r->res->used_old_index = 1;
+	arca_meta_get_u64(txn, old->dbi_meta, ARCA_META_PACK_NEXT, &r->next);
+	if (arca_cas_mac_key(old, txn, r->key) != 1)
+		memset(r->key, 0, sizeof(r->key));
+	r->have_old_params = 1;
+	for (int i = 0; i < 4; i++)
+		if (arca_meta_get_u64(txn, old->dbi_meta, pk[i], &r->old_params[i]) != 0 ||
+		    !r->old_params[i])
+			r->have_old_params = 0;
+	if (mdb_cursor_open(txn, old->dbi_dead, &cur) != 0)
+		goto done;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		const uint8_t *kp = k.mv_data;
+		uint32_t *nd;
+		if (k.mv_size != 4 || !(nd = realloc(r->dead, (r->ndead + 1) * sizeof(*nd))))
+			continue;
+		r->dead = nd;
+		r->dead[r->ndead++] = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 |
+			(uint32_t)kp[2] << 8 | kp[3];
+	}
+	/* the cursor walked keys in order: big-endian numbers sort numerically */
+done:
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	arca_cas_free(old);
+}
+
+static void pack_key(uint8_t k[4], uint32_t no)
+{
+	k[0] = (uint8_t)(no >> 24); k[1] = (uint8_t)(no >> 16);
+	k[2] = (uint8_t)(no >> 8); k[3] = (uint8_t)no;
+}
+
+static int put_u64_key(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k, size_t kn, uint64_t val)
+{
+	uint8_t vb[8];
+	MDB_val kk = { kn, (void *)k }, vv = { 8, vb };
+	int mrc;
+	arca_put_le64(vb, val);
+	mrc = mdb_put(txn, dbi, &kk, &vv, 0);
+	return mrc ? arca_lmdb_error(mrc, "repair") : 0;
+}
+
+/* Indexes a checked chunk (the first good copy wins) with its MAC. */
+static int index_chunk(repair *r, const uint8_t id[32], const arca_chunk_loc *loc,
+		const uint8_t *raw, uint64_t footprint)
+{
+	uint8_t lb[ARCA_LOC_GROUP_LEN], tag[16];
+	MDB_val k = { 32, (void *)id }, v = { 0, lb }, mv = { 16, tag };
+	int mrc, rc;
+
+	v.mv_size = arca_chunk_loc_encode(lb, loc);
+	mrc = mdb_put(r->txn, r->nc->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
+	if (mrc == MDB_KEYEXIST)
+		return 0;
+	if (mrc)
+		return arca_lmdb_error(mrc, "repair: index chunk");
+	if ((rc = arca_mac(tag, r->key, id, raw, loc->raw_len)) != 0)
+		return rc;
+	if ((mrc = mdb_put(r->txn, r->nc->dbi_macs, &k, &mv, 0)) != 0)
+		return arca_lmdb_error(mrc, "repair: chunk MAC");
+	r->chunks++;
+	r->unique += loc->raw_len;
+	r->stored += footprint;
+	r->res->chunks++;
+	return 0;
+}
+
+static int scan_chunk(repair *r, uint32_t no, uint64_t off, const arca_record *rec)
+{
+	arca_chunk_loc loc;
+	const uint8_t *raw;
+	memset(&loc, 0, sizeof(loc));
+	loc.pack = no;
+	loc.offset = off;
+	loc.stored_len = rec->stored_len;
+	loc.raw_len = rec->raw_len;
+	loc.codec = rec->codec;
+	if (arca_cas_read(r->nc, &loc, rec->id, &r->rd, &raw) != 0) {
+		r->res->records_damaged++;
+		return 0;
+	}
+	return index_chunk(r, rec->id, &loc, raw, rec->stored_len);
+}
+
+static int scan_group(repair *r, uint32_t no, uint64_t off, const arca_group *g)
+{
+	arca_chunk_loc loc;
+	const uint8_t *t;
+	uint64_t moff = 0;
+	int rc;
+
+	memset(&loc, 0, sizeof(loc));
+	loc.pack = no;
+	loc.offset = off;
+	loc.stored_len = g->stored_len;
+	loc.codec = g->codec;
+	loc.grouped = 1;
+	loc.nmembers = (uint16_t)g->nmembers;
+	loc.group_raw = g->raw_len;
+	loc.raw_len = 1;
+	if (g->nmembers > ARCA_GROUP_MAX_MEMBERS ||
+	    arca_cas_load_group(r->nc, &loc, &r->rd, &t) != 0) {
+		r->res->records_damaged++;
+		return 0;
+	}
+	for (uint32_t i = 0; i < g->nmembers; i++) {
+		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+		uint32_t len = arca_get_le32(m + 32);
+		uint8_t d[32];
+		if ((rc = arca_sha256_digest(d, r->rd.graw + moff, len)) != 0)
+			return rc;
+		loc.member_off = (uint32_t)moff;
+		loc.raw_len = len;
+		if (memcmp(d, m, 32) != 0)
+			r->res->records_damaged++;
+		else if ((rc = index_chunk(r, m, &loc, r->rd.graw + moff,
+				arca_chunk_loc_footprint(&loc))) != 0)
+			return rc;
+		moff += len;
+	}
+	return 0;
+}
+
+/* Records a checked meta record in the scan table: seq, tag -> loc. */
+static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_meta_hdr *m)
+{
+	uint8_t kb[12], vb[ARCA_JOURNAL_LOC_LEN], d[32], *p = NULL;
+	MDB_val k = { sizeof(kb), kb }, v = { sizeof(vb), vb };
+	arca_journal_loc l = { no, off, m->len, m->type, m->flags };
+	ssize_t got;
+	int rc = 0, mrc;
+
+	if (!(p = malloc(m->len ? m->len : 1)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	got = arca_pread_full(fd, p, m->len, (off_t)(off + ARCA_RECORD_HEADER_LEN));
+	if (got != (ssize_t)m->len || arca_sha256_digest(d, p, m->len) != 0 ||
+	    memcmp(d, m->hash, 32) != 0) {
+		r->res->records_damaged++;
+		goto done;
+	}
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t)(m->seq >> (56 - 8 * i));
+	for (int i = 0; i < 4; i++)
+		kb[8 + i] = (uint8_t)(m->tag >> (24 - 8 * i));
+	arca_journal_loc_encode(vb, &l);
+	mrc = mdb_put(r->txn, r->scan, &k, &v, MDB_NOOVERWRITE);
+	if (mrc && mrc != MDB_KEYEXIST) {
+		rc = arca_lmdb_error(mrc, "repair: journal");
+		goto done;
+	}
+	if (m->type == ARCA_META_PARAMS && m->len == 32 && m->seq >= r->params_seq) {
+		memcpy(r->params, p, 32);
+		r->params_seq = m->seq;
+	}
+	if (m->type == ARCA_META_COMMIT && m->len == 16) {
+		uint64_t first = arca_get_le64(p), n = arca_get_le64(p + 8);
+		if (n && first + n == m->seq) {
+			if (r->nspans == r->spans_cap) {
+				size_t nc = r->spans_cap ? 2 * r->spans_cap : 256;
+				txn_span *ns = realloc(r->spans, nc * sizeof(*ns));
+				if (!ns) {
+					rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+					goto done;
+				}
+				r->spans = ns;
+				r->spans_cap = nc;
+			}
+			r->spans[r->nspans].first = first;
+			r->spans[r->nspans].last = m->seq;
+			r->spans[r->nspans].tag = m->tag;
+			r->nspans++;
+		}
+	}
+done:
+	free(p);
+	return rc;
+}
+
+/* Which record starts at `p`: 'K', 'G', 'M', or 0 when none does. */
+static int record_at(const uint8_t *p, size_t n, arca_record *rec, arca_group *g,
+		arca_meta_hdr *m)
+{
+	if (n < ARCA_RECORD_HEADER_LEN)
+		return 0;
+	if (!memcmp(p, ARCA_RECORD_MAGIC, 4))
+		return arca_record_decode(rec, p, n) == 0 ? 'K' : 0;
+	if (!memcmp(p, ARCA_GROUP_MAGIC, 4))
+		return arca_group_decode(g, p, n) == 0 ? 'G' : 0;
+	if (!memcmp(p, ARCA_META_MAGIC, 4))
+		return arca_meta_decode(m, p, n) == 0 ? 'M' : 0;
+	return 0;
+}
+
+/* Offset of the next good record header after `from`, or `size`. */
+static uint64_t resync(int fd, uint64_t from, uint64_t size)
+{
+	enum { WIN = 1 << 20 };
+	uint8_t *buf = malloc(WIN + ARCA_RECORD_HEADER_LEN);
+	uint64_t at = from;
+	if (!buf)
+		return size;
+	while (at < size) {
+		ssize_t got = arca_pread_full(fd, buf, WIN + ARCA_RECORD_HEADER_LEN, (off_t)at);
+		if (got <= 0)
+			break;
+		for (ssize_t i = 0; i + ARCA_RECORD_HEADER_LEN <= got; i++) {
+			arca_record rec;
+			arca_group g;
+			arca_meta_hdr m;
+			if (buf[i] == 'A' && record_at(buf + i, (size_t)(got - i), &rec, &g, &m)) {
+				free(buf);
+				return at + (uint64_t)i;
+			}
+		}
+		if (got < WIN + ARCA_RECORD_HEADER_LEN)
+			break;
+		at += WIN;
+	}
+	free(buf);
+	return size;
+}
+
+static int scan_pack(repair *r, uint32_t no)
+{
+	char path[4096];
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], kb[4];
+	struct stat st;
+	uint64_t off = ARCA_PACK_HEADER_LEN, size;
+	uint32_t hno;
+	int fd, rc = 0;
+
+	if ((rc = arca_cas_pack_path(r->nc, no, path, sizeof(path))) != 0)
+		return rc;
+	if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return arca_err_sys("repair: open %s", path);
+	if (fstat(fd, &st) < 0) {
+		rc = arca_err_sys("repair: stat %s", path);
+		goto done;
+	}
+	size = (uint64_t)st.st_size;
+	r->res->packs++;
+	if (no > r->max_pack)
+		r->max_pack = no;
+	/* the file name says which pack it is: a damaged header is rewritten */
+	if (arca_pread_full(fd, hdr, ARCA_PACK_HEADER_LEN, 0) != ARCA_PACK_HEADER_LEN ||
+	    arca_pack_header_decode(&hno, hdr, ARCA_PACK_HEADER_LEN) != 0 || hno != no) {
+		arca_pack_header_encode(hdr, no);
+		if (arca_pwrite_all(fd, hdr, ARCA_PACK_HEADER_LEN, 0) < 0) {
+			rc = arca_err_sys("repair: rewrite header of %s", path);
+			goto done;
+		}
+		if (size < ARCA_PACK_HEADER_LEN)
+			size = ARCA_PACK_HEADER_LEN;
+		r->res->headers_fixed++;
+	}
+	while (off < size) {
+		arca_record rec;
+		arca_group g;
+		arca_meta_hdr m;
+		uint64_t total = 0;
+		ssize_t got = arca_pread_full(fd, hdr, sizeof(hdr), (off_t)off);
+		int kind = got > 0 ? record_at(hdr, (size_t)got, &rec, &g, &m) : 0;
+
+		if (kind == 'K')
+			total = ARCA_RECORD_HEADER_LEN + (uint64_t)rec.stored_len;
+		else if (kind == 'G')
+			total = ARCA_RECORD_HEADER_LEN + (uint64_t)g.nmembers * ARCA_GROUP_MEMBER_LEN +
+				g.stored_len;
+		else if (kind == 'M')
+			total = ARCA_RECORD_HEADER_LEN + (uint64_t)m.len;
+		if (kind && off + total > size) {
+			/* a record cut short at the end: a torn tail */
+			r->res->bytes_truncated += size - off;
+			if (ftruncate(fd, (off_t)off) < 0) {
+				rc = arca_err_sys("repair: truncate %s", path);
+				goto done;
+			}
+			size = off;
+			break;
+		}
+		if (!kind) {
+			uint64_t next = resync(fd, off + 1, size);
+			r->res->bytes_skipped += next - off;
+			r->res->records_damaged++;
+			off = next;
+			continue;
+		}
+		if (kind == 'K')
+			rc = scan_chunk(r, no, off, &rec);
+		else if (kind == 'G')
+			rc = scan_group(r, no, off, &g);
+		else
+			rc = scan_meta(r, fd, no, off, &m);
+		if (rc)
+			goto done;
+		off += total;
+	}
+	if (fdatasync(fd) < 0) {
+		rc = arca_err_sys("repair: sync %s", path);
+		goto done;
+	}
+	pack_key(kb, no);
+	rc = put_u64_key(r->txn, r->nc->dbi_packs, kb, 4, size);
+done:
+	close(fd);
+	return rc;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+	const txn_span *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* 1 when a COMMIT record vouches for the record (seq, tag). */
+static int committed(const repair *r, uint64_t seq, uint32_t tag)
+{
+	size_t lo = 0, hi = r->nspans;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->spans[mid].first <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* spans of aborted writers never got a COMMIT; several committed
+	 * spans cannot overlap, but look back a little for equal starts */
+	for (size_t i = lo; i-- > 0 && lo - i <= 4;)
+		if (r->spans[i].first <= seq && seq <= r->spans[i].last && r->spans[i].tag == tag)
+			return 1;
+	return 0;
+}
+
+typedef int (*entry_fn)(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l,
+		void *ctx);
+
+/* Calls fn for every committed record in the scan table, in seq order. */
+static int each_committed(repair *r, entry_fn fn, void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(r->txn, r->scan, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "repair: journal cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+		arca_journal_loc l;
+		uint64_t seq = 0;
+		uint32_t tag = 0;
+		if (k.mv_size != 12 || arca_journal_loc_decode(&l, v.mv_data, v.mv_size) != 0)
+			continue;
+		for (int i = 0; i < 8; i++)
+			seq = seq << 8 | kp[i];
+		for (int i = 8; i < 12; i++)
+			tag = tag << 8 | kp[i];
+		if (committed(r, seq, tag))
+			rc = fn(r, seq, tag, &l, ctx);
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+typedef struct {
+	uint64_t first, end; /* newest complete checkpoint: members from first, END at end */
+} ckpt_pick;
+
+typedef struct {
+	uint64_t first, last, members, found, end;
+} ckpt_cand;
+
+typedef struct {
+	ckpt_cand *v;
+	size_t n;
+} ckpt_list;
+
+static int find_end(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l, void *ctx)
+{
+	ckpt_list *cl = ctx;
+	ckpt_cand *nv;
+	uint8_t p[24];
+	(void)tag;
+	if (l->type != ARCA_META_CKPT_END || l->len != 24 || arca_cas_read_meta(r->nc, l, seq, p) != 0)
+		return 0;
+	if (!(nv = realloc(cl->v, (cl->n + 1) * sizeof(*nv))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	cl->v = nv;
+	nv[cl->n].first = arca_get_le64(p);
+	nv[cl->n].last = arca_get_le64(p + 8);
+	nv[cl->n].members = arca_get_le64(p + 16);
+	nv[cl->n].found = 0;
+	nv[cl->n].end = seq;
+	cl->n++;
+	return 0;
+}
+
+static int count_members(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l,
+		void *ctx)
+{
+	ckpt_cand *c = ctx;
+	(void)r;
+	(void)tag;
+	if ((l->flags & ARCA_META_F_CKPT) && seq >= c->first && seq <= c->last)
+		c->found++;
+	return 0;
+}
+
+/* Applies one committed record to the new index. */
+static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l, void *ctx)
+{
+	const ckpt_pick *pk = ctx;
+	uint8_t *p;
+	MDB_val k, v;
+	int rc = 0, mrc = 0;
+	(void)tag;
+
+	if (pk->end && (seq < pk->first || (seq <= pk->end && !(l->flags & ARCA_META_F_CKPT))))
+		return 0; /* superseded by the checkpoint */
+	if (l->type == ARCA_META_PARAMS || l->type == ARCA_META_CKPT_END ||
+	    l->type == ARCA_META_COMMIT)
+		return 0;
+	if (!(p = malloc(l->len ? l->len : 1)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if (arca_cas_read_meta(r->nc, l, seq, p) != 0) {
+		r->res->records_damaged++;
+		goto done;
+	}
+	r->res->journal_records++;
+	switch (l->type) {
+	case ARCA_META_ART_PUT: {
+		arca_artifact_rec rec;
+		arca_id id;
+		if (l->len < 32)
+			break;
+		memcpy(id.bytes, p, 32);
+		if (arca_artifact_rec_decode(&rec, &id, p + 32, l->len - 32) != 0) {
+			r->res->records_damaged++;
+			break;
+		}
+		arca_artifact_rec_clear(&rec);
+		k.mv_size = 32;
+		k.mv_data = p;
+		v.mv_size = l->len - 32;
+		v.mv_data = p + 32;
+		mrc = mdb_put(r->txn, r->artifacts, &k, &v, 0);
+		break;
+	}
+	case ARCA_META_ART_DEL:
+		if (l->len != 32)
+			break;
+		k.mv_size = 32;
+		k.mv_data = p;
+		mrc = mdb_del(r->txn, r->artifacts, &k, NULL);
+		break;
+	case ARCA_META_REF_SET:
+		if (l->len <= 32)
+			break;
+		k.mv_size = l->len - 32;
+		k.mv_data = p + 32;
+		v.mv_size = 32;
+		v.mv_data = p;
+		mrc = mdb_put(r->txn, r->refs, &k, &v, 0);
+		break;
+	case ARCA_META_REF_DEL:
+		k.mv_size = l->len;
+		k.mv_data = p;
+		mrc = l->len ? mdb_del(r->txn, r->refs, &k, NULL) : 0;
+		break;
+	default:
+		break;
+	}
+	if (mrc && mrc != MDB_NOTFOUND)
+		rc = arca_lmdb_error(mrc, "repair: replay");
+	/* the journal of the new index: what a later checkpoint supersedes */
+	if (!rc) {
+		uint8_t kb[8], vb[ARCA_JOURNAL_LOC_LEN];
+		MDB_val jk = { 8, kb }, jv = { sizeof(vb), vb };
+		for (int i = 0; i < 8; i++)
+			kb[i] = (uint8_t)(seq >> (56 - 8 * i));
+		arca_journal_loc_encode(vb, l);
+		if ((mrc = mdb_put(r->txn, r->nc->dbi_journal, &jk, &jv, 0)) != 0)
+			rc = arca_lmdb_error(mrc, "repair: journal");
+	}
+done:
+	free(p);
+	return rc;
+}
+
+static int count_db(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+{
+	MDB_stat ms;
+	int mrc = mdb_stat(txn, dbi, &ms);
+	*n = mrc ? 0 : ms.ms_entries;
+	return mrc ? arca_lmdb_error(mrc, "repair: stat") : 0;
+}
+
+static int replay(repair *r, uint64_t *max_seq)
+{
+	ckpt_list cl = { NULL, 0 };
+	ckpt_pick pk = { 0, 0 };
+	int rc;
+
+	if (r->nspans)
+		qsort(r->spans, r->nspans, sizeof(*r->spans), span_cmp);
+	*max_seq = r->nspans ? r->spans[r->nspans - 1].last : 0;
+	/* the newest checkpoint whose members are all there */
+	if ((rc = each_committed(r, find_end, &cl)) != 0)
+		goto done;
+	for (size_t i = cl.n; i-- > 0;) {
+		if ((rc = each_committed(r, count_members, &cl.v[i])) != 0)
+			goto done;
+		if (cl.v[i].found == cl.v[i].members && cl.v[i].first <= cl.v[i].last &&
+		    cl.v[i].last < cl.v[i].end) {
+			pk.first = cl.v[i].first;
+			pk.end = cl.v[i].end;
+			break;
+		}
+	}
+	rc = each_committed(r, apply, &pk);
+done:
+	free(cl.v);
+	return rc;
+}
+
+/* Walks one artifact: collects the chunks it needs that are not indexed. */
+static int check_artifact(arca_store *s, repair *r, const arca_artifact_rec *rec)
+{
+	arca_mf_in *in = NULL;
+	arca_mf_reader mr;
+	arca_mf_entry e;
+	arca_chunk_loc loc;
+	MDB_txn *txn = NULL;
+	uint8_t id[32];
+	uint64_t len;
+	int kind, has_id, rc, lost = 0;
+
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < rec->nchunks; i++)
+		if (arca_cas_lookup(s->cas, txn, rec->chunk_ids[i], &loc) != 0) {
+			lost = 1;
+			if ((rc = arca_buf_put(&r->lost, rec->chunk_ids[i], 32)) != 0)
+				goto done;
+		}
+	if (lost)
+		goto done; /* the data chunks cannot be listed without the manifest */
+	if ((rc = arca_mf_in_new(&in, s, rec)) != 0)
+		goto done;
+	arca_mf_reader_init(&mr, arca_mf_in_read, in);
+	if (arca_mf_read_header(&mr, &kind) != 0) {
+		lost = 1;
+		goto done;
+	}
+	for (;;) {
+		if (kind == ARCA_KIND_TREE) {
+			rc = arca_mf_next_entry(&mr, &e, NULL);
+			if (rc <= 0)
+				break;
+			if (e.type != ARCA_MF_FILE)
+				continue;
+		}
+		while ((rc = arca_mf_next_extent(&mr, id, &len, &has_id)) == 1) {
+			if (!has_id || arca_cas_lookup(s->cas, txn, id, &loc) == 0)
+				continue;
+			lost = 1;
+			if ((rc = arca_buf_put(&r->lost, id, 32)) != 0)
+				goto done;
+		}
+		if (rc < 0 || kind == ARCA_KIND_IMAGE)
+			break;
+	}
+	if (rc < 0)
+		lost = 1;
+	rc = 0;
+done:
+	arca_mf_in_free(in);
+	if (txn)
+		mdb_txn_abort(txn);
+	if (!rc && lost) {
+		rc = arca_buf_put(&r->bad_arts, rec->a.id.bytes, 32);
+	}
+	return rc;
+}
+
+static int find_lost(arca_store *s, repair *r)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, mrc;
+
+	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return arca_lmdb_error(mrc, "repair: artifacts");
+	}
+	while (!rc && (mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		arca_artifact_rec rec;
+		arca_id id;
+		if (k.mv_size != 32)
+			continue;
+		memcpy(id.bytes, k.mv_data, 32);
+		if (arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size) != 0)
+			continue;
+		rc = check_artifact(s, r, &rec);
+		arca_artifact_rec_clear(&rec);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int mark_lost(repair *r)
+{
+	MDB_txn *txn;
+	uint8_t one = 1;
+	int mrc = arca_mdb_txn_begin(r->nc->env, 0, &txn);
+	if (mrc)
+		return arca_lmdb_error(mrc, "repair: begin");
+	for (size_t i = 0; i < r->lost.len && !mrc; i += 32) {
+		MDB_val k = { 32, r->lost.ptr + i }, v = { 1, &one };
+		mrc = mdb_put(txn, r->nc->dbi_damaged, &k, &v, 0);
+	}
+	if (mrc) {
+		mdb_txn_abort(txn);
+		return arca_lmdb_error(mrc, "repair: mark lost chunks");
+	}
+	count_db(txn, r->nc->dbi_damaged, &r->res->chunks_missing);
+	mrc = mdb_txn_commit(txn);
+	return mrc ? arca_lmdb_error(mrc, "repair: commit") : 0;
+}
+
+static int finish_meta(repair *r, uint64_t max_seq)
+{
+	static const char *pk[] = { "format", "chunk.min", "chunk.avg", "chunk.max" };
+	MDB_dbi meta = r->nc->dbi_meta;
+	uint64_t params[4];
+	uint64_t next = r->next > (uint64_t)r->max_pack + 1 ? r->next : (uint64_t)r->max_pack + 1;
+	MDB_val k = { strlen(ARCA_META_MAC_KEY), (void *)ARCA_META_MAC_KEY },
+		v = { 32, r->key };
+	int rc, mrc;
+
+	if (r->params_seq) {
+		for (int i = 0; i < 4; i++)
+			params[i] = arca_get_le64(r->params + 8 * i);
+	} else if (r->have_old_params) {
+		memcpy(params, r->old_params, sizeof(params));
+	} else {
+		params[0] = ARCA_STORE_FORMAT;
+		params[1] = ARCA_CHUNK_MIN_DEFAULT;
+		params[2] = ARCA_CHUNK_AVG_DEFAULT;
+		params[3] = ARCA_CHUNK_MAX_DEFAULT;
+	}
+	if (params[0] != ARCA_STORE_FORMAT || params[1] > UINT32_MAX || params[2] > UINT32_MAX ||
+	    params[3] > UINT32_MAX ||
+	    arca_chunker_check((uint32_t)params[1], (uint32_t)params[2], (uint32_t)params[3]) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "repair: the packs name unusable chunk parameters");
+	for (int i = 0; i < 4; i++)
+		if ((rc = arca_meta_put_u64(r->txn, meta, pk[i], params[i])) != 0)
+			return rc;
+	if ((rc = arca_meta_put_u64(r->txn, meta, ARCA_META_PACK_NEXT, next)) != 0 ||
+	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_JOURNAL_SEQ, max_seq + 1)) != 0 ||
+	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_JOURNAL_ON, 1)) != 0 ||
+	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_CHUNKS, r->chunks)) != 0 ||
+	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_UNIQUE, r->unique)) != 0 ||
+	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_STORED, r->stored)) != 0)
+		return rc;
+	if ((mrc = mdb_put(r->txn, meta, &k, &v, 0)) != 0)
+		return arca_lmdb_error(mrc, "repair: store key");
+	/* retired packs stay retired: gc deletes them once unused */
+	for (size_t i = 0; i < r->ndead; i++) {
+		uint8_t kb[4];
+		pack_key(kb, r->dead[i]);
+		if ((rc = put_u64_key(r->txn, r->nc->dbi_dead, kb, 4, 0)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int open_store_dbis(repair *r)
+{
+	MDB_dbi files, stage, scan;
+	const char *names[] = { "artifacts", "refs", "files", "files_stage", SCAN_DB };
+	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &scan };
+	int rc = arca_cas_open_dbis(r->nc, names, dbis, 5);
+	r->scan = scan;
+	return rc;
+}
+
+static int remove_if_there(const char *dir, const char *name)
+{
+	char p[4096];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (unlink(p) < 0 && errno != ENOENT)
+		return arca_err_sys("repair: remove %s", p);
+	return 0;
+}
+
+int arca_repair(arca_repair_result *out, const char *path)
+{
+	repair r;
+	arca_store tmp;
+	uint32_t *nos = NULL;
+	size_t n = 0;
+	uint64_t max_seq = 0;
+	char from[4096], to[4096], packs[4096];
+	struct stat st;
+	int rc, mrc;
+
+	if (!out || !path)
+		return arca_err_set(ARCA_EINVAL, "arca_repair: NULL argument");
+	memset(out, 0, sizeof(*out));
+	memset(&r, 0, sizeof(r));
+	r.res = out;
+	r.lost.max = SIZE_MAX;
+	r.bad_arts.max = SIZE_MAX;
+	snprintf(packs, sizeof(packs), "%s/packs", path);
+	if (stat(packs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s (no packs/)", path);
+	read_old_index(&r, path);
+	if (!r.key[0] && !memcmp(r.key, r.key + 1, 31) && (rc = arca_mac_keygen(r.key)) != 0)
+		goto done;
+	if ((rc = remove_if_there(path, TMP_INDEX)) != 0 ||
+	    (rc = remove_if_there(path, TMP_INDEX "-lock")) != 0 ||
+	    (rc = arca_cas_open_index(&r.nc, path, TMP_INDEX)) != 0 ||
+	    (rc = open_store_dbis(&r)) != 0 ||
+	    (rc = arca_chunk_reader_init(&r.rd)) != 0 ||
+	    (rc = arca_cas_pack_files(r.nc, &nos, &n)) != 0)
+		goto done;
+	if ((mrc = arca_mdb_txn_begin(r.nc->env, 0, &r.txn)) != 0) {
+		rc = arca_lmdb_error(mrc, "repair: begin");
+		goto done;
+	}
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (u32_has(r.dead, r.ndead, nos[i])) {
+			out->packs_retired++;
+			continue;
+		}
+		rc = scan_pack(&r, nos[i]);
+	}
+	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = finish_meta(&r, max_seq)) != 0)
+		goto done;
+	if ((mrc = mdb_drop(r.txn, r.scan, 1)) != 0) {
+		rc = arca_lmdb_error(mrc, "repair: drop scan table");
+		goto done;
+	}
+	if ((rc = count_db(r.txn, r.artifacts, &out->artifacts)) != 0 ||
+	    (rc = count_db(r.txn, r.refs, &out->refs)) != 0)
+		goto done;
+	mrc = mdb_txn_commit(r.txn);
+	r.txn = NULL;
+	if (mrc) {
+		rc = arca_lmdb_error(mrc, "repair: commit");
+		goto done;
+	}
+	/* which artifacts lose data, on the committed rebuild */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.dir = (char *)path;
+	tmp.cas = r.nc;
+	tmp.dbi_artifacts = r.artifacts;
+	tmp.dbi_refs = r.refs;
+	if ((rc = find_lost(&tmp, &r)) != 0 || (rc = mark_lost(&r)) != 0)
+		goto done;
+	if ((mrc = mdb_env_sync(r.nc->env, 1)) != 0) {
+		rc = arca_lmdb_error(mrc, "repair: sync");
+		goto done;
+	}
+	arca_cas_free(r.nc);
+	r.nc = NULL;
+	snprintf(from, sizeof(from), "%s/" TMP_INDEX, path);
+	snprintf(to, sizeof(to), "%s/index.lmdb", path);
+	if (rename(from, to) < 0) {
+		rc = arca_err_sys("repair: install the new index");
+		goto done;
+	}
+	if ((rc = remove_if_there(path, TMP_INDEX "-lock")) != 0)
+		goto done;
+	if (arca_fsync_dir(path) < 0) {
+		rc = arca_err_sys("repair: sync %s", path);
+		goto done;
+	}
+	out->ndamaged = r.bad_arts.len / 32;
+	if (out->ndamaged) {
+		out->damaged = malloc(r.bad_arts.len);
+		if (!out->damaged) {
+			rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+			goto done;
+		}
+		memcpy(out->damaged, r.bad_arts.ptr, r.bad_arts.len);
+	}
+done:
+	if (r.txn)
+		mdb_txn_abort(r.txn);
+	if (r.nc) {
+		arca_cas_free(r.nc);
+		remove_if_there(path, TMP_INDEX);
+		remove_if_there(path, TMP_INDEX "-lock");
+	}
+	arca_chunk_reader_release(&r.rd);
+	arca_buf_release(&r.lost);
+	arca_buf_release(&r.bad_arts);
+	free(r.spans);
+	free(r.dead);
+	free(nos);
+	return rc;
+}
+
+void arca_repair_result_clear(arca_repair_result *r)
+{
+	if (!r)
+		return;
+	free(r->damaged);
+	memset(r, 0, sizeof(*r));
+}

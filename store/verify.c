@@ -35,6 +35,9 @@ typedef struct {
 	char errmsg[1024];
 	uint8_t (*damaged)[32];
 	size_t ndamaged, cap;
+	/* members that fail their hash: damage only if the index uses that copy */
+	struct { uint8_t id[32]; uint32_t pack; uint64_t offset; } *gbad;
+	size_t ngbad, gbad_cap;
 	uint64_t checked, bytes;
 } chunk_pass;
 
@@ -143,7 +146,22 @@ static void *group_worker(void *arg)
 				break;
 			if (memcmp(d, m, 32) != 0) {
 				pthread_mutex_lock(&cp->mu);
-				rc = add_damaged(cp, m);
+				if (cp->ngbad == cp->gbad_cap) {
+					size_t nc = cp->gbad_cap ? 2 * cp->gbad_cap : 16;
+					void *ng = realloc(cp->gbad, nc * sizeof(*cp->gbad));
+					if (!ng)
+						rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+					else {
+						cp->gbad = ng;
+						cp->gbad_cap = nc;
+					}
+				}
+				if (!rc) {
+					memcpy(cp->gbad[cp->ngbad].id, m, 32);
+					cp->gbad[cp->ngbad].pack = g->loc.pack;
+					cp->gbad[cp->ngbad].offset = g->loc.offset;
+					cp->ngbad++;
+				}
 				pthread_mutex_unlock(&cp->mu);
 			}
 			off += len;
@@ -315,6 +333,13 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		rc = arca_err_set(cp.err, "%s", cp.errmsg);
 		goto done;
 	}
+	for (size_t i = 0; i < cp.ngbad; i++) {
+		arca_chunk_loc loc;
+		if (arca_cas_lookup(s->cas, txn, cp.gbad[i].id, &loc) != 0 ||
+		    (loc.grouped && loc.pack == cp.gbad[i].pack && loc.offset == cp.gbad[i].offset))
+			if ((rc = add_damaged(&cp, cp.gbad[i].id)) != 0)
+				goto done;
+	}
 	/* members of groups that could not be read at all are damaged too */
 	for (size_t i = 0; i < cp.ngroups; i++) {
 		if (!cp.groups[i].bad)
@@ -387,6 +412,7 @@ done:
 	if (txn)
 		mdb_txn_abort(txn);
 	free(cp.damaged);
+	free(cp.gbad);
 	free(cp.groups);
 	free(cp.gslots);
 	pthread_mutex_destroy(&cp.mu);

@@ -299,6 +299,10 @@ typedef struct {
 	uint64_t pack_bytes_after;
 	uint64_t packs_deleted;      /**< retired pack files deleted now */
 	uint64_t packs_pending;      /**< retired, kept until older readers end */
+	uint64_t artifacts_unreadable; /**< damaged manifests: marked as far as
+	                                    readable, reported by verify/repair */
+	uint64_t chunks_damaged;     /**< failed their checks while repacking:
+	                                  dropped and marked lost (see repair) */
 } arca_gc_result;
 
 /**
@@ -375,6 +379,40 @@ ARCA_API int arca_verify(arca_verify_result *out, arca_store *store);
 
 /** Releases what arca_verify() stored in `result`. */
 ARCA_API void arca_verify_result_clear(arca_verify_result *result);
+
+typedef struct {
+	uint64_t packs;            /**< pack files scanned */
+	uint64_t packs_retired;    /**< retired (gc'd) pack files left alone */
+	uint64_t headers_fixed;    /**< damaged pack headers rewritten */
+	uint64_t chunks;           /**< good chunks indexed */
+	uint64_t records_damaged;  /**< records that failed their checks */
+	uint64_t bytes_skipped;    /**< bytes that are no good record */
+	uint64_t bytes_truncated;  /**< torn tails cut off */
+	uint64_t journal_records;  /**< committed metadata records found */
+	uint64_t artifacts;        /**< artifacts rebuilt */
+	uint64_t refs;             /**< refs rebuilt */
+	uint64_t chunks_missing;   /**< referenced, no good copy: marked lost
+	                                (a later snapshot of the data stores it again) */
+	int used_old_index;        /**< the old index was readable: retired packs,
+	                                pack numbering and the MAC key came from it */
+	size_t ndamaged;           /**< artifacts that lose data */
+	arca_id *damaged;          /**< owned; see arca_repair_result_clear */
+} arca_repair_result;
+
+/**
+ * Rebuilds the index of the store at `path` from its pack files (the
+ * source of truth): every record is checked, good chunks are indexed,
+ * artifacts and refs are replayed from the metadata journaled in the
+ * packs, and chunks that artifacts need but no pack holds intact are
+ * marked lost. Torn pack tails are cut and damaged pack headers
+ * rewritten; nothing else in a pack is changed. The new index replaces
+ * the old one atomically. No other process may use the store meanwhile.
+ * Returns 0 (also when artifacts lose data: see `out`).
+ */
+ARCA_API int arca_repair(arca_repair_result *out, const char *path);
+
+/** Releases what arca_repair() stored in `result`. */
+ARCA_API void arca_repair_result_clear(arca_repair_result *result);
 
 #ifdef __cplusplus
 }
