@@ -66,47 +66,89 @@ static void pack_path(char *out, size_t n, const arca_cas *cas, uint32_t no)
 	snprintf(out, n, "%s/pack-%08u.arcp", cas->packdir, no);
 }
 
+/* What opening a store this process may only read fails with. */
+static int readonly_errno(int e)
+{
+	return e == EACCES || e == EROFS || e == EPERM;
+}
+
+static int env_open(arca_cas *cas, const char *lmdb_path, unsigned flags)
+{
+	int mrc = 0;
+	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
+		if ((mrc = mdb_env_create(&cas->env)) != 0)
+			return mrc;
+		if ((mrc = mdb_env_set_maxdbs(cas->env, 16)) == 0 &&
+		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) == 0 &&
+		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) == 0 &&
+		    /* the index holds the store's MAC key: 0600 (the caller
+		     * undoes what a umask narrowed) */
+		    (mrc = mdb_env_open(cas->env, lmdb_path, flags, 0600)) == 0)
+			return 0;
+		mdb_env_close(cas->env);
+		cas->env = NULL;
+		if (mrc != ENOMEM && mrc != EINVAL)
+			break;
+	}
+	return mrc;
+}
+
 int arca_cas_open(arca_cas **out, const char *dir)
 {
+	return arca_cas_open_ex(out, dir, NULL);
+}
+
+int arca_cas_open_ex(arca_cas **out, const char *dir, const arca_writelock_config *wl)
+{
 	arca_cas *cas;
-	char *lmdb_path = NULL;
-	int rc, mrc, dead;
+	char *lmdb_path = NULL, *lock_path = NULL;
+	/* NOTLS: worker threads hold read transactions while the calling
+	 * thread holds the write transaction. */
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+	int rc, mrc, dead, new_index, new_lock;
 
 	cas = calloc(1, sizeof(*cas));
 	if (!cas)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	arca_writelock_init(&cas->wlock, wl);
 	pthread_mutex_init(&cas->fd_lock, NULL);
 	cas->pack_target = ARCA_PACK_TARGET;
 	cas->dir = strdup(dir);
 	cas->packdir = path_join(dir, "packs");
 	lmdb_path = path_join(dir, "index.lmdb");
-	if (!cas->dir || !cas->packdir || !lmdb_path) {
+	lock_path = path_join(dir, "index.lmdb-lock");
+	if (!cas->dir || !cas->packdir || !lmdb_path || !lock_path) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (mkdir(cas->packdir, 0755) < 0 && errno != EEXIST) {
+	if (arca_mkdir_mode(cas->packdir, 0700) < 0 && errno != EEXIST && !readonly_errno(errno)) {
 		rc = arca_err_sys("create %s", cas->packdir);
 		goto fail;
 	}
-	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
-		if ((mrc = mdb_env_create(&cas->env)) != 0 ||
-		    (mrc = mdb_env_set_maxdbs(cas->env, 16)) != 0 ||
-		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) != 0 ||
-		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) != 0) {
-			rc = arca_lmdb_error(mrc, "create environment");
-			goto fail;
-		}
-		/* NOTLS: worker threads hold read transactions while the
-		 * calling thread holds the write transaction. */
-		mrc = mdb_env_open(cas->env, lmdb_path, MDB_NOSUBDIR | MDB_NOTLS, 0644);
-		if (mrc != ENOMEM && mrc != EINVAL)
-			break;
-		mdb_env_close(cas->env);
-		cas->env = NULL;
-	}
+	new_index = access(lmdb_path, F_OK) < 0;
+	new_lock = access(lock_path, F_OK) < 0;
+	if (access(dir, W_OK) < 0 && readonly_errno(errno))
+		flags |= MDB_RDONLY;
+	/* A store we may only read: read-only, then also without LMDB's lock
+	 * file (which must be writable). MDB_NOLOCK is safe only because no
+	 * one can write the store: a writer would reuse pages under us. */
+	while ((mrc = env_open(cas, lmdb_path, flags)) != 0 && readonly_errno(mrc) &&
+	       !(flags & MDB_NOLOCK))
+		flags |= flags & MDB_RDONLY ? MDB_NOLOCK : MDB_RDONLY;
 	if (mrc != 0) {
 		rc = arca_lmdb_error(mrc, lmdb_path);
 		goto fail;
+	}
+	if (flags & MDB_RDONLY) {
+		cas->wlock.readonly = cas->dir;
+	} else {
+		if ((new_index && chmod(lmdb_path, 0600) < 0) ||
+		    (new_lock && chmod(lock_path, 0600) < 0)) {
+			rc = arca_err_sys("chmod %s", lmdb_path);
+			goto fail;
+		}
+		if ((rc = arca_writelock_open(&cas->wlock, lock_path)) != 0)
+			goto fail;
 	}
 	mdb_reader_check(cas->env, &dead);
 	{
@@ -117,10 +159,12 @@ int arca_cas_open(arca_cas **out, const char *dir)
 			goto fail;
 	}
 	free(lmdb_path);
+	free(lock_path);
 	*out = cas;
 	return 0;
 fail:
 	free(lmdb_path);
+	free(lock_path);
 	arca_cas_free(cas);
 	return rc;
 }
@@ -135,6 +179,7 @@ void arca_cas_free(arca_cas *cas)
 	free(cas->pack_fds);
 	if (cas->env)
 		mdb_env_close(cas->env);
+	arca_writelock_release(&cas->wlock); /* after LMDB's: it drops our record locks */
 	pthread_mutex_destroy(&cas->fd_lock);
 	free(cas->dir);
 	free(cas->packdir);
@@ -149,18 +194,27 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 	int mrc = 0;
 
 	for (int create = 0; create < 2; create++) {
-		mrc = arca_mdb_txn_begin(cas->env, create ? 0 : MDB_RDONLY, &txn);
-		if (mrc)
-			return arca_lmdb_error(mrc, "open databases");
+		int rc;
+		mrc = 0;
+		rc = create ? arca_cas_write_txn_begin(cas, &txn) :
+			(mrc = arca_mdb_txn_begin(cas->env, MDB_RDONLY, &txn)) != 0 ?
+			arca_lmdb_error(mrc, "open databases") : 0;
+		if (rc)
+			return rc;
 		for (size_t i = 0; i < n && !mrc; i++)
 			mrc = mdb_dbi_open(txn, names[i], create ? MDB_CREATE : 0, dbis[i]);
 		if (mrc) {
-			mdb_txn_abort(txn);
+			if (create)
+				arca_cas_write_txn_abort(cas, txn);
+			else
+				mdb_txn_abort(txn);
 			if (mrc == MDB_NOTFOUND && !create)
 				continue;
 			return arca_lmdb_error(mrc, "open databases");
 		}
 		/* Committing (even read-only) keeps the handles open. */
+		if (create)
+			return arca_cas_write_txn_commit(cas, txn);
 		mrc = mdb_txn_commit(txn);
 		return mrc ? arca_lmdb_error(mrc, "open databases") : 0;
 	}
@@ -571,11 +625,10 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		free(w);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
-	mrc = arca_mdb_txn_begin(cas->env, 0, &w->txn);
-	if (mrc) {
+	if ((rc = arca_cas_write_txn_begin(cas, &w->txn)) != 0) {
 		free(w->wbuf);
 		free(w);
-		return arca_lmdb_error(mrc, "begin write transaction");
+		return rc;
 	}
 	{
 		uint64_t next = 0;
@@ -721,8 +774,8 @@ static int rotate_pack(arca_cas_writer *w)
 	if ((rc = arca_meta_put_u64(w->txn, w->cas->dbi_meta, ARCA_META_PACK_NEXT, w->next_pack)) != 0)
 		return rc;
 	pack_path(path, sizeof(path), w->cas, w->pack_no);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0)
+	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0 || fchmod(w->fd, 0600) < 0) /* 0600 whatever the umask */
 		return arca_err_sys("create pack %08u", w->pack_no);
 	w->created_pack = 1;
 	arca_pack_header_encode(hdr, w->pack_no);
@@ -946,8 +999,8 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	*deleted = *pending = 0;
 	/* Take the write lock first: then no other gc can retire a pack
 	 * between our look at the readers and the deletions. */
-	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
-		return arca_lmdb_error(mrc, "begin write transaction");
+	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
+		return rc;
 	mdb_reader_check(cas->env, &dead);
 	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0) {
 		rc = arca_err_set(ARCA_ERROR, "index: cannot list readers");
@@ -990,15 +1043,12 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	mrc = mdb_txn_commit(txn);
+	rc = arca_cas_write_txn_commit(cas, txn);
 	txn = NULL;
-	if (mrc)
-		rc = arca_lmdb_error(mrc, "commit");
 done:
 	if (cur)
 		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	arca_cas_write_txn_abort(cas, txn);
 	return rc;
 }
 
@@ -1074,7 +1124,7 @@ static void writer_free(arca_cas_writer *w)
 int arca_cas_writer_commit(arca_cas_writer *w)
 {
 	arca_cas *cas = w->cas;
-	int rc = 0, mrc;
+	int rc = 0;
 
 	if (w->fd >= 0 && w->pack_len != UINT64_MAX &&
 	    (w->pack_len != w->first_pack_committed || w->pack_no != w->first_pack_no)) {
@@ -1096,12 +1146,10 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_UNIQUE, w->d_unique)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_STORED, w->d_stored)) != 0))
 		goto fail;
-	mrc = mdb_txn_commit(w->txn);
+	rc = arca_cas_write_txn_commit(cas, w->txn);
 	w->txn = NULL;
-	if (mrc) {
-		rc = arca_lmdb_error(mrc, "commit");
+	if (rc)
 		goto fail;
-	}
 	writer_free(w);
 	return 0;
 fail:
@@ -1118,7 +1166,6 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	 * Best effort; the next writer repairs whatever is left. */
 	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
 		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
-	if (w->txn)
-		mdb_txn_abort(w->txn);
+	arca_cas_write_txn_abort(w->cas, w->txn);
 	writer_free(w);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cas/pack.h"
+#include "cas/writelock.h"
 
 #define ARCA_PACK_TARGET (64u * 1024 * 1024)
 
@@ -31,6 +32,7 @@ typedef struct arca_cas {
 	pthread_mutex_t fd_lock;
 	int *pack_fds;        /* read-only descriptors by pack number */
 	size_t npack_fds;
+	arca_writelock wlock; /* taken around every LMDB write transaction */
 } arca_cas;
 
 typedef struct {
@@ -55,6 +57,10 @@ uint64_t arca_chunk_loc_footprint(const arca_chunk_loc *loc);
 
 /** Opens the chunk store of the store directory `dir` (already created). */
 int arca_cas_open(arca_cas **out, const char *dir);
+/** The same, waiting for other processes' writers as `wl` says (NULL:
+ *  forever). A store this process may not write is opened read-only:
+ *  reads work, writes fail with ARCA_EIO "store ... is read-only". */
+int arca_cas_open_ex(arca_cas **out, const char *dir, const arca_writelock_config *wl);
 void arca_cas_free(arca_cas *cas);
 
 /** Opens (creating if missing) the named databases `names` into `dbis`. */
@@ -127,6 +133,14 @@ int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta)
 
 /** mdb_txn_begin that adopts a map grown by another process. */
 int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out);
+
+/** Every LMDB write transaction goes through these: they take the
+ *  writer lock (cas/writelock.h) first and drop it after commit/abort. */
+int arca_cas_write_txn_begin(arca_cas *cas, MDB_txn **out);
+/** Commits and drops the lock, also on failure. */
+int arca_cas_write_txn_commit(arca_cas *cas, MDB_txn *txn);
+/** Aborts and drops the lock. NULL ok. */
+void arca_cas_write_txn_abort(arca_cas *cas, MDB_txn *txn);
 
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);

@@ -226,15 +226,14 @@ int arca_store__ref_set(arca_store *s, MDB_txn *txn, const char *name, const cha
 static int in_write_txn(arca_store *s, int (*fn)(arca_store *, MDB_txn *, void *), void *ctx)
 {
 	MDB_txn *txn;
-	int rc, mrc = arca_mdb_txn_begin(s->cas->env, 0, &txn);
-	if (mrc)
-		return arca_lmdb_error(mrc, "begin write transaction");
+	int rc = arca_cas_write_txn_begin(s->cas, &txn);
+	if (rc)
+		return rc;
 	if ((rc = fn(s, txn, ctx)) != 0) {
-		mdb_txn_abort(txn);
+		arca_cas_write_txn_abort(s->cas, txn);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
-	return mrc ? arca_lmdb_error(mrc, "commit") : 0;
+	return arca_cas_write_txn_commit(s->cas, txn);
 }
 
 typedef struct {
