@@ -3,7 +3,8 @@
  *
  * All writes go through one arca_cas_writer, which owns the store's only
  * LMDB write transaction (so writers are serialised across threads and
- * processes by LMDB's own lock, which is released when its holder dies).
+ * processes by LMDB's own lock, which is released when its holder dies;
+ * cas/writelock.h puts a lock in front of it that can time out).
  * Pack bytes are fsync'ed before that transaction commits; anything past a
  * pack's committed length is a torn tail and is cut off by the next writer.
  */
