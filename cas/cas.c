@@ -206,13 +206,48 @@ done:
 	return rc;
 }
 
+/* What opening a store this process may only read fails with. */
+static int readonly_errno(int e)
+{
+	return e == EACCES || e == EROFS || e == EPERM;
+}
+
+static int env_open(arca_cas *cas, const char *lmdb_path, unsigned flags)
+{
+	int mrc = 0;
+	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
+		if ((mrc = mdb_env_create(&cas->env)) != 0)
+			return mrc;
+		if ((mrc = mdb_env_set_maxdbs(cas->env, 16)) == 0 &&
+		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) == 0 &&
+		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) == 0 &&
+		    /* the index holds the store's MAC key: 0600 (the caller
+		     * undoes what a umask narrowed) */
+		    (mrc = mdb_env_open(cas->env, lmdb_path, flags, 0600)) == 0)
+			return 0;
+		mdb_env_close(cas->env);
+		cas->env = NULL;
+		if (mrc != ENOMEM && mrc != EINVAL)
+			break;
+	}
+	return mrc;
+}
+
+static int open_index(arca_cas **out, const char *dir, const char *index_name,
+		const arca_writelock_config *wl);
+
 int arca_cas_open(arca_cas **out, const char *dir)
+{
+	return arca_cas_open_ex(out, dir, NULL);
+}
+
+int arca_cas_open_ex(arca_cas **out, const char *dir, const arca_writelock_config *wl)
 {
 	arca_cas *cas;
 	char path[4096];
 	int rc, k;
 
-	if ((rc = arca_cas_open_index(&cas, dir, "index.lmdb")) != 0)
+	if ((rc = open_index(&cas, dir, "index.lmdb", wl)) != 0)
 		return rc;
 	k = snprintf(path, sizeof(path), "%s/index.lmdb", dir);
 	if (k < 0 || (size_t)k >= sizeof(path))
@@ -229,43 +264,50 @@ int arca_cas_open(arca_cas **out, const char *dir)
 
 int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name)
 {
+	return open_index(out, dir, index_name, NULL);
+}
+
+static int open_index(arca_cas **out, const char *dir, const char *index_name,
+		const arca_writelock_config *wl)
+{
 	arca_cas *cas;
-	char *lmdb_path = NULL;
-	int rc, mrc, dead;
 	struct stat st;
+	char *lmdb_path = NULL, *lock_path = NULL;
+	/* NOTLS: worker threads hold read transactions while the calling
+	 * thread holds the write transaction. */
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+	int rc, mrc, dead, new_index, new_lock;
 
 	cas = calloc(1, sizeof(*cas));
 	if (!cas)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	arca_writelock_init(&cas->wlock, wl);
 	pthread_mutex_init(&cas->fd_lock, NULL);
 	cas->pack_target = ARCA_PACK_TARGET;
 	cas->dir = strdup(dir);
 	cas->packdir = path_join(dir, "packs");
 	lmdb_path = path_join(dir, index_name);
-	if (!cas->dir || !cas->packdir || !lmdb_path) {
+	lock_path = lmdb_path ? malloc(strlen(lmdb_path) + 6) : NULL;
+	if (lock_path)
+		sprintf(lock_path, "%s-lock", lmdb_path);
+	if (!cas->dir || !cas->packdir || !lmdb_path || !lock_path) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (mkdir(cas->packdir, 0755) < 0 && errno != EEXIST) {
+	if (arca_mkdir_mode(cas->packdir, 0700) < 0 && errno != EEXIST && !readonly_errno(errno)) {
 		rc = arca_err_sys("create %s", cas->packdir);
 		goto fail;
 	}
-	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
-		if ((mrc = mdb_env_create(&cas->env)) != 0 ||
-		    (mrc = mdb_env_set_maxdbs(cas->env, 16)) != 0 ||
-		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) != 0 ||
-		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) != 0) {
-			rc = arca_lmdb_error(mrc, "create environment");
-			goto fail;
-		}
-		/* NOTLS: worker threads hold read transactions while the
-		 * calling thread holds the write transaction. */
-		mrc = mdb_env_open(cas->env, lmdb_path, MDB_NOSUBDIR | MDB_NOTLS, 0644);
-		if (mrc != ENOMEM && mrc != EINVAL)
-			break;
-		mdb_env_close(cas->env);
-		cas->env = NULL;
-	}
+	new_index = access(lmdb_path, F_OK) < 0;
+	new_lock = access(lock_path, F_OK) < 0;
+	if (access(dir, W_OK) < 0 && readonly_errno(errno))
+		flags |= MDB_RDONLY;
+	/* A store we may only read: read-only, then also without LMDB's lock
+	 * file (which must be writable). MDB_NOLOCK is safe only because no
+	 * one can write the store: a writer would reuse pages under us. */
+	while ((mrc = env_open(cas, lmdb_path, flags)) != 0 && readonly_errno(mrc) &&
+	       !(flags & MDB_NOLOCK))
+		flags |= flags & MDB_RDONLY ? MDB_NOLOCK : MDB_RDONLY;
 	if (mrc != 0) {
 		rc = mrc == MDB_INVALID || mrc == MDB_CORRUPTED || mrc == MDB_VERSION_MISMATCH ?
 			damaged_index(lmdb_path, "is damaged") : arca_lmdb_error(mrc, lmdb_path);
@@ -281,6 +323,17 @@ int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name)
 			goto fail;
 		}
 	}
+	if (flags & MDB_RDONLY) {
+		cas->wlock.readonly = cas->dir;
+	} else {
+		if ((new_index && chmod(lmdb_path, 0600) < 0) ||
+		    (new_lock && chmod(lock_path, 0600) < 0)) {
+			rc = arca_err_sys("chmod %s", lmdb_path);
+			goto fail;
+		}
+		if ((rc = arca_writelock_open(&cas->wlock, lock_path)) != 0)
+			goto fail;
+	}
 	mdb_reader_check(cas->env, &dead);
 	{
 		const char *names[] = { "chunks", "packs", "meta", "deadpacks", "macs", "journal",
@@ -291,10 +344,12 @@ int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name)
 			goto fail;
 	}
 	free(lmdb_path);
+	free(lock_path);
 	*out = cas;
 	return 0;
 fail:
 	free(lmdb_path);
+	free(lock_path);
 	arca_cas_free(cas);
 	return rc;
 }
@@ -309,6 +364,7 @@ void arca_cas_free(arca_cas *cas)
 	free(cas->pack_fds);
 	if (cas->env)
 		mdb_env_close(cas->env);
+	arca_writelock_release(&cas->wlock); /* after LMDB's: it drops our record locks */
 	pthread_mutex_destroy(&cas->fd_lock);
 	free(cas->dir);
 	free(cas->packdir);
@@ -323,18 +379,27 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 	int mrc = 0;
 
 	for (int create = 0; create < 2; create++) {
-		mrc = arca_mdb_txn_begin(cas->env, create ? 0 : MDB_RDONLY, &txn);
-		if (mrc)
-			return arca_lmdb_error(mrc, "open databases");
+		int rc;
+		mrc = 0;
+		rc = create ? arca_cas_write_txn_begin(cas, &txn) :
+			(mrc = arca_mdb_txn_begin(cas->env, MDB_RDONLY, &txn)) != 0 ?
+			arca_lmdb_error(mrc, "open databases") : 0;
+		if (rc)
+			return rc;
 		for (size_t i = 0; i < n && !mrc; i++)
 			mrc = mdb_dbi_open(txn, names[i], create ? MDB_CREATE : 0, dbis[i]);
 		if (mrc) {
-			mdb_txn_abort(txn);
+			if (create)
+				arca_cas_write_txn_abort(cas, txn);
+			else
+				mdb_txn_abort(txn);
 			if (mrc == MDB_NOTFOUND && !create)
 				continue;
 			return arca_lmdb_error(mrc, "open databases");
 		}
 		/* Committing (even read-only) keeps the handles open. */
+		if (create)
+			return arca_cas_write_txn_commit(cas, txn);
 		mrc = mdb_txn_commit(txn);
 		return mrc ? arca_lmdb_error(mrc, "open databases") : 0;
 	}
@@ -753,11 +818,10 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		free(w);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
-	mrc = arca_mdb_txn_begin(cas->env, 0, &w->txn);
-	if (mrc) {
+	if ((rc = arca_cas_write_txn_begin(cas, &w->txn)) != 0) {
 		free(w->wbuf);
 		free(w);
-		return arca_lmdb_error(mrc, "begin write transaction");
+		return rc;
 	}
 	{
 		uint64_t next = 0;
@@ -931,8 +995,8 @@ static int rotate_pack(arca_cas_writer *w)
 	if ((rc = arca_meta_put_u64(w->txn, w->cas->dbi_meta, ARCA_META_PACK_NEXT, w->next_pack)) != 0)
 		return rc;
 	pack_path(path, sizeof(path), w->cas, w->pack_no);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0)
+	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0 || fchmod(w->fd, 0600) < 0) /* 0600 whatever the umask */
 		return arca_err_sys("create pack %08u", w->pack_no);
 	w->created_pack = 1;
 	arca_pack_header_encode(hdr, w->pack_no);
@@ -1188,8 +1252,8 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	*deleted = *pending = 0;
 	/* Take the write lock first: then no other gc can retire a pack
 	 * between our look at the readers and the deletions. */
-	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
-		return arca_lmdb_error(mrc, "begin write transaction");
+	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
+		return rc;
 	mdb_reader_check(cas->env, &dead);
 	if (mdb_reader_list(cas->env, oldest_reader_msg, &oldest) < 0) {
 		rc = arca_err_set(ARCA_ERROR, "index: cannot list readers");
@@ -1232,15 +1296,12 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	mrc = mdb_txn_commit(txn);
+	rc = arca_cas_write_txn_commit(cas, txn);
 	txn = NULL;
-	if (mrc)
-		rc = arca_lmdb_error(mrc, "commit");
 done:
 	if (cur)
 		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
+	arca_cas_write_txn_abort(cas, txn);
 	return rc;
 }
 
@@ -1316,7 +1377,7 @@ static void writer_free(arca_cas_writer *w)
 int arca_cas_writer_commit(arca_cas_writer *w)
 {
 	arca_cas *cas = w->cas;
-	int rc = 0, mrc;
+	int rc = 0;
 
 	/* repair applies a writer's meta records only when this follows them */
 	if (w->jseq != w->jseq_start) {
@@ -1351,12 +1412,10 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_STORED, w->d_stored)) != 0))
 		goto fail;
 	cas->active = NULL;
-	mrc = mdb_txn_commit(w->txn);
+	rc = arca_cas_write_txn_commit(cas, w->txn);
 	w->txn = NULL;
-	if (mrc) {
-		rc = arca_lmdb_error(mrc, "commit");
+	if (rc)
 		goto fail;
-	}
 	writer_free(w);
 	return 0;
 fail:
@@ -1375,8 +1434,7 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
 	if (w->cas->active == w)
 		w->cas->active = NULL;
-	if (w->txn)
-		mdb_txn_abort(w->txn);
+	arca_cas_write_txn_abort(w->cas, w->txn);
 	writer_free(w);
 }
 

@@ -3,7 +3,8 @@
  *
  * All writes go through one arca_cas_writer, which owns the store's only
  * LMDB write transaction (so writers are serialised across threads and
- * processes by LMDB's own lock, which is released when its holder dies).
+ * processes by LMDB's own lock, which is released when its holder dies;
+ * cas/writelock.h puts a lock in front of it that can time out).
  * Pack bytes are fsync'ed before that transaction commits; anything past a
  * pack's committed length is a torn tail and is cut off by the next writer.
  */
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "cas/pack.h"
+#include "cas/writelock.h"
 
 #define ARCA_PACK_TARGET (64u * 1024 * 1024)
 
@@ -36,6 +38,7 @@ typedef struct arca_cas {
 	pthread_mutex_t fd_lock;
 	int *pack_fds;        /* read-only descriptors by pack number */
 	size_t npack_fds;
+	arca_writelock wlock; /* taken around every LMDB write transaction */
 } arca_cas;
 
 typedef struct {
@@ -75,6 +78,10 @@ int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n);
 /** Sets the chunking parameters journaled at the head of every new pack. */
 void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
 		uint32_t cmax);
+/** The same, waiting for other processes' writers as `wl` says (NULL:
+ *  forever). A store this process may not write is opened read-only:
+ *  reads work, writes fail with ARCA_EIO "store ... is read-only". */
+int arca_cas_open_ex(arca_cas **out, const char *dir, const arca_writelock_config *wl);
 void arca_cas_free(arca_cas *cas);
 
 /** Opens (creating if missing) the named databases `names` into `dbis`. */
@@ -147,6 +154,14 @@ int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta)
 
 /** mdb_txn_begin that adopts a map grown by another process. */
 int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out);
+
+/** Every LMDB write transaction goes through these: they take the
+ *  writer lock (cas/writelock.h) first and drop it after commit/abort. */
+int arca_cas_write_txn_begin(arca_cas *cas, MDB_txn **out);
+/** Commits and drops the lock, also on failure. */
+int arca_cas_write_txn_commit(arca_cas *cas, MDB_txn *txn);
+/** Aborts and drops the lock. NULL ok. */
+void arca_cas_write_txn_abort(arca_cas *cas, MDB_txn *txn);
 
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);

@@ -10,6 +10,7 @@
 typedef struct {
 	const char *store_path;
 	const char *prog;
+	int lock_timeout_ms;  /* --wait / --no-wait; -1 = forever */
 } cli_ctx;
 
 /* Exit statuses (documented in `arca --help`). */
@@ -25,7 +26,8 @@ enum {
 	EXIT_NOSPACE = 8,
 	EXIT_REFERENCED = 9,
 	EXIT_AUTH = 10,
-	EXIT_CONFLICT = 11
+	EXIT_CONFLICT = 11,
+	EXIT_LOCKED = 12
 };
 
 /* Prints "arca <cmd>: <library error>" ("arca: ..." when cmd is NULL, for

@@ -35,7 +35,7 @@ static const struct command {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] <command> [options]\n"
+		"usage: arca [--store DIR] [--wait SECONDS | --no-wait] <command> [options]\n"
 		"\n"
 		"arca stores directory trees and VM disk images as deduplicated,\n"
 		"compressed, content-addressed artifacts.\n"
@@ -50,6 +50,9 @@ static void usage(FILE *f)
 		"Global options:\n"
 		"  --store DIR   the store (default: $ARCA_STORE, else $XDG_DATA_HOME/arca,\n"
 		"                else ~/.local/share/arca); also accepted after the command\n"
+		"  --wait SECONDS  give up after waiting SECONDS for another process\n"
+		"                that is writing to the store (default: wait)\n"
+		"  --no-wait     fail at once when another process is writing\n"
 		"  --version     print the version\n"
 		"\n"
 		"References (REF): an artifact id (art_<hex>), a unique prefix of at least\n"
@@ -58,7 +61,8 @@ static void usage(FILE *f)
 		"Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 damaged data,\n"
 		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space,\n"
 		"9 artifact still referenced by a tag, 10 authentication failed,\n"
-		"11 conflict (the hub branch moved or history diverged).\n");
+		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
+		"locked by another writer (see --wait).\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -89,6 +93,7 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_EREFERENCED: return EXIT_REFERENCED;
 	case ARCA_EAUTH: return EXIT_AUTH;
 	case ARCA_ECONFLICT: return EXIT_CONFLICT;
+	case ARCA_ELOCKED: return EXIT_LOCKED;
 	default: return EXIT_FAIL;
 	}
 }
@@ -144,12 +149,21 @@ const char *cli_store_path(cli_ctx *ctx)
 	return ctx->store_path ? ctx->store_path : store_default();
 }
 
+static void on_wait(long pid, double waited_s, void *payload)
+{
+	(void)waited_s;
+	(void)payload;
+	fprintf(stderr, "arca: waiting for the store's writer (pid %ld)...\n", pid);
+}
+
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create)
 {
 	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
 	const char *path = ctx->store_path ? ctx->store_path : store_default();
 	int rc;
 	o.no_create = !create;
+	o.lock_timeout_ms = ctx->lock_timeout_ms;
+	o.on_wait = on_wait;
 	if ((rc = arca_store_open(out, path, &o)) != 0)
 		return cli_fail(cmd, rc);
 	return 0;
@@ -180,11 +194,25 @@ void cli_format_time(char *out, size_t n, int64_t ns)
 
 int main(int argc, char **argv)
 {
-	cli_ctx ctx = { NULL, "arca" };
+	cli_ctx ctx = { NULL, "arca", -1 };
 	int i = 1;
 
 	while (i < argc && argv[i][0] == '-') {
-		if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+		const char *wait = !strcmp(argv[i], "--wait") ? (i + 1 < argc ? argv[i + 1] : "") :
+			!strncmp(argv[i], "--wait=", 7) ? argv[i] + 7 : NULL;
+		if (wait) {
+			char *end;
+			double sec = strtod(wait, &end);
+			if (!*wait || *end || !(sec >= 0) || sec > 86400.0 * 365) {
+				fprintf(stderr, "arca: --wait needs a number of seconds\n");
+				return EXIT_USAGE;
+			}
+			ctx.lock_timeout_ms = (int)(sec * 1000);
+			i += argv[i][6] == '=' ? 1 : 2;
+		} else if (!strcmp(argv[i], "--no-wait")) {
+			ctx.lock_timeout_ms = 0;
+			i++;
+		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
 			ctx.store_path = argv[i + 1];
 			i += 2;
 		} else if (!strncmp(argv[i], "--store=", 8)) {

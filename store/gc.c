@@ -157,6 +157,8 @@ static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart,
 	return rc;
 }
 
+#define PACK_OVERHEAD (ARCA_PACK_HEADER_LEN + ARCA_RECORD_HEADER_LEN + 32)
+
 typedef struct {
 	uint64_t committed;  /* file length */
 	uint64_t live;       /* bytes of live records */
@@ -422,8 +424,8 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 		uint64_t body;
 		if (!packs[i].exists)
 			continue;
-		body = packs[i].committed > ARCA_PACK_HEADER_LEN ?
-			packs[i].committed - ARCA_PACK_HEADER_LEN : 0;
+		/* the pack header and the PARAMS record after it are overhead */
+		body = packs[i].committed > PACK_OVERHEAD ? packs[i].committed - PACK_OVERHEAD : 0;
 		if (body == 0 || (double)packs[i].live < threshold * (double)body) {
 			packs[i].rewrite = 1;
 			res->packs_rewritten++;

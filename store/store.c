@@ -38,7 +38,7 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	arca_cas *cas = s->cas;
 	MDB_txn *txn;
 	uint64_t fmt = 0, mn = 0, av = 0, mx = 0;
-	int rc, mrc;
+	int rc;
 
 	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
 		return rc;
@@ -69,11 +69,11 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	s->chunk_max = o && o->chunk_max ? o->chunk_max : ARCA_CHUNK_MAX_DEFAULT;
 	if ((rc = arca_chunker_check(s->chunk_min, s->chunk_avg, s->chunk_max)) != 0)
 		return rc;
-	if ((mrc = arca_mdb_txn_begin(cas->env, 0, &txn)) != 0)
-		return arca_lmdb_error(mrc, "begin write transaction");
+	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
+		return rc;
 	if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt)) != 0 || fmt) {
 		/* Another process initialised it meanwhile: use its values. */
-		mdb_txn_abort(txn);
+		arca_cas_write_txn_abort(cas, txn);
 		return rc ? rc : load_params(s, o);
 	}
 	if ((rc = arca_meta_put_u64(txn, cas->dbi_meta, META_FORMAT, ARCA_STORE_FORMAT)) != 0 ||
@@ -82,12 +82,12 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_PACK_NEXT, 1)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_JOURNAL_ON, 1)) != 0) {
-		mdb_txn_abort(txn);
+		arca_cas_write_txn_abort(cas, txn);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
-	if (mrc)
-		return arca_lmdb_error(mrc, "initialise store");
+	rc = arca_cas_write_txn_commit(cas, txn);
+	if (rc)
+		return arca_err_wrap(rc, "initialise store");
 	arca_cas_set_params(cas, ARCA_STORE_FORMAT, s->chunk_min, s->chunk_avg, s->chunk_max);
 	return 0;
 }
@@ -95,6 +95,7 @@ static int load_params(arca_store *s, const arca_store_options *o)
 int arca_store_open(arca_store **out, const char *path, const arca_store_options *o)
 {
 	arca_store *s;
+	arca_writelock_config wl = ARCA_WRITELOCK_CONFIG_INIT;
 	struct stat st;
 	int rc;
 
@@ -107,7 +108,7 @@ int arca_store_open(arca_store **out, const char *path, const arca_store_options
 		snprintf(idx, sizeof(idx), "%s/index.lmdb", path);
 		if (stat(idx, &st) < 0)
 			return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s", path);
-	} else if (arca_mkdir_p(path, 0755) < 0) {
+	} else if (arca_mkdir_p(path, 0700) < 0) {
 		return arca_err_sys("create store %s", path);
 	}
 	s = calloc(1, sizeof(*s));
@@ -117,7 +118,12 @@ int arca_store_open(arca_store **out, const char *path, const arca_store_options
 	}
 	s->zstd_level = o && o->zstd_level ? o->zstd_level : 3;
 	s->threads = o ? o->threads : 0;
-	if ((rc = arca_cas_open(&s->cas, path)) != 0)
+	if (o) {
+		wl.timeout_ms = o->lock_timeout_ms;
+		wl.on_wait = o->on_wait;
+		wl.payload = o->wait_payload;
+	}
+	if ((rc = arca_cas_open_ex(&s->cas, path, &wl)) != 0)
 		goto fail;
 	{
 		const char *names[] = { "artifacts", "refs", "files", "files_stage" };

@@ -85,5 +85,69 @@ if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then
 	check "store opens with limited address space" bash -c "ulimit -v 16000000; '$ARCA' --store '$T/store3' snapshot '$T/src' -q >/dev/null && '$ARCA' --store '$T/store3' verify >/dev/null"
 fi
 
+# a writer waiting for another process's writer: --no-wait, --wait, exit 12
+S=$T/store4
+"$ARCA" --store "$S" snapshot "$T/src" --name w -q >/dev/null
+check "--wait needs seconds" status_is 2 "$ARCA" --store "$S" --wait soon tag w w:x
+check "--no-wait writes when no one else does" status_is 0 "$ARCA" --store "$S" --no-wait tag w w:x
+if command -v python3 >/dev/null; then
+	# holds the writer lock (a record lock on byte 2^40 of the LMDB lock file)
+	python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, 1 << 40)
+open(sys.argv[2], "w").write(str(os.getpid()))
+time.sleep(120)' "$S/index.lmdb-lock" "$T/holder.pid" &
+	holder=$!
+	trap 'kill $holder 2>/dev/null; rm -rf "$T"' EXIT
+	for _ in $(seq 100); do [ -s "$T/holder.pid" ] && break; sleep 0.1; done
+	check "--no-wait fails with 12 while another process writes" status_is 12 "$ARCA" --store "$S" --no-wait tag w w:y
+	check "--no-wait names the writer's pid" grep -q "locked by writer pid $holder" "$T/err"
+	check "--wait 1 fails with 12" status_is 12 "$ARCA" --store "$S" --wait 1 snapshot "$T/src" --name w
+	check "--wait says whom it waits for" grep -q "^arca: waiting for the store's writer (pid $holder)" "$T/err"
+	check "reading is not blocked by a writer" status_is 0 "$ARCA" --store "$S" --no-wait ls
+	kill $holder; wait $holder 2>/dev/null
+	check "the writer lock goes with its holder" status_is 0 "$ARCA" --store "$S" --no-wait tag w w:y
+else
+	echo "skipped: writer lock checks need python3"
+fi
+
+# store modes, whatever the umask
+S=$T/store5
+(umask 0; "$ARCA" --store "$S" snapshot "$T/src" --name m -q >/dev/null)
+check "store files are 0600 and dirs 0700 under umask 0" bash -c "[ \"\$(stat -c %a '$S' '$S/packs' '$S/index.lmdb' '$S/index.lmdb-lock' '$S'/packs/pack-* | sort -u | tr '\n' ' ')\" = '600 700 ' ]"
+
+# read-only stores: list, verify, restore; writes fail clearly
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	S=$T/ro/store
+	mkdir -p "$T/ro/out"
+	"$ARCA" --store "$S" snapshot "$T/src" --name r -q >/dev/null
+	chown -R nobody "$T/ro" && chmod -R a-w "$S" && chmod 755 "$T" "$T/ro"
+	nob() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	check "nobody lists a read-only store" status_is 0 nob "$ARCA" --store "$S" ls
+	check "nobody verifies a read-only store" status_is 0 nob "$ARCA" --store "$S" verify
+	check "nobody restores from a read-only store" status_is 0 nob "$ARCA" --store "$S" restore r "$T/ro/out/r"
+	check "restored from a read-only store" diff -r --no-dereference "$T/src" "$T/ro/out/r"
+	check "snapshot into a read-only store fails" status_is 1 nob "$ARCA" --store "$S" snapshot "$T/src" --name r
+	check "and says it is read-only" grep -q "^arca snapshot: store .* is read-only" "$T/err"
+	chmod -R u+w "$S"
+	mkdir "$T/mnt"
+	if mount --bind "$S" "$T/mnt" 2>/dev/null; then
+		trap 'umount -l "$T/mnt" 2>/dev/null; kill ${holder:-} 2>/dev/null; rm -rf "$T"' EXIT
+		if mount -o remount,ro,bind "$T/mnt"; then
+			check "a read-only mount lists" status_is 0 "$ARCA" --store "$T/mnt" ls
+			check "a read-only mount verifies" status_is 0 "$ARCA" --store "$T/mnt" verify
+			check "a read-only mount restores" status_is 0 "$ARCA" --store "$T/mnt" restore r "$T/ro/out/m"
+			check "a read-only mount refuses a snapshot" status_is 1 "$ARCA" --store "$T/mnt" snapshot "$T/src" --name r
+			check "and says it is read-only" grep -q "is read-only" "$T/err"
+		fi
+		umount "$T/mnt"
+	else
+		echo "skipped: read-only mount checks need mount --bind"
+	fi
+else
+	echo "skipped: read-only store checks need root and setpriv"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -76,6 +76,15 @@ ssize_t arca_read_full(int fd, void *p, size_t n)
 	return (ssize_t)got;
 }
 
+int arca_mkdir_mode(const char *path, unsigned mode)
+{
+	/* mkdir's mode is narrowed by the umask; a store's directories must
+	 * be exactly `mode` */
+	if (mkdir(path, mode) < 0)
+		return -1;
+	return chmod(path, mode);
+}
+
 int arca_mkdir_p(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];
@@ -89,11 +98,11 @@ int arca_mkdir_p(const char *path, unsigned mode)
 		if (*s != '/')
 			continue;
 		*s = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		if (arca_mkdir_mode(tmp, 0700) < 0 && errno != EEXIST)
 			return -1;
 		*s = '/';
 	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+	if (arca_mkdir_mode(tmp, mode) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
 }

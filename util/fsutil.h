@@ -12,7 +12,11 @@ int arca_write_all(int fd, const void *p, size_t n);
 ssize_t arca_pread_full(int fd, void *p, size_t n, off_t off);
 /** Reads until `n` bytes or EOF; returns bytes read or -1. */
 ssize_t arca_read_full(int fd, void *p, size_t n);
-/** mkdir -p with mode 0700 for created parents; 0 or -1 with errno. */
+/** mkdir, then chmod to exactly `mode` whatever the umask; 0 or -1 with
+ *  errno (EEXIST when it existed: its mode is left alone). */
+int arca_mkdir_mode(const char *path, unsigned mode);
+/** mkdir -p with mode 0700 for created parents, exact modes; 0 or -1 with
+ *  errno. */
 int arca_mkdir_p(const char *path, unsigned mode);
 /** rm -rf of `name` inside `dirfd`, never following symlinks. 0, or an
  *  arca error code with detail. */

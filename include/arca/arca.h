@@ -81,10 +81,18 @@ typedef struct {
 	unsigned threads;
 	/** Open an existing store without creating one. */
 	int no_create;
+	/** How long a write waits for another process's writer, in ms:
+	 *  -1 = forever (the default of ARCA_STORE_OPTIONS_INIT), 0 = not at
+	 *  all. Giving up returns ARCA_ELOCKED naming the holder's pid. */
+	int lock_timeout_ms;
+	/** When not NULL, called once after a write has waited a second for
+	 *  another process's writer (`pid`), on the waiting thread. */
+	void (*on_wait)(long pid, double waited_s, void *payload);
+	void *wait_payload;
 } arca_store_options;
 
 #define ARCA_STORE_OPTIONS_VERSION 1
-#define ARCA_STORE_OPTIONS_INIT { ARCA_STORE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0 }
+#define ARCA_STORE_OPTIONS_INIT { ARCA_STORE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, -1, NULL, NULL }
 
 /**
  * Opens (and unless opts->no_create, creates) the store in directory
