@@ -161,7 +161,7 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 			return arca_lmdb_error(mrc, "open databases");
 		}
 		/* Committing (even read-only) keeps the handles open. */
-		mrc = mdb_txn_commit(txn);
+		mrc = arca_cas__commit(txn);
 		return mrc ? arca_lmdb_error(mrc, "open databases") : 0;
 	}
 	return arca_lmdb_error(mrc, "open databases");
@@ -710,7 +710,7 @@ static int rotate_pack(arca_cas_writer *w)
 	if (w->fd >= 0) {
 		if ((rc = flush_wbuf(w)) != 0)
 			return rc;
-		if (fdatasync(w->fd) < 0)
+		if (arca_fdatasync(w->fd) < 0)
 			return arca_err_sys("sync pack %08u", w->pack_no);
 		if ((rc = record_pack_len(w)) != 0)
 			return rc;
@@ -990,7 +990,7 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	mrc = mdb_txn_commit(txn);
+	mrc = arca_cas__commit(txn);
 	txn = NULL;
 	if (mrc)
 		rc = arca_lmdb_error(mrc, "commit");
@@ -1080,7 +1080,7 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	    (w->pack_len != w->first_pack_committed || w->pack_no != w->first_pack_no)) {
 		if ((rc = flush_wbuf(w)) != 0)
 			goto fail;
-		if (fdatasync(w->fd) < 0) {
+		if (arca_fdatasync(w->fd) < 0) {
 			rc = arca_err_sys("sync pack %08u", w->pack_no);
 			goto fail;
 		}
@@ -1096,7 +1096,7 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_UNIQUE, w->d_unique)) != 0 ||
 	     (rc = arca_meta_add_u64(w->txn, cas->dbi_meta, ARCA_META_STORED, w->d_stored)) != 0))
 		goto fail;
-	mrc = mdb_txn_commit(w->txn);
+	mrc = arca_cas__commit(w->txn);
 	w->txn = NULL;
 	if (mrc) {
 		rc = arca_lmdb_error(mrc, "commit");
@@ -1117,7 +1117,7 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	 * is gone another writer may append and commit to the same pack.
 	 * Best effort; the next writer repairs whatever is left. */
 	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
-		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
+		if (arca_ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
 	if (w->txn)
 		mdb_txn_abort(w->txn);
 	writer_free(w);

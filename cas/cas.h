@@ -128,6 +128,10 @@ int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta)
 /** mdb_txn_begin that adopts a map grown by another process. */
 int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out);
 
+/** mdb_txn_commit with the "commit" fault point; a short write on a full
+ *  filesystem comes back as ENOSPC. Consumes the transaction. */
+int arca_cas__commit(MDB_txn *txn);
+
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);
 

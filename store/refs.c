@@ -233,7 +233,7 @@ static int in_write_txn(arca_store *s, int (*fn)(arca_store *, MDB_txn *, void *
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
+	mrc = arca_cas__commit(txn);
 	return mrc ? arca_lmdb_error(mrc, "commit") : 0;
 }
 

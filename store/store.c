@@ -82,7 +82,7 @@ static int load_params(arca_store *s, const arca_store_options *o)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	mrc = mdb_txn_commit(txn);
+	mrc = arca_cas__commit(txn);
 	return mrc ? arca_lmdb_error(mrc, "initialise store") : 0;
 }
 
