@@ -984,7 +984,7 @@ static int rotate_pack(arca_cas_writer *w)
 	if (w->fd >= 0) {
 		if ((rc = flush_wbuf(w)) != 0)
 			return rc;
-		if (fdatasync(w->fd) < 0)
+		if (arca_fdatasync(w->fd) < 0)
 			return arca_err_sys("sync pack %08u", w->pack_no);
 		if ((rc = record_pack_len(w)) != 0)
 			return rc;
@@ -1392,7 +1392,7 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 	    (w->pack_len != w->first_pack_committed || w->pack_no != w->first_pack_no)) {
 		if ((rc = flush_wbuf(w)) != 0)
 			goto fail;
-		if (fdatasync(w->fd) < 0) {
+		if (arca_fdatasync(w->fd) < 0) {
 			rc = arca_err_sys("sync pack %08u", w->pack_no);
 			goto fail;
 		}
@@ -1431,7 +1431,7 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	 * is gone another writer may append and commit to the same pack.
 	 * Best effort; the next writer repairs whatever is left. */
 	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
-		if (ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
+		if (arca_ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
 	if (w->cas->active == w)
 		w->cas->active = NULL;
 	arca_cas_write_txn_abort(w->cas, w->txn);

@@ -162,6 +162,9 @@ int arca_cas_write_txn_begin(arca_cas *cas, MDB_txn **out);
 int arca_cas_write_txn_commit(arca_cas *cas, MDB_txn *txn);
 /** Aborts and drops the lock. NULL ok. */
 void arca_cas_write_txn_abort(arca_cas *cas, MDB_txn *txn);
+/** mdb_txn_commit with the "commit" fault point; a short write on a full
+ *  filesystem comes back as ENOSPC. Consumes the transaction. */
+int arca_cas__commit(MDB_txn *txn);
 
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);

@@ -159,7 +159,7 @@ int arca_cas_write_txn_begin(arca_cas *cas, MDB_txn **out)
 
 int arca_cas_write_txn_commit(arca_cas *cas, MDB_txn *txn)
 {
-	int mrc = mdb_txn_commit(txn);
+	int mrc = arca_cas__commit(txn);
 	arca_writelock_drop(&cas->wlock);
 	return mrc ? arca_lmdb_error(mrc, "commit") : 0;
 }

@@ -274,7 +274,7 @@ int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint
 static int zero_piece(int fd, uint64_t off, uint64_t len)
 {
 	static const uint8_t zeros[65536];
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+	if (arca_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
 		return arca_err_sys("punch a hole");

@@ -52,7 +52,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 	rc = fill_extents(p, r, f, 0, blk, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
-	if (!rc && !blk && ftruncate(fd, (off_t)size) < 0)
+	if (!rc && !blk && arca_ftruncate(fd, (off_t)size) < 0)
 		rc = arca_err_sys("set size of %s", dest);
 	if (!rc && blk) {
 		uint64_t dev_size = 0;
@@ -176,7 +176,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 			f->tree = 1;
 			fill_take_meta(f, &e);
 			rc = fill_extents(p, r, f, 0, 0, &size);
-			if (!rc && ftruncate(fd, (off_t)size) < 0)
+			if (!rc && arca_ftruncate(fd, (off_t)size) < 0)
 				rc = arca_err_sys("set size of %s", e.path);
 			{
 				int rc2 = fill_file_release(p, f);

@@ -165,7 +165,7 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	f->tree = 1;
 	fill_take_meta(f, e);
 	rc = fill_extents(b->p, r, f, patch, patch, &size);
-	if (!rc && ftruncate(fd, (off_t)size) < 0)
+	if (!rc && arca_ftruncate(fd, (off_t)size) < 0)
 		rc = arca_err_sys("set size of %s", e->path);
 	rc2 = fill_file_release(b->p, f);
 	b->changed++;
@@ -368,7 +368,7 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest)
 	rc = fill_extents(b->p, r, f, !fresh, !fresh, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
-	if (!rc && !blk && (fresh || (uint64_t)st.st_size != size) && ftruncate(fd, (off_t)size) < 0)
+	if (!rc && !blk && (fresh || (uint64_t)st.st_size != size) && arca_ftruncate(fd, (off_t)size) < 0)
 		rc = arca_err_sys("set size of %s", dest);
 	rc2 = fill_file_release(b->p, f);
 	return rc ? rc : rc2;

@@ -1,18 +1,32 @@
 #include "util/fsutil.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 #include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Fails the step when the test hook says so: -1 with errno set. */
+static int faulted(const char *point)
+{
+	int e = arca_fault_check(point);
+	if (!e)
+		return 0;
+	errno = e;
+	return -1;
+}
+
 int arca_pwrite_all(int fd, const void *p, size_t n, off_t off)
 {
 	const char *c = p;
+	if (faulted("write"))
+		return -1;
 	while (n) {
 		ssize_t w = pwrite(fd, c, n, off);
 		if (w < 0) {
@@ -28,6 +42,8 @@ int arca_pwrite_all(int fd, const void *p, size_t n, off_t off)
 int arca_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
+	if (faulted("write"))
+		return -1;
 	while (n) {
 		ssize_t w = write(fd, c, n);
 		if (w < 0) {
@@ -109,6 +125,8 @@ int arca_mkdir_p(const char *path, unsigned mode)
 
 int arca_fsync_dir(const char *path)
 {
+	if (faulted("dirsync"))
+		return -1;
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -119,6 +137,35 @@ int arca_fsync_dir(const char *path)
 	return rc;
 }
 
+int arca_fsync(int fd)
+{
+	return faulted("fsync") ? -1 : fsync(fd);
+}
+
+int arca_fdatasync(int fd)
+{
+	return faulted("fdatasync") ? -1 : fdatasync(fd);
+}
+
+int arca_rename(const char *from, const char *to)
+{
+	return faulted("rename") ? -1 : rename(from, to);
+}
+
+int arca_renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+	return faulted("rename") ? -1 : renameat(fromfd, from, tofd, to);
+}
+
+int arca_ftruncate(int fd, off_t len)
+{
+	return faulted("truncate") ? -1 : ftruncate(fd, len);
+}
+
+int arca_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return faulted("fallocate") ? -1 : fallocate(fd, mode, off, len);
+}
 
 static int remove_at(int dirfd, const char *name, int depth);
 

@@ -24,4 +24,13 @@ int arca_rm_rf_at(int dirfd, const char *name);
 /** fsync a directory so entries created in it are durable. */
 int arca_fsync_dir(const char *path);
 
+/* The durable-write steps, each a fault point of util/fault.h; same
+ * contract as the system calls (-1 with errno). */
+int arca_fsync(int fd);
+int arca_fdatasync(int fd);
+int arca_rename(const char *from, const char *to);
+int arca_renameat(int fromfd, const char *from, int tofd, const char *to);
+int arca_ftruncate(int fd, off_t len);
+int arca_fallocate(int fd, int mode, off_t off, off_t len);
+
 #endif
