@@ -192,17 +192,77 @@ static int feed_content(arca_ingest *ing, int fd, uint64_t size, int sparse,
 	return arca_ingest_end_run(ing);
 }
 
-/* 1 when the file behind `fd` is no longer as `before` said (its content
- * may have changed while it was read). */
-static int changed_since(int fd, const struct stat *before, struct stat *after)
+/* A file's fstat and the time just before it was taken. */
+typedef struct {
+	struct stat st;
+	int64_t at_ns;
+} fstamp;
+
+static int64_t now_ns(void)
 {
-	if (fstat(fd, after) < 0)
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int stamp(int fd, fstamp *f, const char *what)
+{
+	f->at_ns = now_ns();
+	if (fstat(fd, &f->st) < 0)
+		return arca_err_sys("stat %s", what);
+	return 0;
+}
+
+static int64_t ctime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+/* How far a change can be stamped behind the clock: a timer tick (10 ms
+ * covers HZ=100), or 2 s on filesystems with whole-second times. */
+static int64_t stamp_slack(const struct stat *st)
+{
+	return st->st_ctim.tv_nsec == 0 ? 2000000000 : 10000000;
+}
+
+static int racy(const fstamp *f)
+{
+	return ctime_ns(&f->st) + stamp_slack(&f->st) > f->at_ns;
+}
+
+/* After a read of the file `before` describes: 0 when what was read is
+ * one version of it; 1 when it may not be: it changed or shrank, or it
+ * had changed so shortly before the read that a change during the read
+ * could carry the same timestamp and go unseen (git's "racy clean").
+ * With `reread`, this then waits until a new change would show and
+ * *after is the file to read again. */
+static int settle(int fd, const fstamp *before, int shrank, int reread, fstamp *after,
+		const char *what)
+{
+	int64_t wait;
+	int rc;
+
+	if (S_ISBLK(before->st.st_mode))
+		return shrank; /* a block device carries no timestamps to compare */
+	if ((rc = stamp(fd, after, what)) != 0)
+		return rc;
+	if (!shrank && after->st.st_size == before->st.st_size &&
+	    after->st.st_mtim.tv_sec == before->st.st_mtim.tv_sec &&
+	    after->st.st_mtim.tv_nsec == before->st.st_mtim.tv_nsec &&
+	    after->st.st_ctim.tv_sec == before->st.st_ctim.tv_sec &&
+	    after->st.st_ctim.tv_nsec == before->st.st_ctim.tv_nsec && !racy(before))
+		return 0;
+	if (!reread)
 		return 1;
-	return after->st_size != before->st_size ||
-		after->st_mtim.tv_sec != before->st_mtim.tv_sec ||
-		after->st_mtim.tv_nsec != before->st_mtim.tv_nsec ||
-		after->st_ctim.tv_sec != before->st_ctim.tv_sec ||
-		after->st_ctim.tv_nsec != before->st_ctim.tv_nsec;
+	wait = ctime_ns(&after->st) + stamp_slack(&after->st) - now_ns();
+	if (wait > 0) {
+		struct timespec ts = { (time_t)(wait / 1000000000), (long)(wait % 1000000000) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		if ((rc = stamp(fd, after, what)) != 0)
+			return rc;
+	}
+	return 1;
 }
 
 static entry_msg *warning_new(const char *path, size_t len, const char *warning)
@@ -222,23 +282,23 @@ static entry_msg *warning_new(const char *path, size_t len, const char *warning)
 static int produce_image(arca_ingest *ing, void *ctx)
 {
 	snap *sn = ctx;
-	struct stat before, after;
+	fstamp before, after;
 	uint64_t size = sn->image_size;
-	int rc, shrank = 0, blk;
+	int rc, shrank = 0;
 
-	if (fstat(sn->image_fd, &before) < 0)
-		return arca_err_sys("stat %s", sn->path);
-	blk = S_ISBLK(before.st_mode);
+	if ((rc = stamp(sn->image_fd, &before, sn->path)) != 0)
+		return rc;
 	if ((rc = arca_ingest_mark(ing, &image_begin)) != 0)
 		return rc;
 	for (int attempt = 0;; attempt++) {
-		int changed;
+		uint64_t read_before = sn->bytes_read;
 		shrank = 0;
 		if ((rc = feed_content(ing, sn->image_fd, size, 1, &sn->bytes_read, sn->path,
 				attempt, &shrank)) != 0)
 			return rc;
-		changed = shrank || (!blk && changed_since(sn->image_fd, &before, &after));
-		if (!changed)
+		if ((rc = settle(sn->image_fd, &before, shrank, attempt == 0, &after, sn->path)) < 0)
+			return rc;
+		if (rc == 0)
 			break;
 		if (attempt == 1) {
 			entry_msg *w = warning_new(sn->path, strlen(sn->path), msg_changed);
@@ -251,12 +311,13 @@ static int produce_image(arca_ingest *ing, void *ctx)
 			break;
 		}
 		/* read it once more, from the start */
+		sn->bytes_read = read_before;
 		if ((rc = arca_ingest_mark(ing, &extents_discard)) != 0 ||
 		    (rc = arca_ingest_mark(ing, &image_begin)) != 0)
 			return rc;
-		if (!blk) {
+		if (!S_ISBLK(before.st.st_mode)) {
 			before = after;
-			size = (uint64_t)after.st_size;
+			size = (uint64_t)after.st.st_size;
 		}
 	}
 	return arca_ingest_mark(ing, &extents_end);
@@ -431,21 +492,24 @@ static int emit_warning(arca_ingest *ing, const char *path, size_t len, const ch
  * start when it changed meanwhile; if it changed again, what was read
  * last is stored with a warning (and not put in the files cache). */
 static int read_file(arca_ingest *ing, snap *sn, int fd, const char *path, size_t len,
-		struct stat *now)
+		fstamp *now)
 {
-	struct stat after;
+	fstamp after;
 	int rc;
 
 	for (int attempt = 0;; attempt++) {
+		uint64_t read_before = sn->bytes_read;
 		int shrank = 0;
-		if ((rc = emit(ing, sn, entry_new(ARCA_MF_FILE, path, len, now, NULL, 0))) != 0)
+		if ((rc = emit(ing, sn, entry_new(ARCA_MF_FILE, path, len, &now->st, NULL, 0))) != 0)
 			return rc;
-		rc = feed_content(ing, fd, (uint64_t)now->st_size,
-			(uint64_t)now->st_blocks * 512 < (uint64_t)now->st_size,
+		rc = feed_content(ing, fd, (uint64_t)now->st.st_size,
+			(uint64_t)now->st.st_blocks * 512 < (uint64_t)now->st.st_size,
 			&sn->bytes_read, path, attempt, &shrank);
 		if (rc)
 			return rc;
-		if (!changed_since(fd, now, &after) && !shrank)
+		if ((rc = settle(fd, now, shrank, attempt == 0, &after, path)) < 0)
+			return rc;
+		if (rc == 0)
 			break;
 		if (attempt == 1) {
 			if ((rc = emit_warning(ing, path, len, msg_changed)) != 0)
@@ -455,6 +519,7 @@ static int read_file(arca_ingest *ing, snap *sn, int fd, const char *path, size_
 		if ((rc = arca_ingest_mark(ing, &extents_discard)) != 0)
 			return rc;
 		sn->entries--; /* the entry is sent again */
+		sn->bytes_read = read_before; /* counted once: what is stored */
 		*now = after;
 	}
 	return arca_ingest_mark(ing, &extents_end);
@@ -463,7 +528,7 @@ static int read_file(arca_ingest *ing, snap *sn, int fd, const char *path, size_
 static int snap_file(arca_ingest *ing, snap *sn, arca_walk *w, int dirfd, const char *name,
 		const char *path, size_t len, const struct stat *st)
 {
-	struct stat now;
+	fstamp now;
 	int fd, rc;
 
 	if (sn->parent_has) {
@@ -482,16 +547,15 @@ static int snap_file(arca_ingest *ing, snap *sn, arca_walk *w, int dirfd, const 
 		goto gone; /* removed, or replaced by a symlink, since the walk saw it */
 	if (fd < 0)
 		return arca_err_sys("open %s", path);
-	if (fstat(fd, &now) < 0) {
-		rc = arca_err_sys("stat %s", path);
+	if ((rc = stamp(fd, &now, path)) != 0) {
 		close(fd);
 		return rc;
 	}
-	if (!S_ISREG(now.st_mode)) {
+	if (!S_ISREG(now.st.st_mode)) {
 		close(fd);
 		goto gone;
 	}
-	if (now.st_ino != st->st_ino || now.st_dev != st->st_dev)
+	if (now.st.st_ino != st->st_ino || now.st.st_dev != st->st_dev)
 		arca_walk_forget_link(w, st); /* replaced by another file: store that */
 	rc = read_file(ing, sn, fd, path, len, &now);
 	close(fd);

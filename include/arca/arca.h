@@ -115,7 +115,8 @@ typedef struct {
 	uint64_t entries;        /**< tree entries (files, dirs, links...) */
 	uint64_t entries_skipped;/**< sockets and device nodes, not stored */
 	uint64_t logical_bytes;  /**< file/image size, holes included */
-	uint64_t bytes_read;     /**< content bytes read from the source */
+	uint64_t bytes_read;     /**< content bytes read from the source (a
+	                              file read again counts once) */
 	uint64_t bytes_written;  /**< content bytes written to the target */
 	uint64_t hole_bytes;     /**< bytes stored as holes */
 	uint64_t chunks;         /**< data chunks referenced */
