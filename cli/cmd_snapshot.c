@@ -33,6 +33,33 @@ static void help(FILE *f)
 		"  --quiet            print only the id (no summary on stderr)\n");
 }
 
+/* Paths reported by the snapshot's on_warning, for --json. */
+typedef struct {
+	char **paths;
+	size_t n, cap;
+	int oom;
+} warnings;
+
+static void on_warning(const char *path, const char *message, void *payload)
+{
+	warnings *w = payload;
+	fprintf(stderr, "arca snapshot: warning: %s %s\n", path, message);
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? 2 * w->cap : 16;
+		char **np = realloc(w->paths, nc * sizeof(*np));
+		if (!np) {
+			w->oom = 1;
+			return;
+		}
+		w->paths = np;
+		w->cap = nc;
+	}
+	if (!(w->paths[w->n] = strdup(path)))
+		w->oom = 1;
+	else
+		w->n++;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -66,6 +93,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 	int json = 0, quiet = 0, hub = 0, c, rc, status = 0;
 	const char *hub_url = NULL, *hub_branch = NULL;
 	arca_hub_push_result hr;
+	warnings warns = { NULL, 0, 0, 0 };
 	double t0;
 
 	labels = calloc((size_t)argc + 3, sizeof(*labels));
@@ -114,6 +142,8 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("snapshot", "expected exactly one PATH");
 	}
 	so.labels = labels;
+	so.on_warning = on_warning;
+	so.warning_payload = &warns;
 	if (hub && (!hub_url || !hub_branch)) {
 		free(labels);
 		return cli_usage_error("snapshot", "--hub-push needs --hub-url and --hub-branch");
@@ -157,6 +187,12 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "new_raw_bytes", st.new_raw_bytes);
 		json_u64(&j, "new_stored_bytes", st.new_stored_bytes);
 		json_u64(&j, "files_unchanged", st.files_unchanged);
+		json_u64(&j, "files_changed", st.files_changed);
+		json_arr_begin(&j, "changed_paths");
+		for (size_t i = 0; i < warns.n; i++)
+			json_str(&j, NULL, warns.paths[i]);
+		json_arr_end(&j);
+		json_u64(&j, "entries_excluded", st.entries_excluded);
 		json_num(&j, "seconds", now_s() - t0);
 		json_obj_end(&j);
 	} else {
@@ -168,6 +204,9 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 			fprintf(stderr, "snapshot: %s logical, %llu chunks (%llu new), %s added to the store in %.2fs\n",
 				l, (unsigned long long)st.chunks, (unsigned long long)st.chunks_new,
 				n, now_s() - t0);
+			if (st.files_changed)
+				fprintf(stderr, "snapshot: %llu entries changed while being read (see the warnings)\n",
+					(unsigned long long)st.files_changed);
 			if (st.entries_skipped)
 				fprintf(stderr, "snapshot: skipped %llu sockets/device nodes\n",
 					(unsigned long long)st.entries_skipped);
@@ -176,5 +215,8 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 out:
 	arca_store_free(store);
 	free(labels);
+	for (size_t i = 0; i < warns.n; i++)
+		free(warns.paths[i]);
+	free(warns.paths);
 	return status;
 }

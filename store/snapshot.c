@@ -10,6 +10,7 @@
 #include "store/manifest.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,16 +24,45 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A tree entry travelling from the walker to the manifest writer. */
+/* A tree entry (or a warning about one) travelling from the walker to
+ * the manifest writer. */
 typedef struct {
 	arca_mf_entry e;
 	int cache;            /* regular file: record fs in the files cache */
 	arca_file_stat fs;
+	const char *warning;  /* set: not an entry but a warning about e.path */
 	char strings[];
 } entry_msg;
 
-/* Marks the end of a file's extents. */
+/* Marks the end of a file's extents (or of an image's). */
 static entry_msg extents_end;
+/* Drops the current file (or image) with the extents sent so far: it is
+ * read again and sent anew. */
+static entry_msg extents_discard;
+/* Starts an image: its extents are held back like a file's. */
+static entry_msg image_begin;
+
+static const char msg_changed[] = "changed while being read; stored as last read";
+static const char msg_dir_changed[] = "was removed or replaced while being read; stored empty";
+static const char msg_vanished[] = "was removed or replaced while being read; not stored";
+
+/* Test hook: called on the producer thread after the first block of each
+ * read attempt of a file or image (attempt 0, then 1 for the re-read),
+ * and with attempt -1 before a tree's file is opened. */
+void (*arca_snapshot__read_hook)(const char *path, int attempt, void *arg);
+void *arca_snapshot__read_hook_arg;
+
+/* A held-back extent. Past ext_mem_max of them, a file's extents spill
+ * to an unlinked temporary file in the store, so memory stays bounded
+ * whatever the file's size. */
+typedef struct {
+	uint8_t id[32];
+	uint64_t len;
+	uint8_t has_id;
+} held_extent;
+
+#define SPILL_REC 41
+size_t arca_snapshot__ext_mem_max = 1u << 16; /* ~3 MiB; tests lower it */
 
 typedef struct {
 	arca_store *s;
@@ -40,9 +70,12 @@ typedef struct {
 	int kind;
 	int image_fd;
 	uint64_t image_size;
+	dev_t store_dev;       /* the store's own directory: never stored */
+	ino_t store_ino;
+	const arca_snapshot_options *o;
 
 	/* producer side */
-	uint64_t bytes_read, entries, skipped, files_unchanged;
+	uint64_t bytes_read, entries, skipped, excluded, files_unchanged;
 
 	/* incremental trees: the parent's manifest, walked alongside */
 	int have_parent;
@@ -58,7 +91,15 @@ typedef struct {
 	arca_cas_writer *w;
 	int write_cache;
 	arca_mf_writer mw;
-	uint64_t logical;
+	uint64_t logical, holes, chunks, changed;
+	/* the file (or image) whose extents are held back until its end */
+	entry_msg *pending;
+	int pending_image;
+	held_extent *held;
+	size_t nheld, held_cap;
+	int spill_fd;
+	uint64_t nspilled;
+	uint64_t held_total, held_holes, held_chunks;
 } snap;
 
 static int check_options(const arca_snapshot_options *o)
@@ -87,11 +128,13 @@ static int check_options(const arca_snapshot_options *o)
 
 /* ---- producer ---- */
 
+/* Feeds `size` bytes of `fd`; *shrank when the file ended early (then
+ * only what was there is fed). */
 static int feed_content(arca_ingest *ing, int fd, uint64_t size, int sparse,
-		uint64_t *nread, const char *what)
+		uint64_t *nread, const char *what, int attempt, int *shrank)
 {
 	uint64_t off = 0;
-	int rc;
+	int rc, hooked = 0;
 
 	while (off < size) {
 		uint64_t end = size;
@@ -133,20 +176,151 @@ static int feed_content(arca_ingest *ing, int fd, uint64_t size, int sparse,
 					continue;
 				return arca_err_sys("read %s", what);
 			}
-			if (r == 0)
-				return arca_err_set(ARCA_EIO, "%s shrank while being read", what);
+			if (r == 0) {
+				*shrank = 1;
+				return arca_ingest_end_run(ing);
+			}
 			arca_ingest_commit(ing, (size_t)r);
 			off += (uint64_t)r;
 			*nread += (uint64_t)r;
+			if (!hooked && arca_snapshot__read_hook) {
+				hooked = 1;
+				arca_snapshot__read_hook(what, attempt, arca_snapshot__read_hook_arg);
+			}
 		}
 	}
 	return arca_ingest_end_run(ing);
 }
 
+/* A file's fstat and the time just before it was taken. */
+typedef struct {
+	struct stat st;
+	int64_t at_ns;
+} fstamp;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int stamp(int fd, fstamp *f, const char *what)
+{
+	f->at_ns = now_ns();
+	if (fstat(fd, &f->st) < 0)
+		return arca_err_sys("stat %s", what);
+	return 0;
+}
+
+static int64_t ctime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+/* How far a change can be stamped behind the clock: a timer tick (10 ms
+ * covers HZ=100), or 2 s on filesystems with whole-second times. */
+static int64_t stamp_slack(const struct stat *st)
+{
+	return st->st_ctim.tv_nsec == 0 ? 2000000000 : 10000000;
+}
+
+static int racy(const fstamp *f)
+{
+	return ctime_ns(&f->st) + stamp_slack(&f->st) > f->at_ns;
+}
+
+/* After a read of the file `before` describes: 0 when what was read is
+ * one version of it; 1 when it may not be: it changed or shrank, or it
+ * had changed so shortly before the read that a change during the read
+ * could carry the same timestamp and go unseen (git's "racy clean").
+ * With `reread`, this then waits until a new change would show and
+ * *after is the file to read again. */
+static int settle(int fd, const fstamp *before, int shrank, int reread, fstamp *after,
+		const char *what)
+{
+	int64_t wait;
+	int rc;
+
+	if (S_ISBLK(before->st.st_mode))
+		return shrank; /* a block device carries no timestamps to compare */
+	if ((rc = stamp(fd, after, what)) != 0)
+		return rc;
+	if (!shrank && after->st.st_size == before->st.st_size &&
+	    after->st.st_mtim.tv_sec == before->st.st_mtim.tv_sec &&
+	    after->st.st_mtim.tv_nsec == before->st.st_mtim.tv_nsec &&
+	    after->st.st_ctim.tv_sec == before->st.st_ctim.tv_sec &&
+	    after->st.st_ctim.tv_nsec == before->st.st_ctim.tv_nsec && !racy(before))
+		return 0;
+	if (!reread)
+		return 1;
+	wait = ctime_ns(&after->st) + stamp_slack(&after->st) - now_ns();
+	if (wait > 0) {
+		struct timespec ts = { (time_t)(wait / 1000000000), (long)(wait % 1000000000) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		if ((rc = stamp(fd, after, what)) != 0)
+			return rc;
+	}
+	return 1;
+}
+
+static entry_msg *warning_new(const char *path, size_t len, const char *warning)
+{
+	entry_msg *m = malloc(sizeof(*m) + len + 1);
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	memcpy(m->strings, path, len);
+	m->strings[len] = '\0';
+	m->e.path = m->strings;
+	m->e.path_len = len;
+	m->warning = warning;
+	return m;
+}
+
 static int produce_image(arca_ingest *ing, void *ctx)
 {
 	snap *sn = ctx;
-	return feed_content(ing, sn->image_fd, sn->image_size, 1, &sn->bytes_read, sn->path);
+	fstamp before, after;
+	uint64_t size = sn->image_size;
+	int rc, shrank = 0;
+
+	if ((rc = stamp(sn->image_fd, &before, sn->path)) != 0)
+		return rc;
+	if ((rc = arca_ingest_mark(ing, &image_begin)) != 0)
+		return rc;
+	for (int attempt = 0;; attempt++) {
+		uint64_t read_before = sn->bytes_read;
+		shrank = 0;
+		if ((rc = feed_content(ing, sn->image_fd, size, 1, &sn->bytes_read, sn->path,
+				attempt, &shrank)) != 0)
+			return rc;
+		if ((rc = settle(sn->image_fd, &before, shrank, attempt == 0, &after, sn->path)) < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		if (attempt == 1) {
+			entry_msg *w = warning_new(sn->path, strlen(sn->path), msg_changed);
+			if (!w)
+				return arca_err_set(ARCA_ENOMEM, "out of memory");
+			if ((rc = arca_ingest_mark(ing, w)) != 0) {
+				free(w);
+				return rc;
+			}
+			break;
+		}
+		/* read it once more, from the start */
+		sn->bytes_read = read_before;
+		if ((rc = arca_ingest_mark(ing, &extents_discard)) != 0 ||
+		    (rc = arca_ingest_mark(ing, &image_begin)) != 0)
+			return rc;
+		if (!S_ISBLK(before.st.st_mode)) {
+			before = after;
+			size = (uint64_t)after.st.st_size;
+		}
+	}
+	return arca_ingest_mark(ing, &extents_end);
 }
 
 static entry_msg *entry_new(int type, const char *path, size_t len, const struct stat *st,
@@ -174,6 +348,7 @@ static entry_msg *entry_new(int type, const char *path, size_t len, const struct
 		m->e.mtime_sec = st->st_mtim.tv_sec;
 		m->e.mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	}
+	m->warning = NULL;
 	m->cache = type == ARCA_MF_FILE && st;
 	if (m->cache) {
 		arca_file_stat_from(&m->fs, st);
@@ -195,11 +370,14 @@ static int emit(arca_ingest *ing, snap *sn, entry_msg *m)
 	return 0;
 }
 
+/* O_NONBLOCK: a file replaced by a FIFO since its lstat must not block
+ * the open (it changes nothing for regular files). */
 static int open_file(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+	int fd = openat(dirfd, name, flags | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(dirfd, name, flags);
 	return fd;
 }
 
@@ -299,10 +477,58 @@ static int try_reuse(arca_ingest *ing, snap *sn, entry_msg *m, int *reused)
 	return arca_ingest_mark(ing, &extents_end);
 }
 
-static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
+static int emit_warning(arca_ingest *ing, const char *path, size_t len, const char *warning)
+{
+	entry_msg *m = warning_new(path, len, warning);
+	int rc;
+	if (!m)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_ingest_mark(ing, m)) != 0)
+		free(m);
+	return rc;
+}
+
+/* Reads an open file into the manifest: once, and once more from the
+ * start when it changed meanwhile; if it changed again, what was read
+ * last is stored with a warning (and not put in the files cache). */
+static int read_file(arca_ingest *ing, snap *sn, int fd, const char *path, size_t len,
+		fstamp *now)
+{
+	fstamp after;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		uint64_t read_before = sn->bytes_read;
+		int shrank = 0;
+		if ((rc = emit(ing, sn, entry_new(ARCA_MF_FILE, path, len, &now->st, NULL, 0))) != 0)
+			return rc;
+		rc = feed_content(ing, fd, (uint64_t)now->st.st_size,
+			(uint64_t)now->st.st_blocks * 512 < (uint64_t)now->st.st_size,
+			&sn->bytes_read, path, attempt, &shrank);
+		if (rc)
+			return rc;
+		if ((rc = settle(fd, now, shrank, attempt == 0, &after, path)) < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		if (attempt == 1) {
+			if ((rc = emit_warning(ing, path, len, msg_changed)) != 0)
+				return rc;
+			break;
+		}
+		if ((rc = arca_ingest_mark(ing, &extents_discard)) != 0)
+			return rc;
+		sn->entries--; /* the entry is sent again */
+		sn->bytes_read = read_before; /* counted once: what is stored */
+		*now = after;
+	}
+	return arca_ingest_mark(ing, &extents_end);
+}
+
+static int snap_file(arca_ingest *ing, snap *sn, arca_walk *w, int dirfd, const char *name,
 		const char *path, size_t len, const struct stat *st)
 {
-	struct stat now;
+	fstamp now;
 	int fd, rc;
 
 	if (sn->parent_has) {
@@ -314,22 +540,29 @@ static int snap_file(arca_ingest *ing, snap *sn, int dirfd, const char *name,
 		if (reused || rc)
 			return rc;
 	}
+	if (arca_snapshot__read_hook)
+		arca_snapshot__read_hook(path, -1, arca_snapshot__read_hook_arg);
 	fd = open_file(dirfd, name);
+	if (fd < 0 && (errno == ENOENT || errno == ELOOP))
+		goto gone; /* removed, or replaced by a symlink, since the walk saw it */
 	if (fd < 0)
 		return arca_err_sys("open %s", path);
-	if (fstat(fd, &now) < 0 || now.st_ino != st->st_ino || !S_ISREG(now.st_mode)) {
+	if ((rc = stamp(fd, &now, path)) != 0) {
 		close(fd);
-		return arca_err_set(ARCA_EIO, "%s changed while being read", path);
-	}
-	rc = emit(ing, sn, entry_new(ARCA_MF_FILE, path, len, &now, NULL, 0));
-	if (!rc)
-		rc = feed_content(ing, fd, (uint64_t)now.st_size,
-			(uint64_t)now.st_blocks * 512 < (uint64_t)now.st_size,
-			&sn->bytes_read, path);
-	close(fd);
-	if (!rc && (rc = arca_ingest_mark(ing, &extents_end)) != 0)
 		return rc;
+	}
+	if (!S_ISREG(now.st.st_mode)) {
+		close(fd);
+		goto gone;
+	}
+	if (now.st.st_ino != st->st_ino || now.st.st_dev != st->st_dev)
+		arca_walk_forget_link(w, st); /* replaced by another file: store that */
+	rc = read_file(ing, sn, fd, path, len, &now);
+	close(fd);
 	return rc;
+gone:
+	arca_walk_forget_link(w, st);
+	return emit_warning(ing, path, len, msg_vanished);
 }
 
 static int snap_symlink(arca_ingest *ing, snap *sn, int dirfd, const char *name,
@@ -353,10 +586,25 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 
 	if ((rc = arca_walk_open(&w, sn->path)) != 0)
 		return rc;
+	arca_walk_report_changes(w);
 	parent_open(sn);
 	while ((rc = arca_walk_next(w, &e)) == 1) {
+		if (e.dir_changed) {
+			rc = emit_warning(ing, e.path, e.len, msg_dir_changed);
+			if (rc)
+				break;
+			continue;
+		}
 		switch (e.st.st_mode & S_IFMT) {
 		case S_IFDIR:
+			if (e.st.st_dev == sn->store_dev && e.st.st_ino == sn->store_ino) {
+				/* the store itself: storing it would capture its live
+				 * index, and restoring that would overwrite it */
+				arca_walk_skip(w);
+				sn->excluded++;
+				rc = 0;
+				break;
+			}
 			rc = emit(ing, sn, entry_new(ARCA_MF_DIR, e.path, e.len, &e.st, NULL, 0));
 			break;
 		case S_IFREG:
@@ -364,7 +612,7 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 				rc = emit(ing, sn, entry_new(ARCA_MF_HARDLINK, e.path, e.len, NULL,
 					e.first, strlen(e.first)));
 			else
-				rc = snap_file(ing, sn, e.dirfd, e.name, e.path, e.len, &e.st);
+				rc = snap_file(ing, sn, w, e.dirfd, e.name, e.path, e.len, &e.st);
 			break;
 		case S_IFLNK:
 			rc = snap_symlink(ing, sn, e.dirfd, e.name, e.path, e.len, &e.st);
@@ -387,23 +635,201 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 
 /* ---- sink (calling thread) ---- */
 
+static void sink_warn(snap *sn, const char *path, const char *message)
+{
+	char full[2 * ARCA_MF_PATH_MAX + 2];
+	sn->changed++;
+	if (!sn->o->on_warning)
+		return;
+	if (sn->kind == ARCA_KIND_TREE && path[0])
+		snprintf(full, sizeof(full), "%s%s%s", sn->path,
+			sn->path[strlen(sn->path) - 1] == '/' ? "" : "/", path);
+	else
+		snprintf(full, sizeof(full), "%s", sn->kind == ARCA_KIND_TREE ? sn->path : path);
+	sn->o->on_warning(full, message, sn->o->warning_payload);
+}
+
+static void held_reset(snap *sn)
+{
+	sn->nheld = 0;
+	sn->nspilled = 0;
+	sn->held_total = sn->held_holes = sn->held_chunks = 0;
+}
+
+static int spill_open(snap *sn)
+{
+	char tmpl[4096];
+	sn->spill_fd = open(sn->s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (sn->spill_fd >= 0)
+		return 0;
+	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/snapshot-XXXXXX", sn->s->dir) >= sizeof(tmpl))
+		return arca_err_set(ARCA_EINVAL, "store path too long");
+	sn->spill_fd = mkostemp(tmpl, O_CLOEXEC);
+	if (sn->spill_fd < 0)
+		return arca_err_sys("temporary file in %s", sn->s->dir);
+	unlink(tmpl);
+	return 0;
+}
+
+/* Moves the held extents in memory to the spill file. */
+static int spill(snap *sn)
+{
+	uint8_t buf[256 * SPILL_REC];
+	size_t i = 0;
+	int rc;
+
+	if (sn->spill_fd < 0 && (rc = spill_open(sn)) != 0)
+		return rc;
+	while (i < sn->nheld) {
+		size_t n = 0;
+		for (; i < sn->nheld && n < 256; i++, n++) {
+			uint8_t *r = buf + n * SPILL_REC;
+			memcpy(r, sn->held[i].id, 32);
+			arca_put_le64(r + 32, sn->held[i].len);
+			r[40] = sn->held[i].has_id;
+		}
+		if (arca_pwrite_all(sn->spill_fd, buf, n * SPILL_REC,
+				(off_t)(sn->nspilled * SPILL_REC)) < 0)
+			return arca_err_sys("write temporary file in %s", sn->s->dir);
+		sn->nspilled += n;
+	}
+	sn->nheld = 0;
+	return 0;
+}
+
+static int hold_extent(snap *sn, const uint8_t *id, uint64_t len)
+{
+	size_t max = arca_snapshot__ext_mem_max ? arca_snapshot__ext_mem_max : 1;
+	held_extent *x;
+	int rc;
+	if (sn->nheld == sn->held_cap) {
+		if (sn->held_cap >= max) {
+			if ((rc = spill(sn)) != 0)
+				return rc;
+		} else {
+			size_t nc = sn->held_cap ? sn->held_cap * 2 : 64;
+			held_extent *nh;
+			if (nc > max)
+				nc = max;
+			if (!(nh = realloc(sn->held, nc * sizeof(*nh))))
+				return arca_err_set(ARCA_ENOMEM, "out of memory");
+			sn->held = nh;
+			sn->held_cap = nc;
+		}
+	}
+	x = &sn->held[sn->nheld++];
+	x->has_id = id != NULL;
+	if (id)
+		memcpy(x->id, id, 32);
+	x->len = len;
+	sn->held_total += len;
+	if (id)
+		sn->held_chunks++;
+	else
+		sn->held_holes += len;
+	return 0;
+}
+
+static int put_cache(snap *sn, const entry_msg *m)
+{
+	uint8_t key[32], val[ARCA_FILE_STAT_LEN];
+	MDB_val k = { 32, key }, v = { ARCA_FILE_STAT_LEN, val };
+	int rc, mrc;
+	arca_file_stat_encode(val, &m->fs);
+	if ((rc = arca_sha256_digest(key, m->e.path, m->e.path_len)) == 0 &&
+	    (mrc = mdb_put(arca_cas_writer_txn(sn->w), sn->s->dbi_files_stage, &k, &v, 0)) != 0)
+		rc = arca_lmdb_error(mrc, "files cache");
+	return rc;
+}
+
+/* Writes the pending file (or image) and its held extents. Its size is
+ * what its extents add up to: a file that shrank while being read still
+ * gives a consistent manifest. */
+static int flush_pending(snap *sn)
+{
+	uint8_t buf[256 * SPILL_REC];
+	entry_msg *m = sn->pending;
+	int rc = 0;
+
+	if (!sn->pending_image) {
+		if (m->e.size != sn->held_total)
+			m->cache = 0;
+		m->e.size = sn->held_total;
+		if ((rc = arca_mf_write_entry(&sn->mw, &m->e)) != 0)
+			return rc;
+		if (m->cache && sn->write_cache && (rc = put_cache(sn, m)) != 0)
+			return rc;
+	}
+	for (uint64_t i = 0; i < sn->nspilled && !rc;) {
+		size_t n = sn->nspilled - i > 256 ? 256 : (size_t)(sn->nspilled - i);
+		ssize_t r = pread(sn->spill_fd, buf, n * SPILL_REC, (off_t)(i * SPILL_REC));
+		if (r != (ssize_t)(n * SPILL_REC))
+			return r < 0 ? arca_err_sys("read temporary file in %s", sn->s->dir) :
+				arca_err_set(ARCA_EIO, "temporary file in %s: short read", sn->s->dir);
+		for (size_t j = 0; j < n && !rc; j++) {
+			const uint8_t *x = buf + j * SPILL_REC;
+			rc = arca_mf_write_extent(&sn->mw, x[40] ? x : NULL, arca_get_le64(x + 32));
+		}
+		i += n;
+	}
+	for (size_t i = 0; i < sn->nheld && !rc; i++)
+		rc = arca_mf_write_extent(&sn->mw, sn->held[i].has_id ? sn->held[i].id : NULL,
+			sn->held[i].len);
+	if (rc)
+		return rc;
+	sn->logical += sn->held_total;
+	sn->holes += sn->held_holes;
+	sn->chunks += sn->held_chunks;
+	held_reset(sn);
+	if (!sn->pending_image) {
+		rc = arca_mf_write_extents_end(&sn->mw);
+		free(m);
+	}
+	sn->pending = NULL;
+	sn->pending_image = 0;
+	return rc;
+}
+
+static void drop_pending(snap *sn)
+{
+	if (!sn->pending_image)
+		free(sn->pending);
+	sn->pending = NULL;
+	sn->pending_image = 0;
+	held_reset(sn);
+}
+
 static int sink_mark(void *ctx, void *payload)
 {
 	snap *sn = ctx;
 	entry_msg *m = payload;
 	int rc;
+
 	if (m == &extents_end)
-		return arca_mf_write_extents_end(&sn->mw);
-	rc = arca_mf_write_entry(&sn->mw, &m->e);
-	if (!rc && m->cache && sn->write_cache) {
-		uint8_t key[32], val[ARCA_FILE_STAT_LEN];
-		MDB_val k = { 32, key }, v = { ARCA_FILE_STAT_LEN, val };
-		int mrc;
-		arca_file_stat_encode(val, &m->fs);
-		if ((rc = arca_sha256_digest(key, m->e.path, m->e.path_len)) == 0 &&
-		    (mrc = mdb_put(arca_cas_writer_txn(sn->w), sn->s->dbi_files_stage, &k, &v, 0)) != 0)
-			rc = arca_lmdb_error(mrc, "files cache");
+		return sn->pending ? flush_pending(sn) : arca_mf_write_extents_end(&sn->mw);
+	if (m == &extents_discard) {
+		drop_pending(sn);
+		return 0;
 	}
+	if (m == &image_begin) {
+		drop_pending(sn);
+		sn->pending = &image_begin;
+		sn->pending_image = 1;
+		return 0;
+	}
+	if (m->warning) {
+		if (sn->pending && !sn->pending_image)
+			sn->pending->cache = 0; /* what was stored is not what is there */
+		sink_warn(sn, m->e.path, m->warning);
+		free(m);
+		return 0;
+	}
+	if (m->e.type == ARCA_MF_FILE) {
+		drop_pending(sn);
+		sn->pending = m;
+		return 0;
+	}
+	rc = arca_mf_write_entry(&sn->mw, &m->e);
 	free(m);
 	return rc;
 }
@@ -411,13 +837,19 @@ static int sink_mark(void *ctx, void *payload)
 static int sink_extent(void *ctx, const uint8_t *id, uint64_t len)
 {
 	snap *sn = ctx;
+	if (sn->pending)
+		return hold_extent(sn, id, len);
 	sn->logical += len;
+	if (id)
+		sn->chunks++;
+	else
+		sn->holes += len;
 	return arca_mf_write_extent(&sn->mw, id, len);
 }
 
 static void sink_free(void *payload)
 {
-	if (payload != &extents_end)
+	if (payload != &extents_end && payload != &extents_discard && payload != &image_begin)
 		free(payload);
 }
 
@@ -569,6 +1001,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	memset(&rec, 0, sizeof(rec));
 	memset(&ist, 0, sizeof(ist));
 	sn.image_fd = -1;
+	sn.spill_fd = -1;
 	if (!out || !s || !path)
 		return arca_err_set(ARCA_EINVAL, "arca_snapshot: NULL argument");
 	if ((rc = check_options(o)) != 0)
@@ -578,8 +1011,14 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		if ((rc = arca_resolve(&parent, s, o->parent)) != 0)
 			return arca_err_wrap(rc, "--parent");
 	}
+	if (stat(s->dir, &st) < 0)
+		return arca_err_sys("stat the store %s", s->dir);
+	sn.store_dev = st.st_dev;
+	sn.store_ino = st.st_ino;
 	if (stat(path, &st) < 0)
 		return arca_err_sys("snapshot %s", path);
+	if (S_ISDIR(st.st_mode) && st.st_dev == sn.store_dev && st.st_ino == sn.store_ino)
+		return arca_err_set(ARCA_EINVAL, "snapshot %s: that is the store itself", path);
 	sn.kind = o->kind;
 	if (sn.kind == ARCA_KIND_AUTO)
 		sn.kind = S_ISDIR(st.st_mode) ? ARCA_KIND_TREE : ARCA_KIND_IMAGE;
@@ -600,6 +1039,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	}
 	sn.s = s;
 	sn.path = path;
+	sn.o = o;
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
@@ -636,7 +1076,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		goto done;
 	rec.a.kind = sn.kind;
 	rec.a.logical_bytes = sn.logical;
-	rec.a.data_bytes = sn.logical - ist.hole_bytes;
+	rec.a.data_bytes = sn.logical - sn.holes;
 	rec.a.entries = sn.entries;
 	if ((rc = add_artifact(s, w, &rec, o)) != 0 || (rc = cache_commit(&sn, &rec.a.id)) != 0)
 		goto done;
@@ -651,12 +1091,14 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		stats->entries_skipped = sn.skipped;
 		stats->logical_bytes = sn.logical;
 		stats->bytes_read = sn.bytes_read;
-		stats->hole_bytes = ist.hole_bytes;
-		stats->chunks = ist.chunks;
+		stats->hole_bytes = sn.holes;
+		stats->chunks = sn.chunks;
 		stats->chunks_new = ist.chunks_new;
 		stats->new_raw_bytes = ist.new_raw_bytes;
 		stats->new_stored_bytes = ist.new_stored_bytes;
 		stats->files_unchanged = sn.files_unchanged;
+		stats->files_changed = sn.changed;
+		stats->entries_excluded = sn.excluded;
 	}
 done:
 	arca_cas_writer_abort(w);
@@ -665,5 +1107,9 @@ done:
 	arca_artifact_rec_clear(&sn.parent);
 	if (sn.image_fd >= 0)
 		close(sn.image_fd);
+	drop_pending(&sn);
+	free(sn.held);
+	if (sn.spill_fd >= 0)
+		close(sn.spill_fd);
 	return rc;
 }

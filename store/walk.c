@@ -23,6 +23,7 @@ typedef struct {
 	dev_t dev;
 	ino_t ino;
 	char *path;
+	int gone;              /* the path was not stored: the next one replaces it */
 } hardlink;
 
 struct arca_walk {
@@ -30,8 +31,11 @@ struct arca_walk {
 	frame *stack;
 	size_t depth;
 	int started;
+	int report_changes;
 	int pending_dir;       /* the last entry was a directory to descend into */
 	char pending_name[256];
+	dev_t pending_dev;     /* its lstat, to check what we open is still it */
+	ino_t pending_ino;
 	char path[ARCA_MF_PATH_MAX + 1];
 	hardlink *links;
 	size_t nlinks, links_cap;
@@ -149,6 +153,15 @@ static int hl_check(arca_walk *w, const struct stat *st, const char *path, const
 		free(old);
 	}
 	i = hl_slot(w, st->st_dev, st->st_ino);
+	if (w->links[i].path && w->links[i].gone) {
+		char *p = strdup(path);
+		if (!p)
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		free(w->links[i].path);
+		w->links[i].path = p;
+		w->links[i].gone = 0;
+		return 0;
+	}
 	if (w->links[i].path) {
 		*first = w->links[i].path;
 		return 0;
@@ -191,17 +204,47 @@ void arca_walk_skip(arca_walk *w)
 	w->pending_dir = 0;
 }
 
-/* Opens the directory returned last and lists it. */
+void arca_walk_report_changes(arca_walk *w)
+{
+	w->report_changes = 1;
+}
+
+void arca_walk_forget_link(arca_walk *w, const struct stat *st)
+{
+	size_t i;
+	if (!w->links_cap || st->st_nlink < 2)
+		return;
+	i = hl_slot(w, st->st_dev, st->st_ino);
+	if (w->links[i].path)
+		w->links[i].gone = 1;
+}
+
+/* Opens the directory returned last and lists it; 1 when it is no longer
+ * the directory that was returned (removed, or replaced by a symlink or
+ * another directory), and then it is not entered. */
 static int descend(arca_walk *w)
 {
 	frame *parent = &w->stack[w->depth - 1], *child;
 	size_t len = strlen(w->path);
+	struct stat st;
 	if (w->depth == MAX_DEPTH)
 		return arca_err_set(ARCA_EUNSUPPORTED, "tree too deep at %.200s", w->path);
 	child = &w->stack[w->depth];
 	child->fd = openat(parent->fd, w->pending_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (child->fd < 0)
+	if (child->fd < 0) {
+		if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
+			return 1;
 		return arca_err_sys("open %s", w->path);
+	}
+	if (fstat(child->fd, &st) < 0) {
+		int rc = arca_err_sys("stat %s", w->path);
+		frame_release(child);
+		return rc;
+	}
+	if (st.st_dev != w->pending_dev || st.st_ino != w->pending_ino) {
+		frame_release(child);
+		return 1;
+	}
 	child->path_len = len;
 	w->depth++;
 	return list_dir(child, w->path);
@@ -229,8 +272,15 @@ int arca_walk_next(arca_walk *w, arca_walk_entry *e)
 	}
 	if (w->pending_dir) {
 		w->pending_dir = 0;
-		if ((rc = descend(w)) != 0)
+		if ((rc = descend(w)) < 0)
 			return rc;
+		if (rc == 1 && w->report_changes) {
+			e->path = e->name = w->path;
+			e->len = strlen(w->path);
+			e->dirfd = -1;
+			e->dir_changed = 1;
+			return 1;
+		}
 	}
 	while (w->depth > 0) {
 		frame *f = &w->stack[w->depth - 1];
@@ -264,6 +314,8 @@ int arca_walk_next(arca_walk *w, arca_walk_entry *e)
 		if (S_ISDIR(e->st.st_mode)) {
 			w->pending_dir = 1;
 			memcpy(w->pending_name, name, nlen + 1);
+			w->pending_dev = e->st.st_dev;
+			w->pending_ino = e->st.st_ino;
 		} else if (S_ISREG(e->st.st_mode) && e->st.st_nlink > 1) {
 			if ((rc = hl_check(w, &e->st, w->path, &e->first)) != 0)
 				return rc;

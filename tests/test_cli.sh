@@ -149,5 +149,37 @@ else
 	echo "skipped: read-only store checks need root and setpriv"
 fi
 
+# a store inside the tree it snapshots is left out of the snapshot
+W=$T/w
+mkdir -p "$W/sub"
+echo one > "$W/sub/f"
+"$ARCA" --store "$W/.arca" snapshot "$W" --name w --json > "$T/w1.json" 2>"$T/err"
+check "store inside the tree: snapshot works" grep -q '"id":"art_' "$T/w1.json"
+check "store inside the tree: counted as excluded" grep -q '"entries_excluded":1' "$T/w1.json"
+check "store inside the tree: not restored" bash -c "'$ARCA' --store '$W/.arca' restore w '$T/wout' >/dev/null 2>&1 && [ -f '$T/wout/sub/f' ] && [ ! -e '$T/wout/.arca' ]"
+echo two >> "$W/sub/f"
+check "store inside the tree: second snapshot" status_is 0 "$ARCA" --store "$W/.arca" snapshot "$W" --name w -q
+check "store inside the tree: verify" status_is 0 "$ARCA" --store "$W/.arca" verify
+check "snapshot of the store itself is refused" status_is 2 "$ARCA" --store "$W/.arca" snapshot "$W/.arca"
+
+# a file rewritten during the snapshot is stored whole or named in a warning
+L=$T/live
+mkdir -p "$L"
+head -c 33554432 /dev/zero | tr '\0' 'X' > "$L/big"
+head -c 33554432 /dev/zero | tr '\0' 'Y' > "$T/big.Y"
+head -c 33554432 /dev/zero | tr '\0' 'X' > "$T/big.X"
+( for i in $(seq 1 2000); do [ -e "$T/stop" ] && break; dd if="$T/big.Y" of="$L/big" bs=1M conv=notrunc status=none; dd if="$T/big.X" of="$L/big" bs=1M conv=notrunc status=none; done ) &
+writer=$!
+"$ARCA" --store "$T/store-live" snapshot "$L" --json > "$T/live.json" 2>"$T/live.err"
+lrc=$?
+touch "$T/stop"
+wait "$writer"
+check "changing file: snapshot succeeds" [ "$lrc" -eq 0 ]
+check "changing file: --json counts files_changed" grep -q '"files_changed":[0-9]' "$T/live.json"
+check "changing file: --json lists changed paths" grep -q '"changed_paths":\[' "$T/live.json"
+lid=$(sed -n 's/.*"id":"\(art_[0-9a-f]*\)".*/\1/p' "$T/live.json")
+"$ARCA" --store "$T/store-live" restore "$lid" "$T/live-out" >/dev/null 2>&1
+check "changing file: whole version or warned" bash -c "cmp -s '$T/live-out/big' '$T/big.X' || cmp -s '$T/live-out/big' '$T/big.Y' || { grep -q 'warning: $L/big changed while being read; stored as last read' '$T/live.err' && grep -q '\"files_changed\":[1-9]' '$T/live.json' && grep -q '$L/big' '$T/live.json'; }"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -123,7 +123,8 @@ typedef struct {
 	uint64_t entries;        /**< tree entries (files, dirs, links...) */
 	uint64_t entries_skipped;/**< sockets and device nodes, not stored */
 	uint64_t logical_bytes;  /**< file/image size, holes included */
-	uint64_t bytes_read;     /**< content bytes read from the source */
+	uint64_t bytes_read;     /**< content bytes read from the source (a
+	                              file read again counts once) */
 	uint64_t bytes_written;  /**< content bytes written to the target */
 	uint64_t hole_bytes;     /**< bytes stored as holes */
 	uint64_t chunks;         /**< data chunks referenced */
@@ -136,6 +137,12 @@ typedef struct {
 	                              patched or given new metadata (images:
 	                              chunks rewritten) */
 	uint64_t entries_removed;/**< rollback: extra entries removed */
+	uint64_t files_changed;  /**< snapshot: files (or the image) that kept
+	                              changing while being read, stored as last
+	                              read (see on_warning); also entries that
+	                              vanished or were replaced mid-walk */
+	uint64_t entries_excluded;/**< snapshot: the store's own directory,
+	                              found inside the tree and left out */
 } arca_op_stats;
 
 typedef struct {
@@ -147,10 +154,18 @@ typedef struct {
 	arca_kind_t kind;      /**< AUTO: directory -> tree, file -> image */
 	/** Parent reference; default: NAME:latest before this snapshot. */
 	const char *parent;
+	/** Called on the calling thread for each entry that could not be
+	 *  read consistently (e.g. a file that kept changing while being
+	 *  read: "changed while being read; stored as last read"). `path` is
+	 *  the snapshot path joined with the entry's path; both strings are
+	 *  valid only during the call. May be NULL. */
+	void (*on_warning)(const char *path, const char *message, void *payload);
+	void *warning_payload;
 } arca_snapshot_options;
 
 #define ARCA_SNAPSHOT_OPTIONS_VERSION 1
-#define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO, NULL }
+#define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO, NULL, \
+	NULL, NULL }
 
 /**
  * Snapshots `path` into the store and writes the new artifact's id to
