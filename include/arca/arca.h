@@ -128,6 +128,10 @@ typedef struct {
 	                              patched or given new metadata (images:
 	                              chunks rewritten) */
 	uint64_t entries_removed;/**< rollback: extra entries removed */
+	uint64_t entries_foreign;/**< rollback: entries on another mount inside
+	                              DEST, left as they are (ARCA_EUNSAFE) */
+	uint64_t setid_dropped;  /**< restore, rollback: setuid/setgid bits not
+	                              applied because the owner could not be */
 } arca_op_stats;
 
 typedef struct {
