@@ -490,6 +490,7 @@ static void rollback_leaves_a_store_inside_dest_alone(void **state)
 	th_snapshot(s, f->src, "u", NULL, NULL);
 
 	assert_int_equal(arca_rollback(s, "t", f->work, NULL, &st), 0);
+	assert_int_equal(access(inner, F_OK), 0);
 	assert_int_equal(th_file_equal(th_path(f->src, "d/x"), th_path(f->work, "d/x")), 0);
 	assert_int_equal(arca_rollback(s, "u", f->work, NULL, &st), 0);
 	assert_int_equal(st.entries_skipped, 1);
