@@ -433,6 +433,30 @@ int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 	return rc;
 }
 
+int fill_guard_image(fill_pool *p, const char *dest)
+{
+	char dir[4096];
+	const char *sl = strrchr(dest, '/');
+	size_t n = sl ? (size_t)(sl - dest) : 0;
+	int fd, rc;
+
+	if (!p->guard.have_keep)
+		return 0;
+	if (n >= sizeof(dir))
+		return arca_err_set(ARCA_EINVAL, "%s: path too long", dest);
+	memcpy(dir, dest, n);
+	dir[n] = '\0';
+	if (!sl)
+		strcpy(dir, ".");
+	else if (!n)
+		strcpy(dir, "/");
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0; /* the open of dest itself reports it */
+	rc = fill_guard_root(p, fd, dest);
+	close(fd);
+	return rc;
+}
+
 int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
 		const char *path, int *out)
 {

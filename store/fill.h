@@ -92,6 +92,8 @@ int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entr
 /** Takes DEST's root directory: what is on another mount than it is left
  *  alone. ARCA_EUNSAFE when DEST is the store or inside it. */
 int fill_guard_root(fill_pool *p, int rootfd, const char *dest);
+/** ARCA_EUNSAFE when the image file `dest` would be inside the store. */
+int fill_guard_image(fill_pool *p, const char *dest);
 /** Opens `name` in `dirfd` with `flags` (O_NOFOLLOW added) and checks it
  *  still is the entry `st` described; ARCA_EUNSAFE if it was swapped. */
 int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,

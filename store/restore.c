@@ -34,6 +34,8 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 	uint64_t size = 0;
 	fill_file *f;
 
+	if ((rc = fill_guard_image(p, dest)) != 0)
+		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!force)
 			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to overwrite)", dest);

@@ -445,6 +445,8 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 	uint64_t size = 0;
 	int fd, blk = 0, fresh = 0, rc, rc2;
 
+	if ((rc = fill_guard_image(b->p, dest)) != 0)
+		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
 			return arca_err_set(ARCA_EINVAL, "%s is not a regular file or block device", dest);

@@ -1,6 +1,7 @@
 /* In-place rollback of trees and images: the result equals a fresh
  * restore, only differences are written, interrupted runs complete. */
 #include "helpers.h"
+#include "util/fsutil.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -354,6 +355,26 @@ static void rollback_does_not_replace_a_mount_named_in_the_artifact(void **state
 	assert_int_equal(th_file_equal(th_path(f->src, "d/x"), th_path(f->work, "d/x")), 0);
 }
 
+static void rm_rf_never_crosses_into_a_mount(void **state)
+{
+	fixture *f = *state;
+	int dfd;
+
+	mkdir(f->work, 0755);
+	mkdir(th_path(f->work, "d"), 0755);
+	mkdir(th_path(f->work, "d/mnt"), 0755);
+	th_write_file(th_path(f->work, "d/other"), "o", 1);
+	if (!bind_mount(f, th_path(f->work, "d/mnt")))
+		skip();
+	dfd = open(f->tmp, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(arca_rm_rf_at(dfd, "work"), ARCA_EUNSAFE);
+	close(dfd);
+	assert_non_null(strstr(arca_error_last(), "work/d/mnt"));
+	assert_int_equal(access(th_path(f->work, "d/mnt/keep"), F_OK), 0);
+	assert_int_equal(access(th_path(f->work, "d/other"), F_OK), -1);
+}
+
 typedef struct {
 	const char *dest;     /* DEST */
 	const char *target;   /* outside DEST */
@@ -516,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, setup, teardown),
+		cmocka_unit_test_setup_teardown(rm_rf_never_crosses_into_a_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(racing_symlink_swaps_never_change_a_file_outside_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_with_other_hard_links_is_replaced_not_rewritten, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollback_leaves_a_store_inside_dest_alone, setup, teardown),

@@ -365,6 +365,11 @@ static void restore_into_a_directory_holding_the_store_leaves_it_alone(void **st
 	/* nor restored inside the store */
 	assert_int_equal(arca_restore(s, "t", th_path(inner, "x"), NULL, NULL), ARCA_EUNSAFE);
 	assert_int_equal(exists(th_path(inner, "x")), 0);
+	th_write_random(th_path(f->tmp, "img"), 100000, 81);
+	th_snapshot(s, th_path(f->tmp, "img"), "img", NULL, NULL);
+	assert_int_equal(arca_restore(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(arca_rollback(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(exists(th_path(inner, "x.img")), 0);
 	memset(&v, 0, sizeof(v));
 	assert_int_equal(arca_verify(&v, s), 0);
 	arca_verify_result_clear(&v);
