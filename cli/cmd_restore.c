@@ -47,9 +47,13 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("restore", "expected REF and DEST");
 	if ((status = cli_open_store(ctx, "restore", &store, 0)) != 0)
 		return status;
+	memset(&st, 0, sizeof(st));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_restore(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!rc && st.setid_dropped)
+		fprintf(stderr, "arca restore: warning: %llu setuid/setgid bits dropped "
+			"(ownership could not be restored)\n", (unsigned long long)st.setid_dropped);
 	if (rc) {
 		status = cli_fail("restore", rc);
 	} else if (json) {
@@ -61,6 +65,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "logical_bytes", st.logical_bytes);
 		json_u64(&j, "bytes_written", st.bytes_written);
 		json_u64(&j, "hole_bytes", st.hole_bytes);
+		json_u64(&j, "setid_dropped", st.setid_dropped);
 		json_num(&j, "seconds", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		json_obj_end(&j);
 	} else {

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <string.h>
 #include <time.h>
 
 static void help(FILE *f)
@@ -49,9 +50,14 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("rollback", "expected REF and DEST");
 	if ((status = cli_open_store(ctx, "rollback", &store, 0)) != 0)
 		return status;
+	memset(&st, 0, sizeof(st));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_rollback(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* filled also when a mount inside DEST was left alone */
+	if ((!rc || rc == ARCA_EUNSAFE) && st.setid_dropped)
+		fprintf(stderr, "arca rollback: warning: %llu setuid/setgid bits dropped "
+			"(ownership could not be restored)\n", (unsigned long long)st.setid_dropped);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (rc) {
 		status = cli_fail("rollback", rc);
@@ -65,6 +71,8 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "bytes_written", st.bytes_written);
 		json_u64(&j, "entries_changed", st.entries_changed);
 		json_u64(&j, "entries_removed", st.entries_removed);
+		json_u64(&j, "entries_foreign", st.entries_foreign);
+		json_u64(&j, "setid_dropped", st.setid_dropped);
 		json_num(&j, "seconds", secs);
 		json_obj_end(&j);
 	} else {

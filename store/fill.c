@@ -23,12 +23,41 @@ static void pool_fail(fill_pool *p, int rc)
 	pthread_mutex_unlock(&p->mu);
 }
 
-int fill_apply_meta(int fd, const fill_file *f, int as_root)
+/* Sets the owner if it can; 0 when it could not, 1 when the file has it. */
+static int set_owner(fill_pool *p, int fd, uint32_t uid, uint32_t gid, uint32_t mode)
+{
+	struct stat st;
+	if (p->as_root) {
+		if (fchown(fd, uid, gid) == 0)
+			return 1;
+		return errno == EPERM ? 0 : arca_err_sys("chown");
+	}
+	/* as a user, only a setuid/setgid file needs the right owner */
+	if (!(mode & 06000))
+		return 1;
+	if (fstat(fd, &st) == 0 && st.st_uid == uid && st.st_gid == gid)
+		return 1;
+	return fchown(fd, uid, gid) == 0;
+}
+
+static uint32_t safe_mode(fill_pool *p, uint32_t mode, int owned)
+{
+	if (owned || !(mode & 06000))
+		return mode;
+	/* a setuid file owned by whoever restored it is not the original */
+	pthread_mutex_lock(&p->mu);
+	p->setid_dropped++;
+	pthread_mutex_unlock(&p->mu);
+	return mode & ~(uint32_t)06000;
+}
+
+int fill_apply_meta(fill_pool *p, int fd, const fill_file *f)
 {
 	struct timespec ts[2];
-	if (as_root && fchown(fd, f->uid, f->gid) < 0)
-		return arca_err_sys("chown");
-	if (fchmod(fd, f->mode) < 0)
+	int owned = set_owner(p, fd, f->uid, f->gid, f->mode);
+	if (owned < 0)
+		return owned;
+	if (fchmod(fd, safe_mode(p, f->mode, owned)) < 0)
 		return arca_err_sys("chmod");
 	ts[0].tv_sec = 0;
 	ts[0].tv_nsec = UTIME_OMIT;
@@ -68,7 +97,7 @@ int fill_file_release(fill_pool *p, fill_file *f)
 	/* a file that missed some of its content keeps no final metadata, so
 	 * a rerun of the rollback does not take it as unchanged */
 	if (f->tree && !f->failed && !p->err)
-		rc = fill_apply_meta(f->fd, f, p->as_root);
+		rc = fill_apply_meta(p, f->fd, f);
 	if (close(f->fd) < 0 && !rc)
 		rc = arca_err_sys("close");
 	free(f);
@@ -208,6 +237,15 @@ int fill_start(fill_pool *p, arca_store *s)
 	p->s = s;
 	p->as_root = geteuid() == 0;
 	{
+		struct stat st;
+		/* the store may be inside DEST: it is never touched */
+		if (s->dir && stat(s->dir, &st) == 0) {
+			p->guard.have_keep = 1;
+			p->guard.keep_dev = st.st_dev;
+			p->guard.keep_ino = st.st_ino;
+		}
+	}
+	{
 		MDB_txn *txn;
 		if (arca_cas_txn_read(s->cas, &txn) == 0) {
 			p->have_key = arca_cas_mac_key(s->cas, txn, p->mac_key) == 1;
@@ -330,20 +368,120 @@ int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int
 	return rc;
 }
 
-int fill_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
+int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
 		int is_symlink)
 {
 	struct timespec ts[2];
-	if (as_root && fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+	struct stat st;
+	fill_file m;
+	int fd, rc;
+
+	if (!is_symlink) {
+		/* O_NONBLOCK: a fifo opens at once, without a writer */
+		fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return arca_err_sys("open %s", e->path);
+		if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+			close(fd);
+			return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being restored", e->path);
+		}
+		fill_take_meta(&m, e);
+		rc = fill_apply_meta(p, fd, &m);
+		close(fd);
+		return rc ? arca_err_wrap(rc, "%s", e->path) : 0;
+	}
+	/* the symlink itself, never what it points to */
+	if (p->as_root && fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno != EPERM)
 		return arca_err_sys("chown %s", e->path);
-	if (!is_symlink && fchmodat(dirfd, name, e->mode, 0) < 0)
-		return arca_err_sys("chmod %s", e->path);
 	ts[0].tv_sec = 0;
 	ts[0].tv_nsec = UTIME_OMIT;
 	ts[1].tv_sec = e->mtime_sec;
 	ts[1].tv_nsec = e->mtime_nsec;
 	if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return arca_err_sys("set mtime of %s", e->path);
+	return 0;
+}
+
+int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
+{
+	struct stat st, up;
+	int fd, rc = 0;
+
+	if (arca_lstat_mnt(rootfd, "", &st, &p->guard.mount) < 0)
+		return arca_err_sys("stat %s", dest);
+	if (!p->guard.have_keep)
+		return 0;
+	/* DEST or one of the directories above it is the store */
+	if ((fd = dup(rootfd)) < 0)
+		return arca_err_sys("dup");
+	for (int i = 0; i < 4096; i++) {
+		int next;
+		if (st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) {
+			rc = arca_err_set(ARCA_EUNSAFE, "%s is inside the store", dest);
+			break;
+		}
+		if ((next = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			break;
+		close(fd);
+		fd = next;
+		if (fstat(fd, &up) < 0 || (up.st_dev == st.st_dev && up.st_ino == st.st_ino))
+			break; /* the root */
+		st = up;
+	}
+	close(fd);
+	return rc;
+}
+
+int fill_guard_image(fill_pool *p, const char *dest)
+{
+	char dir[4096];
+	const char *sl = strrchr(dest, '/');
+	size_t n = sl ? (size_t)(sl - dest) : 0;
+	int fd, rc;
+
+	if (!p->guard.have_keep)
+		return 0;
+	if (n >= sizeof(dir))
+		return arca_err_set(ARCA_EINVAL, "%s: path too long", dest);
+	memcpy(dir, dest, n);
+	dir[n] = '\0';
+	if (!sl)
+		strcpy(dir, ".");
+	else if (!n)
+		strcpy(dir, "/");
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0; /* the open of dest itself reports it */
+	rc = fill_guard_root(p, fd, dest);
+	close(fd);
+	return rc;
+}
+
+int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
+		const char *path, int *out)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return arca_err_sys("open %s", path);
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino ||
+	    (now.st_mode & S_IFMT) != (st->st_mode & S_IFMT) ||
+	    (S_ISREG(now.st_mode) && now.st_nlink != st->st_nlink)) {
+		close(fd);
+		return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being rolled back", path);
+	}
+	*out = fd;
+	return 0;
+}
+
+int fill_create_beside(const char *path, char *tmp, size_t n, int *out)
+{
+	int fd;
+	if ((size_t)snprintf(tmp, n, "%s.arca-XXXXXX", path) >= n)
+		return arca_err_set(ARCA_EINVAL, "%s: path too long", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		return arca_err_sys("create %s", tmp);
+	*out = fd;
 	return 0;
 }
 
@@ -376,7 +514,7 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 	return 0;
 }
 
-int fill_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e,
+int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing)
 {
 	const char *tname = NULL;
@@ -394,9 +532,13 @@ int fill_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e,
 		close(tfd);
 		return 1;
 	}
-	if (existing && (rc = arca_rm_rf_at(dirfd, name)) != 0) {
-		close(tfd);
-		return rc;
+	if (existing) {
+		uint64_t left = p->guard.foreign + p->guard.kept;
+		if ((rc = arca_rm_rf_guarded(dirfd, name, &p->guard)) != 0 ||
+		    left != p->guard.foreign + p->guard.kept) {
+			close(tfd);
+			return rc ? rc : 1; /* what is left stays */
+		}
 	}
 	rc = linkat(tfd, tname, dirfd, name, 0) < 0 ? arca_err_sys("link %s", e->path) : 0;
 	close(tfd);

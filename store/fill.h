@@ -12,6 +12,7 @@
 
 #include "store/store.h"
 #include "store/manifest.h"
+#include "util/fsutil.h"
 
 #define FILL_QUEUE_LEN 256
 #define FILL_MAX_THREADS 64
@@ -47,6 +48,10 @@ typedef struct {
 	uint64_t bytes_compared;
 	uint64_t chunks_differing;
 	int as_root;
+	uint64_t setid_dropped;       /* under mu: setuid/setgid bits not applied */
+	/* What DEST is, and what the walk must leave alone in it: other
+	 * mounts (counted in guard.foreign) and the store (guard.kept). */
+	arca_rm_guard guard;
 	int have_key;                 /* the store has a MAC key */
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];
@@ -65,8 +70,9 @@ fill_file *fill_file_new(int fd);
 /** Drops a reference; the last one applies metadata (tree files) and
  *  closes the descriptor. */
 int fill_file_release(fill_pool *p, fill_file *f);
-/** owner (as root), mode, mtime of a file or directory descriptor. */
-int fill_apply_meta(int fd, const fill_file *meta, int as_root);
+/** owner (as root), mode, mtime of a file or directory descriptor. When
+ *  the owner cannot be set, setuid/setgid bits are dropped and counted. */
+int fill_apply_meta(fill_pool *p, int fd, const fill_file *meta);
 void fill_take_meta(fill_file *m, const arca_mf_entry *e);
 
 /**
@@ -77,9 +83,24 @@ void fill_take_meta(fill_file *m, const arca_mf_entry *e);
 int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare,
 		int punch_holes, uint64_t *size);
 
-/** owner (as root), mode (not for symlinks) and mtime of a name. */
-int fill_link_meta(int dirfd, const char *name, const arca_mf_entry *e, int as_root,
+/** owner (as root) and mtime of a symlink, or owner, mode and mtime of a
+ *  fifo (through a descriptor: a name swapped for a symlink meanwhile is
+ *  refused, never followed). */
+int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
 		int is_symlink);
+
+/** Takes DEST's root directory: what is on another mount than it is left
+ *  alone. ARCA_EUNSAFE when DEST is the store or inside it. */
+int fill_guard_root(fill_pool *p, int rootfd, const char *dest);
+/** ARCA_EUNSAFE when the image file `dest` would be inside the store. */
+int fill_guard_image(fill_pool *p, const char *dest);
+/** Opens `name` in `dirfd` with `flags` (O_NOFOLLOW added) and checks it
+ *  still is the entry `st` described; ARCA_EUNSAFE if it was swapped. */
+int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
+		const char *path, int *out);
+/** Creates an empty file next to `path` (mode 0600) for a replacement
+ *  renamed over it; its name goes to tmp. */
+int fill_create_beside(const char *path, char *tmp, size_t n, int *out);
 /** Opens the directory holding `path` below `root` without following
  *  symlinks (ARCA_EUNSAFE otherwise); *name points at the last component. */
 int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name);
@@ -90,7 +111,7 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
  * what `name` is now, or NULL: if it already is that file, returns 1 and
  * changes nothing; otherwise it is removed first. 0 when linked now.
  */
-int fill_hardlink(int root, int dirfd, const char *name, const arca_mf_entry *e,
+int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing);
 
 /** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */

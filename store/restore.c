@@ -23,13 +23,19 @@
 
 /* ---- images ---- */
 
-static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int force)
+/* --force onto a file with other names writes a new file renamed over it
+ * (*tmp, by the caller once every chunk is written): the other names keep
+ * their content. */
+static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int force,
+		char *tmp, size_t ntmp)
 {
 	struct stat st;
 	int fd, blk = 0, rc, rc2;
 	uint64_t size = 0;
 	fill_file *f;
 
+	if ((rc = fill_guard_image(p, dest)) != 0)
+		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!force)
 			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to overwrite)", dest);
@@ -37,14 +43,38 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 			blk = 1;
 		else if (!S_ISREG(st.st_mode))
 			return arca_err_set(ARCA_EINVAL, "%s is not a regular file or block device", dest);
-		fd = open(dest, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (blk ? 0 : O_TRUNC));
+		fd = open(dest, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return arca_err_sys("open %s", dest);
+		if (fstat(fd, &st) < 0 || (S_ISBLK(st.st_mode) != blk) ||
+		    (!blk && !S_ISREG(st.st_mode))) {
+			close(fd);
+			return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being opened", dest);
+		}
+		if (!blk && st.st_nlink > 1) {
+			int nfd;
+			close(fd);
+			if ((rc = fill_create_beside(dest, tmp, ntmp, &nfd)) != 0)
+				return rc;
+			fd = nfd;
+			if ((p->as_root && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM) ||
+			    fchmod(fd, st.st_mode & 07777) < 0) {
+				rc = arca_err_sys("set owner and mode of %s", tmp);
+				close(fd);
+				return rc;
+			}
+		} else if (!blk && ftruncate(fd, 0) < 0) {
+			rc = arca_err_sys("truncate %s", dest);
+			close(fd);
+			return rc;
+		}
 	} else if (errno == ENOENT) {
 		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return arca_err_sys("open %s", dest);
 	} else {
 		return arca_err_sys("restore to %s", dest);
 	}
-	if (fd < 0)
-		return arca_err_sys("open %s", dest);
 	if (!(f = fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
@@ -72,24 +102,43 @@ typedef struct {
 	fill_file meta;
 } dframe;
 
-static int close_dir(dframe *d, int as_root, int apply)
+static int close_dir(fill_pool *p, dframe *d, int apply)
 {
-	int rc = apply ? fill_apply_meta(d->fd, &d->meta, as_root) : 0;
+	int rc = apply ? fill_apply_meta(p, d->fd, &d->meta) : 0;
 	close(d->fd);
 	d->fd = -1;
 	return rc;
+}
+
+static int skip_extents(arca_mf_reader *r)
+{
+	uint8_t id[32];
+	uint64_t len;
+	int has, rc;
+	while ((rc = arca_mf_next_extent(r, id, &len, &has)) == 1)
+		;
+	return rc;
+}
+
+static int is_store(fill_pool *p, int dirfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino;
 }
 
 static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int force,
 		uint64_t *nentries)
 {
 	dframe *stack;
-	size_t depth = 0;
+	size_t depth = 0, skip = 0;
 	arca_mf_entry e;
 	size_t want;
-	int rc;
+	int rc, created = 0;
 
-	if (mkdir(dest, 0700) < 0) {
+	if (mkdir(dest, 0700) == 0) {
+		created = 1;
+	} else {
 		if (errno != EEXIST)
 			return arca_err_sys("create %s", dest);
 		if (!force)
@@ -105,6 +154,11 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		return rc;
 	}
 	depth = 1;
+	if ((rc = fill_guard_root(p, stack[0].fd, dest)) != 0) {
+		if (created)
+			rmdir(dest);
+		goto done;
+	}
 	if (force) {
 		struct stat st;
 		int dfd = dup(stack[0].fd);
@@ -115,11 +169,14 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 			rc = arca_err_sys("read %s", dest);
 			goto done;
 		}
+		/* the store may be in DEST: empty but for it is empty */
 		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+			    !(p->guard.have_keep &&
+			      fstatat(stack[0].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			      st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino))
 				empty = 0;
 		closedir(d);
-		(void)st;
 		if (!empty) {
 			rc = arca_err_set(ARCA_EEXISTS, "%s is not empty; restore needs an empty directory", dest);
 			goto done;
@@ -136,14 +193,29 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 			fill_take_meta(&stack[0].meta, &e);
 			continue;
 		}
+		if (skip && want > skip) { /* below the store */
+			if (e.type == ARCA_MF_FILE && (rc = skip_extents(r)) != 0)
+				goto done;
+			continue;
+		}
+		skip = 0;
 		while (depth > want) {
 			depth--;
-			if ((rc = close_dir(&stack[depth], p->as_root, 1)) != 0)
+			if ((rc = close_dir(p, &stack[depth], 1)) != 0)
 				goto done;
 		}
 		top = &stack[depth - 1];
 		name = strrchr(e.path, '/');
 		name = name ? name + 1 : e.path;
+
+		/* the only thing DEST may hold: the store, never replaced */
+		if (depth == 1 && p->guard.have_keep && is_store(p, top->fd, name)) {
+			p->guard.kept++;
+			if (e.type == ARCA_MF_FILE && (rc = skip_extents(r)) != 0)
+				goto done;
+			skip = want;
+			continue;
+		}
 
 		switch (e.type) {
 		case ARCA_MF_DIR:
@@ -192,11 +264,11 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				rc = arca_err_sys("create symlink %s", e.path);
 				goto done;
 			}
-			if ((rc = fill_link_meta(top->fd, name, &e, p->as_root, 1)) != 0)
+			if ((rc = fill_link_meta(p, top->fd, name, &e, 1)) != 0)
 				goto done;
 			break;
 		case ARCA_MF_HARDLINK:
-			if ((rc = fill_hardlink(stack[0].fd, top->fd, name, &e, NULL)) != 0)
+			if ((rc = fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) != 0)
 				goto done;
 			break;
 		case ARCA_MF_FIFO:
@@ -204,7 +276,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				rc = arca_err_sys("create fifo %s", e.path);
 				goto done;
 			}
-			if ((rc = fill_link_meta(top->fd, name, &e, p->as_root, 0)) != 0)
+			if ((rc = fill_link_meta(p, top->fd, name, &e, 0)) != 0)
 				goto done;
 			break;
 		}
@@ -213,12 +285,12 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		goto done;
 	while (depth > 0) {
 		depth--;
-		if ((rc = close_dir(&stack[depth], p->as_root, 1)) != 0)
+		if ((rc = close_dir(p, &stack[depth], 1)) != 0)
 			goto done;
 	}
 done:
 	while (depth > 0)
-		close_dir(&stack[--depth], 0, 0);
+		close_dir(p, &stack[--depth], 0);
 	free(stack);
 	return rc;
 }
@@ -230,6 +302,7 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 	arca_mf_in *in = NULL;
 	arca_mf_reader r;
 	fill_pool p;
+	char tmp[4096] = "";
 	uint64_t entries = 0;
 	int kind, rc, rc2, force = o ? o->force : 0;
 
@@ -241,12 +314,18 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		return rc;
 	fill_start(&p, s);
 	if (kind == ARCA_KIND_IMAGE)
-		rc = restore_image(&p, &r, dest, force);
+		rc = restore_image(&p, &r, dest, force, tmp, sizeof(tmp));
 	else
 		rc = restore_tree(&p, &r, dest, force, &entries);
 	rc2 = fill_finish(&p);
 	if (!rc)
 		rc = rc2;
+	if (*tmp) {
+		if (!rc && rename(tmp, dest) < 0)
+			rc = arca_err_sys("replace %s", dest);
+		if (rc)
+			unlink(tmp);
+	}
 	if (rc) {
 		arca_err_wrap(rc, "restore to %s", dest);
 		goto out;
@@ -254,6 +333,8 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->entries = entries;
+		stats->entries_skipped = p.guard.kept;
+		stats->setid_dropped = p.setid_dropped;
 		stats->logical_bytes = rec.a.logical_bytes;
 		stats->bytes_written = p.bytes_written;
 		stats->hole_bytes = rec.a.logical_bytes > p.bytes_written ?

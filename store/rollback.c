@@ -33,6 +33,8 @@ typedef struct {
 	fill_pool *p;
 	int checksum;
 	uint64_t changed, removed;
+	char dir[ARCA_MF_PATH_MAX + 1];   /* path of the innermost open directory */
+	size_t dirlen;
 } rb;
 
 /* ---- directory frames ---- */
@@ -61,11 +63,42 @@ static void frame_release(frame *f)
 	f->fd = -1;
 }
 
+static void dir_push(rb *b, const char *path)
+{
+	b->dirlen = strlen(path);
+	memcpy(b->dir, path, b->dirlen + 1);
+}
+
+static void dir_pop(rb *b)
+{
+	char *sl = strrchr(b->dir, '/');
+	b->dirlen = sl ? (size_t)(sl - b->dir) : 0;
+	b->dir[b->dirlen] = '\0';
+}
+
+/* rm -rf of `name` in the innermost directory, leaving other mounts and
+ * the store alone: *left is 1 when some of it had to stay. */
+static int rm_entry(rb *b, int dirfd, const char *name, int *left)
+{
+	arca_rm_guard *g = &b->p->guard;
+	uint64_t f0 = g->foreign, k0 = g->kept;
+	int rc = arca_rm_rf_guarded(dirfd, name, g);
+
+	if (!f0 && g->foreign && b->dirlen) { /* name it from DEST */
+		char rel[sizeof(g->first_foreign)];
+		snprintf(rel, sizeof(rel), "%s", g->first_foreign);
+		if (snprintf(g->first_foreign, sizeof(g->first_foreign), "%s/%s", b->dir, rel) < 0)
+			g->first_foreign[0] = '\0';
+	}
+	*left = g->foreign != f0 || g->kept != k0;
+	return rc;
+}
+
 /* Removes listed names that sort before `upto` (all when NULL); returns
  * 1 in *exists when `upto` itself is there. */
 static int drop_extras(rb *b, frame *f, const char *upto, int *exists)
 {
-	int rc;
+	int rc, left;
 	if (exists)
 		*exists = 0;
 	while (f->i < f->n) {
@@ -77,9 +110,9 @@ static int drop_extras(rb *b, frame *f, const char *upto, int *exists)
 			*exists = 1;
 			break;
 		}
-		if ((rc = arca_rm_rf_at(f->fd, f->names[f->i])) != 0)
+		if ((rc = rm_entry(b, f->fd, f->names[f->i], &left)) != 0)
 			return rc;
-		b->removed++;
+		b->removed += !left;
 		f->i++;
 	}
 	return 0;
@@ -89,7 +122,7 @@ static int close_frame(rb *b, frame *f, int apply)
 {
 	int rc = drop_extras(b, f, NULL, NULL);
 	if (!rc && apply)
-		rc = fill_apply_meta(f->fd, &f->meta, b->p->as_root);
+		rc = fill_apply_meta(b->p, f->fd, &f->meta);
 	frame_release(f);
 	return rc;
 }
@@ -98,7 +131,11 @@ static int close_frame(rb *b, frame *f, int apply)
 
 static int meta_differs(const struct stat *st, const arca_mf_entry *e, int as_root)
 {
-	return (st->st_mode & 07777) != e->mode ||
+	uint32_t mode = e->mode;
+	/* what a restore by a user gives: no setuid/setgid it cannot own */
+	if (!as_root && (st->st_uid != e->uid || st->st_gid != e->gid))
+		mode &= ~(uint32_t)06000;
+	return (st->st_mode & 07777) != mode ||
 		st->st_mtim.tv_sec != e->mtime_sec || (uint32_t)st->st_mtim.tv_nsec != e->mtime_nsec ||
 		(as_root && (st->st_uid != e->uid || st->st_gid != e->gid));
 }
@@ -113,12 +150,26 @@ static int skip_extents(arca_mf_reader *r)
 	return rc;
 }
 
+/* Gives the owner write access to an existing file through a descriptor
+ * of that very file (O_PATH: no read access needed to open it). */
+static int make_writable(frame *top, const char *name, const struct stat *st, const char *path)
+{
+	char proc[64];
+	int fd, rc;
+	if ((rc = fill_open_same(top->fd, name, O_PATH, st, path, &fd)) != 0)
+		return rc;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rc = chmod(proc, (st->st_mode & 07777) | 0600) < 0 ? arca_err_sys("chmod %s", path) : 0;
+	close(fd);
+	return rc;
+}
+
 static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 		const arca_mf_entry *e, int exists, const struct stat *st)
 {
 	fill_file *f;
 	uint64_t size;
-	int fd, rc, rc2, patch;
+	int fd, rc, rc2, patch, left;
 
 	/* A file sharing its inode with another name is never changed in
 	 * place (the other name may be outside DEST): unless it already
@@ -132,12 +183,11 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 			return rc;
 		if (!meta_differs(st, e, b->p->as_root))
 			return 0;
-		fd = openat(top->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return arca_err_sys("open %s", e->path);
+		if ((rc = fill_open_same(top->fd, name, O_RDONLY | O_NONBLOCK, st, e->path, &fd)) != 0)
+			return rc;
 		fill_file m;
 		fill_take_meta(&m, e);
-		rc = fill_apply_meta(fd, &m, b->p->as_root);
+		rc = fill_apply_meta(b->p, fd, &m);
 		close(fd);
 		b->changed++;
 		return rc;
@@ -146,18 +196,22 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	 * (other types, hardlinked files) is replaced */
 	patch = exists && S_ISREG(st->st_mode) && st->st_nlink == 1;
 	if (exists && !patch) {
-		if ((rc = arca_rm_rf_at(top->fd, name)) != 0)
+		if ((rc = rm_entry(b, top->fd, name, &left)) != 0)
 			return rc;
+		if (left)
+			return skip_extents(r);
 	}
 	if (patch) {
-		if ((st->st_mode & 0600) != 0600)
-			fchmodat(top->fd, name, (st->st_mode & 07777) | 0600, 0);
-		fd = openat(top->fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (!b->p->as_root && (st->st_mode & 0600) != 0600 &&
+		    (rc = make_writable(top, name, st, e->path)) != 0)
+			return rc;
+		if ((rc = fill_open_same(top->fd, name, O_RDWR, st, e->path, &fd)) != 0)
+			return rc;
 	} else {
 		fd = openat(top->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return arca_err_sys("open %s", e->path);
 	}
-	if (fd < 0)
-		return arca_err_sys("open %s", e->path);
 	if (!(f = fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
@@ -176,7 +230,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 		int exists, const struct stat *st)
 {
 	char cur[ARCA_MF_PATH_MAX + 1];
-	int rc;
+	int rc, left;
 	if (exists && S_ISLNK(st->st_mode)) {
 		ssize_t n = readlinkat(top->fd, name, cur, sizeof(cur));
 		if (n == (ssize_t)e->target_len && !memcmp(cur, e->target, (size_t)n)) {
@@ -185,52 +239,93 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 			    (!b->p->as_root || (st->st_uid == e->uid && st->st_gid == e->gid)))
 				return 0;
 			b->changed++;
-			return fill_link_meta(top->fd, name, e, b->p->as_root, 1);
+			return fill_link_meta(b->p, top->fd, name, e, 1);
 		}
 	}
-	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0)
-		return rc;
+	if (exists) {
+		if ((rc = rm_entry(b, top->fd, name, &left)) != 0 || left)
+			return rc;
+	}
 	if (symlinkat(e->target, top->fd, name) < 0)
 		return arca_err_sys("create symlink %s", e->path);
 	b->changed++;
-	return fill_link_meta(top->fd, name, e, b->p->as_root, 1);
+	return fill_link_meta(b->p, top->fd, name, e, 1);
 }
 
 static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
-	int rc;
-	if (exists && S_ISFIFO(st->st_mode) && st->st_nlink == 1) {
-		if (!meta_differs(st, e, b->p->as_root))
-			return 0;
-		b->changed++;
-		return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
+	int rc, left;
+	/* a fifo has no content: one with other metadata is made anew */
+	if (exists && S_ISFIFO(st->st_mode) && st->st_nlink == 1 &&
+	    !meta_differs(st, e, b->p->as_root))
+		return 0;
+	if (exists) {
+		if ((rc = rm_entry(b, top->fd, name, &left)) != 0 || left)
+			return rc;
 	}
-	if (exists && (rc = arca_rm_rf_at(top->fd, name)) != 0)
-		return rc;
 	if (mkfifoat(top->fd, name, 0600) < 0)
 		return arca_err_sys("create fifo %s", e->path);
 	b->changed++;
-	return fill_link_meta(top->fd, name, e, b->p->as_root, 0);
+	return fill_link_meta(b->p, top->fd, name, e, 0);
 }
 
 static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
-	int rc = fill_hardlink(root, top->fd, name, e, exists ? st : NULL);
+	int rc = fill_hardlink(b->p, root, top->fd, name, e, exists ? st : NULL);
 	if (rc == 0)
 		b->changed++;
 	return rc < 0 ? rc : 0;
 }
 
+/* Opens (creating it if needed) the directory entry `e` as a new frame;
+ * 1 when it has to be left as it is (something in it stays). */
+static int open_dir(rb *b, frame *top, frame *child, const char *name, const arca_mf_entry *e,
+		int exists, const struct stat *st)
+{
+	int rc, left;
+	if (exists && !S_ISDIR(st->st_mode)) {
+		if ((rc = rm_entry(b, top->fd, name, &left)) != 0)
+			return rc;
+		if (left)
+			return 1;
+		exists = 0;
+	}
+	if (!exists) {
+		if (mkdirat(top->fd, name, 0700) < 0)
+			return arca_err_sys("create directory %s", e->path);
+		b->changed++;
+		child->fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (child->fd < 0)
+			return arca_err_sys("open %s", e->path);
+	} else {
+		if (meta_differs(st, e, b->p->as_root))
+			b->changed++;
+		if ((rc = fill_open_same(top->fd, name, O_RDONLY | O_DIRECTORY, st, e->path,
+				&child->fd)) != 0)
+			return rc;
+		if ((st->st_mode & 0700) != 0700)
+			fchmod(child->fd, (st->st_mode & 07777) | 0700);
+	}
+	fill_take_meta(&child->meta, e);
+	if (exists && (rc = list_names(child)) != 0) {
+		frame_release(child);
+		return rc;
+	}
+	return 0;
+}
+
 static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 {
 	frame *stack;
-	size_t depth = 0, want;
+	size_t depth = 0, want, skip = 0;
 	arca_mf_entry e;
-	int rc;
+	int rc, created = 0;
 
-	if (mkdir(dest, 0700) < 0 && errno != EEXIST)
+	if (mkdir(dest, 0700) == 0)
+		created = 1;
+	else if (errno != EEXIST)
 		return arca_err_sys("create %s", dest);
 	stack = calloc(ARCA_MF_PATH_MAX / 2 + 2, sizeof(frame));
 	if (!stack)
@@ -242,6 +337,11 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		return rc;
 	}
 	depth = 1;
+	if ((rc = fill_guard_root(b->p, stack[0].fd, dest)) != 0) {
+		if (created)
+			rmdir(dest);
+		goto done;
+	}
 	{
 		struct stat rst;
 		if (fstat(stack[0].fd, &rst) == 0 && (rst.st_mode & 0700) != 0700)
@@ -252,6 +352,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 
 	while ((rc = arca_mf_next_entry(r, &e, &want)) == 1) {
 		struct stat st;
+		arca_mount_id m;
 		const char *name;
 		frame *top;
 		int exists;
@@ -260,8 +361,15 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 			fill_take_meta(&stack[0].meta, &e);
 			continue;
 		}
+		if (skip && want > skip) { /* below an entry left as it is */
+			if (e.type == ARCA_MF_FILE && (rc = skip_extents(r)) != 0)
+				goto done;
+			continue;
+		}
+		skip = 0;
 		while (depth > want) {
 			depth--;
+			dir_pop(b);
 			if ((rc = close_frame(b, &stack[depth], 1)) != 0)
 				goto done;
 		}
@@ -270,44 +378,32 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		name = name ? name + 1 : e.path;
 		if ((rc = drop_extras(b, top, name, &exists)) != 0)
 			goto done;
-		if (exists && fstatat(top->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (exists && arca_lstat_mnt(top->fd, name, &st, &m) < 0) {
 			if (errno != ENOENT) {
 				rc = arca_err_sys("stat %s", e.path);
 				goto done;
 			}
 			exists = 0;
 		}
+		/* another mount, or the store: neither replaced nor entered */
+		if (exists && arca_rm_guard_leaves(&b->p->guard, &st, &m, e.path)) {
+			if (e.type == ARCA_MF_FILE && (rc = skip_extents(r)) != 0)
+				goto done;
+			skip = want;
+			continue;
+		}
 
 		switch (e.type) {
-		case ARCA_MF_DIR: {
-			frame *child = &stack[depth];
-			if (exists && !S_ISDIR(st.st_mode)) {
-				if ((rc = arca_rm_rf_at(top->fd, name)) != 0)
-					goto done;
-				exists = 0;
+		case ARCA_MF_DIR:
+			rc = open_dir(b, top, &stack[depth], name, &e, exists, &st);
+			if (rc == 1) {
+				skip = want;
+				rc = 0;
+			} else if (rc == 0) {
+				depth++;
+				dir_push(b, e.path);
 			}
-			if (!exists) {
-				if (mkdirat(top->fd, name, 0700) < 0) {
-					rc = arca_err_sys("create directory %s", e.path);
-					goto done;
-				}
-				b->changed++;
-			} else if (meta_differs(&st, &e, b->p->as_root)) {
-				b->changed++;
-			}
-			child->fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (child->fd < 0) {
-				rc = arca_err_sys("open %s", e.path);
-				goto done;
-			}
-			if (exists && (st.st_mode & 0700) != 0700)
-				fchmod(child->fd, (st.st_mode & 07777) | 0700);
-			fill_take_meta(&child->meta, &e);
-			depth++;
-			if (exists && (rc = list_names(child)) != 0)
-				goto done;
 			break;
-		}
 		case ARCA_MF_FILE:
 			rc = do_file(b, r, top, name, &e, exists, &st);
 			break;
@@ -328,6 +424,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		goto done;
 	while (depth > 0) {
 		depth--;
+		dir_pop(b);
 		if ((rc = close_frame(b, &stack[depth], 1)) != 0)
 			goto done;
 	}
@@ -338,27 +435,55 @@ done:
 	return rc;
 }
 
-static int rollback_image(rb *b, arca_mf_reader *r, const char *dest)
+/* An image is rewritten in place, unless another name shares its inode:
+ * then the new content goes to a file next to it that replaces it (*tmp,
+ * renamed by the caller once every chunk is written). */
+static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp, size_t ntmp)
 {
 	struct stat st;
 	fill_file *f;
 	uint64_t size = 0;
 	int fd, blk = 0, fresh = 0, rc, rc2;
 
+	if ((rc = fill_guard_image(b->p, dest)) != 0)
+		return rc;
 	if (lstat(dest, &st) == 0) {
-		if (S_ISBLK(st.st_mode))
-			blk = 1;
-		else if (!S_ISREG(st.st_mode))
+		if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
 			return arca_err_set(ARCA_EINVAL, "%s is not a regular file or block device", dest);
 		fd = open(dest, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return arca_err_sys("open %s", dest);
+		if (fstat(fd, &st) < 0 || (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))) {
+			close(fd);
+			return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being opened", dest);
+		}
+		blk = S_ISBLK(st.st_mode);
+		if (!blk && st.st_nlink > 1) {
+			int nfd;
+			if ((rc = fill_create_beside(dest, tmp, ntmp, &nfd)) != 0) {
+				close(fd);
+				return rc;
+			}
+			if (b->p->as_root && fchown(nfd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+				rc = arca_err_sys("chown %s", tmp);
+			if (!rc && fchmod(nfd, st.st_mode & 07777) < 0)
+				rc = arca_err_sys("chmod %s", tmp);
+			close(fd);
+			fd = nfd;
+			fresh = 1;
+			if (rc) {
+				close(fd);
+				return rc;
+			}
+		}
 	} else if (errno == ENOENT) {
 		fresh = 1;
 		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			return arca_err_sys("open %s", dest);
 	} else {
 		return arca_err_sys("rollback %s", dest);
 	}
-	if (fd < 0)
-		return arca_err_sys("open %s", dest);
 	if (!(f = fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
@@ -381,35 +506,54 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 	arca_mf_in *in = NULL;
 	arca_mf_reader r;
 	fill_pool p;
-	rb b;
+	char tmp[4096] = "";
+	rb *b;
 	int kind, rc, rc2;
 
 	if (!s || !ref || !dest || !*dest)
 		return arca_err_set(ARCA_EINVAL, "arca_rollback: NULL argument");
 	if (o && o->version != ARCA_ROLLBACK_OPTIONS_VERSION)
 		return arca_err_set(ARCA_EINVAL, "arca_rollback_options: unknown version %u", o->version);
-	memset(&b, 0, sizeof(b));
-	b.checksum = o ? o->checksum : 0;
-	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
+	if (!(b = calloc(1, sizeof(*b))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	b->checksum = o ? o->checksum : 0;
+	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0) {
+		free(b);
 		return rc;
+	}
 	fill_start(&p, s);
-	b.p = &p;
-	rc = kind == ARCA_KIND_IMAGE ? rollback_image(&b, &r, dest) : rollback_tree(&b, &r, dest);
+	b->p = &p;
+	rc = kind == ARCA_KIND_IMAGE ? rollback_image(b, &r, dest, tmp, sizeof(tmp)) :
+		rollback_tree(b, &r, dest);
 	rc2 = fill_finish(&p);
 	if (!rc)
 		rc = rc2;
+	if (*tmp) {
+		if (!rc && rename(tmp, dest) < 0)
+			rc = arca_err_sys("replace %s", dest);
+		if (rc)
+			unlink(tmp);
+	}
 	if (rc) {
 		arca_err_wrap(rc, "rollback %s (run it again to finish)", dest);
-	} else if (stats) {
+	} else if (p.guard.foreign) {
+		rc = arca_err_set(ARCA_EUNSAFE, "rollback %s: %s is another mount, left as it is: "
+			"DEST does not equal the artifact", dest, p.guard.first_foreign);
+	}
+	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->logical_bytes = rec.a.logical_bytes;
 		stats->bytes_written = p.bytes_written;
 		stats->bytes_compared = p.bytes_compared;
 		stats->entries = rec.a.entries;
-		stats->entries_changed = b.changed + (kind == ARCA_KIND_IMAGE ? p.chunks_differing : 0);
-		stats->entries_removed = b.removed;
+		stats->entries_skipped = p.guard.kept;
+		stats->entries_changed = b->changed + (kind == ARCA_KIND_IMAGE ? p.chunks_differing : 0);
+		stats->entries_removed = b->removed;
+		stats->entries_foreign = p.guard.foreign;
+		stats->setid_dropped = p.setid_dropped;
 	}
 	arca_mf_in_free(in);
 	arca_artifact_rec_clear(&rec);
+	free(b);
 	return rc;
 }

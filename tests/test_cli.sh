@@ -79,6 +79,19 @@ for c in tag log rm prune gc rollback diff hub; do
 	check "$c --help" bash -c "'$ARCA' $c --help | grep -q '^usage: arca'"
 done
 
+# a user's restore of a setuid file drops the bit and says so once
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$T/suid" && printf '#!/bin/sh\n' > "$T/suid/x" && chmod 4755 "$T/suid/x"
+	"$ARCA" --store "$T/store4" snapshot "$T/suid" --name suid -q >/dev/null
+	chmod -R a+rwX "$T/store4" && mkdir -m 777 "$T/nobody" && chmod 755 "$T"
+	NB="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	check "user restore warns of dropped setuid" bash -c "$NB '$ARCA' --store '$T/store4' restore suid '$T/nobody/a' 2>&1 >/dev/null | grep -qx 'arca restore: warning: 1 setuid/setgid bits dropped (ownership could not be restored)'"
+	check "user restore --json counts dropped setuid" bash -c "$NB '$ARCA' --store '$T/store4' restore suid '$T/nobody/b' --json 2>/dev/null | grep -q '\"setid_dropped\":1'"
+	check "user restore dropped the setuid bit" test ! -u "$T/nobody/a/x"
+else
+	echo "skipped: setuid restore as nobody needs root and setpriv"
+fi
+
 # a system that refuses a 1 TiB address-space reservation still works
 # (not under ASan, which needs a huge address space itself)
 if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then

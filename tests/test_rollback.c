@@ -1,12 +1,16 @@
 /* In-place rollback of trees and images: the result equals a fresh
  * restore, only differences are written, interrupted runs complete. */
 #include "helpers.h"
+#include "util/fsutil.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +18,7 @@
 typedef struct {
 	char *tmp;
 	char src[4096], work[4096], outside[4096];
+	char mounted[4096];   /* unmounted in teardown, even after a failure */
 	arca_store *s;
 } fixture;
 
@@ -34,6 +39,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
+	if (f->mounted[0] && umount2(f->mounted, MNT_DETACH) < 0)
+		fprintf(stderr, "umount %s: %s\n", f->mounted, strerror(errno));
 	arca_store_free(f->s);
 	th_cleanup(f->tmp);
 	free(f);
@@ -281,6 +288,254 @@ reaped:
 	assert_true(killed >= 2);
 }
 
+/* Bind-mounts a directory holding `keep` at `at`; 0 when mounts are not
+ * possible here (the test is then skipped). */
+static int bind_mount(fixture *f, const char *at)
+{
+	const char *from = th_path(f->tmp, "mounted");
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: bind mounts need root\n");
+		return 0;
+	}
+	mkdir(from, 0755);
+	th_write_file(th_path(from, "keep"), "precious", 8);
+	if (mount(from, at, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "skipped: bind mount: %s\n", strerror(errno));
+		return 0;
+	}
+	snprintf(f->mounted, sizeof(f->mounted), "%s", at);
+	return 1;
+}
+
+static void rollback_does_not_remove_what_is_mounted_inside_dest(void **state)
+{
+	fixture *f = *state;
+	arca_op_stats st;
+	int rc;
+
+	th_write_file(th_path(f->src, "a"), "a", 1);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	/* an extra directory (not in the artifact) holding a mount */
+	mkdir(th_path(f->work, "extra"), 0755);
+	mkdir(th_path(f->work, "extra/mnt"), 0755);
+	th_write_file(th_path(f->work, "extra/other"), "o", 1);
+	unlink(th_path(f->work, "a"));
+	if (!bind_mount(f, th_path(f->work, "extra/mnt")))
+		skip();
+
+	rc = arca_rollback(f->s, "t", f->work, NULL, &st);
+	assert_int_equal(rc, ARCA_EUNSAFE);
+	assert_non_null(strstr(arca_error_last(), "extra/mnt"));
+	assert_int_equal(st.entries_foreign, 1);
+	/* the mount and what it holds stay; everything else was done */
+	assert_int_equal(access(th_path(f->work, "extra/mnt/keep"), F_OK), 0);
+	assert_int_equal(access(th_path(f->work, "extra/other"), F_OK), -1);
+	assert_int_equal(th_file_equal(th_path(f->src, "a"), th_path(f->work, "a")), 0);
+}
+
+static void rollback_does_not_replace_a_mount_named_in_the_artifact(void **state)
+{
+	fixture *f = *state;
+	arca_op_stats st;
+
+	th_write_file(th_path(f->src, "mnt"), "a file", 6);
+	mkdir(th_path(f->src, "d"), 0755);
+	th_write_file(th_path(f->src, "d/x"), "x", 1);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	mkdir(f->work, 0755);
+	mkdir(th_path(f->work, "mnt"), 0755);
+	if (!bind_mount(f, th_path(f->work, "mnt")))
+		skip();
+
+	assert_int_equal(arca_rollback(f->s, "t", f->work, NULL, &st), ARCA_EUNSAFE);
+	assert_non_null(strstr(arca_error_last(), "mnt"));
+	assert_int_equal(st.entries_foreign, 1);
+	assert_int_equal(access(th_path(f->work, "mnt/keep"), F_OK), 0);
+	assert_int_equal(th_file_equal(th_path(f->src, "d/x"), th_path(f->work, "d/x")), 0);
+}
+
+static void rm_rf_never_crosses_into_a_mount(void **state)
+{
+	fixture *f = *state;
+	int dfd;
+
+	mkdir(f->work, 0755);
+	mkdir(th_path(f->work, "d"), 0755);
+	mkdir(th_path(f->work, "d/mnt"), 0755);
+	th_write_file(th_path(f->work, "d/other"), "o", 1);
+	if (!bind_mount(f, th_path(f->work, "d/mnt")))
+		skip();
+	dfd = open(f->tmp, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(arca_rm_rf_at(dfd, "work"), ARCA_EUNSAFE);
+	close(dfd);
+	assert_non_null(strstr(arca_error_last(), "work/d/mnt"));
+	assert_int_equal(access(th_path(f->work, "d/mnt/keep"), F_OK), 0);
+	assert_int_equal(access(th_path(f->work, "d/other"), F_OK), -1);
+}
+
+typedef struct {
+	const char *dest;     /* DEST */
+	const char *target;   /* outside DEST */
+	volatile int stop;
+} racer;
+
+/* Makes the regular file or fifo at `path` (never what a symlink there
+ * points to) differ from the artifact, so a rollback changes its mode. */
+static void spoil(const char *path, mode_t mode)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+		fchmod(fd, mode);
+		futimens(fd, NULL);
+	}
+	close(fd);
+}
+
+/* Flips DEST/f and DEST/p between what the artifact has there and a
+ * symlink to the outside file: one atomic exchange with a sibling. */
+static void *race(void *arg)
+{
+	racer *r = arg;
+	char f[4200], p[4200], fs[4200], ps[4200];
+	snprintf(f, sizeof(f), "%s/f", r->dest);
+	snprintf(p, sizeof(p), "%s/p", r->dest);
+	snprintf(fs, sizeof(fs), "%s/.f", r->dest);
+	snprintf(ps, sizeof(ps), "%s/.p", r->dest);
+	while (!r->stop) {
+		spoil(f, 0400);
+		spoil(fs, 0400);
+		spoil(p, 0644);
+		spoil(ps, 0644);
+		/* the rollback removes the siblings: made again */
+		if (renameat2(AT_FDCWD, f, AT_FDCWD, fs, RENAME_EXCHANGE) < 0)
+			if (symlink(r->target, fs) < 0) {}
+		if (renameat2(AT_FDCWD, p, AT_FDCWD, ps, RENAME_EXCHANGE) < 0)
+			if (symlink(r->target, ps) < 0) {}
+	}
+	return NULL;
+}
+
+static void racing_symlink_swaps_never_change_a_file_outside_dest(void **state)
+{
+	fixture *f = *state;
+	const char *target = th_path(f->outside, "target");
+	struct stat before, after;
+	struct timespec old[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	racer r;
+	pthread_t t;
+
+	th_write_file(th_path(f->src, "f"), "original", 8);
+	chmod(th_path(f->src, "f"), 0640);
+	assert_int_equal(mkfifo(th_path(f->src, "p"), 0600), 0);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	th_write_file(target, "outside", 7);
+	chmod(target, 0644);
+	assert_int_equal(utimensat(AT_FDCWD, target, old, 0), 0);
+	assert_int_equal(stat(target, &before), 0);
+
+	r.dest = f->work;
+	r.target = target;
+	r.stop = 0;
+	assert_int_equal(pthread_create(&t, NULL, race, &r), 0);
+	for (int i = 0; i < 1000; i++) {
+		arca_rollback(f->s, "t", f->work, NULL, NULL); /* may fail: the racer wins */
+		assert_int_equal(stat(target, &after), 0);
+		if ((after.st_mode & 07777) != (before.st_mode & 07777) ||
+		    after.st_uid != before.st_uid || after.st_gid != before.st_gid ||
+		    after.st_mtim.tv_sec != before.st_mtim.tv_sec)
+			break;
+	}
+	r.stop = 1;
+	pthread_join(t, NULL);
+	assert_int_equal(after.st_mode & 07777, before.st_mode & 07777);
+	assert_int_equal(after.st_uid, before.st_uid);
+	assert_int_equal(after.st_gid, before.st_gid);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_size, 7);
+}
+
+static void image_with_other_hard_links_is_replaced_not_rewritten(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "disk.img"), *work = th_path(f->tmp, "work.img");
+	const char *other = th_path(f->outside, "other.img"), *copy = th_path(f->tmp, "copy.img");
+	struct stat a, b;
+	char cmd[16384];
+
+	th_write_random(img, 4u << 20, 70);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	assert_int_equal(arca_restore(f->s, "disk", work, NULL, NULL), 0);
+	th_pwrite_random(work, 1u << 20, 4096, 71);
+	chmod(work, 0640);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", work, copy);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(link(work, other), 0);
+
+	rollback_ok(f, "disk", work, NULL);
+	assert_int_equal(th_file_equal(img, work), 0);
+	/* the other name still has what it had */
+	assert_int_equal(th_file_equal(copy, other), 0);
+	assert_int_equal(stat(work, &a), 0);
+	assert_int_equal(stat(other, &b), 0);
+	assert_int_not_equal(a.st_ino, b.st_ino);
+	assert_int_equal(a.st_nlink, 1);
+	assert_int_equal(a.st_mode & 07777, 0640);
+}
+
+static int store_verifies(const char *dir)
+{
+	arca_store *s;
+	arca_verify_result v;
+	int rc;
+	if (arca_store_open(&s, dir, NULL) != 0)
+		return -1;
+	memset(&v, 0, sizeof(v));
+	rc = arca_verify(&v, s);
+	arca_verify_result_clear(&v);
+	arca_store_free(s);
+	return rc;
+}
+
+static void rollback_leaves_a_store_inside_dest_alone(void **state)
+{
+	fixture *f = *state;
+	char inner[4200];
+	arca_store *s;
+	arca_op_stats st;
+
+	snprintf(inner, sizeof(inner), "%s/.arca", f->work);
+	th_write_file(th_path(f->src, "a"), "a", 1);
+	mkdir(th_path(f->src, "d"), 0755);
+	th_write_file(th_path(f->src, "d/x"), "x", 1);
+	mkdir(f->work, 0755);
+	s = th_store_open(inner);
+	th_snapshot(s, f->src, "t", NULL, NULL);
+	/* an artifact that has its own .arca: still not written over */
+	mkdir(th_path(f->src, ".arca"), 0755);
+	th_write_file(th_path(f->src, ".arca/data.mdb"), "not a store", 11);
+	th_snapshot(s, f->src, "u", NULL, NULL);
+
+	assert_int_equal(arca_rollback(s, "t", f->work, NULL, &st), 0);
+	assert_int_equal(access(inner, F_OK), 0);
+	assert_int_equal(th_file_equal(th_path(f->src, "d/x"), th_path(f->work, "d/x")), 0);
+	assert_int_equal(arca_rollback(s, "u", f->work, NULL, &st), 0);
+	assert_int_equal(st.entries_skipped, 1);
+	assert_int_equal(arca_rollback(s, "t", f->work, NULL, &st), 0);
+	arca_store_free(s);
+	assert_int_equal(store_verifies(inner), 0);
+	/* nor restored into, nor is DEST allowed inside it */
+	s = th_store_open(inner);
+	assert_int_equal(arca_rollback(s, "t", th_path(inner, "x"), NULL, NULL), ARCA_EUNSAFE);
+	arca_store_free(s);
+	assert_int_equal(store_verifies(inner), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +546,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(missing_destination_is_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, setup, teardown),
+		cmocka_unit_test_setup_teardown(rm_rf_never_crosses_into_a_mount, setup, teardown),
+		cmocka_unit_test_setup_teardown(racing_symlink_swaps_never_change_a_file_outside_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(image_with_other_hard_links_is_replaced_not_rewritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollback_leaves_a_store_inside_dest_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

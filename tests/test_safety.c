@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -259,6 +261,121 @@ static void truncated_pack_is_reported(void **state)
 	assert_non_null(strstr(arca_error_last(), "truncated"));
 }
 
+/* Runs a restore of `ref` to `dest` as user nobody; the child's exit
+ * status: 0 when it succeeded with `dropped` setid bits counted. */
+static int restore_as_nobody(const char *store, const char *ref, const char *dest,
+		uint64_t dropped)
+{
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s;
+		arca_op_stats st;
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		if (arca_store_open(&s, store, NULL) != 0)
+			_exit(11);
+		if (arca_restore(s, ref, dest, NULL, &st) != 0) {
+			fprintf(stderr, "restore as nobody: %s\n", arca_error_last());
+			_exit(12);
+		}
+		_exit(st.setid_dropped == dropped ? 0 : 13);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
+
+static void user_restore_drops_setuid_and_setgid_it_cannot_own(void **state)
+{
+	fixture *f = *state;
+	const char *src = th_path(f->tmp, "src"), *dest = th_path(f->tmp, "dest");
+	char cmd[8192];
+	struct stat st;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: needs root to become another user\n");
+		skip();
+	}
+	mkdir(src, 0755);
+	th_write_file(th_path(src, "suid"), "#!/bin/sh\n", 10);
+	th_write_file(th_path(src, "sgid"), "#!/bin/sh\n", 10);
+	th_write_file(th_path(src, "plain"), "#!/bin/sh\n", 10);
+	assert_int_equal(chown(th_path(src, "suid"), 0, 0), 0);
+	assert_int_equal(chmod(th_path(src, "suid"), 04755), 0);
+	assert_int_equal(chown(th_path(src, "sgid"), 0, 0), 0);
+	assert_int_equal(chmod(th_path(src, "sgid"), 02755), 0);
+	th_snapshot(f->s, src, "t", NULL, NULL);
+	/* nobody may read the store and write where it restores */
+	chmod(f->tmp, 0777);
+	snprintf(cmd, sizeof(cmd), "chmod -R a+rwX '%s/store'", f->tmp);
+	assert_int_equal(system(cmd), 0);
+
+	assert_int_equal(restore_as_nobody(th_path(f->tmp, "store"), "t", dest, 2), 0);
+	assert_int_equal(stat(th_path(dest, "suid"), &st), 0);
+	assert_int_equal(st.st_uid, 65534);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(stat(th_path(dest, "sgid"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_int_equal(stat(th_path(dest, "plain"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+}
+
+static void restore_force_onto_a_hardlinked_image_keeps_the_other_name(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "img"), *dest = th_path(f->tmp, "dest.img");
+	const char *other = th_path(f->outside, "other");
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	struct stat st;
+
+	th_write_random(img, 1u << 20, 80);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	th_write_file(dest, "old content", 11);
+	assert_int_equal(link(dest, other), 0);
+	ro.force = 1;
+	assert_int_equal(arca_restore(f->s, "disk", dest, &ro, NULL), 0);
+	assert_int_equal(th_file_equal(img, dest), 0);
+	assert_int_equal(stat(other, &st), 0);
+	assert_int_equal(st.st_size, 11);
+	assert_int_equal(st.st_nlink, 1);
+}
+
+static void restore_into_a_directory_holding_the_store_leaves_it_alone(void **state)
+{
+	fixture *f = *state;
+	const char *src = th_path(f->tmp, "src"), *dest = th_path(f->tmp, "dest");
+	char inner[4200];
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	arca_verify_result v;
+	arca_store *s;
+
+	snprintf(inner, sizeof(inner), "%s/.arca", dest);
+	mkdir(src, 0755);
+	mkdir(th_path(src, ".arca"), 0755);
+	th_write_file(th_path(src, ".arca/lock"), "x", 1);
+	th_write_file(th_path(src, "a"), "a", 1);
+	mkdir(dest, 0755);
+	s = th_store_open(inner);
+	th_snapshot(s, src, "t", NULL, NULL);
+	ro.force = 1; /* DEST holds nothing but the store */
+	assert_int_equal(arca_restore(s, "t", dest, &ro, NULL), 0);
+	assert_int_equal(th_file_equal(th_path(src, "a"), th_path(dest, "a")), 0);
+	assert_int_equal(access(th_path(inner, "lock"), F_OK), -1);
+	/* nor restored inside the store */
+	assert_int_equal(arca_restore(s, "t", th_path(inner, "x"), NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(exists(th_path(inner, "x")), 0);
+	th_write_random(th_path(f->tmp, "img"), 100000, 81);
+	th_snapshot(s, th_path(f->tmp, "img"), "img", NULL, NULL);
+	assert_int_equal(arca_restore(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(arca_rollback(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(exists(th_path(inner, "x.img")), 0);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(arca_verify(&v, s), 0);
+	arca_verify_result_clear(&v);
+	arca_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +387,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(flipped_pack_byte_is_found_and_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(damage_inside_a_compressed_group_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_pack_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(user_restore_drops_setuid_and_setgid_it_cannot_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_force_onto_a_hardlinked_image_keeps_the_other_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_into_a_directory_holding_the_store_leaves_it_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

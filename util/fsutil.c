@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Fails the step when the test hook says so: -1 with errno set. */
@@ -167,13 +168,71 @@ int arca_fallocate(int fd, int mode, off_t off, off_t len)
 	return faulted("fallocate") ? -1 : fallocate(fd, mode, off, len);
 }
 
-static int remove_at(int dirfd, const char *name, int depth);
+int arca_lstat_mnt(int dirfd, const char *name, struct stat *st, arca_mount_id *mnt)
+{
+	struct statx sx;
+	int flags = AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT | (*name ? 0 : AT_EMPTY_PATH);
 
-static int empty_dir(int fd, int depth)
+	if (statx(dirfd, name, flags, STATX_BASIC_STATS | STATX_MNT_ID, &sx) < 0) {
+		if (errno != ENOSYS)
+			return -1;
+		if (fstatat(dirfd, name, st, flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) < 0)
+			return -1;
+		if (mnt) {
+			mnt->dev = st->st_dev;
+			mnt->mnt = 0;
+		}
+		return 0;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->st_ino = sx.stx_ino;
+	st->st_mode = sx.stx_mode;
+	st->st_nlink = sx.stx_nlink;
+	st->st_uid = sx.stx_uid;
+	st->st_gid = sx.stx_gid;
+	st->st_rdev = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+	st->st_size = (off_t)sx.stx_size;
+	st->st_blksize = sx.stx_blksize;
+	st->st_blocks = (blkcnt_t)sx.stx_blocks;
+	st->st_atim.tv_sec = sx.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = sx.stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = sx.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = sx.stx_ctime.tv_nsec;
+	if (mnt) {
+		mnt->dev = st->st_dev;
+		mnt->mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0;
+	}
+	return 0;
+}
+
+int arca_mount_same(const arca_mount_id *a, const arca_mount_id *b)
+{
+	if (a->dev != b->dev)
+		return 0;
+	return !a->mnt || !b->mnt || a->mnt == b->mnt;
+}
+
+typedef struct {
+	arca_rm_guard *g;
+	char path[1024];   /* of the entry being removed, relative to the top dirfd */
+} rm_walk;
+
+static int remove_at(rm_walk *w, int dirfd, const char *name, int depth);
+
+static void path_push(rm_walk *w, size_t at, const char *name)
+{
+	snprintf(w->path + at, sizeof(w->path) - at, "%s%s", at ? "/" : "", name);
+}
+
+static int empty_dir(rm_walk *w, int fd, int depth)
 {
 	int dfd = dup(fd);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *de;
+	size_t at = strlen(w->path);
 	int rc = 0;
 
 	if (!d) {
@@ -184,37 +243,92 @@ static int empty_dir(int fd, int depth)
 	while (!rc && (de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		rc = remove_at(fd, de->d_name, depth + 1);
+		path_push(w, at, de->d_name);
+		rc = remove_at(w, fd, de->d_name, depth + 1);
+		w->path[at] = '\0';
 	}
 	closedir(d);
 	return rc;
 }
 
-/* rm -rf of one name inside dirfd, never following symlinks. */
-static int remove_at(int dirfd, const char *name, int depth)
+int arca_rm_guard_leaves(arca_rm_guard *g, const struct stat *st, const arca_mount_id *m,
+		const char *path)
+{
+	if (!arca_mount_same(m, &g->mount)) {
+		if (!g->foreign++)
+			snprintf(g->first_foreign, sizeof(g->first_foreign), "%s", path);
+		return 1;
+	}
+	if (g->have_keep && st->st_dev == g->keep_dev && st->st_ino == g->keep_ino) {
+		g->kept++;
+		return 1;
+	}
+	return 0;
+}
+
+/* rm -rf of one name inside dirfd, never following symlinks, never
+ * leaving the guard's mount. */
+static int remove_at(rm_walk *w, int dirfd, const char *name, int depth)
 {
 	struct stat st;
+	arca_mount_id m;
+	uint64_t left;
 	int fd, rc;
 
 	if (depth > 4096)
 		return arca_err_set(ARCA_EUNSUPPORTED, "directory nesting too deep to remove");
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : arca_err_sys("stat %s", name);
+	if (arca_lstat_mnt(dirfd, name, &st, &m) < 0)
+		return errno == ENOENT ? 0 : arca_err_sys("stat %s", w->path);
+	if (arca_rm_guard_leaves(w->g, &st, &m, w->path))
+		return 0;
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ?
-			arca_err_sys("remove %s", name) : 0;
+			arca_err_sys("remove %s", w->path) : 0;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return arca_err_sys("open %s", name);
+		return arca_err_sys("open %s", w->path);
+	/* what was opened, not what was looked at: a mount may have come */
+	if (arca_lstat_mnt(fd, "", &st, &m) < 0) {
+		rc = arca_err_sys("stat %s", w->path);
+		close(fd);
+		return rc;
+	}
+	if (arca_rm_guard_leaves(w->g, &st, &m, w->path)) {
+		close(fd);
+		return 0;
+	}
 	fchmod(fd, (st.st_mode & 07777) | 0700); /* so its entries can go */
-	rc = empty_dir(fd, depth);
+	left = w->g->foreign + w->g->kept;
+	rc = empty_dir(w, fd, depth);
 	close(fd);
-	if (!rc && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
-		rc = arca_err_sys("remove directory %s", name);
+	if (!rc && left == w->g->foreign + w->g->kept &&
+	    unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+		rc = arca_err_sys("remove directory %s", w->path);
 	return rc;
+}
+
+int arca_rm_rf_guarded(int dirfd, const char *name, arca_rm_guard *g)
+{
+	rm_walk w;
+	w.g = g;
+	w.path[0] = '\0';
+	path_push(&w, 0, name);
+	return remove_at(&w, dirfd, name, 0);
 }
 
 int arca_rm_rf_at(int dirfd, const char *name)
 {
-	return remove_at(dirfd, name, 0);
+	arca_rm_guard g;
+	struct stat st;
+	int rc;
+
+	memset(&g, 0, sizeof(g));
+	if (arca_lstat_mnt(dirfd, "", &st, &g.mount) < 0)
+		return arca_err_sys("stat directory holding %s", name);
+	if ((rc = arca_rm_rf_guarded(dirfd, name, &g)) != 0)
+		return rc;
+	if (g.foreign)
+		return arca_err_set(ARCA_EUNSAFE, "%s is on another mount; not removed (nor what holds it)",
+			g.first_foreign);
+	return 0;
 }

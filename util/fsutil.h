@@ -3,6 +3,8 @@
 #define ARCA_UTIL_FSUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /** Writes all `n` bytes at `off`; errno is set on failure (-1). */
@@ -18,9 +20,43 @@ int arca_mkdir_mode(const char *path, unsigned mode);
 /** mkdir -p with mode 0700 for created parents, exact modes; 0 or -1 with
  *  errno. */
 int arca_mkdir_p(const char *path, unsigned mode);
-/** rm -rf of `name` inside `dirfd`, never following symlinks. 0, or an
- *  arca error code with detail. */
+/** rm -rf of `name` inside `dirfd`, never following symlinks and never
+ *  leaving the mount `dirfd` is on: anything mounted below is left alone
+ *  and reported as ARCA_EUNSAFE. 0, or an arca error code with detail. */
 int arca_rm_rf_at(int dirfd, const char *name);
+
+/** The mount an entry is on: device and, when the kernel tells, mount id
+ *  (a bind mount of the same filesystem has the same device). */
+typedef struct {
+	dev_t dev;
+	uint64_t mnt;   /* 0: unknown */
+} arca_mount_id;
+
+/** lstat of `name` in `dirfd` ("" for dirfd itself) that also fills
+ *  *mnt (may be NULL). 0 or -1 with errno. */
+int arca_lstat_mnt(int dirfd, const char *name, struct stat *st, arca_mount_id *mnt);
+/** 1 when both are the same mount (by mount id when both are known). */
+int arca_mount_same(const arca_mount_id *a, const arca_mount_id *b);
+
+/** What a guarded removal must not touch, and what it left. */
+typedef struct {
+	arca_mount_id mount;      /* never remove or descend outside it */
+	int have_keep;            /* never remove this directory (the store) */
+	dev_t keep_dev;
+	ino_t keep_ino;
+	uint64_t foreign;         /* entries left: on another mount */
+	uint64_t kept;            /* entries left: the keep directory */
+	char first_foreign[1024]; /* the first of them, relative to dirfd */
+} arca_rm_guard;
+
+/** 1 when an entry (`st`, on mount `m`) must be left alone by `g`; it is
+ *  then counted, and `path` kept when it is the first foreign one. */
+int arca_rm_guard_leaves(arca_rm_guard *g, const struct stat *st, const arca_mount_id *m,
+		const char *path);
+/** rm -rf of `name` in `dirfd` that leaves alone, and counts in `g`,
+ *  entries on another mount than g->mount and the keep directory (with
+ *  the directories holding them). 0 also when something was left. */
+int arca_rm_rf_guarded(int dirfd, const char *name, arca_rm_guard *g);
 /** fsync a directory so entries created in it are durable. */
 int arca_fsync_dir(const char *path);
 

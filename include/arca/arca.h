@@ -143,6 +143,10 @@ typedef struct {
 	                              vanished or were replaced mid-walk */
 	uint64_t entries_excluded;/**< snapshot: the store's own directory,
 	                              found inside the tree and left out */
+	uint64_t entries_foreign;/**< rollback: entries on another mount inside
+	                              DEST, left as they are (ARCA_EUNSAFE) */
+	uint64_t setid_dropped;  /**< restore, rollback: setuid/setgid bits not
+	                              applied because the owner could not be */
 } arca_op_stats;
 
 typedef struct {
@@ -212,7 +216,9 @@ typedef struct {
  * fixed; for images only the chunks whose bytes differ are written and
  * holes are punched. Afterwards `dest` equals a fresh restore. Safe to
  * interrupt: running it again completes the job. A missing `dest` is
- * created.
+ * created. Nothing on another mount inside `dest` is removed, replaced or
+ * entered: the rest is done and ARCA_EUNSAFE names the first such path
+ * (counted in entries_foreign). A store inside `dest` is left alone.
  */
 ARCA_API int arca_rollback(arca_store *store, const char *ref, const char *dest,
 		const arca_rollback_options *opts, arca_op_stats *stats);
