@@ -85,5 +85,30 @@ if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then
 	check "store opens with limited address space" bash -c "ulimit -v 16000000; '$ARCA' --store '$T/store3' snapshot '$T/src' -q >/dev/null && '$ARCA' --store '$T/store3' verify >/dev/null"
 fi
 
+# refs: prune keeps whatever a ref points to, also content stored again
+S=$T/store4
+mkdir -p "$T/p"
+echo one > "$T/p/f"
+first=$("$ARCA" --store "$S" snapshot "$T/p" --name app -q)
+echo two > "$T/p/f"
+"$ARCA" --store "$S" snapshot "$T/p" --name app -q >/dev/null
+"$ARCA" --store "$S" rollback "$first" "$T/p" >/dev/null 2>&1
+again=$("$ARCA" --store "$S" snapshot "$T/p" --name app -q)
+check "content rolled back to has its first id" test "$first" = "$again"
+check "prune --keep-last 1 after a return removes one" bash -c "'$ARCA' --store '$S' prune --keep-last 1 2>/dev/null | grep -c removed | grep -qx 1"
+check "the returned content is still restorable" status_is 0 "$ARCA" --store "$S" restore app "$T/p-out"
+"$ARCA" --store "$S" snapshot "$T/p" --name other -q >/dev/null
+echo three > "$T/p/f"
+"$ARCA" --store "$S" snapshot "$T/p" --name app -q >/dev/null
+check "prune --name app spares other's content" bash -c "'$ARCA' --store '$S' prune --name app --keep-last 0 >/dev/null 2>&1 && '$ARCA' --store '$S' restore other '$T/p-out2' >/dev/null 2>&1"
+check "prune deleted no ref" bash -c "[ \$('$ARCA' --store '$S' tag --list | wc -l) -eq 2 ]"
+for bad in /abs a/../b a//b a/ a/./b . ..; do
+	check "snapshot refuses name '$bad'" status_is 2 "$ARCA" --store "$S" snapshot "$T/p" --name "$bad"
+	check "tag refuses name '$bad'" status_is 2 "$ARCA" --store "$S" tag app "$bad:t"
+	check "prune refuses name '$bad'" status_is 2 "$ARCA" --store "$S" prune --name "$bad" --keep-last 1
+done
+check "a name with '/' parts works" status_is 0 "$ARCA" --store "$S" tag app team/app.v2:prod
+check "log of a chain ends cleanly" status_is 0 "$ARCA" --store "$S" log app
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
