@@ -10,15 +10,43 @@ static void help(FILE *f)
 		"\n"
 		"Shows REF (e.g. NAME, meaning NAME:latest) and its ancestors, newest first,\n"
 		"following each artifact's parent (the previous snapshot under the same\n"
-		"name, or the one given with 'snapshot --parent').\n");
+		"name, or the one given with 'snapshot --parent'). A chain that loops\n"
+		"(a damaged index) or exceeds 100000 artifacts ends with exit status 4.\n");
 }
 
-#define LOG_MAX 100000 /* guards against a parent cycle in a damaged index */
+#define LOG_MAX 100000 /* longest chain shown; a longer one is an error */
+
+/* A damaged index can make the parents loop: stop at the first repeated
+ * id (Brent: `saved` is re-set at each power of two, so a loop is caught
+ * within twice its length) or after LOG_MAX artifacts. */
+typedef struct {
+	arca_id saved;
+	unsigned long power, lam;
+} loop_guard;
+
+static int loop_seen(loop_guard *g, const arca_id *id, int first)
+{
+	if (first) {
+		g->saved = *id;
+		g->power = 1;
+		g->lam = 0;
+		return 0;
+	}
+	if (!memcmp(g->saved.bytes, id->bytes, sizeof(id->bytes)))
+		return 1;
+	if (++g->lam == g->power) {
+		g->saved = *id;
+		g->power *= 2;
+		g->lam = 0;
+	}
+	return 0;
+}
 
 int cmd_log(cli_ctx *ctx, int argc, char **argv)
 {
 	arca_store *store = NULL;
 	arca_id id;
+	loop_guard guard;
 	json_w j;
 	int json = 0, rc, status;
 
@@ -34,9 +62,20 @@ int cmd_log(cli_ctx *ctx, int argc, char **argv)
 		json_init(&j, stdout);
 		json_arr_begin(&j, NULL);
 	}
-	for (int i = 0; i < LOG_MAX; i++) {
+	for (int i = 0;; i++) {
 		arca_artifact *a = NULL;
 		char s[ARCA_ID_STRLEN], t[64], sz[32];
+		if (i == LOG_MAX || loop_seen(&guard, &id, i == 0)) {
+			arca_id_format(s, &id);
+			if (i == LOG_MAX)
+				fprintf(stderr, "arca log: stopped after %d artifacts at %.24s "
+					"(damaged index? run 'arca verify')\n", LOG_MAX, s);
+			else
+				fprintf(stderr, "arca log: the parents loop back to %.24s after %d "
+					"artifacts (damaged index; run 'arca verify')\n", s, i);
+			status = EXIT_CORRUPT;
+			break;
+		}
 		if ((rc = arca_artifact_lookup(&a, store, &id)) != 0) {
 			if (rc == ARCA_ENOTFOUND && i > 0) {
 				arca_id_format(s, &id);

@@ -9,10 +9,14 @@ static void help(FILE *f)
 	fprintf(f,
 		"usage: arca [--store DIR] prune --keep-last N [--name NAME] [--json]\n"
 		"\n"
-		"For each artifact name (or only NAME), keeps the newest N artifacts and\n"
-		"removes the older ones, except artifacts pinned by a tag other than\n"
-		"'latest'. Unnamed artifacts are never pruned. Space is reclaimed by\n"
-		"'arca gc'.\n");
+		"For each artifact name (or only NAME), keeps the N artifacts most\n"
+		"recently snapshotted under that name (also when a snapshot's content\n"
+		"was already stored) and removes the older ones, except:\n"
+		"  - anything a ref points to (NAME:latest and every other tag);\n"
+		"  - with --name, anything another name has snapshotted too;\n"
+		"  - without --name, anything among the N newest of any name.\n"
+		"Prune never deletes refs. Unnamed artifacts are never pruned. Space is\n"
+		"reclaimed by 'arca gc'.\n");
 }
 
 int cmd_prune(cli_ctx *ctx, int argc, char **argv)

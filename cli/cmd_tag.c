@@ -12,7 +12,11 @@ static void help(FILE *f)
 		"\n"
 		"Points the ref NAME:TAG at artifact REF (creating or moving it atomically),\n"
 		"deletes a ref, or lists every ref. NAME alone in a reference means\n"
-		"NAME:latest, which each 'snapshot --name NAME' moves.\n");
+		"NAME:latest, which each 'snapshot --name NAME' moves.\n"
+		"\n"
+		"NAME is one or more '/'-separated parts, TAG one part; a part is\n"
+		"[A-Za-z0-9._-]+ not starting with '.' or '-' (so no empty, '.' or '..'\n"
+		"parts, no leading or trailing '/').\n");
 }
 
 typedef struct {

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${FUZZ_COV_BUILD_DIR:-$root/build-fuzz-cov}
 corpora=${FUZZ_BUILD_DIR:-$root/build-fuzz}/fuzz-corpus
-targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker"}
+targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref"}
 profdata=${LLVM_PROFDATA:-llvm-profdata}
 cov=${LLVM_COV:-llvm-cov}
 
@@ -25,6 +25,7 @@ files_of() {
 	fuzz_record) echo cas/pack.c cas/cas.c ;;
 	fuzz_artifact_rec) echo store/artifact.c ;;
 	fuzz_chunker) echo cas/chunker.c ;;
+	fuzz_ref) echo store/refs.c ;;
 	esac
 }
 funcs_of() {
@@ -33,6 +34,7 @@ funcs_of() {
 	fuzz_record) echo 'arca_(record|pack_header)_|arca_chunk_loc_' ;;
 	fuzz_artifact_rec) echo 'arca_artifact_rec_(decode|encode|clear)|take|put_str|artifact_clear' ;;
 	fuzz_chunker) echo 'arca_chunker_' ;;
+	fuzz_ref) echo 'check_word|valid_|split_ref|resolve|ref_get|list_refs|unknown_ref|is_hex' ;;
 	esac
 }
 

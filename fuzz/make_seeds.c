@@ -367,6 +367,33 @@ static void chunker_streams(void)
 	put(T, "bytewise-1500", s, 3 + 1500);
 }
 
+/* ---- references (fuzz_ref's store has web:latest, web:prod,
+ * team/app:prod and ids 11.., 22.., 33..33 and 33..cc) ---- */
+
+static void references(void)
+{
+	static const char *const seeds[][2] = {
+		{ "name", "web" },
+		{ "name-tag", "web:prod" },
+		{ "slash-name-tag", "team/app:prod" },
+		{ "slash-name", "team/app" },
+		{ "id-prefix", "art_11111111" },
+		{ "id-full", "art_2222222222222222222222222222222222222222222222222222222222222222" },
+		{ "id-ambiguous", "33333333333333" },
+		{ "id-bad", "art_zz" },
+		{ "empty-part", "a//b:t" },
+		{ "absolute", "/abs" },
+		{ "dotdot", "a/../b" },
+		{ "dot", "a/./b:latest" },
+		{ "trailing-slash", "team/:prod" },
+		{ "no-tag", "web:" },
+		{ "no-name", ":prod" },
+		{ "two-colons", "x:y:z" },
+	};
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+		put("fuzz_ref", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -382,5 +409,6 @@ int main(int argc, char **argv)
 	records();
 	artifact_records();
 	chunker_streams();
+	references();
 	return 0;
 }

@@ -86,6 +86,43 @@ int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t kle
 	return arca_cas_writer_journal(w, ARCA_META_REF_DEL, 0, key, klen, NULL, 0, NULL);
 }
 
+int arca_store__journal_history(arca_store *s, MDB_txn *txn, const char *name,
+		const arca_id *id, int64_t time_ns)
+{
+	arca_cas_writer *w = writer(s, txn);
+	uint8_t p[40];
+	if (!w)
+		return ARCA_EINVAL;
+	memcpy(p, id->bytes, 32);
+	arca_put_le64(p + 32, (uint64_t)time_ns);
+	return arca_cas_writer_journal(w, ARCA_META_HIST_ADD, 0, p, sizeof(p), name, strlen(name),
+		NULL);
+}
+
+/* History entries (key NAME 0 seq, value id + time) in key order, which
+ * is the order they were added within each name. */
+static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(arca_cas_writer_txn(w), s->dbi_history, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "checkpoint cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *z = memchr(k.mv_data, 0, k.mv_size);
+		if (!z || v.mv_size != 40)
+			continue;
+		rc = arca_cas_writer_journal(w, ARCA_META_HIST_ADD, ARCA_META_F_CKPT, v.mv_data, 40,
+			k.mv_data, (size_t)(z - (const char *)k.mv_data), NULL);
+		(*count)++;
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "checkpoint cursor");
+	return rc;
+}
+
 /* Journals every entry of `dbi` as a checkpoint member of `type`. */
 static int dump_db(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *count)
 {
@@ -125,7 +162,8 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 		return rc;
 	count = 1;
 	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count)) != 0 ||
-	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count)) != 0)
+	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count)) != 0 ||
+	    (rc = dump_history(s, w, &count)) != 0)
 		return rc;
 	last = first + count - 1;
 	arca_put_le64(end, first);

@@ -1,6 +1,7 @@
 /*
  * References: id prefixes, NAME:TAG refs, and the operations that move or
- * drop them (tag, rm, prune). Each operation is one write transaction.
+ * drop them (tag, rm; prune is in prune.c). Each operation is one write
+ * transaction.
  */
 #include "store/store.h"
 #include "util/error.h"
@@ -18,19 +19,46 @@ static int valid_char(char c, int allow_slash)
 		c == '.' || c == '_' || c == '-' || (allow_slash && c == '/');
 }
 
+/* One word or one '/'-separated component of a name: non-empty, of valid
+ * characters, not starting with '.' (so never "." or "..") or '-'. */
+static int valid_part(const char *p, size_t n)
+{
+	if (n == 0 || p[0] == '-' || p[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!valid_char(p[i], 0))
+			return 0;
+	return 1;
+}
+
 int arca_store__check_word(const char *what, const char *v, size_t max, int allow_slash)
 {
-	size_t n = strlen(v);
-	if (n == 0 || n > max || v[0] == '-' || v[0] == '.')
+	size_t n = strlen(v), start = 0;
+	if (n == 0 || n > max)
 		goto bad;
-	for (size_t i = 0; i < n; i++)
-		if (!valid_char(v[i], allow_slash))
+	if (!allow_slash) {
+		if (!valid_part(v, n))
 			goto bad;
+		return 0;
+	}
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && v[i] != '/')
+			continue;
+		if (!valid_part(v + start, i - start))
+			goto bad;
+		start = i + 1;
+	}
 	return 0;
 bad:
+	if (allow_slash)
+		return arca_err_set(ARCA_EINVAL,
+			"invalid %s '%.*s': use 1-%zu characters in '/'-separated parts, each "
+			"1 or more of [A-Za-z0-9._-] not starting with '.' or '-' (no empty, "
+			"'.' or '..' parts, no leading or trailing '/')",
+			what, (int)(n > 300 ? 300 : n), v, max);
 	return arca_err_set(ARCA_EINVAL,
-		"invalid %s '%s': use 1-%zu of [A-Za-z0-9._-%s], not starting with '.' or '-'",
-		what, v, max, allow_slash ? "/" : "");
+		"invalid %s '%.*s': use 1-%zu of [A-Za-z0-9._-], not starting with '.' or '-'",
+		what, (int)(n > 300 ? 300 : n), v, max);
 }
 
 int arca_store__split_ref(const char *name_tag, char *name, char *tag)
@@ -163,6 +191,15 @@ static int unknown_ref(arca_store *s, MDB_txn *txn, const char *ref)
 	return arca_err_set(ARCA_ENOTFOUND, "no artifact or ref named '%s' (the store has no refs)", ref);
 }
 
+/* NAME or NAME:TAG, both parts valid. */
+static int check_ref_syntax(const char *ref)
+{
+	char name[ARCA_NAME_MAX + 1], tag[ARCA_TAG_MAX + 1];
+	if (strchr(ref, ':'))
+		return arca_store__split_ref(ref, name, tag);
+	return arca_store__check_word("name", ref, ARCA_NAME_MAX, 1);
+}
+
 int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref)
 {
 	size_t n = strlen(ref), hn;
@@ -189,6 +226,8 @@ int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *r
 	}
 	if (n > REF_KEY_MAX)
 		return arca_err_set(ARCA_EINVAL, "reference too long");
+	if ((rc = check_ref_syntax(ref)) != 0)
+		return rc;
 	snprintf(key, sizeof(key), strchr(ref, ':') ? "%s" : "%s:latest", ref);
 	rc = ref_get(out, s, txn, key);
 	if (rc == ARCA_ENOTFOUND)
@@ -237,6 +276,7 @@ typedef struct {
 	const char *ref;
 	char name[ARCA_NAME_MAX + 1];
 	char tag[ARCA_TAG_MAX + 1];
+	int bad; /* why name/tag is refused (arca_tag_delete) */
 } tag_job;
 
 static int do_tag(arca_store *s, MDB_txn *txn, void *ctx)
@@ -262,21 +302,23 @@ int arca_tag_set(arca_store *s, const char *ref, const char *name_tag)
 static int do_untag(arca_store *s, MDB_txn *txn, void *ctx)
 {
 	tag_job *j = ctx;
-	char key[REF_KEY_MAX];
-	int rc;
-	snprintf(key, sizeof(key), "%s:%s", j->name, j->tag);
-	rc = arca_store__ref_del(s, txn, key, strlen(key));
-	return rc == ARCA_ENOTFOUND ? unknown_ref(s, txn, key) : rc;
+	int rc = arca_store__ref_del(s, txn, j->ref, strlen(j->ref));
+	if (rc == ARCA_ENOTFOUND)
+		return j->bad ? j->bad : unknown_ref(s, txn, j->ref);
+	return rc;
 }
 
 int arca_tag_delete(arca_store *s, const char *name_tag)
 {
 	tag_job j;
-	int rc;
 	if (!s || !name_tag)
 		return arca_err_set(ARCA_EINVAL, "arca_tag_delete: NULL argument");
-	if ((rc = arca_store__split_ref(name_tag, j.name, j.tag)) != 0)
-		return rc;
+	if (strlen(name_tag) >= REF_KEY_MAX || !strchr(name_tag, ':'))
+		return arca_store__split_ref(name_tag, j.name, j.tag);
+	/* A ref whose name later rules refuse can still be deleted, by its
+	 * exact key; any other invalid ref is reported as invalid. */
+	j.bad = arca_store__split_ref(name_tag, j.name, j.tag);
+	j.ref = name_tag;
 	return in_write_txn(s, do_untag, &j);
 }
 
@@ -407,7 +449,7 @@ static int do_remove(arca_store *s, MDB_txn *txn, void *ctx)
 		    (rc = arca_store__art_del(s, txn, &j->ids[i])) != 0)
 			return rc;
 	}
-	return 0;
+	return arca_store__history_drop(s, txn, j->ids, j->n);
 }
 
 int arca_artifact_remove(arca_store *s, const arca_id *ids, size_t n, int force)
@@ -416,130 +458,4 @@ int arca_artifact_remove(arca_store *s, const arca_id *ids, size_t n, int force)
 	if (!s || (!ids && n))
 		return arca_err_set(ARCA_EINVAL, "arca_artifact_remove: NULL argument");
 	return in_write_txn(s, do_remove, &j);
-}
-
-/* ---- prune ---- */
-
-typedef struct {
-	arca_id id;
-	int64_t created;
-	char *name;
-} named;
-
-typedef struct {
-	const char *name;
-	unsigned keep;
-	named *list;
-	size_t n, cap;
-	arca_id *removed;
-	size_t nremoved;
-} prune_job;
-
-static int by_name_newest_first(const void *a, const void *b)
-{
-	const named *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	if (c)
-		return c;
-	if (x->created != y->created)
-		return x->created > y->created ? -1 : 1;
-	return memcmp(x->id.bytes, y->id.bytes, 32);
-}
-
-static int is_tagged(const char *key, size_t klen, const arca_id *id, void *ctx)
-{
-	const arca_id *want = ctx;
-	/* NAME:latest moves by itself; only other tags pin an artifact */
-	if (klen >= 7 && memcmp(key + klen - 7, ":latest", 7) == 0)
-		return 0;
-	return memcmp(id->bytes, want->bytes, 32) == 0;
-}
-
-static int do_prune(arca_store *s, MDB_txn *txn, void *ctx)
-{
-	prune_job *j = ctx;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur);
-
-	if (mrc)
-		return arca_lmdb_error(mrc, "artifacts cursor");
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		arca_artifact_rec rec;
-		arca_id id;
-		if (k.mv_size != 32)
-			continue;
-		memcpy(id.bytes, k.mv_data, 32);
-		if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
-			break;
-		if (rec.a.name && (!j->name || !strcmp(j->name, rec.a.name))) {
-			if (j->n == j->cap) {
-				size_t nc = j->cap ? 2 * j->cap : 64;
-				named *nl = realloc(j->list, nc * sizeof(*nl));
-				if (!nl) {
-					arca_artifact_rec_clear(&rec);
-					rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-					break;
-				}
-				j->list = nl;
-				j->cap = nc;
-			}
-			j->list[j->n].id = id;
-			j->list[j->n].created = rec.a.created_ns;
-			j->list[j->n].name = rec.a.name;
-			rec.a.name = NULL;
-			j->n++;
-		}
-		arca_artifact_rec_clear(&rec);
-	}
-	mdb_cursor_close(cur);
-	if (rc)
-		return rc;
-	if (j->n)
-		qsort(j->list, j->n, sizeof(named), by_name_newest_first);
-	j->removed = calloc(j->n ? j->n : 1, sizeof(arca_id));
-	if (!j->removed)
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	for (size_t i = 0, rank = 0; i < j->n; i++) {
-		rank = (i > 0 && !strcmp(j->list[i].name, j->list[i - 1].name)) ? rank + 1 : 0;
-		if (rank < j->keep)
-			continue;
-		if ((rc = refs_walk(s, txn, is_tagged, &j->list[i].id)) < 0)
-			return rc;
-		if (rc == 1)
-			continue; /* pinned by a tag */
-		if ((rc = drop_refs_to(s, txn, &j->list[i].id, 1)) != 0)
-			return rc;
-		if ((rc = arca_store__art_del(s, txn, &j->list[i].id)) != 0)
-			return rc;
-		j->removed[j->nremoved++] = j->list[i].id;
-	}
-	return 0;
-}
-
-int arca_prune(arca_store *s, const char *name, unsigned keep_last,
-		arca_id **removed, size_t *nremoved)
-{
-	prune_job j;
-	int rc;
-
-	if (!s || !removed || !nremoved)
-		return arca_err_set(ARCA_EINVAL, "arca_prune: NULL argument");
-	memset(&j, 0, sizeof(j));
-	j.name = name;
-	j.keep = keep_last;
-	rc = in_write_txn(s, do_prune, &j);
-	for (size_t i = 0; i < j.n; i++)
-		free(j.list[i].name);
-	free(j.list);
-	if (rc) {
-		free(j.removed);
-		*removed = NULL;
-		*nremoved = 0;
-		return rc;
-	}
-	*removed = j.removed;
-	*nremoved = j.nremoved;
-	return 0;
 }

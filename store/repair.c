@@ -36,7 +36,8 @@ typedef struct {
 	arca_repair_result *res;
 	arca_cas *nc;             /* the index being built */
 	MDB_txn *txn;
-	MDB_dbi artifacts, refs, scan;
+	MDB_dbi artifacts, refs, history, scan;
+	arca_store st;            /* a store view of the new index */
 	arca_chunk_reader rd;
 	/* from the old index, when readable */
 	uint32_t *dead;
@@ -539,13 +540,27 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 		mrc = mdb_put(r->txn, r->artifacts, &k, &v, 0);
 		break;
 	}
-	case ARCA_META_ART_DEL:
+	case ARCA_META_ART_DEL: {
+		arca_id id;
 		if (l->len != 32)
 			break;
 		k.mv_size = 32;
 		k.mv_data = p;
 		mrc = mdb_del(r->txn, r->artifacts, &k, NULL);
+		memcpy(id.bytes, p, 32);
+		rc = arca_store__history_drop(&r->st, r->txn, &id, 1);
 		break;
+	}
+	case ARCA_META_HIST_ADD: {
+		arca_id id;
+		if (l->len <= 40)
+			break;
+		memcpy(id.bytes, p, 32);
+		if (arca_store__history_put(&r->st, r->txn, (const char *)p + 40, l->len - 40, &id,
+				(int64_t)arca_get_le64(p + 32)) != 0)
+			r->res->records_damaged++;
+		break;
+	}
 	case ARCA_META_REF_SET:
 		if (l->len <= 32)
 			break;
@@ -775,10 +790,17 @@ static int finish_meta(repair *r, uint64_t max_seq)
 static int open_store_dbis(repair *r)
 {
 	MDB_dbi files, stage, scan;
-	const char *names[] = { "artifacts", "refs", "files", "files_stage", SCAN_DB };
-	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &scan };
-	int rc = arca_cas_open_dbis(r->nc, names, dbis, 5);
+	const char *names[] = { "artifacts", "refs", "files", "files_stage", "history", SCAN_DB };
+	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &r->history, &scan };
+	int rc = arca_cas_open_dbis(r->nc, names, dbis, 6);
 	r->scan = scan;
+	memset(&r->st, 0, sizeof(r->st));
+	r->st.cas = r->nc;
+	r->st.dbi_artifacts = r->artifacts;
+	r->st.dbi_refs = r->refs;
+	r->st.dbi_files = files;
+	r->st.dbi_files_stage = stage;
+	r->st.dbi_history = r->history;
 	return rc;
 }
 
@@ -794,7 +816,6 @@ static int remove_if_there(const char *dir, const char *name)
 int arca_repair(arca_repair_result *out, const char *path)
 {
 	repair r;
-	arca_store tmp;
 	uint32_t *nos = NULL;
 	size_t n = 0;
 	uint64_t max_seq = 0;
@@ -849,12 +870,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 		goto done;
 	}
 	/* which artifacts lose data, on the committed rebuild */
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.dir = (char *)path;
-	tmp.cas = r.nc;
-	tmp.dbi_artifacts = r.artifacts;
-	tmp.dbi_refs = r.refs;
-	if ((rc = find_lost(&tmp, &r)) != 0 || (rc = mark_lost(&r)) != 0)
+	r.st.dir = (char *)path;
+	if ((rc = find_lost(&r.st, &r)) != 0 || (rc = mark_lost(&r)) != 0)
 		goto done;
 	if ((mrc = mdb_env_sync(r.nc->env, 1)) != 0) {
 		rc = arca_lmdb_error(mrc, "repair: sync");

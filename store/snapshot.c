@@ -877,15 +877,19 @@ static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *re
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	rec->a.labels = (arca_label *)o->labels;
 	rec->a.nlabels = o->nlabels;
+	/* Only a new id gets a parent, and it must not descend from that id
+	 * (possible once an artifact was removed and its content comes back). */
 	if (o->parent) {
-		if ((rc = arca_store__resolve(&parent, s, txn, o->parent)) != 0)
-			return arca_err_wrap(rc, "--parent");
+		if ((rc = arca_store__resolve(&parent, s, txn, o->parent)) != 0 ||
+		    (rc = arca_store__check_parent(s, txn, &parent, &rec->a.id)) != 0)
+			return arca_err_wrap(rc, "--parent %s", o->parent);
 		rec->a.has_parent = 1;
 		rec->a.parent = parent;
 	} else if (o->name) {
 		char ref[ARCA_NAME_MAX + 8];
 		snprintf(ref, sizeof(ref), "%s:latest", o->name);
-		if (arca_store__resolve(&parent, s, txn, ref) == 0) {
+		if (arca_store__resolve(&parent, s, txn, ref) == 0 &&
+		    arca_store__check_parent(s, txn, &parent, &rec->a.id) == 0) {
 			rec->a.has_parent = 1;
 			rec->a.parent = parent;
 		}
@@ -901,8 +905,8 @@ static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *re
 		goto out;
 refs:
 	rc = 0;
-	if (o->name && (rc = arca_store__ref_set(s, txn, o->name, "latest", &rec->a.id)) == 0 &&
-	    o->tag)
+	if (o->name && (rc = arca_store__history_add(s, txn, o->name, &rec->a.id)) == 0 &&
+	    (rc = arca_store__ref_set(s, txn, o->name, "latest", &rec->a.id)) == 0 && o->tag)
 		rc = arca_store__ref_set(s, txn, o->name, o->tag, &rec->a.id);
 out:
 	arca_buf_release(&b);

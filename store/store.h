@@ -24,6 +24,7 @@ struct arca_store {
 	MDB_dbi dbi_refs;       /* "name:tag" -> id[32] */
 	MDB_dbi dbi_files;      /* id[32] + sha256(path) -> file_stat (40) */
 	MDB_dbi dbi_files_stage;/* sha256(path) -> file_stat, during a snapshot */
+	MDB_dbi dbi_history;    /* name + 0 + u64be seq -> id[32] + i64le ns */
 	uint32_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
 	unsigned threads;
@@ -49,8 +50,10 @@ int arca_artifact_rec_get(arca_artifact_rec *rec, arca_store *s, MDB_txn *txn,
 /** Resolves `ref` inside `txn`. */
 int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref);
 
-/** Checks a name, tag or label key: 1..max of [A-Za-z0-9._-] (and '/'
- *  when allow_slash), not starting with '.' or '-'. */
+/** Checks a name, tag or label key: 1..max of [A-Za-z0-9._-], not
+ *  starting with '.' or '-'; with allow_slash, '/'-separated parts that
+ *  are each such a word (no empty, "." or ".." parts, no leading or
+ *  trailing '/'). */
 int arca_store__check_word(const char *what, const char *v, size_t max, int allow_slash);
 /** Splits and checks "NAME:TAG" into name (ARCA_NAME_MAX+1) and tag
  *  (ARCA_TAG_MAX+1) buffers. */
@@ -80,6 +83,30 @@ int arca_store__ref_put(arca_store *s, MDB_txn *txn, const char *key, size_t kle
 int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t klen);
 /** Journals the whole state as a checkpoint that supersedes older records. */
 int arca_store__checkpoint(arca_store *s, arca_cas_writer *w);
+
+/* ---- per-name history (prune.c) ---- */
+
+/** Longest ancestor chain followed (parent checks, log). */
+#define ARCA_ANCESTRY_MAX 100000
+
+/** Appends (id, now) to the history of `name`: the only writer of new
+ *  history entries, so they can be journaled in one place. */
+int arca_store__history_add(arca_store *s, MDB_txn *txn, const char *name,
+		const arca_id *id);
+/** Appends a history entry with the given time, without journaling it
+ *  (repair replays journaled ones this way). */
+int arca_store__history_put(arca_store *s, MDB_txn *txn, const char *name, size_t n,
+		const arca_id *id, int64_t time_ns);
+/** Journals a history entry (store/journal.c). */
+int arca_store__journal_history(arca_store *s, MDB_txn *txn, const char *name,
+		const arca_id *id, int64_t time_ns);
+/** Deletes every history entry, of any name, of the `n` artifacts `ids`. */
+int arca_store__history_drop(arca_store *s, MDB_txn *txn, const arca_id *ids, size_t n);
+/** 0 when `parent` may be the parent of the new artifact `child`: ARCA_EINVAL
+ *  when `child` is among the ancestors of `parent` (a cycle) or they are
+ *  more than ARCA_ANCESTRY_MAX, ARCA_ECORRUPT when they loop already. */
+int arca_store__check_parent(arca_store *s, MDB_txn *txn, const arca_id *parent,
+		const arca_id *child);
 
 /* ---- files cache ---- */
 

@@ -82,11 +82,11 @@ done
 # a user's restore of a setuid file drops the bit and says so once
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	mkdir -p "$T/suid" && printf '#!/bin/sh\n' > "$T/suid/x" && chmod 4755 "$T/suid/x"
-	"$ARCA" --store "$T/store4" snapshot "$T/suid" --name suid -q >/dev/null
-	chmod -R a+rwX "$T/store4" && mkdir -m 777 "$T/nobody" && chmod 755 "$T"
+	"$ARCA" --store "$T/store-suid" snapshot "$T/suid" --name suid -q >/dev/null
+	chmod -R a+rwX "$T/store-suid" && mkdir -m 777 "$T/nobody" && chmod 755 "$T"
 	NB="setpriv --reuid=65534 --regid=65534 --clear-groups"
-	check "user restore warns of dropped setuid" bash -c "$NB '$ARCA' --store '$T/store4' restore suid '$T/nobody/a' 2>&1 >/dev/null | grep -qx 'arca restore: warning: 1 setuid/setgid bits dropped (ownership could not be restored)'"
-	check "user restore --json counts dropped setuid" bash -c "$NB '$ARCA' --store '$T/store4' restore suid '$T/nobody/b' --json 2>/dev/null | grep -q '\"setid_dropped\":1'"
+	check "user restore warns of dropped setuid" bash -c "$NB '$ARCA' --store '$T/store-suid' restore suid '$T/nobody/a' 2>&1 >/dev/null | grep -qx 'arca restore: warning: 1 setuid/setgid bits dropped (ownership could not be restored)'"
+	check "user restore --json counts dropped setuid" bash -c "$NB '$ARCA' --store '$T/store-suid' restore suid '$T/nobody/b' --json 2>/dev/null | grep -q '\"setid_dropped\":1'"
 	check "user restore dropped the setuid bit" test ! -u "$T/nobody/a/x"
 else
 	echo "skipped: setuid restore as nobody needs root and setpriv"
@@ -99,7 +99,7 @@ if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then
 fi
 
 # a writer waiting for another process's writer: --no-wait, --wait, exit 12
-S=$T/store4
+S=$T/store-lock
 "$ARCA" --store "$S" snapshot "$T/src" --name w -q >/dev/null
 check "--wait needs seconds" status_is 2 "$ARCA" --store "$S" --wait soon tag w w:x
 check "--no-wait writes when no one else does" status_is 0 "$ARCA" --store "$S" --no-wait tag w w:x
@@ -126,7 +126,7 @@ else
 fi
 
 # store modes, whatever the umask
-S=$T/store5
+S=$T/store-perms
 (umask 0; "$ARCA" --store "$S" snapshot "$T/src" --name m -q >/dev/null)
 check "store files are 0600 and dirs 0700 under umask 0" bash -c "[ \"\$(stat -c %a '$S' '$S/packs' '$S/index.lmdb' '$S/index.lmdb-lock' '$S'/packs/pack-* | sort -u | tr '\n' ' ')\" = '600 700 ' ]"
 
@@ -193,6 +193,31 @@ check "changing file: --json lists changed paths" grep -q '"changed_paths":\[' "
 lid=$(sed -n 's/.*"id":"\(art_[0-9a-f]*\)".*/\1/p' "$T/live.json")
 "$ARCA" --store "$T/store-live" restore "$lid" "$T/live-out" >/dev/null 2>&1
 check "changing file: whole version or warned" bash -c "cmp -s '$T/live-out/big' '$T/big.X' || cmp -s '$T/live-out/big' '$T/big.Y' || { grep -q 'warning: $L/big changed while being read; stored as last read' '$T/live.err' && grep -q '\"files_changed\":[1-9]' '$T/live.json' && grep -q '$L/big' '$T/live.json'; }"
+
+# refs: prune keeps whatever a ref points to, also content stored again
+S=$T/store-refs
+mkdir -p "$T/p"
+echo one > "$T/p/f"
+first=$("$ARCA" --store "$S" snapshot "$T/p" --name app -q)
+echo two > "$T/p/f"
+"$ARCA" --store "$S" snapshot "$T/p" --name app -q >/dev/null
+"$ARCA" --store "$S" rollback "$first" "$T/p" >/dev/null 2>&1
+again=$("$ARCA" --store "$S" snapshot "$T/p" --name app -q)
+check "content rolled back to has its first id" test "$first" = "$again"
+check "prune --keep-last 1 after a return removes one" bash -c "'$ARCA' --store '$S' prune --keep-last 1 2>/dev/null | grep -c removed | grep -qx 1"
+check "the returned content is still restorable" status_is 0 "$ARCA" --store "$S" restore app "$T/p-out"
+"$ARCA" --store "$S" snapshot "$T/p" --name other -q >/dev/null
+echo three > "$T/p/f"
+"$ARCA" --store "$S" snapshot "$T/p" --name app -q >/dev/null
+check "prune --name app spares other's content" bash -c "'$ARCA' --store '$S' prune --name app --keep-last 0 >/dev/null 2>&1 && '$ARCA' --store '$S' restore other '$T/p-out2' >/dev/null 2>&1"
+check "prune deleted no ref" bash -c "[ \$('$ARCA' --store '$S' tag --list | wc -l) -eq 2 ]"
+for bad in /abs a/../b a//b a/ a/./b . ..; do
+	check "snapshot refuses name '$bad'" status_is 2 "$ARCA" --store "$S" snapshot "$T/p" --name "$bad"
+	check "tag refuses name '$bad'" status_is 2 "$ARCA" --store "$S" tag app "$bad:t"
+	check "prune refuses name '$bad'" status_is 2 "$ARCA" --store "$S" prune --name "$bad" --keep-last 1
+done
+check "a name with '/' parts works" status_is 0 "$ARCA" --store "$S" tag app team/app.v2:prod
+check "log of a chain ends cleanly" status_is 0 "$ARCA" --store "$S" log app
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

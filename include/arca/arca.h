@@ -151,12 +151,19 @@ typedef struct {
 
 typedef struct {
 	unsigned version;
-	const char *name;      /**< artifact name (optional) */
+	/** Artifact name (optional): '/'-separated parts, each 1 or more of
+	 *  [A-Za-z0-9._-] not starting with '.' or '-' (so no empty, "." or
+	 *  ".." parts and no leading or trailing '/'); 255 bytes at most. */
+	const char *name;
 	const char *tag;       /**< tag under name; default "latest" alias only */
 	const arca_label *labels;
 	size_t nlabels;
 	arca_kind_t kind;      /**< AUTO: directory -> tree, file -> image */
-	/** Parent reference; default: NAME:latest before this snapshot. */
+	/** Parent reference; default: NAME:latest before this snapshot. A
+	 *  parent that descends from the new artifact (its content was stored
+	 *  before, removed, and comes back) is refused with ARCA_EINVAL; the
+	 *  default parent is then left out. Content already stored keeps the
+	 *  parent, name and time of its first snapshot. */
 	const char *parent;
 	/** Called on the calling thread for each entry that could not be
 	 *  read consistently (e.g. a file that kept changing while being
@@ -174,7 +181,9 @@ typedef struct {
 /**
  * Snapshots `path` into the store and writes the new artifact's id to
  * `out`. When `name` is set, the refs NAME:latest and (if `tag` is set)
- * NAME:TAG point to the artifact afterwards. `stats` may be NULL.
+ * NAME:TAG point to the artifact afterwards, and the snapshot is added to
+ * NAME's history (also when its content was already stored, under any
+ * name), which arca_prune() ranks by. `stats` may be NULL.
  */
 ARCA_API int arca_snapshot(arca_id *out, arca_store *store, const char *path,
 		const arca_snapshot_options *opts, arca_op_stats *stats);
@@ -280,7 +289,9 @@ ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);
  */
 ARCA_API int arca_tag_set(arca_store *store, const char *ref, const char *name_tag);
 
-/** Deletes the ref NAME:TAG; ARCA_ENOTFOUND when it does not exist. */
+/** Deletes the ref NAME:TAG; ARCA_ENOTFOUND when it does not exist. A ref
+ *  whose name an older version accepted but the current rules refuse can
+ *  still be deleted by its exact NAME:TAG. */
 ARCA_API int arca_tag_delete(arca_store *store, const char *name_tag);
 
 /** Callback for arca_ref_foreach; non-zero stops the walk. */
@@ -293,16 +304,24 @@ ARCA_API int arca_ref_foreach(arca_store *store, arca_ref_cb cb, void *payload);
 /**
  * Removes the artifacts `ids` (all or nothing). An artifact that a ref
  * still points to is refused with ARCA_EREFERENCED unless `force`, which
- * deletes those refs too. Chunks are reclaimed later by arca_gc().
+ * deletes those refs too. Their history entries go with them. Chunks are
+ * reclaimed later by arca_gc().
  */
 ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t n,
 		int force);
 
 /**
- * For each artifact name (or only `name` when not NULL), keeps the newest
- * `keep_last` artifacts and removes the older ones, except those a tag
- * other than "latest" points to. The removed ids are returned in
- * *removed (caller frees with free()).
+ * Removes old artifacts of each name (or only of `name` when not NULL),
+ * keeping the `keep_last` newest of each. A name's artifacts are those of
+ * its history (every snapshot with that name, deduplicated or not), newest
+ * snapshot first, then those whose record carries the name but which its
+ * history lacks (stored before there was a history), newest first.
+ *
+ * An artifact is removed only when no ref (of any name or tag, "latest"
+ * included) points to it and, with `name`, no other name's history holds
+ * it; without `name`, it must be past the keep window of every name that
+ * holds it. Prune never deletes a ref. Unnamed artifacts are never pruned.
+ * The removed ids are returned in *removed (caller frees with free()).
  */
 ARCA_API int arca_prune(arca_store *store, const char *name, unsigned keep_last,
 		arca_id **removed, size_t *nremoved);
