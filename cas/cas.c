@@ -236,6 +236,15 @@ static int env_open(arca_cas *cas, const char *lmdb_path, unsigned flags)
 static int open_index(arca_cas **out, const char *dir, const char *index_name,
 		const arca_writelock_config *wl);
 
+int arca_cas_check_index(arca_cas *cas)
+{
+	char path[4096];
+	int k = snprintf(path, sizeof(path), "%s/index.lmdb", cas->dir);
+	if (k < 0 || (size_t)k >= sizeof(path))
+		return arca_err_set(ARCA_EINVAL, "store path too long");
+	return check_index(cas, path);
+}
+
 int arca_cas_open(arca_cas **out, const char *dir)
 {
 	return arca_cas_open_ex(out, dir, NULL);

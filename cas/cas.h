@@ -71,6 +71,9 @@ int arca_cas_open(arca_cas **out, const char *dir);
  *  consistency check (repair builds a new index this way). */
 int arca_cas_open_index(arca_cas **out, const char *dir, const char *index_name);
 
+/** The consistency check arca_cas_open makes, on an open index. */
+int arca_cas_check_index(arca_cas *cas);
+
 /** Pack numbers of the pack files in packs/, ascending; caller frees. */
 int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n);
 /** Path of pack `no` into `out`. */

@@ -9,7 +9,8 @@ static void help(FILE *f)
 		"\n"
 		"Re-reads every chunk from the pack files and re-hashes it, then checks every\n"
 		"artifact's manifest and chunk references. Exits 0 when all is well and 4\n"
-		"when anything is damaged, naming the damaged artifacts.\n");
+		"when anything is damaged, naming the damaged artifacts; 'arca repair' then\n"
+		"rebuilds the index from the packs and marks what is lost.\n");
 }
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
@@ -36,6 +37,7 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "bytes_checked", vr.bytes_checked);
 		json_u64(&j, "chunks_damaged", vr.chunks_damaged);
 		json_u64(&j, "artifacts_checked", vr.artifacts_checked);
+		json_u64(&j, "packs_damaged", vr.packs_damaged);
 		json_arr_begin(&j, "damaged_artifacts");
 		for (size_t i = 0; i < vr.ndamaged; i++) {
 			arca_artifact *a = NULL;
@@ -59,6 +61,9 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 		if (rc == 0) {
 			printf("ok\n");
 		} else {
+			if (vr.packs_damaged)
+				printf("DAMAGED: %llu pack headers\n",
+					(unsigned long long)vr.packs_damaged);
 			printf("DAMAGED: %llu chunks; %zu artifacts affected:\n",
 				(unsigned long long)vr.chunks_damaged, vr.ndamaged);
 			for (size_t i = 0; i < vr.ndamaged; i++) {

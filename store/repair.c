@@ -40,6 +40,8 @@ typedef struct {
 	arca_store st;            /* a store view of the new index */
 	arca_chunk_reader rd;
 	/* from the old index, when readable */
+	arca_cas *old;
+	int old_consistent;       /* it describes the packs (arca_cas_open's check) */
 	uint32_t *dead;
 	size_t ndead;
 	uint64_t next;
@@ -90,6 +92,12 @@ static void read_old_index(repair *r, const char *dir)
 		return;
 	if (arca_cas_txn_read(old, &txn) != 0)
 		goto done;
+	{
+		uint64_t fmt = 0;
+		/* an index LMDB just made anew (the old one was lost) knows nothing */
+		if (arca_meta_get_u64(txn, old->dbi_meta, "format", &fmt) != 0 || !fmt)
+			goto done;
+	}
 	r->res->used_old_index = 1;
 	arca_meta_get_u64(txn, old->dbi_meta, ARCA_META_PACK_NEXT, &r->next);
 	if (arca_cas_mac_key(old, txn, r->key) != 1)
@@ -116,7 +124,89 @@ done:
 		mdb_cursor_close(cur);
 	if (txn)
 		mdb_txn_abort(txn);
-	arca_cas_free(old);
+	if (r->res->used_old_index && old) {
+		r->old = old; /* its metadata may be adopted */
+		r->old_consistent = arca_cas_check_index(old) == 0;
+		old = NULL;
+	}
+	else
+		arca_cas_free(old);
+}
+
+/* Copies (or, with `dbi_to` 0, only reads through) one old database;
+ * artifact records are checked. */
+static int copy_db(repair *r, MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_dbi dbi_to,
+		int artifacts)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(from, dbi_from, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "old index");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (artifacts) {
+			arca_artifact_rec rec;
+			arca_id id;
+			if (k.mv_size != 32) {
+				rc = ARCA_ECORRUPT;
+				break;
+			}
+			memcpy(id.bytes, k.mv_data, 32);
+			if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
+				break;
+			arca_artifact_rec_clear(&rec);
+		}
+		if (dbi_to && (mrc = mdb_put(to, dbi_to, &k, &v, 0)) != 0)
+			return arca_lmdb_error(mrc, "repair: copy");
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND)
+		rc = arca_lmdb_error(mrc, "old index");
+	(void)r;
+	return rc;
+}
+
+/*
+ * A readable old index knows the artifacts and refs even when the packs
+ * lost the journal records that made them (a truncated pack): its state
+ * is then taken over whole, the replayed one dropped, and a checkpoint
+ * afterwards puts it back into the packs.
+ */
+static int adopt_old_metadata(repair *r)
+{
+	const char *names[] = { "artifacts", "refs", "history" };
+	MDB_dbi oa, orf, oh, *dbis[] = { &oa, &orf, &oh };
+	MDB_dbi to[] = { r->artifacts, r->refs, r->history };
+	MDB_txn *txn = NULL;
+	uint64_t hnext = 0;
+	int rc;
+
+	if (!r->old || !r->old_consistent || arca_cas_open_dbis(r->old, names, dbis, 3) != 0 ||
+	    arca_cas_txn_read(r->old, &txn) != 0)
+		return 0;
+	/* all or nothing: read everything once before changing anything */
+	if (copy_db(r, txn, oa, NULL, 0, 1) != 0 || copy_db(r, txn, orf, NULL, 0, 0) != 0 ||
+	    copy_db(r, txn, oh, NULL, 0, 0) != 0 ||
+	    arca_meta_get_u64(txn, r->old->dbi_meta, "history.next", &hnext) != 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		int mrc = mdb_drop(r->txn, to[i], 0);
+		if (mrc) {
+			mdb_txn_abort(txn);
+			return arca_lmdb_error(mrc, "repair: drop");
+		}
+	}
+	if ((rc = copy_db(r, txn, oa, r->txn, r->artifacts, 1)) == 0 &&
+	    (rc = copy_db(r, txn, orf, r->txn, r->refs, 0)) == 0 &&
+	    (rc = copy_db(r, txn, oh, r->txn, r->history, 0)) == 0)
+		rc = arca_meta_put_u64(r->txn, r->nc->dbi_meta, "history.next", hnext);
+	mdb_txn_abort(txn);
+	if (!rc)
+		r->res->adopted_old_metadata = 1;
+	return rc;
 }
 
 static void pack_key(uint8_t k[4], uint32_t no)
@@ -208,11 +298,12 @@ static int scan_group(repair *r, uint32_t no, uint64_t off, const arca_group *g)
 		loc.raw_len = len;
 		if (memcmp(d, m, 32) != 0)
 			r->res->records_damaged++;
-		else if ((rc = index_chunk(r, m, &loc, r->rd.graw + moff,
-				arca_chunk_loc_footprint(&loc))) != 0)
+		else if ((rc = index_chunk(r, m, &loc, r->rd.graw + moff, 0)) != 0)
 			return rc;
 		moff += len;
 	}
+	/* counted as the writer counts it: table and payload, once */
+	r->stored += (uint64_t)g->nmembers * ARCA_GROUP_MEMBER_LEN + g->stored_len;
 	return 0;
 }
 
@@ -813,6 +904,29 @@ static int remove_if_there(const char *dir, const char *name)
 	return 0;
 }
 
+/* Journals the repaired state, so the packs describe it whole again. */
+static int checkpoint(const char *path)
+{
+	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
+	arca_store *s = NULL;
+	arca_cas_writer *w = NULL;
+	int rc;
+
+	o.no_create = 1;
+	if ((rc = arca_store_open(&s, path, &o)) != 0 || (rc = arca_store__writer_begin(&w, s)) != 0)
+		goto done;
+	if ((rc = arca_store__checkpoint(s, w)) != 0) {
+		arca_cas_writer_abort(w);
+		goto done;
+	}
+	rc = arca_cas_writer_commit(w);
+done:
+	if (rc)
+		arca_err_wrap(rc, "repair: the new index is in place, but journaling it failed");
+	arca_store_free(s);
+	return rc;
+}
+
 int arca_repair(arca_repair_result *out, const char *path)
 {
 	repair r;
@@ -854,7 +968,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 		}
 		rc = scan_pack(&r, nos[i]);
 	}
-	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = finish_meta(&r, max_seq)) != 0)
+	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = adopt_old_metadata(&r)) != 0 ||
+	    (rc = finish_meta(&r, max_seq)) != 0)
 		goto done;
 	if ((mrc = mdb_drop(r.txn, r.scan, 1)) != 0) {
 		rc = arca_lmdb_error(mrc, "repair: drop scan table");
@@ -891,6 +1006,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 		rc = arca_err_sys("repair: sync %s", path);
 		goto done;
 	}
+	if ((rc = checkpoint(path)) != 0)
+		goto done;
 	out->ndamaged = r.bad_arts.len / 32;
 	if (out->ndamaged) {
 		out->damaged = malloc(r.bad_arts.len);
@@ -908,6 +1025,7 @@ done:
 		remove_if_there(path, TMP_INDEX);
 		remove_if_there(path, TMP_INDEX "-lock");
 	}
+	arca_cas_free(r.old);
 	arca_chunk_reader_release(&r.rd);
 	arca_buf_release(&r.lost);
 	arca_buf_release(&r.bad_arts);

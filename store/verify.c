@@ -6,6 +6,9 @@
 #include "store/store.h"
 #include "store/manifest.h"
 #include "util/error.h"
+#include "util/fsutil.h"
+
+#include <fcntl.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -284,6 +287,37 @@ done:
 	return damaged;
 }
 
+/* A pack whose header is damaged is damage even if its records read fine:
+ * repair rewrites the header. Each bad pack counts as one damaged chunk. */
+static int check_pack_headers(arca_store *s, MDB_txn *txn, uint64_t *bad)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "packs cursor");
+	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		const uint8_t *kp = k.mv_data;
+		uint8_t h[ARCA_PACK_HEADER_LEN];
+		char path[4096];
+		uint32_t no, hno;
+		int fd;
+		if (k.mv_size != 4)
+			continue;
+		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		if (arca_cas_pack_path(s->cas, no, path, sizeof(path)) != 0)
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || arca_pread_full(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+		    arca_pack_header_decode(&hno, h, sizeof(h)) != 0 || hno != no)
+			(*bad)++;
+		if (fd >= 0)
+			close(fd);
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
 int arca_verify(arca_verify_result *out, arca_store *s)
 {
 	chunk_pass cp;
@@ -362,6 +396,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	out->chunks_checked = cp.checked;
 	out->bytes_checked = cp.bytes;
 	out->chunks_damaged = cp.ndamaged;
+	if ((rc = check_pack_headers(s, txn, &out->packs_damaged)) != 0)
+		goto done;
 	if (cp.ndamaged)
 		qsort(cp.damaged, cp.ndamaged, 32, id_cmp);
 
@@ -401,9 +437,12 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		rc = arca_lmdb_error(mrc, "artifacts cursor");
 		goto done;
 	}
-	if (out->chunks_damaged || out->ndamaged)
-		rc = arca_err_set(ARCA_ECORRUPT, "%llu damaged chunks, %zu damaged artifacts",
-			(unsigned long long)out->chunks_damaged, out->ndamaged);
+	if (out->chunks_damaged || out->ndamaged || out->packs_damaged)
+		rc = arca_err_set(ARCA_ECORRUPT,
+			"%llu damaged chunks, %zu damaged artifacts, %llu damaged pack headers "
+			"(run 'arca repair')",
+			(unsigned long long)out->chunks_damaged, out->ndamaged,
+			(unsigned long long)out->packs_damaged);
 done:
 	if (acur)
 		mdb_cursor_close(acur);

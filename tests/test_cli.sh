@@ -219,5 +219,25 @@ done
 check "a name with '/' parts works" status_is 0 "$ARCA" --store "$S" tag app team/app.v2:prod
 check "log of a chain ends cleanly" status_is 0 "$ARCA" --store "$S" log app
 
+
+# repair: a lost index is refused, never taken for an empty store
+S=$T/store-repair
+mkdir -p "$T/r"
+head -c 2000000 /dev/urandom > "$T/r/a"
+"$ARCA" --store "$S" snapshot "$T/r" --name r -q >/dev/null
+packsize=$(stat -c %s "$S/packs/pack-00000001.arcp")
+rm "$S/index.lmdb"
+check "lost index: snapshot refuses with 4" status_is 4 "$ARCA" --store "$S" snapshot "$T/r" --name r
+check "lost index: the message names arca repair" grep -q "arca repair" "$T/err"
+check "lost index: packs untouched" [ "$(stat -c %s "$S/packs/pack-00000001.arcp")" = "$packsize" ]
+check "repair exits 0" status_is 0 "$ARCA" --store "$S" repair
+check "after repair: restore" bash -c "'$ARCA' --store '$S' restore r '$T/r-out' >/dev/null 2>&1 && cmp -s '$T/r/a' '$T/r-out/a'"
+check "repair --json" bash -c "'$ARCA' --store '$S' repair --json | grep -q '\"ok\":true'"
+printf 'X' | dd of="$S/packs/pack-00000001.arcp" bs=1 seek=13 conv=notrunc status=none
+check "verify finds a damaged pack header" status_is 4 "$ARCA" --store "$S" verify
+check "repair fixes the header" bash -c "'$ARCA' --store '$S' repair --json | grep -q '\"headers_fixed\":1'"
+check "verify is clean again" status_is 0 "$ARCA" --store "$S" verify
+check "help lists repair" bash -c "'$ARCA' --help | grep -q '^  repair'"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -415,6 +415,7 @@ typedef struct {
 	uint64_t artifacts_checked;
 	size_t ndamaged;            /**< artifacts that reference damage */
 	arca_id *damaged;           /**< owned; see arca_verify_result_clear */
+	uint64_t packs_damaged;     /**< live packs whose header is damaged */
 } arca_verify_result;
 
 /**
@@ -443,6 +444,9 @@ typedef struct {
 	                                (a later snapshot of the data stores it again) */
 	int used_old_index;        /**< the old index was readable: retired packs,
 	                                pack numbering and the MAC key came from it */
+	int adopted_old_metadata;  /**< ... and its artifacts, refs and history
+	                                were taken over (the packs' journal is
+	                                written anew from them) */
 	size_t ndamaged;           /**< artifacts that lose data */
 	arca_id *damaged;          /**< owned; see arca_repair_result_clear */
 } arca_repair_result;
