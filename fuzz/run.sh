@@ -10,7 +10,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 30)
-#   FUZZ_TARGETS    targets to run (default: all five)
+#   FUZZ_TARGETS    targets to run (default: all six)
 #   FUZZ_BUILD_DIR  build directory (default: <repo>/build-fuzz)
 #   FUZZ_CC         compiler (default: clang)
 #   FUZZ_ARGS       extra libFuzzer flags for every target
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref"}
+targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack"}
 cc=${FUZZ_CC:-clang}
 
 mkdir -p "$build"
@@ -38,6 +38,7 @@ target_args() {
 	fuzz_record) echo "-max_len=8192" ;;
 	fuzz_chunker) echo "-max_len=8192" ;;
 	fuzz_ref) echo "-max_len=600" ;;
+	fuzz_pack) echo "-max_len=65536" ;;
 	*) echo "" ;;
 	esac
 }
