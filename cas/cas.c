@@ -1019,6 +1019,19 @@ static int rotate_pack(arca_cas_writer *w)
 	return 0;
 }
 
+/* Starts a new pack when a record of rec_len bytes should not go in this one. */
+static int make_room(arca_cas_writer *w, size_t rec_len)
+{
+	int rc;
+	if (w->pack_len == UINT64_MAX || w->force_new ||
+	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
+		if ((rc = rotate_pack(w)) != 0)
+			return rc;
+		w->force_new = 0;
+	}
+	return 0;
+}
+
 static int append(arca_cas_writer *w, const void *p, size_t n)
 {
 	int rc;
@@ -1044,12 +1057,8 @@ static int append_record(arca_cas_writer *w, const uint8_t id[32], uint32_t raw_
 	size_t rec_len = ARCA_RECORD_HEADER_LEN + (size_t)stored_len;
 	int rc;
 
-	if (w->pack_len == UINT64_MAX || w->force_new ||
-	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
-		if ((rc = rotate_pack(w)) != 0)
-			return rc;
-		w->force_new = 0;
-	}
+	if ((rc = make_room(w, rec_len)) != 0)
+		return rc;
 	memcpy(rec.id, id, 32);
 	rec.codec = codec;
 	rec.raw_len = raw_len;
@@ -1155,12 +1164,8 @@ int arca_cas_writer_put_group(arca_cas_writer *w, const uint8_t (*ids)[32],
 		goto done;
 	arca_group_encode(hdr, &g);
 	rec_len = ARCA_RECORD_HEADER_LEN + tlen + stored_len;
-	if (w->pack_len == UINT64_MAX || w->force_new ||
-	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
-		if ((rc = rotate_pack(w)) != 0)
-			goto done;
-		w->force_new = 0;
-	}
+	if ((rc = make_room(w, rec_len)) != 0)
+		goto done;
 	at = w->pack_len;
 	if ((rc = append(w, hdr, sizeof(hdr))) != 0 || (rc = append(w, table, tlen)) != 0 ||
 	    (rc = append(w, stored, stored_len)) != 0)
@@ -1528,12 +1533,8 @@ int arca_cas_writer_journal(arca_cas_writer *w, uint8_t type, uint8_t flags,
 {
 	size_t rec_len = ARCA_RECORD_HEADER_LEN + alen + blen;
 	int rc;
-	if (w->pack_len == UINT64_MAX || w->force_new ||
-	    (w->pack_len > ARCA_PACK_HEADER_LEN && w->pack_len + rec_len > w->cas->pack_target)) {
-		if ((rc = rotate_pack(w)) != 0)
-			return rc;
-		w->force_new = 0;
-	}
+	if ((rc = make_room(w, rec_len)) != 0)
+		return rc;
 	return append_meta(w, type, flags, a, alen, b, blen, seq);
 }
 
