@@ -382,6 +382,29 @@ void arca_cas_free(arca_cas *cas)
 
 /* Opens named databases, creating them only when missing, so opening an
  * existing store never waits for the writer. */
+/* A store made by an older version that we may not write lacks some
+ * databases: they read as the main database, where no 32-byte or
+ * "NAME:TAG" key exists, so lookups find nothing; only writers (refused
+ * on such a store) would iterate them. */
+static int open_dbis_readonly(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t n)
+{
+	MDB_txn *txn;
+	int mrc = arca_mdb_txn_begin(cas->env, MDB_RDONLY, &txn);
+	if (mrc)
+		return arca_lmdb_error(mrc, "open databases");
+	for (size_t i = 0; i < n; i++) {
+		mrc = mdb_dbi_open(txn, names[i], 0, dbis[i]);
+		if (mrc == MDB_NOTFOUND)
+			*dbis[i] = 0;
+		else if (mrc) {
+			mdb_txn_abort(txn);
+			return arca_lmdb_error(mrc, "open databases");
+		}
+	}
+	mrc = mdb_txn_commit(txn);
+	return mrc ? arca_lmdb_error(mrc, "open databases") : 0;
+}
+
 int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t n)
 {
 	MDB_txn *txn;
@@ -402,6 +425,8 @@ int arca_cas_open_dbis(arca_cas *cas, const char **names, MDB_dbi **dbis, size_t
 				arca_cas_write_txn_abort(cas, txn);
 			else
 				mdb_txn_abort(txn);
+			if (mrc == MDB_NOTFOUND && !create && cas->wlock.readonly)
+				return open_dbis_readonly(cas, names, dbis, n);
 			if (mrc == MDB_NOTFOUND && !create)
 				continue;
 			return arca_lmdb_error(mrc, "open databases");
