@@ -1369,7 +1369,7 @@ int arca_cas_writer_rewrite(arca_cas_writer *w, const uint8_t id[32], const void
 {
 	uint8_t locb[ARCA_LOC_GROUP_LEN];
 	MDB_val k = { 32, (void *)id }, v = { 0, locb };
-	size_t clen;
+	size_t clen = 0;
 	int rc, mrc;
 	if ((rc = compress_into(w, raw, len, level, &clen)) != 0)
 		return rc;
@@ -1388,7 +1388,7 @@ int arca_cas_writer_rewrite(arca_cas_writer *w, const uint8_t id[32], const void
 int arca_cas_writer_put_raw(arca_cas_writer *w, const void *raw, uint32_t len,
 		int level, uint8_t id_out[32])
 {
-	size_t clen;
+	size_t clen = 0;
 	int rc;
 
 	if ((rc = arca_sha256_digest(id_out, raw, len)) != 0)
