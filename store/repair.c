@@ -42,6 +42,8 @@ typedef struct {
 	/* from the old index, when readable */
 	arca_cas *old;
 	int old_consistent;       /* it describes the packs (arca_cas_open's check) */
+	int old_packs_all;        /* every live pack it names is there */
+	int old_packs_any;        /* some are (a deleted pack is damage; none: another store's) */
 	uint32_t *dead;
 	size_t ndead;
 	uint64_t next;
@@ -119,6 +121,25 @@ static void read_old_index(repair *r, const char *dir)
 			(uint32_t)kp[2] << 8 | kp[3];
 	}
 	/* the cursor walked keys in order: big-endian numbers sort numerically */
+	mdb_cursor_close(cur);
+	cur = NULL;
+	/* retired packs are left alone only when the live packs the old index
+	 * names are all there, the old metadata taken over only when some
+	 * are: another store's index names others */
+	if (mdb_cursor_open(txn, old->dbi_packs, &cur) != 0)
+		goto done;
+	r->old_packs_all = 1;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		const uint8_t *kp = k.mv_data;
+		char pp[4096];
+		if (k.mv_size != 4 || v.mv_size != 8 ||
+		    arca_cas_pack_path(old, (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 |
+			(uint32_t)kp[2] << 8 | kp[3], pp, sizeof(pp)) != 0 ||
+		    stat(pp, &st) < 0 || !S_ISREG(st.st_mode))
+			r->old_packs_all = 0;
+		else
+			r->old_packs_any = 1;
+	}
 done:
 	if (cur)
 		mdb_cursor_close(cur);
@@ -128,6 +149,14 @@ done:
 		r->old = old; /* its metadata may be adopted */
 		r->old_consistent = arca_cas_check_index(old) == 0;
 		old = NULL;
+		/* an index that does not describe these packs (another store's)
+		 * may call live packs retired: then every pack file is scanned
+		 * (a retired one only costs space until the next gc) */
+		if (!r->old_consistent || !r->old_packs_all) {
+			free(r->dead);
+			r->dead = NULL;
+			r->ndead = 0;
+		}
 	}
 	else
 		arca_cas_free(old);
@@ -173,7 +202,7 @@ static int copy_db(repair *r, MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_
  * is then taken over whole, the replayed one dropped, and a checkpoint
  * afterwards puts it back into the packs.
  */
-static int adopt_old_metadata(repair *r)
+static int adopt_old_metadata(repair *r, uint64_t max_seq)
 {
 	const char *names[] = { "artifacts", "refs", "history" };
 	MDB_dbi oa, orf, oh, *dbis[] = { &oa, &orf, &oh };
@@ -182,9 +211,17 @@ static int adopt_old_metadata(repair *r)
 	uint64_t hnext = 0;
 	int rc;
 
-	if (!r->old || !r->old_consistent || arca_cas_open_dbis(r->old, names, dbis, 3) != 0 ||
+	if (!r->old || !r->old_consistent || !r->old_packs_any || arca_cas_open_dbis(r->old, names, dbis, 3) != 0 ||
 	    arca_cas_txn_read(r->old, &txn) != 0)
 		return 0;
+	/* an older copy of the index: the packs hold writers it never saw,
+	 * and its state would undo them */
+	if (arca_meta_get_u64(txn, r->old->dbi_meta, ARCA_META_JOURNAL_SEQ, &hnext) != 0 ||
+	    hnext <= max_seq) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	hnext = 0;
 	/* all or nothing: read everything once before changing anything */
 	if (copy_db(r, txn, oa, NULL, 0, 1) != 0 || copy_db(r, txn, orf, NULL, 0, 0) != 0 ||
 	    copy_db(r, txn, oh, NULL, 0, 0) != 0 ||
@@ -968,7 +1005,7 @@ int arca_repair(arca_repair_result *out, const char *path)
 		}
 		rc = scan_pack(&r, nos[i]);
 	}
-	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = adopt_old_metadata(&r)) != 0 ||
+	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = adopt_old_metadata(&r, max_seq)) != 0 ||
 	    (rc = finish_meta(&r, max_seq)) != 0)
 		goto done;
 	if ((mrc = mdb_drop(r.txn, r.scan, 1)) != 0) {

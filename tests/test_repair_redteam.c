@@ -1,0 +1,260 @@
+/* Indexes that do not describe the packs beside them (an older copy of the
+ * store's own index, another store's index) are never acted on: no writer
+ * cuts committed records as if they were a torn tail, and repair neither
+ * takes their metadata over newer journal records nor skips the packs they
+ * call retired. */
+#include "helpers.h"
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static off_t file_size(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static const char *pack1(const char *store)
+{
+	static char p[8192];
+	snprintf(p, sizeof(p), "%s/packs/pack-00000001.arcp", store);
+	return p;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[32768];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && rm -f '%s-lock'", from, to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int open_rc(const char *dir)
+{
+	arca_store *s = NULL;
+	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
+	int rc;
+	o.no_create = 1;
+	rc = arca_store_open(&s, dir, &o);
+	arca_store_free(s);
+	return rc;
+}
+
+static int count_refs(const char *name, const char *tag, const arca_id *id, void *p)
+{
+	(void)name;
+	(void)tag;
+	(void)id;
+	(*(int *)p)++;
+	return 0;
+}
+
+static void restores_equal(th_fixture *f, arca_store *s, const char *ref, const char *want)
+{
+	char out[4096], why[512];
+	static int n;
+	snprintf(out, sizeof(out), "%s/out%d", f->tmp, n++);
+	if (arca_restore(s, ref, out, NULL, NULL) != 0)
+		fail_msg("restore %s: %s", ref, arca_error_last());
+	if (th_tree_equal(want, out, why, sizeof(why)) != 0)
+		fail_msg("restore %s differs: %s", ref, why);
+}
+
+static void keep_copy(th_fixture *f, const char *name)
+{
+	char cmd[32768];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/%s' && cp -a '%s' '%s/%s'", f->tmp, name, f->src,
+		f->tmp, name);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* An older copy of the index put back: the writers that committed after
+ * it are in the pack past its committed length. A writer must not cut
+ * them off as a torn tail, and repair must keep them. */
+static void an_older_copy_of_the_index_loses_nothing(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	char old[4096];
+	arca_store *s;
+	off_t size;
+	int nrefs = 0;
+
+	th_write_random(th_path(f->src, "a"), 1u << 20, 1);
+	th_snapshot(f->s, f->src, "one", NULL, NULL);
+	keep_copy(f, "one");
+	arca_store_free(f->s);
+	f->s = NULL;
+	snprintf(old, sizeof(old), "%s/old.lmdb", f->tmp);
+	copy_file(th_path(f->storedir, "index.lmdb"), old);
+	f->s = th_store_open(f->storedir);
+	th_write_random(th_path(f->src, "a"), 1u << 20, 2);
+	th_snapshot(f->s, f->src, "two", NULL, NULL);
+	keep_copy(f, "two");
+	assert_int_equal(arca_tag_set(f->s, "two", "keep:it"), 0);
+	arca_store_free(f->s);
+	f->s = NULL;
+	size = file_size(pack1(f->storedir));
+
+	copy_file(old, th_path(f->storedir, "index.lmdb"));
+	s = th_store_open(f->storedir);
+	{
+		arca_id id;
+		arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
+		so.name = "three";
+		assert_int_equal(arca_snapshot(&id, s, f->src, &so, NULL), ARCA_ECORRUPT);
+	}
+	arca_store_free(s);
+	assert_int_equal(file_size(pack1(f->storedir)), size); /* nothing cut */
+
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.artifacts, 2);
+	assert_int_equal(rr.ndamaged, 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(nrefs, 3); /* one:latest, two:latest, keep:it */
+	restores_equal(f, f->s, "one", th_path(f->tmp, "one"));
+	restores_equal(f, f->s, "keep:it", th_path(f->tmp, "two"));
+}
+
+/* Repair run straight on a store whose index is an older copy takes the
+ * packs' newer journal, not the old index's state. */
+static void repair_prefers_newer_journal_records_over_an_older_index(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	char old[4096];
+
+	th_write_random(th_path(f->src, "a"), 1u << 20, 1);
+	th_snapshot(f->s, f->src, "one", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+	snprintf(old, sizeof(old), "%s/old.lmdb", f->tmp);
+	copy_file(th_path(f->storedir, "index.lmdb"), old);
+	f->s = th_store_open(f->storedir);
+	th_write_random(th_path(f->src, "a"), 1u << 20, 2);
+	th_snapshot(f->s, f->src, "two", NULL, NULL);
+	keep_copy(f, "two");
+	arca_store_free(f->s);
+	f->s = NULL;
+	copy_file(old, th_path(f->storedir, "index.lmdb"));
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.artifacts, 2);
+	assert_int_equal(rr.ndamaged, 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	restores_equal(f, f->s, "two", th_path(f->tmp, "two"));
+}
+
+/* Another store's index in place of this one's is refused at open, before
+ * a writer can take this store's longer pack for a torn tail. */
+static void an_index_of_another_store_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	char other[4096], osrc[4096];
+	arca_store *o;
+	arca_repair_result rr;
+	off_t size;
+
+	snprintf(other, sizeof(other), "%s/other", f->tmp);
+	snprintf(osrc, sizeof(osrc), "%s/osrc", f->tmp);
+	assert_int_equal(mkdir(osrc, 0700), 0);
+	th_write_random(th_path(osrc, "x"), 1u << 20, 7);
+	o = th_store_open(other);
+	th_snapshot(o, osrc, "theirs", NULL, NULL);
+	arca_store_free(o);
+
+	th_write_random(th_path(f->src, "a"), 3u << 20, 1);
+	th_snapshot(f->s, f->src, "mine", NULL, NULL);
+	keep_copy(f, "mine");
+	arca_store_free(f->s);
+	f->s = NULL;
+	size = file_size(pack1(f->storedir));
+	assert_true(size > file_size(pack1(other)));
+
+	copy_file(th_path(other, "index.lmdb"), th_path(f->storedir, "index.lmdb"));
+	assert_int_equal(open_rc(f->storedir), ARCA_ECORRUPT);
+	assert_int_equal(file_size(pack1(f->storedir)), size);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.artifacts, 1);
+	assert_int_equal(rr.ndamaged, 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+}
+
+/* Another store's index that calls pack 1 retired (its gc retired its own
+ * pack 1 while a reader held it): repair must still scan this store's
+ * live pack 1. */
+static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
+{
+	th_fixture *f = *state;
+	char other[4096], osrc[4096];
+	arca_store *o, *reader;
+	arca_repair_result rr;
+	arca_gc_result gr;
+	MDB_txn *rtxn;
+
+	snprintf(other, sizeof(other), "%s/other", f->tmp);
+	snprintf(osrc, sizeof(osrc), "%s/osrc", f->tmp);
+	assert_int_equal(mkdir(osrc, 0700), 0);
+	th_write_random(th_path(osrc, "x"), 1u << 20, 7);
+	o = th_store_open(other);
+	{
+		arca_id ids[1];
+		ids[0] = th_snapshot(o, osrc, "gone", NULL, NULL);
+		th_write_random(th_path(osrc, "y"), 1u << 16, 8);
+		assert_int_equal(arca_artifact_remove(o, ids, 1, 1), 0);
+	}
+	reader = th_store_open(other);
+	assert_int_equal(arca_cas_txn_read(reader->cas, &rtxn), 0);
+	{
+		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
+		go.repack_threshold = 1.0;
+		assert_int_equal(arca_gc(&gr, o, &go), 0);
+	}
+	assert_true(gr.packs_pending >= 1); /* pack 1 retired, not yet deleted */
+	arca_store_free(o);
+	mdb_txn_abort(rtxn);
+	arca_store_free(reader);
+
+	th_write_random(th_path(f->src, "a"), 3u << 20, 1);
+	th_snapshot(f->s, f->src, "mine", NULL, NULL);
+	keep_copy(f, "mine");
+	arca_store_free(f->s);
+	f->s = NULL;
+
+	copy_file(th_path(other, "index.lmdb"), th_path(f->storedir, "index.lmdb"));
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.packs_retired, 0);
+	assert_int_equal(rr.ndamaged, 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+	{
+		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
+		assert_int_equal(arca_gc(&gr, f->s, &go), 0);
+	}
+	assert_true(file_size(pack1(f->storedir)) > 0);
+	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(an_older_copy_of_the_index_loses_nothing, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(repair_prefers_newer_journal_records_over_an_older_index, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(an_index_of_another_store_is_refused, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(repair_scans_packs_a_foreign_index_calls_retired, th_setup, th_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
