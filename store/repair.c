@@ -287,6 +287,8 @@ static int index_chunk(repair *r, const uint8_t id[32], const arca_chunk_loc *lo
 	return 0;
 }
 
+/* scan_chunk, scan_group, scan_meta: 0 when the record checked out (or
+ * some members did), 1 when it was rejected whole, or an error. */
 static int scan_chunk(repair *r, uint32_t no, uint64_t off, const arca_record *rec)
 {
 	arca_chunk_loc loc;
@@ -299,7 +301,7 @@ static int scan_chunk(repair *r, uint32_t no, uint64_t off, const arca_record *r
 	loc.codec = rec->codec;
 	if (arca_cas_read(r->nc, &loc, rec->id, &r->rd, &raw) != 0) {
 		r->res->records_damaged++;
-		return 0;
+		return 1;
 	}
 	return index_chunk(r, rec->id, &loc, raw, rec->stored_len);
 }
@@ -323,7 +325,7 @@ static int scan_group(repair *r, uint32_t no, uint64_t off, const arca_group *g)
 	if (g->nmembers > ARCA_GROUP_MAX_MEMBERS ||
 	    arca_cas_load_group(r->nc, &loc, &r->rd, &t) != 0) {
 		r->res->records_damaged++;
-		return 0;
+		return 1;
 	}
 	for (uint32_t i = 0; i < g->nmembers; i++) {
 		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
@@ -359,6 +361,7 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 	if (got != (ssize_t)m->len || arca_sha256_digest(d, p, m->len) != 0 ||
 	    memcmp(d, m->hash, 32) != 0) {
 		r->res->records_damaged++;
+		rc = 1;
 		goto done;
 	}
 	for (int i = 0; i < 8; i++)
@@ -450,7 +453,7 @@ static int scan_pack(repair *r, uint32_t no)
 	struct stat st;
 	uint64_t off = ARCA_PACK_HEADER_LEN, size;
 	uint32_t hno;
-	int fd, rc = 0;
+	int fd, rc = 0, resynced = 0;
 
 	if ((rc = arca_cas_pack_path(r->nc, no, path, sizeof(path))) != 0)
 		return rc;
@@ -491,6 +494,12 @@ static int scan_pack(repair *r, uint32_t no)
 				g.stored_len;
 		else if (kind == 'M')
 			total = ARCA_RECORD_HEADER_LEN + (uint64_t)m.len;
+		/* after damage the scan may land inside a payload (a stored file
+		 * that holds a pack): a header found there proves nothing, so its
+		 * length is neither skipped nor taken for a torn tail unless the
+		 * whole record checks out */
+		if (kind && resynced && off + total > size)
+			kind = 0;
 		if (kind && off + total > size) {
 			/* a record cut short at the end: a torn tail */
 			r->res->bytes_truncated += size - off;
@@ -501,21 +510,26 @@ static int scan_pack(repair *r, uint32_t no)
 			size = off;
 			break;
 		}
-		if (!kind) {
-			uint64_t next = resync(fd, off + 1, size);
-			r->res->bytes_skipped += next - off;
-			r->res->records_damaged++;
-			off = next;
-			continue;
-		}
 		if (kind == 'K')
 			rc = scan_chunk(r, no, off, &rec);
 		else if (kind == 'G')
 			rc = scan_group(r, no, off, &g);
-		else
+		else if (kind == 'M')
 			rc = scan_meta(r, fd, no, off, &m);
-		if (rc)
+		if (rc < 0)
 			goto done;
+		if (!kind || (rc == 1 && resynced)) {
+			uint64_t next = resync(fd, off + 1, size);
+			r->res->bytes_skipped += next - off;
+			if (!kind)
+				r->res->records_damaged++;
+			off = next;
+			resynced = 1;
+			rc = 0;
+			continue;
+		}
+		rc = 0;
+		resynced = 0;
 		off += total;
 	}
 	if (fdatasync(fd) < 0) {

@@ -248,6 +248,101 @@ static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
 	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
 }
 
+/* Random bytes with a well-formed chunk record header at `at` claiming
+ * `claim` payload bytes: what a file holding another store's pack (a
+ * snapshot of a home directory with a store in it) looks like. */
+static void write_with_inner_header(const char *path, size_t n, size_t at, uint32_t claim,
+		uint64_t seed)
+{
+	uint8_t *p = malloc(n);
+	arca_record rec;
+	assert_non_null(p);
+	th_fill_random(p, n, seed);
+	memset(&rec, 0, sizeof(rec));
+	memset(rec.id, 0x11, sizeof(rec.id));
+	rec.codec = ARCA_CODEC_RAW;
+	rec.raw_len = claim;
+	rec.stored_len = claim;
+	arca_record_encode(p + at, &rec);
+	th_write_file(path, p, n);
+	free(p);
+}
+
+/* Offset of the first chunk or group record of pack 1. */
+static off_t first_data_record(const char *pack)
+{
+	uint8_t h[ARCA_RECORD_HEADER_LEN];
+	off_t off = ARCA_PACK_HEADER_LEN;
+	int fd = open(pack, O_RDONLY);
+	assert_true(fd >= 0);
+	while (pread(fd, h, sizeof(h), off) == (ssize_t)sizeof(h)) {
+		arca_meta_hdr m;
+		if (arca_meta_decode(&m, h, sizeof(h)) != 0)
+			break;
+		off += (off_t)sizeof(h) + m.len;
+	}
+	close(fd);
+	assert_true(!memcmp(h, "ARCK", 4) || !memcmp(h, "ARCG", 4));
+	return off;
+}
+
+static void inner_header_case(th_fixture *f, uint32_t claim, size_t last_len)
+{
+	char d1[4096], d2[4096], d3[4096];
+	arca_repair_result rr;
+	off_t at;
+
+	snprintf(d1, sizeof(d1), "%s/d1", f->tmp);
+	snprintf(d2, sizeof(d2), "%s/d2", f->tmp);
+	snprintf(d3, sizeof(d3), "%s/d3", f->tmp);
+	assert_int_equal(mkdir(d1, 0700), 0);
+	assert_int_equal(mkdir(d2, 0700), 0);
+	assert_int_equal(mkdir(d3, 0700), 0);
+	write_with_inner_header(th_path(d1, "inner.arcp"), 100000, 50000, claim, 1);
+	th_write_random(th_path(d2, "b"), 200000, 2);
+	th_write_random(th_path(d3, "c"), last_len, 3);
+	th_snapshot(f->s, d1, "one", NULL, NULL);
+	th_snapshot(f->s, d2, "two", NULL, NULL);
+	th_snapshot(f->s, d3, "three", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+	/* bit rot in the header of the record that holds the inner header */
+	at = first_data_record(pack1(f->storedir));
+	{
+		int fd = open(pack1(f->storedir), O_RDWR);
+		uint8_t b;
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &b, 1, at + 8), 1);
+		b ^= 0x5a;
+		assert_int_equal(pwrite(fd, &b, 1, at + 8), 1);
+		close(fd);
+	}
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.artifacts, 3);
+	assert_int_equal(rr.ndamaged, 1); /* only "one" */
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	restores_equal(f, f->s, "two", d2);
+	restores_equal(f, f->s, "three", d3);
+}
+
+/* After a damaged header, the scan looks for the next record; a header
+ * it finds inside a payload must not make it skip the real records that
+ * follow. */
+static void a_header_inside_a_payload_does_not_hide_the_records_after_it(void **state)
+{
+	inner_header_case(*state, 300000, 1u << 20);
+}
+
+/* ... nor cut them off as a torn tail when its claimed length runs past
+ * the end of the pack. */
+static void a_header_inside_a_payload_is_not_taken_for_a_torn_tail(void **state)
+{
+	inner_header_case(*state, 8u << 20, 300000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +350,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(repair_prefers_newer_journal_records_over_an_older_index, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(an_index_of_another_store_is_refused, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(repair_scans_packs_a_foreign_index_calls_retired, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_does_not_hide_the_records_after_it, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_is_not_taken_for_a_torn_tail, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
