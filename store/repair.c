@@ -463,6 +463,11 @@ static int scan_pack(repair *r, uint32_t no)
 		rc = arca_err_sys("repair: stat %s", path);
 		goto done;
 	}
+	/* it becomes a live pack, which writers append to: 0600 like theirs */
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+		rc = arca_err_sys("repair: chmod %s", path);
+		goto done;
+	}
 	size = (uint64_t)st.st_size;
 	r->res->packs++;
 	if (no > r->max_pack)

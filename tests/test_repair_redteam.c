@@ -343,6 +343,35 @@ static void a_header_inside_a_payload_is_not_taken_for_a_torn_tail(void **state)
 	inner_header_case(*state, 8u << 20, 300000);
 }
 
+/* A pack file that appeared from elsewhere (copied in with another mode)
+ * becomes a live pack that writers append the store's data to: repair
+ * gives it the mode of the store's own packs. */
+static void a_stray_pack_file_gets_the_mode_of_packs(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	char p7[8192];
+	struct stat st;
+	int fd;
+
+	th_write_random(th_path(f->src, "a"), 1u << 16, 1);
+	th_snapshot(f->s, f->src, "one", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+	snprintf(p7, sizeof(p7), "%s/packs/pack-00000007.arcp", f->storedir);
+	fd = open(p7, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	arca_repair_result_clear(&rr);
+	assert_int_equal(stat(p7, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	f->s = th_store_open(f->storedir);
+	restores_equal(f, f->s, "one", f->src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(repair_scans_packs_a_foreign_index_calls_retired, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_does_not_hide_the_records_after_it, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_is_not_taken_for_a_torn_tail, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_stray_pack_file_gets_the_mode_of_packs, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
