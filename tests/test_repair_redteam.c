@@ -5,6 +5,7 @@
  * call retired. */
 #include "helpers.h"
 #include "store/store.h"
+#include "util/buf.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -372,6 +373,106 @@ static void a_stray_pack_file_gets_the_mode_of_packs(void **state)
 	restores_equal(f, f->s, "one", f->src);
 }
 
+static int dump_ref(const char *name, const char *tag, const arca_id *id, void *p)
+{
+	char hex[ARCA_ID_STRLEN];
+	arca_id_format(hex, id);
+	char line[4096];
+	int k = snprintf(line, sizeof(line), "ref %s:%s=%s\n", name, tag, hex);
+	return arca_buf_put(p, line, (size_t)k) != 0;
+}
+
+static int dump_art(const arca_artifact *a, void *p)
+{
+	char hex[ARCA_ID_STRLEN];
+	arca_id_format(hex, &a->id);
+	char line[256];
+	int k = snprintf(line, sizeof(line), "art %s\n", hex);
+	return arca_buf_put(p, line, (size_t)k) != 0;
+}
+
+static char *state_of(arca_store *s)
+{
+	arca_buf b = { 0 };
+	b.max = SIZE_MAX;
+	assert_int_equal(arca_ref_foreach(s, dump_ref, &b), 0);
+	assert_int_equal(arca_artifact_foreach(s, dump_art, &b), 0);
+	assert_int_equal(arca_buf_put(&b, "", 1), 0);
+	return (char *)b.ptr;
+}
+
+/* A long life in small packs: rotation every few records, tags moved over
+ * and over, rm and the same content again, prune, gc after gc (checkpoint
+ * after checkpoint). The packs alone give back the same refs and
+ * artifacts, and the store verifies. */
+static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	arca_gc_result gr;
+	char *want, *got;
+
+	f->s->cas->pack_target = 48 * 1024;
+	for (int round = 0; round < 6; round++) {
+		arca_id id;
+		char tag[32];
+		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
+		th_write_random(th_path(f->src, "a"), 40000, (uint64_t)round % 3);
+		th_write_random(th_path(f->src, "b"), 30000, 100 + (uint64_t)round);
+		id = th_snapshot(f->s, f->src, "app", NULL, NULL);
+		snprintf(tag, sizeof(tag), "app:r%d", round);
+		assert_int_equal(arca_tag_set(f->s, "app", tag), 0);
+		assert_int_equal(arca_tag_set(f->s, "app", "moving:tag"), 0);
+		if (round == 2) {
+			/* rm, then the very same content again */
+			assert_int_equal(arca_artifact_remove(f->s, &id, 1, 1), 0);
+			th_snapshot(f->s, f->src, "app", NULL, NULL);
+		}
+		if (round == 4) {
+			arca_id *rm = NULL;
+			size_t nrm = 0;
+			assert_int_equal(arca_tag_delete(f->s, "app:r0"), 0);
+			assert_int_equal(arca_tag_delete(f->s, "app:r1"), 0);
+			assert_int_equal(arca_prune(f->s, "app", 2, &rm, &nrm), 0);
+			free(rm);
+		}
+		go.repack_threshold = 1.0;
+		assert_int_equal(arca_gc(&gr, f->s, &go), 0);
+	}
+	want = state_of(f->s);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.ndamaged, 0);
+	assert_true(rr.packs > 2);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	got = state_of(f->s);
+	assert_string_equal(got, want);
+	free(got);
+	{
+		arca_verify_result vr;
+		if (arca_verify(&vr, f->s) != 0)
+			fail_msg("verify: %s", arca_error_last());
+		arca_verify_result_clear(&vr);
+	}
+	/* and again, from the packs repair itself journaled into */
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	got = state_of(f->s);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	restores_equal(f, f->s, "moving:tag", f->src);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +483,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_does_not_hide_the_records_after_it, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_is_not_taken_for_a_torn_tail, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_stray_pack_file_gets_the_mode_of_packs, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_long_history_in_small_packs_is_rebuilt_whole, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
