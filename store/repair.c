@@ -642,7 +642,9 @@ static int count_members(repair *r, uint64_t seq, uint32_t tag, const arca_journ
 	ckpt_cand *c = ctx;
 	(void)r;
 	(void)tag;
-	if ((l->flags & ARCA_META_F_CKPT) && seq >= c->first && seq <= c->last)
+	/* up to its END, not its `last`: checkpoints written before `last`
+	 * was kept counted it as if no PARAMS record fell between members */
+	if ((l->flags & ARCA_META_F_CKPT) && seq >= c->first && seq < c->end)
 		c->found++;
 	return 0;
 }

@@ -473,6 +473,51 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 	restores_equal(f, f->s, "moving:tag", f->src);
 }
 
+/* A checkpoint larger than a pack: the packs rotate between its members,
+ * and every new pack starts with a PARAMS record of its own. Repair must
+ * still find the checkpoint complete and replay from it, not from the
+ * first record on (older records may be gone with retired packs: then an
+ * artifact whose ART_DEL went with them would come back). */
+static void a_checkpoint_spanning_several_packs_is_complete(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	arca_cas_writer *w;
+	MDB_val k = { strlen(ARCA_META_JOURNAL_ON), (void *)ARCA_META_JOURNAL_ON };
+	char *want, *got;
+
+	f->s->cas->pack_target = 4096;
+	for (int i = 0; i < 40; i++) {
+		char name[32], data[64];
+		int n = snprintf(data, sizeof(data), "content number %d\n", i);
+		snprintf(name, sizeof(name), "n%d", i);
+		th_write_file(th_path(f->src, "a"), data, (size_t)n);
+		th_snapshot(f->s, f->src, name, NULL, NULL);
+	}
+	/* the next writer journals the whole state: 40 artifacts, refs and
+	 * history entries, about 9 KiB of records in 4 KiB packs */
+	assert_int_equal(arca_cas_writer_begin(&w, f->s->cas), 0);
+	assert_int_equal(mdb_del(arca_cas_writer_txn(w), f->s->cas->dbi_meta, &k, NULL), 0);
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+	assert_int_equal(arca_tag_set(f->s, "n0", "keep:it"), 0);
+	want = state_of(f->s);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	assert_int_equal(rr.ndamaged, 0);
+	/* the checkpoint's 120 members and the tag set after it; a replay
+	 * from the start would apply all 241 */
+	assert_int_equal(rr.journal_records, 121);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	got = state_of(f->s);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_header_inside_a_payload_is_not_taken_for_a_torn_tail, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_stray_pack_file_gets_the_mode_of_packs, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_long_history_in_small_packs_is_rebuilt_whole, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_checkpoint_spanning_several_packs_is_complete, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
