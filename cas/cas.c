@@ -133,6 +133,88 @@ static int damaged_index(const char *path, const char *why)
 		"index %s %s; the packs are intact: run 'arca repair' to rebuild it", path, why);
 }
 
+static void pack_key(uint8_t k[4], uint32_t no);
+
+/* The record header at (pack, off) into hdr: 0, or -1 when it cannot be
+ * read (a damaged or missing pack, not evidence of a foreign index). */
+static int sample_header(arca_cas *cas, uint32_t no, uint64_t off,
+		uint8_t hdr[ARCA_RECORD_HEADER_LEN])
+{
+	char path[4096];
+	int fd, ok;
+	pack_path(path, sizeof(path), cas, no);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	ok = arca_pread_full(fd, hdr, ARCA_RECORD_HEADER_LEN, (off_t)off) == ARCA_RECORD_HEADER_LEN;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Does the index point at its own records? A few entries (the first and
+ * last chunk by id, the newest journal record) are looked up in the packs:
+ * an index copied from another store names records that are not there.
+ * One mismatch may be bit rot in that record; the store then still opens
+ * (verify and repair deal with it); two, or the only one, refuse it.
+ */
+static int sample_records(arca_cas *cas, MDB_txn *txn, MDB_dbi packs, int *samples,
+		int *mismatches)
+{
+	static const MDB_cursor_op ops[] = { MDB_FIRST, MDB_LAST };
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], kb[4];
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v, pk = { 4, kb }, pv;
+
+	if (mdb_dbi_open(txn, "chunks", 0, &dbi) == 0 && mdb_cursor_open(txn, dbi, &cur) == 0) {
+		for (size_t i = 0; i < 2; i++) {
+			arca_chunk_loc loc;
+			arca_record rec;
+			arca_group g;
+			int bad;
+			if (mdb_cursor_get(cur, &k, &v, ops[i]) != 0 || k.mv_size != 32 ||
+			    arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size) != 0)
+				break;
+			pack_key(kb, loc.pack);
+			if (!packs || mdb_get(txn, packs, &pk, &pv) != 0 ||
+			    sample_header(cas, loc.pack, loc.offset, hdr) != 0)
+				continue;
+			if (loc.grouped)
+				bad = arca_group_decode(&g, hdr, sizeof(hdr)) != 0 ||
+					g.nmembers != loc.nmembers || g.stored_len != loc.stored_len ||
+					g.raw_len != loc.group_raw;
+			else
+				bad = arca_record_decode(&rec, hdr, sizeof(hdr)) != 0 ||
+					memcmp(rec.id, k.mv_data, 32) != 0 ||
+					rec.stored_len != loc.stored_len;
+			(*samples)++;
+			*mismatches += bad;
+			if (i == 0 && mdb_cursor_get(cur, &k, &v, MDB_NEXT) != 0)
+				break; /* a single chunk: sampled once */
+		}
+		mdb_cursor_close(cur);
+	}
+	if (mdb_dbi_open(txn, "journal", 0, &dbi) == 0 && mdb_cursor_open(txn, dbi, &cur) == 0) {
+		arca_journal_loc l;
+		arca_meta_hdr m;
+		uint64_t seq = 0;
+		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 &&
+		    arca_journal_loc_decode(&l, v.mv_data, v.mv_size) == 0) {
+			for (int i = 0; i < 8; i++)
+				seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
+			pack_key(kb, l.pack);
+			if (packs && mdb_get(txn, packs, &pk, &pv) == 0 &&
+			    sample_header(cas, l.pack, l.offset, hdr) == 0) {
+				(*samples)++;
+				*mismatches += arca_meta_decode(&m, hdr, sizeof(hdr)) != 0 || m.seq != seq ||
+					m.len != l.len || m.type != l.type;
+			}
+		}
+		mdb_cursor_close(cur);
+	}
+	return 0;
+}
+
 /*
  * The index must describe the packs beside it: LMDB maps the file, so a
  * truncated one would kill readers with SIGBUS, and an empty or foreign
@@ -196,6 +278,15 @@ static int check_index(arca_cas *cas, const char *path)
 			goto done;
 		}
 		(void)fmt;
+		{
+			int samples = 0, bad = 0;
+			sample_records(cas, txn, packs, &samples, &bad);
+			if (bad >= 2 || (bad && bad == samples)) {
+				rc = damaged_index(path, "names records the packs do not hold (an index "
+					"of another store?)");
+				goto done;
+			}
+		}
 	}
 	rc = 0;
 done:
@@ -801,11 +892,66 @@ static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
 	return 0;
 }
 
+/*
+ * 1 when the pack bytes from `from` on hold a COMMIT record of a writer
+ * that did not begin at `jseq`, the index's next sequence number. A killed
+ * writer's tail can only hold its own COMMIT, which starts at `jseq` (it
+ * never committed, so the number did not move); any other proves a writer
+ * committed after this index was written: the index is older than the
+ * packs, and cutting the "tail" would destroy committed data.
+ */
+static int tail_proves_stale(const char *path, uint64_t from, uint64_t jseq)
+{
+	uint8_t hdr[ARCA_RECORD_HEADER_LEN], c[16], d[32];
+	struct stat st;
+	uint64_t off = from < ARCA_PACK_HEADER_LEN ? ARCA_PACK_HEADER_LEN : from;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), stale = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	while (off + sizeof(hdr) <= (uint64_t)st.st_size &&
+	       arca_pread_full(fd, hdr, sizeof(hdr), (off_t)off) == (ssize_t)sizeof(hdr)) {
+		arca_record rec;
+		arca_group g;
+		arca_meta_hdr m;
+		if (arca_meta_decode(&m, hdr, sizeof(hdr)) == 0) {
+			if (m.type == ARCA_META_COMMIT && m.len == sizeof(c) &&
+			    arca_pread_full(fd, c, sizeof(c), (off_t)(off + sizeof(hdr))) ==
+				(ssize_t)sizeof(c) &&
+			    arca_sha256_digest(d, c, sizeof(c)) == 0 && !memcmp(d, m.hash, 32) &&
+			    arca_get_le64(c) != jseq) {
+				stale = 1;
+				break;
+			}
+			off += sizeof(hdr) + m.len;
+		} else if (arca_record_decode(&rec, hdr, sizeof(hdr)) == 0) {
+			off += sizeof(hdr) + rec.stored_len;
+		} else if (arca_group_decode(&g, hdr, sizeof(hdr)) == 0) {
+			off += sizeof(hdr) + (uint64_t)g.nmembers * ARCA_GROUP_MEMBER_LEN + g.stored_len;
+		} else {
+			break;
+		}
+	}
+	close(fd);
+	return stale;
+}
+
+static int stale_index(uint32_t no)
+{
+	return arca_err_set(ARCA_ECORRUPT,
+		"pack %08u holds records committed after the index was written (the index is an "
+		"older copy?); nothing was changed: run 'arca repair' to rebuild it", no);
+}
+
 /* Cuts off what a crashed writer appended but never committed. Runs
  * inside the write transaction, so no other writer is active. Pack files
  * numbered `next` and up were never committed. */
 static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint32_t next,
-		int next_known)
+		int next_known, uint64_t jseq)
 {
 	char path[4096];
 	struct stat st;
@@ -819,11 +965,25 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint
 			return arca_err_set(ARCA_ECORRUPT,
 				"pack %08u is shorter (%lld bytes) than committed (%llu); run 'arca repair'",
 				last_no, (long long)st.st_size, (unsigned long long)last_len);
-		if ((uint64_t)st.st_size > last_len && truncate(path, (off_t)last_len) < 0)
-			return arca_err_sys("truncate torn tail of pack %08u", last_no);
+		if ((uint64_t)st.st_size > last_len && tail_proves_stale(path, last_len, jseq))
+			return stale_index(last_no);
 	}
 	/* Only a recorded pack.next proves a higher-numbered pack was never
-	 * committed: without it, nothing is deleted. */
+	 * committed: without it, nothing is deleted. Nothing is cut either
+	 * before every candidate was checked. */
+	for (uint32_t no = next; next_known; no++) {
+		pack_path(path, sizeof(path), cas, no);
+		if (access(path, F_OK) < 0)
+			break;
+		if (tail_proves_stale(path, 0, jseq))
+			return stale_index(no);
+	}
+	if (last_no > 0) {
+		pack_path(path, sizeof(path), cas, last_no);
+		if (stat(path, &st) == 0 && (uint64_t)st.st_size > last_len &&
+		    truncate(path, (off_t)last_len) < 0)
+			return arca_err_sys("truncate torn tail of pack %08u", last_no);
+	}
 	for (uint32_t no = next; next_known; no++) {
 		pack_path(path, sizeof(path), cas, no);
 		if (unlink(path) < 0) {
@@ -858,7 +1018,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		return rc;
 	}
 	{
-		uint64_t next = 0;
+		uint64_t next = 0, jseq = 0;
 		if ((rc = last_pack(cas, w->txn, &no, &len)) != 0 ||
 		    (rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_PACK_NEXT, &next)) != 0) {
 			arca_cas_writer_abort(w);
@@ -872,7 +1032,8 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			return arca_err_set(ARCA_ECORRUPT, "index: pack numbering out of range");
 		}
 		w->next_pack = (uint32_t)next;
-		if ((rc = repair_tails(cas, no, len, w->next_pack, next_known)) != 0) {
+		if ((rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, &jseq)) != 0 ||
+		    (rc = repair_tails(cas, no, len, w->next_pack, next_known, jseq ? jseq : 1)) != 0) {
 			arca_cas_writer_abort(w);
 			return rc;
 		}

@@ -101,7 +101,7 @@ int arca_store__journal_history(arca_store *s, MDB_txn *txn, const char *name,
 
 /* History entries (key NAME 0 seq, value id + time) in key order, which
  * is the order they were added within each name. */
-static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count)
+static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count, uint64_t *last)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -114,7 +114,7 @@ static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count)
 		if (!z || v.mv_size != 40)
 			continue;
 		rc = arca_cas_writer_journal(w, ARCA_META_HIST_ADD, ARCA_META_F_CKPT, v.mv_data, 40,
-			k.mv_data, (size_t)(z - (const char *)k.mv_data), NULL);
+			k.mv_data, (size_t)(z - (const char *)k.mv_data), last);
 		(*count)++;
 	}
 	mdb_cursor_close(cur);
@@ -124,7 +124,8 @@ static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count)
 }
 
 /* Journals every entry of `dbi` as a checkpoint member of `type`. */
-static int dump_db(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *count)
+static int dump_db(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *count,
+		uint64_t *last)
 {
 	MDB_txn *txn = arca_cas_writer_txn(w);
 	MDB_cursor *cur;
@@ -137,10 +138,10 @@ static int dump_db(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *coun
 		/* artifacts: id + record; refs: id + key (value first) */
 		if (type == ARCA_META_ART_PUT)
 			rc = arca_cas_writer_journal(w, type, ARCA_META_F_CKPT, k.mv_data, k.mv_size,
-				v.mv_data, v.mv_size, NULL);
+				v.mv_data, v.mv_size, last);
 		else
 			rc = arca_cas_writer_journal(w, type, ARCA_META_F_CKPT, v.mv_data, v.mv_size,
-				k.mv_data, k.mv_size, NULL);
+				k.mv_data, k.mv_size, last);
 		(*count)++;
 	}
 	mdb_cursor_close(cur);
@@ -155,17 +156,18 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 	uint64_t first = 0, last = 0, count = 0;
 	int rc;
 
-	/* the members take consecutive sequence numbers: a marker record
-	 * with no payload pins where they start */
+	/* a marker record pins where the members start; they are not quite
+	 * consecutive: a pack that fills up between them starts the next
+	 * with an unflagged PARAMS record, so the last one's number is kept */
 	if ((rc = arca_cas_writer_journal(w, ARCA_META_PARAMS, ARCA_META_F_CKPT,
 			s->cas->params, sizeof(s->cas->params), NULL, 0, &first)) != 0)
 		return rc;
 	count = 1;
-	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count)) != 0 ||
-	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count)) != 0 ||
-	    (rc = dump_history(s, w, &count)) != 0)
+	last = first;
+	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count, &last)) != 0 ||
+	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count, &last)) != 0 ||
+	    (rc = dump_history(s, w, &count, &last)) != 0)
 		return rc;
-	last = first + count - 1;
 	arca_put_le64(end, first);
 	arca_put_le64(end + 8, last);
 	arca_put_le64(end + 16, count);

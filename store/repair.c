@@ -42,6 +42,8 @@ typedef struct {
 	/* from the old index, when readable */
 	arca_cas *old;
 	int old_consistent;       /* it describes the packs (arca_cas_open's check) */
+	int old_packs_all;        /* every live pack it names is there */
+	int old_packs_any;        /* some are (a deleted pack is damage; none: another store's) */
 	uint32_t *dead;
 	size_t ndead;
 	uint64_t next;
@@ -119,6 +121,25 @@ static void read_old_index(repair *r, const char *dir)
 			(uint32_t)kp[2] << 8 | kp[3];
 	}
 	/* the cursor walked keys in order: big-endian numbers sort numerically */
+	mdb_cursor_close(cur);
+	cur = NULL;
+	/* retired packs are left alone only when the live packs the old index
+	 * names are all there, the old metadata taken over only when some
+	 * are: another store's index names others */
+	if (mdb_cursor_open(txn, old->dbi_packs, &cur) != 0)
+		goto done;
+	r->old_packs_all = 1;
+	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+		const uint8_t *kp = k.mv_data;
+		char pp[4096];
+		if (k.mv_size != 4 || v.mv_size != 8 ||
+		    arca_cas_pack_path(old, (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 |
+			(uint32_t)kp[2] << 8 | kp[3], pp, sizeof(pp)) != 0 ||
+		    stat(pp, &st) < 0 || !S_ISREG(st.st_mode))
+			r->old_packs_all = 0;
+		else
+			r->old_packs_any = 1;
+	}
 done:
 	if (cur)
 		mdb_cursor_close(cur);
@@ -128,6 +149,14 @@ done:
 		r->old = old; /* its metadata may be adopted */
 		r->old_consistent = arca_cas_check_index(old) == 0;
 		old = NULL;
+		/* an index that does not describe these packs (another store's)
+		 * may call live packs retired: then every pack file is scanned
+		 * (a retired one only costs space until the next gc) */
+		if (!r->old_consistent || !r->old_packs_all) {
+			free(r->dead);
+			r->dead = NULL;
+			r->ndead = 0;
+		}
 	}
 	else
 		arca_cas_free(old);
@@ -173,7 +202,7 @@ static int copy_db(repair *r, MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_
  * is then taken over whole, the replayed one dropped, and a checkpoint
  * afterwards puts it back into the packs.
  */
-static int adopt_old_metadata(repair *r)
+static int adopt_old_metadata(repair *r, uint64_t max_seq)
 {
 	const char *names[] = { "artifacts", "refs", "history" };
 	MDB_dbi oa, orf, oh, *dbis[] = { &oa, &orf, &oh };
@@ -182,9 +211,17 @@ static int adopt_old_metadata(repair *r)
 	uint64_t hnext = 0;
 	int rc;
 
-	if (!r->old || !r->old_consistent || arca_cas_open_dbis(r->old, names, dbis, 3) != 0 ||
+	if (!r->old || !r->old_consistent || !r->old_packs_any || arca_cas_open_dbis(r->old, names, dbis, 3) != 0 ||
 	    arca_cas_txn_read(r->old, &txn) != 0)
 		return 0;
+	/* an older copy of the index: the packs hold writers it never saw,
+	 * and its state would undo them */
+	if (arca_meta_get_u64(txn, r->old->dbi_meta, ARCA_META_JOURNAL_SEQ, &hnext) != 0 ||
+	    hnext <= max_seq) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	hnext = 0;
 	/* all or nothing: read everything once before changing anything */
 	if (copy_db(r, txn, oa, NULL, 0, 1) != 0 || copy_db(r, txn, orf, NULL, 0, 0) != 0 ||
 	    copy_db(r, txn, oh, NULL, 0, 0) != 0 ||
@@ -250,6 +287,8 @@ static int index_chunk(repair *r, const uint8_t id[32], const arca_chunk_loc *lo
 	return 0;
 }
 
+/* scan_chunk, scan_group, scan_meta: 0 when the record checked out (or
+ * some members did), 1 when it was rejected whole, or an error. */
 static int scan_chunk(repair *r, uint32_t no, uint64_t off, const arca_record *rec)
 {
 	arca_chunk_loc loc;
@@ -262,7 +301,7 @@ static int scan_chunk(repair *r, uint32_t no, uint64_t off, const arca_record *r
 	loc.codec = rec->codec;
 	if (arca_cas_read(r->nc, &loc, rec->id, &r->rd, &raw) != 0) {
 		r->res->records_damaged++;
-		return 0;
+		return 1;
 	}
 	return index_chunk(r, rec->id, &loc, raw, rec->stored_len);
 }
@@ -286,7 +325,7 @@ static int scan_group(repair *r, uint32_t no, uint64_t off, const arca_group *g)
 	if (g->nmembers > ARCA_GROUP_MAX_MEMBERS ||
 	    arca_cas_load_group(r->nc, &loc, &r->rd, &t) != 0) {
 		r->res->records_damaged++;
-		return 0;
+		return 1;
 	}
 	for (uint32_t i = 0; i < g->nmembers; i++) {
 		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
@@ -322,6 +361,7 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 	if (got != (ssize_t)m->len || arca_sha256_digest(d, p, m->len) != 0 ||
 	    memcmp(d, m->hash, 32) != 0) {
 		r->res->records_damaged++;
+		rc = 1;
 		goto done;
 	}
 	for (int i = 0; i < 8; i++)
@@ -413,7 +453,7 @@ static int scan_pack(repair *r, uint32_t no)
 	struct stat st;
 	uint64_t off = ARCA_PACK_HEADER_LEN, size;
 	uint32_t hno;
-	int fd, rc = 0;
+	int fd, rc = 0, resynced = 0;
 
 	if ((rc = arca_cas_pack_path(r->nc, no, path, sizeof(path))) != 0)
 		return rc;
@@ -421,6 +461,11 @@ static int scan_pack(repair *r, uint32_t no)
 		return arca_err_sys("repair: open %s", path);
 	if (fstat(fd, &st) < 0) {
 		rc = arca_err_sys("repair: stat %s", path);
+		goto done;
+	}
+	/* it becomes a live pack, which writers append to: 0600 like theirs */
+	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
+		rc = arca_err_sys("repair: chmod %s", path);
 		goto done;
 	}
 	size = (uint64_t)st.st_size;
@@ -454,6 +499,12 @@ static int scan_pack(repair *r, uint32_t no)
 				g.stored_len;
 		else if (kind == 'M')
 			total = ARCA_RECORD_HEADER_LEN + (uint64_t)m.len;
+		/* after damage the scan may land inside a payload (a stored file
+		 * that holds a pack): a header found there proves nothing, so its
+		 * length is neither skipped nor taken for a torn tail unless the
+		 * whole record checks out */
+		if (kind && resynced && off + total > size)
+			kind = 0;
 		if (kind && off + total > size) {
 			/* a record cut short at the end: a torn tail */
 			r->res->bytes_truncated += size - off;
@@ -464,21 +515,26 @@ static int scan_pack(repair *r, uint32_t no)
 			size = off;
 			break;
 		}
-		if (!kind) {
-			uint64_t next = resync(fd, off + 1, size);
-			r->res->bytes_skipped += next - off;
-			r->res->records_damaged++;
-			off = next;
-			continue;
-		}
 		if (kind == 'K')
 			rc = scan_chunk(r, no, off, &rec);
 		else if (kind == 'G')
 			rc = scan_group(r, no, off, &g);
-		else
+		else if (kind == 'M')
 			rc = scan_meta(r, fd, no, off, &m);
-		if (rc)
+		if (rc < 0)
 			goto done;
+		if (!kind || (rc == 1 && resynced)) {
+			uint64_t next = resync(fd, off + 1, size);
+			r->res->bytes_skipped += next - off;
+			if (!kind)
+				r->res->records_damaged++;
+			off = next;
+			resynced = 1;
+			rc = 0;
+			continue;
+		}
+		rc = 0;
+		resynced = 0;
 		off += total;
 	}
 	if (fdatasync(fd) < 0) {
@@ -586,7 +642,9 @@ static int count_members(repair *r, uint64_t seq, uint32_t tag, const arca_journ
 	ckpt_cand *c = ctx;
 	(void)r;
 	(void)tag;
-	if ((l->flags & ARCA_META_F_CKPT) && seq >= c->first && seq <= c->last)
+	/* up to its END, not its `last`: checkpoints written before `last`
+	 * was kept counted it as if no PARAMS record fell between members */
+	if ((l->flags & ARCA_META_F_CKPT) && seq >= c->first && seq < c->end)
 		c->found++;
 	return 0;
 }
@@ -968,7 +1026,7 @@ int arca_repair(arca_repair_result *out, const char *path)
 		}
 		rc = scan_pack(&r, nos[i]);
 	}
-	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = adopt_old_metadata(&r)) != 0 ||
+	if (rc || (rc = replay(&r, &max_seq)) != 0 || (rc = adopt_old_metadata(&r, max_seq)) != 0 ||
 	    (rc = finish_meta(&r, max_seq)) != 0)
 		goto done;
 	if ((mrc = mdb_drop(r.txn, r.scan, 1)) != 0) {
