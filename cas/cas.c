@@ -93,8 +93,13 @@ int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n)
 	while ((de = readdir(d)) != NULL) {
 		unsigned no;
 		char tail;
+		struct stat st;
 		if (strlen(de->d_name) != 18 ||
 		    sscanf(de->d_name, "pack-%8u.arcp%c", &no, &tail) != 1 || no == 0)
+			continue;
+		/* a directory or symlink by that name is no pack */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		if (cnt == cap) {
 			size_t nc = cap ? 2 * cap : 64;
@@ -118,8 +123,9 @@ int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n)
 }
 
 void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
-		uint32_t cmax)
+		uint32_t cmax, const uint8_t store_id[ARCA_STORE_ID_LEN])
 {
+	memcpy(cas->params + 32, store_id, ARCA_STORE_ID_LEN);
 	arca_put_le64(cas->params, format);
 	arca_put_le64(cas->params + 8, cmin);
 	arca_put_le64(cas->params + 16, cavg);
@@ -900,7 +906,8 @@ static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
  * committed after this index was written: the index is older than the
  * packs, and cutting the "tail" would destroy committed data.
  */
-static int tail_proves_stale(const char *path, uint64_t from, uint64_t jseq)
+static int tail_proves_stale(const arca_cas *cas, const char *path, uint64_t from,
+		uint64_t jseq)
 {
 	uint8_t hdr[ARCA_RECORD_HEADER_LEN], c[16], d[32];
 	struct stat st;
@@ -922,7 +929,8 @@ static int tail_proves_stale(const char *path, uint64_t from, uint64_t jseq)
 			if (m.type == ARCA_META_COMMIT && m.len == sizeof(c) &&
 			    arca_pread_full(fd, c, sizeof(c), (off_t)(off + sizeof(hdr))) ==
 				(ssize_t)sizeof(c) &&
-			    arca_sha256_digest(d, c, sizeof(c)) == 0 && !memcmp(d, m.hash, 32) &&
+			    arca_meta_hash(d, cas->params + 32, c, sizeof(c), NULL, 0) == 0 &&
+			    !memcmp(d, m.hash, 32) &&
 			    arca_get_le64(c) != jseq) {
 				stale = 1;
 				break;
@@ -965,7 +973,7 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint
 			return arca_err_set(ARCA_ECORRUPT,
 				"pack %08u is shorter (%lld bytes) than committed (%llu); run 'arca repair'",
 				last_no, (long long)st.st_size, (unsigned long long)last_len);
-		if ((uint64_t)st.st_size > last_len && tail_proves_stale(path, last_len, jseq))
+		if ((uint64_t)st.st_size > last_len && tail_proves_stale(cas, path, last_len, jseq))
 			return stale_index(last_no);
 	}
 	/* Only a recorded pack.next proves a higher-numbered pack was never
@@ -975,7 +983,7 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint
 		pack_path(path, sizeof(path), cas, no);
 		if (access(path, F_OK) < 0)
 			break;
-		if (tail_proves_stale(path, 0, jseq))
+		if (tail_proves_stale(cas, path, 0, jseq))
 			return stale_index(no);
 	}
 	if (last_no > 0) {
@@ -1679,7 +1687,6 @@ static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const vo
 	MDB_val k = { 8, kb }, v = { sizeof(vb), vb };
 	arca_meta_hdr m;
 	arca_journal_loc l;
-	arca_sha256 *h = NULL;
 	int rc, mrc;
 
 	if (alen + blen > ARCA_META_PAYLOAD_MAX)
@@ -1690,12 +1697,10 @@ static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const vo
 	m.len = (uint32_t)(alen + blen);
 	m.seq = w->jseq++;
 	m.tag = w->jtag;
-	if ((rc = arca_sha256_new(&h)) != 0 || (rc = arca_sha256_update(h, a, alen)) != 0 ||
-	    (rc = arca_sha256_update(h, b, blen)) != 0 || (rc = arca_sha256_final(h, m.hash)) != 0) {
-		arca_sha256_free(h);
+	if (!w->cas->have_params)
+		return arca_err_set(ARCA_EINVAL, "internal: journal without a store id");
+	if ((rc = arca_meta_hash(m.hash, w->cas->params + 32, a, alen, b, blen)) != 0)
 		return rc;
-	}
-	arca_sha256_free(h);
 	arca_meta_encode(hdr, &m);
 	l.pack = w->pack_no;
 	l.offset = w->pack_len;
@@ -1766,7 +1771,8 @@ int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, u
 	got = arca_pread_full(fd, out, l->len, (off_t)(l->offset + sizeof(hdr)));
 	if (got < 0)
 		return arca_err_sys("pack %08u: read at %llu", l->pack, (unsigned long long)l->offset);
-	if ((size_t)got != l->len || (rc = arca_sha256_digest(d, out, l->len)) != 0 ||
+	if ((size_t)got != l->len ||
+	    (rc = arca_meta_hash(d, cas->params + 32, out, l->len, NULL, 0)) != 0 ||
 	    memcmp(d, m.hash, 32) != 0)
 		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: meta record %llu is damaged",
 			l->pack, (unsigned long long)l->offset, (unsigned long long)seq);

@@ -32,7 +32,8 @@ typedef struct arca_cas {
 	MDB_dbi dbi_journal;  /* seq (u64 BE) -> location of a meta record */
 	MDB_dbi dbi_damaged;  /* chunk id -> u8 reason: known lost, never "present" */
 	uint32_t pack_target;
-	uint8_t params[32];   /* PARAMS payload put at the head of each new pack */
+	uint8_t params[48];   /* PARAMS payload put at the head of each new pack:
+	                         4 x u64 params, then the 16-byte store id */
 	int have_params;
 	struct arca_cas_writer *active; /* the writer of the open write txn */
 	pthread_mutex_t fd_lock;
@@ -78,9 +79,11 @@ int arca_cas_check_index(arca_cas *cas);
 int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n);
 /** Path of pack `no` into `out`. */
 int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n);
-/** Sets the chunking parameters journaled at the head of every new pack. */
+/** Sets the chunking parameters journaled at the head of every new pack,
+ *  and the store id every meta record is bound to. */
 void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
-		uint32_t cmax);
+		uint32_t cmax, const uint8_t store_id[ARCA_STORE_ID_LEN]);
+#define ARCA_META_STORE_ID "store.id"
 /** The same, waiting for other processes' writers as `wl` says (NULL:
  *  forever). A store this process may not write is opened read-only:
  *  reads work, writes fail with ARCA_EIO "store ... is read-only". */

@@ -86,6 +86,19 @@ int arca_record_decode(arca_record *r, const uint8_t *p, size_t n)
 	return 0;
 }
 
+int arca_meta_hash(uint8_t out[32], const uint8_t store_id[ARCA_STORE_ID_LEN],
+		const void *a, size_t alen, const void *b, size_t blen)
+{
+	arca_sha256 *h = NULL;
+	int rc;
+	if ((rc = arca_sha256_new(&h)) == 0 &&
+	    (rc = arca_sha256_update(h, store_id, ARCA_STORE_ID_LEN)) == 0 &&
+	    (rc = arca_sha256_update(h, a, alen)) == 0 && (rc = arca_sha256_update(h, b, blen)) == 0)
+		rc = arca_sha256_final(h, out);
+	arca_sha256_free(h);
+	return rc;
+}
+
 void arca_meta_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_meta_hdr *m)
 {
 	memset(out, 0, ARCA_RECORD_HEADER_LEN);

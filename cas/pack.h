@@ -70,7 +70,7 @@ int arca_group_table_check(const arca_group *g, const uint8_t *table);
 #define ARCA_META_PAYLOAD_MAX (64u << 20)
 
 enum {
-	ARCA_META_PARAMS = 1,   /* u64 format, chunk min, avg, max */
+	ARCA_META_PARAMS = 1,   /* u64 format, chunk min, avg, max; store id */
 	ARCA_META_ART_PUT = 2,  /* id[32] + artifact record */
 	ARCA_META_ART_DEL = 3,  /* id[32] */
 	ARCA_META_REF_SET = 4,  /* id[32] + "NAME:TAG" */
@@ -94,6 +94,14 @@ typedef struct {
 	                           records from those that reused its numbers */
 	uint8_t hash[32];       /* SHA-256 of the payload */
 } arca_meta_hdr;
+
+#define ARCA_STORE_ID_LEN 16
+
+/** A meta record's hash: SHA-256 of the store id, then the payload (a
+ *  then b). Binding records to their store keeps another store's records
+ *  (say, a pack file stored inside a snapshot) from ever being replayed. */
+int arca_meta_hash(uint8_t out[32], const uint8_t store_id[ARCA_STORE_ID_LEN],
+		const void *a, size_t alen, const void *b, size_t blen);
 
 void arca_meta_encode(uint8_t out[ARCA_RECORD_HEADER_LEN], const arca_meta_hdr *m);
 /** Parses and checks a meta record header; ARCA_ECORRUPT on any mismatch. */

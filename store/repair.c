@@ -53,6 +53,8 @@ typedef struct {
 	/* found in the packs */
 	uint8_t params[32];
 	uint64_t params_seq;
+	uint8_t store_id[ARCA_STORE_ID_LEN];
+	int have_old_id;
 	uint32_t max_pack;
 	uint64_t chunks, unique, stored;
 	txn_span *spans;
@@ -104,6 +106,13 @@ static void read_old_index(repair *r, const char *dir)
 	arca_meta_get_u64(txn, old->dbi_meta, ARCA_META_PACK_NEXT, &r->next);
 	if (arca_cas_mac_key(old, txn, r->key) != 1)
 		memset(r->key, 0, sizeof(r->key));
+	{
+		MDB_val ik = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID }, iv;
+		if (mdb_get(txn, old->dbi_meta, &ik, &iv) == 0 && iv.mv_size == ARCA_STORE_ID_LEN) {
+			memcpy(r->store_id, iv.mv_data, ARCA_STORE_ID_LEN);
+			r->have_old_id = 1;
+		}
+	}
 	r->have_old_params = 1;
 	for (int i = 0; i < 4; i++)
 		if (arca_meta_get_u64(txn, old->dbi_meta, pk[i], &r->old_params[i]) != 0 ||
@@ -262,6 +271,66 @@ static int put_u64_key(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k, size_t kn, u
 	return mrc ? arca_lmdb_error(mrc, "repair") : 0;
 }
 
+/*
+ * Which store the packs belong to: every pack starts with a PARAMS record
+ * that names it (checked against itself). The id most packs name wins;
+ * with none, the old index's; with neither, a new one (there is no
+ * journal to replay then).
+ */
+static int pick_store_id(repair *r, const char *dir)
+{
+	struct { uint8_t id[ARCA_STORE_ID_LEN]; unsigned votes; } cand[8];
+	size_t ncand = 0, best = 0;
+	uint32_t *nos = NULL;
+	size_t n = 0;
+	arca_cas tmp;
+	char packdir[4096];
+	int rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(packdir, sizeof(packdir), "%s/packs", dir);
+	tmp.packdir = packdir;
+	if ((rc = arca_cas_pack_files(&tmp, &nos, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t hdr[ARCA_RECORD_HEADER_LEN], p[48], d[32];
+		char path[4200];
+		arca_meta_hdr m;
+		size_t c;
+		int fd;
+		snprintf(path, sizeof(path), "%s/pack-%08u.arcp", packdir, nos[i]);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+			continue;
+		rc = arca_pread_full(fd, hdr, sizeof(hdr), ARCA_PACK_HEADER_LEN) == sizeof(hdr) &&
+			arca_meta_decode(&m, hdr, sizeof(hdr)) == 0 && m.type == ARCA_META_PARAMS &&
+			m.len == sizeof(p) &&
+			arca_pread_full(fd, p, sizeof(p), ARCA_PACK_HEADER_LEN + sizeof(hdr)) == sizeof(p) &&
+			arca_meta_hash(d, p + 32, p, sizeof(p), NULL, 0) == 0 && !memcmp(d, m.hash, 32);
+		close(fd);
+		if (!rc)
+			continue;
+		for (c = 0; c < ncand && memcmp(cand[c].id, p + 32, ARCA_STORE_ID_LEN); c++)
+			;
+		if (c == ncand) {
+			if (ncand == 8)
+				continue;
+			memcpy(cand[c].id, p + 32, ARCA_STORE_ID_LEN);
+			cand[c].votes = 0;
+			ncand++;
+		}
+		cand[c].votes++;
+	}
+	free(nos);
+	for (size_t c = 1; c < ncand; c++)
+		if (cand[c].votes > cand[best].votes)
+			best = c;
+	if (ncand)
+		memcpy(r->store_id, cand[best].id, ARCA_STORE_ID_LEN);
+	else if (!r->have_old_id)
+		return arca_random_bytes(r->store_id, ARCA_STORE_ID_LEN);
+	return 0;
+}
+
 /* Indexes a checked chunk (the first good copy wins) with its MAC. */
 static int index_chunk(repair *r, const uint8_t id[32], const arca_chunk_loc *loc,
 		const uint8_t *raw, uint64_t footprint)
@@ -358,7 +427,7 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 	if (!(p = malloc(m->len ? m->len : 1)))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	got = arca_pread_full(fd, p, m->len, (off_t)(off + ARCA_RECORD_HEADER_LEN));
-	if (got != (ssize_t)m->len || arca_sha256_digest(d, p, m->len) != 0 ||
+	if (got != (ssize_t)m->len || arca_meta_hash(d, r->store_id, p, m->len, NULL, 0) != 0 ||
 	    memcmp(d, m->hash, 32) != 0) {
 		r->res->records_damaged++;
 		rc = 1;
@@ -374,7 +443,7 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 		rc = arca_lmdb_error(mrc, "repair: journal");
 		goto done;
 	}
-	if (m->type == ARCA_META_PARAMS && m->len == 32 && m->seq >= r->params_seq) {
+	if (m->type == ARCA_META_PARAMS && m->len == 48 && m->seq >= r->params_seq) {
 		memcpy(r->params, p, 32);
 		r->params_seq = m->seq;
 	}
@@ -926,6 +995,12 @@ static int finish_meta(repair *r, uint64_t max_seq)
 		return rc;
 	if ((mrc = mdb_put(r->txn, meta, &k, &v, 0)) != 0)
 		return arca_lmdb_error(mrc, "repair: store key");
+	k.mv_size = strlen(ARCA_META_STORE_ID);
+	k.mv_data = ARCA_META_STORE_ID;
+	v.mv_size = ARCA_STORE_ID_LEN;
+	v.mv_data = r->store_id;
+	if ((mrc = mdb_put(r->txn, meta, &k, &v, 0)) != 0)
+		return arca_lmdb_error(mrc, "repair: store id");
 	/* retired packs stay retired: gc deletes them once unused */
 	for (size_t i = 0; i < r->ndead; i++) {
 		uint8_t kb[4];
@@ -1006,6 +1081,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 	if (stat(packs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s (no packs/)", path);
 	read_old_index(&r, path);
+	if ((rc = pick_store_id(&r, path)) != 0)
+		goto done;
 	if (!r.key[0] && !memcmp(r.key, r.key + 1, 31) && (rc = arca_mac_keygen(r.key)) != 0)
 		goto done;
 	if ((rc = remove_if_there(path, TMP_INDEX)) != 0 ||
@@ -1015,6 +1092,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 	    (rc = arca_chunk_reader_init(&r.rd)) != 0 ||
 	    (rc = arca_cas_pack_files(r.nc, &nos, &n)) != 0)
 		goto done;
+	/* what the replay's reads check records against */
+	arca_cas_set_params(r.nc, ARCA_STORE_FORMAT, 0, 0, 0, r.store_id);
 	if ((mrc = arca_mdb_txn_begin(r.nc->env, 0, &r.txn)) != 0) {
 		rc = arca_lmdb_error(mrc, "repair: begin");
 		goto done;

@@ -32,12 +32,65 @@ const char *arca_kind_name(arca_kind_t kind)
 	}
 }
 
+static int get_store_id(MDB_txn *txn, MDB_dbi meta, uint8_t id[ARCA_STORE_ID_LEN])
+{
+	MDB_val k = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID }, v;
+	int mrc = mdb_get(txn, meta, &k, &v);
+	if (mrc == MDB_NOTFOUND)
+		return 0;
+	if (mrc)
+		return arca_lmdb_error(mrc, "store id");
+	if (v.mv_size != ARCA_STORE_ID_LEN)
+		return arca_err_set(ARCA_ECORRUPT, "index: store id has bad size");
+	memcpy(id, v.mv_data, ARCA_STORE_ID_LEN);
+	return 1;
+}
+
+static int put_store_id(MDB_txn *txn, MDB_dbi meta, uint8_t id[ARCA_STORE_ID_LEN])
+{
+	MDB_val k = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID },
+		v = { ARCA_STORE_ID_LEN, id };
+	int rc = arca_random_bytes(id, ARCA_STORE_ID_LEN), mrc;
+	if (rc)
+		return rc;
+	mrc = mdb_put(txn, meta, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "store id") : 0;
+}
+
+/* The id that binds the store's journal records to it: a store from
+ * before it had one gets one (a read-only one cannot write records). */
+static int load_store_id(arca_cas *cas, uint8_t id[ARCA_STORE_ID_LEN])
+{
+	MDB_txn *txn;
+	int rc;
+
+	memset(id, 0, ARCA_STORE_ID_LEN);
+	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
+		return rc;
+	rc = get_store_id(txn, cas->dbi_meta, id);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (cas->wlock.readonly)
+		return 0;
+	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
+		return rc;
+	if ((rc = get_store_id(txn, cas->dbi_meta, id)) == 0)
+		rc = put_store_id(txn, cas->dbi_meta, id);
+	if (rc < 0) {
+		arca_cas_write_txn_abort(cas, txn);
+		return rc;
+	}
+	return arca_cas_write_txn_commit(cas, txn);
+}
+
 /* Reads the store's chunking parameters, recording them on first use. */
 static int load_params(arca_store *s, const arca_store_options *o)
 {
 	arca_cas *cas = s->cas;
 	MDB_txn *txn;
 	uint64_t fmt = 0, mn = 0, av = 0, mx = 0;
+	uint8_t id[ARCA_STORE_ID_LEN];
 	int rc;
 
 	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
@@ -61,7 +114,9 @@ static int load_params(arca_store *s, const arca_store_options *o)
 		s->chunk_min = (uint32_t)mn;
 		s->chunk_avg = (uint32_t)av;
 		s->chunk_max = (uint32_t)mx;
-		arca_cas_set_params(cas, fmt, s->chunk_min, s->chunk_avg, s->chunk_max);
+		if ((rc = load_store_id(cas, id)) != 0)
+			return rc;
+		arca_cas_set_params(cas, fmt, s->chunk_min, s->chunk_avg, s->chunk_max, id);
 		return 0;
 	}
 	s->chunk_min = o && o->chunk_min ? o->chunk_min : ARCA_CHUNK_MIN_DEFAULT;
@@ -81,14 +136,15 @@ static int load_params(arca_store *s, const arca_store_options *o)
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CAVG, s->chunk_avg)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0 ||
 	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_PACK_NEXT, 1)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_JOURNAL_ON, 1)) != 0) {
+	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_JOURNAL_ON, 1)) != 0 ||
+	    (rc = put_store_id(txn, cas->dbi_meta, id)) != 0) {
 		arca_cas_write_txn_abort(cas, txn);
 		return rc;
 	}
 	rc = arca_cas_write_txn_commit(cas, txn);
 	if (rc)
 		return arca_err_wrap(rc, "initialise store");
-	arca_cas_set_params(cas, ARCA_STORE_FORMAT, s->chunk_min, s->chunk_avg, s->chunk_max);
+	arca_cas_set_params(cas, ARCA_STORE_FORMAT, s->chunk_min, s->chunk_avg, s->chunk_max, id);
 	return 0;
 }
 

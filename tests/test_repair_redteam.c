@@ -518,6 +518,80 @@ static void a_checkpoint_spanning_several_packs_is_complete(void **state)
 	free(want);
 }
 
+/* Another store's pack stored as a file inside a snapshot: after damage to
+ * the record holding it, repair's resync walks into that file and finds
+ * complete, committed-looking meta records. They are bound to the other
+ * store's id and must never be replayed. */
+static void a_foreign_pack_inside_a_payload_is_never_replayed(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	arca_store *other;
+	char odir[4096], ostore[4096];
+	uint8_t *buf;
+	off_t size, inner = -1, rec = -1;
+	size_t n;
+	int fd, nrefs = 0;
+
+	/* the other store: random data, so the pack inside is stored raw */
+	snprintf(odir, sizeof(odir), "%s/osrc", f->tmp);
+	snprintf(ostore, sizeof(ostore), "%s/ostore", f->tmp);
+	assert_int_equal(mkdir(odir, 0755), 0);
+	th_write_random(th_path(odir, "x"), 40000, 77);
+	other = th_store_open(ostore);
+	th_snapshot(other, odir, "foreign", "t1", NULL);
+	th_snapshot(other, odir, "foreign2", NULL, NULL);
+	arca_store_free(other);
+	copy_file(pack1(ostore), th_path(f->src, "embedded.arcp"));
+	th_write_random(th_path(f->src, "mine"), 30000, 78);
+	th_snapshot(f->s, f->src, "mine", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+
+	/* damage the header of the record that holds the embedded pack */
+	size = file_size(pack1(f->storedir));
+	n = size > 0 && size < (64 << 20) ? (size_t)size : 0;
+	assert_true(n > 0);
+	buf = malloc(n);
+	assert_non_null(buf);
+	fd = open(pack1(f->storedir), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, n, 0), size);
+	for (off_t i = 16; i + 8 <= size; i++)
+		if (!memcmp(buf + i, "ARCAPACK", 8)) {
+			inner = i;
+			break;
+		}
+	assert_true(inner > 0);
+	for (off_t i = inner; i-- > 16;) {
+		arca_record r;
+		arca_group g;
+		if (arca_record_decode(&r, buf + i, (size_t)(size - i)) == 0 ||
+		    arca_group_decode(&g, buf + i, (size_t)(size - i)) == 0) {
+			rec = i;
+			break;
+		}
+	}
+	assert_true(rec > 0);
+	buf[rec + 8] ^= 0xff;
+	assert_int_equal(pwrite(fd, buf + rec + 8, 1, rec + 8), 1);
+	close(fd);
+	free(buf);
+
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	assert_int_equal(arca_repair(&rr, f->storedir), 0);
+	assert_int_equal(rr.artifacts, 1);
+	assert_int_equal(rr.refs, 1);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(nrefs, 1);
+	{
+		arca_id id;
+		assert_int_equal(arca_resolve(&id, f->s, "foreign"), ARCA_ENOTFOUND);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_stray_pack_file_gets_the_mode_of_packs, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_long_history_in_small_packs_is_rebuilt_whole, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_checkpoint_spanning_several_packs_is_complete, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_foreign_pack_inside_a_payload_is_never_replayed, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
