@@ -231,7 +231,9 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 {
 	char cur[ARCA_MF_PATH_MAX + 1];
 	int rc, left;
-	if (exists && S_ISLNK(st->st_mode)) {
+	/* a symlink with other hard links (one may be outside DEST) shares
+	 * its owner and mtime with them: never fixed in place */
+	if (exists && S_ISLNK(st->st_mode) && st->st_nlink == 1) {
 		ssize_t n = readlinkat(top->fd, name, cur, sizeof(cur));
 		if (n == (ssize_t)e->target_len && !memcmp(cur, e->target, (size_t)n)) {
 			if (st->st_mtim.tv_sec == e->mtime_sec &&
