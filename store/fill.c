@@ -486,8 +486,10 @@ int fill_create_beside(const char *path, char *tmp, size_t n, int *out)
 }
 
 /* Opens the directory holding `path` (relative to root) without following
- * symlinks; *name points at its last component. */
-int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name)
+ * symlinks; *name points at its last component. 1 when a directory on
+ * the way is another mount than g's or the store (nothing opened). */
+static int open_parent(int root, const char *path, size_t len, arca_rm_guard *g,
+		int *out, const char **name)
 {
 	char comp[256];
 	int fd = dup(root);
@@ -496,6 +498,8 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 	if (fd < 0)
 		return arca_err_sys("dup");
 	for (size_t i = 0; i < len; i++) {
+		struct stat st;
+		arca_mount_id m;
 		if (path[i] != '/')
 			continue;
 		size_t n = i - start;
@@ -508,10 +512,29 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 				"hardlink target '%s' is not inside the tree", path);
 		fd = next;
 		start = i + 1;
+		if (arca_lstat_mnt(fd, "", &st, &m) < 0) {
+			int rc = arca_err_sys("stat %.*s", (int)i, path);
+			close(fd);
+			return rc;
+		}
+		if (!arca_mount_same(&m, &g->mount) ||
+		    (g->have_keep && st.st_dev == g->keep_dev && st.st_ino == g->keep_ino)) {
+			close(fd);
+			return 1;
+		}
 	}
 	*out = fd;
 	*name = path + start;
 	return 0;
+}
+
+/* A hard link that cannot be made without reaching another mount or
+ * the store: left out, and reported like an entry on another mount. */
+static int link_left(fill_pool *p, const arca_mf_entry *e)
+{
+	if (!p->guard.foreign++)
+		snprintf(p->guard.first_foreign, sizeof(p->guard.first_foreign), "%s", e->path);
+	return 1;
 }
 
 int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
@@ -519,14 +542,22 @@ int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arc
 {
 	const char *tname = NULL;
 	struct stat tst;
+	arca_mount_id tm;
 	int tfd = -1, rc;
 
-	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
-		return rc;
-	if (fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
+	/* the target is looked up by path below DEST: where that leaves
+	 * DEST's mount or enters the store, no link is made (linkat would
+	 * fail across mounts, after the entry there was removed) */
+	if ((rc = open_parent(root, e->target, e->target_len, &p->guard, &tfd, &tname)) != 0)
+		return rc == 1 ? link_left(p, e) : rc;
+	if (arca_lstat_mnt(tfd, tname, &tst, &tm) < 0 || !S_ISREG(tst.st_mode)) {
 		close(tfd);
 		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a restored file",
 			e->path, e->target);
+	}
+	if (!arca_mount_same(&tm, &p->guard.mount)) {
+		close(tfd);
+		return link_left(p, e);
 	}
 	if (existing && existing->st_ino == tst.st_ino && existing->st_dev == tst.st_dev) {
 		close(tfd);

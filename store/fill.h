@@ -101,15 +101,14 @@ int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st
 /** Creates an empty file next to `path` (mode 0600) for a replacement
  *  renamed over it; its name goes to tmp. */
 int fill_create_beside(const char *path, char *tmp, size_t n, int *out);
-/** Opens the directory holding `path` below `root` without following
- *  symlinks (ARCA_EUNSAFE otherwise); *name points at the last component. */
-int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name);
 
 /**
  * Makes `name` in `dirfd` a hard link to the manifest entry's earlier
  * path (found below `root` without following symlinks). `existing` is
  * what `name` is now, or NULL: if it already is that file, returns 1 and
- * changes nothing; otherwise it is removed first. 0 when linked now.
+ * changes nothing; otherwise it is removed first. 0 when linked now. Also
+ * 1, counted in p->guard.foreign and with `name` left as it is, when the
+ * target is reached only through another mount or the store.
  */
 int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing);

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
 	char *tmp;
 	char src[4096], work[4096], outside[4096];
+	char mounted[4096];   /* unmounted in teardown, even after a failure */
 	arca_store *s;
 } fixture;
 
@@ -34,6 +36,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fixture *f = *state;
+	if (f->mounted[0] && umount2(f->mounted, MNT_DETACH) < 0)
+		fprintf(stderr, "umount %s: %s\n", f->mounted, strerror(errno));
 	arca_store_free(f->s);
 	th_cleanup(f->tmp);
 	free(f);
@@ -79,10 +83,87 @@ static void symlink_hardlinked_to_outside_keeps_the_outside_metadata(void **stat
 	assert_int_equal(st.st_uid, 0);
 }
 
+/* Bind-mounts `what` on `where`; 0 (and a printed reason) when mounts
+ * are not possible here. */
+static int bind(fixture *f, const char *what, const char *where)
+{
+	if (mount(what, where, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "skipped: bind mount: %s\n", strerror(errno));
+		return 0;
+	}
+	snprintf(f->mounted, sizeof(f->mounted), "%s", where);
+	return 1;
+}
+
+/* DEST/y is a hard link to DEST/x, but a file is mounted on DEST/x: the
+ * link cannot be made again (another mount), so y must not be removed,
+ * and the rest of the tree is still rolled back. */
+static void hardlink_to_a_mounted_file_keeps_the_link_and_finishes(void **state)
+{
+	fixture *f = *state;
+	const char *sec = th_path(f->outside, "sec");
+	struct stat st;
+
+	th_write_file(th_path(f->src, "x"), "artifact", 8);
+	assert_int_equal(link(th_path(f->src, "x"), th_path(f->src, "y")), 0);
+	th_write_file(th_path(f->src, "z"), "zzz", 3);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	rmdir(f->work);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+	th_write_file(th_path(f->work, "z"), "changed", 7);
+	th_write_file(sec, "secret", 6);
+	if (!bind(f, sec, th_path(f->work, "x")))
+		skip();
+
+	assert_int_equal(arca_rollback(f->s, "t", f->work, NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(th_file_equal(th_path(f->src, "z"), th_path(f->work, "z")), 0);
+	assert_int_equal(lstat(th_path(f->work, "y"), &st), 0);
+	assert_int_equal(th_file_equal(th_path(f->src, "x"), th_path(f->work, "y")), 0);
+	assert_int_equal(umount2(f->mounted, MNT_DETACH), 0);
+	f->mounted[0] = '\0';
+	/* once the mount is gone, a rollback completes */
+	rollback_ok(f, "t", f->work, NULL);
+	assert_int_equal(lstat(th_path(f->work, "y"), &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+}
+
+/* The store inside DEST is never restored into: nor may a hard link in
+ * the artifact give one of its files a name in DEST. */
+static void restore_never_links_to_a_file_of_the_store_inside_dest(void **state)
+{
+	fixture *f = *state;
+	char inner[4200];
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	struct stat a, b;
+	arca_store *s;
+
+	snprintf(inner, sizeof(inner), "%s/.arca", f->work);
+	mkdir(th_path(f->src, ".arca"), 0755);
+	th_write_file(th_path(f->src, ".arca/index.lmdb"), "not a store", 11);
+	assert_int_equal(link(th_path(f->src, ".arca/index.lmdb"), th_path(f->src, "y")), 0);
+	s = th_store_open(inner);
+	th_snapshot(s, f->src, "t", NULL, NULL);
+
+	assert_int_equal(arca_restore(s, "t", f->work, &ro, NULL), ARCA_EEXISTS);
+	ro.force = 1;
+	if (arca_restore(s, "t", f->work, &ro, NULL) != ARCA_EUNSAFE)
+		fail_msg("restore: %s", arca_error_last());
+	assert_int_equal(stat(th_path(inner, "index.lmdb"), &a), 0);
+	assert_int_equal(a.st_nlink, 1);
+	if (lstat(th_path(f->work, "y"), &b) == 0)
+		assert_int_not_equal(a.st_ino, b.st_ino);
+	assert_int_equal(arca_rollback(s, "t", f->work, NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(stat(th_path(inner, "index.lmdb"), &a), 0);
+	assert_int_equal(a.st_nlink, 1);
+	arca_store_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(symlink_hardlinked_to_outside_keeps_the_outside_metadata, setup, teardown),
+		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
