@@ -1,6 +1,7 @@
 /* Red-team regressions: what rollback, snapshot and the store must never
  * do, found by attacking them. */
 #include "helpers.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -158,12 +160,57 @@ static void restore_never_links_to_a_file_of_the_store_inside_dest(void **state)
 	arca_store_free(s);
 }
 
+/* Whether another process can begin a write transaction at once. */
+static int other_process_can_write(const char *dir)
+{
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store_options o = ARCA_STORE_OPTIONS_INIT;
+		arca_store *s = NULL;
+		arca_cas_writer *w = NULL;
+		o.lock_timeout_ms = 0;
+		alarm(5); /* a wait on LMDB's mutex would be a hang */
+		if (arca_store_open(&s, dir, &o) != 0)
+			_exit(2);
+		_exit(arca_cas_writer_begin(&w, s->cas) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status) == 0;
+}
+
+/* POSIX record locks belong to the process: a second handle on the same
+ * store would reset LMDB's lock file and, once closed, drop the first
+ * handle's locks, so another process could write at the same time. */
+static void a_store_open_twice_in_one_process_keeps_its_writer_exclusive(void **state)
+{
+	fixture *f = *state;
+	const char *dir = th_path(f->tmp, "store");
+	arca_cas_writer *w = NULL;
+	arca_store *again = NULL;
+
+	assert_int_equal(arca_cas_writer_begin(&w, f->s->cas), 0);
+	assert_int_equal(arca_store_open(&again, dir, NULL), ARCA_EINVAL);
+	assert_non_null(strstr(arca_error_last(), "already open"));
+	if (again)
+		arca_store_free(again);
+	assert_int_equal(other_process_can_write(dir), 0);
+	arca_cas_writer_abort(w);
+	assert_int_equal(other_process_can_write(dir), 1);
+	/* once closed, it opens again */
+	arca_store_free(f->s);
+	f->s = th_store_open(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(symlink_hardlinked_to_outside_keeps_the_outside_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
