@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,8 +204,13 @@ int main(int argc, char **argv)
 		if (wait) {
 			char *end;
 			double sec = strtod(wait, &end);
-			if (!*wait || *end || !(sec >= 0) || sec > 86400.0 * 365) {
+			if (!*wait || *end || !(sec >= 0)) {
 				fprintf(stderr, "arca: --wait needs a number of seconds\n");
+				return EXIT_USAGE;
+			}
+			/* milliseconds in an int: more would overflow into "forever" */
+			if (sec * 1000 > INT_MAX) {
+				fprintf(stderr, "arca: --wait takes at most %d seconds\n", INT_MAX / 1000);
 				return EXIT_USAGE;
 			}
 			ctx.lock_timeout_ms = (int)(sec * 1000);

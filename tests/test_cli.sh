@@ -102,6 +102,8 @@ fi
 S=$T/store-lock
 "$ARCA" --store "$S" snapshot "$T/src" --name w -q >/dev/null
 check "--wait needs seconds" status_is 2 "$ARCA" --store "$S" --wait soon tag w w:x
+check "--wait too long for its milliseconds is refused" status_is 2 "$ARCA" --store "$S" --wait 3000000 tag w w:x
+check "--wait at its limit is taken" status_is 0 "$ARCA" --store "$S" --wait 2147483 tag w w:z
 check "--no-wait writes when no one else does" status_is 0 "$ARCA" --store "$S" --no-wait tag w w:x
 if command -v python3 >/dev/null; then
 	# holds the writer lock (a record lock on byte 2^40 of the LMDB lock file)
