@@ -244,6 +244,11 @@ int fill_start(fill_pool *p, arca_store *s)
 			p->guard.keep_dev = st.st_dev;
 			p->guard.keep_ino = st.st_ino;
 		}
+		if (s->cas->packdir && stat(s->cas->packdir, &st) == 0) {
+			p->have_packs = 1;
+			p->packs_dev = st.st_dev;
+			p->packs_ino = st.st_ino;
+		}
 	}
 	{
 		MDB_txn *txn;
@@ -417,7 +422,8 @@ int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 		return arca_err_sys("dup");
 	for (int i = 0; i < 4096; i++) {
 		int next;
-		if (st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) {
+		if ((st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) ||
+		    (p->have_packs && st.st_dev == p->packs_dev && st.st_ino == p->packs_ino)) {
 			rc = arca_err_set(ARCA_EUNSAFE, "%s is inside the store", dest);
 			break;
 		}

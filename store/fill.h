@@ -52,6 +52,11 @@ typedef struct {
 	/* What DEST is, and what the walk must leave alone in it: other
 	 * mounts (counted in guard.foreign) and the store (guard.kept). */
 	arca_rm_guard guard;
+	/* the store's packs/: DEST is never it either (a bind mount of it
+	 * has no way up to the store) */
+	int have_packs;
+	dev_t packs_dev;
+	ino_t packs_ino;
 	int have_key;                 /* the store has a MAC key */
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];

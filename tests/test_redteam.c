@@ -160,6 +160,38 @@ static void restore_never_links_to_a_file_of_the_store_inside_dest(void **state)
 	arca_store_free(s);
 }
 
+/* A bind mount of the store's packs/ has no ".." up to the store: DEST
+ * (or an image's directory) that is one must still be refused. */
+static void a_bind_mount_of_the_packs_is_never_rolled_back_into(void **state)
+{
+	fixture *f = *state;
+	const char *packs = th_path(th_path(f->tmp, "store"), "packs");
+	const char *img = th_path(f->tmp, "disk.img");
+	char pack[4200];
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	arca_verify_result v;
+	int rc;
+
+	th_write_file(th_path(f->src, "f"), "f", 1);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	th_write_random(img, 100000, 1);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	if (!bind(f, packs, f->work))
+		skip();
+	snprintf(pack, sizeof(pack), "%s/pack-00000001.arcp", f->work);
+	assert_int_equal(access(pack, F_OK), 0);
+
+	assert_int_equal(arca_rollback(f->s, "t", f->work, NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(arca_rollback(f->s, "disk", pack, NULL, NULL), ARCA_EUNSAFE);
+	ro.force = 1;
+	assert_int_equal(arca_restore(f->s, "disk", pack, &ro, NULL), ARCA_EUNSAFE);
+	assert_int_equal(access(pack, F_OK), 0);
+	memset(&v, 0, sizeof(v));
+	rc = arca_verify(&v, f->s);
+	arca_verify_result_clear(&v);
+	assert_int_equal(rc, 0);
+}
+
 /* Whether another process can begin a write transaction at once. */
 static int other_process_can_write(const char *dir)
 {
@@ -210,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(symlink_hardlinked_to_outside_keeps_the_outside_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_bind_mount_of_the_packs_is_never_rolled_back_into, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
