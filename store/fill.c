@@ -1,4 +1,5 @@
 #include "store/fill.h"
+#include "store/walk.h"
 #include "cas/hash.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -439,7 +440,41 @@ int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 	return rc;
 }
 
+static int guard_image_dir(fill_pool *p, const char *dest);
+
+/* 1 when `st` is one of the files in directory `dir`. */
+static int is_file_in(const char *dir, const struct stat *st)
+{
+	struct stat fst;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
+	char **names;
+	size_t n;
+
+	if (fd < 0)
+		return 0;
+	if (arca_dir_names(fd, &names, &n) == 0) {
+		for (size_t i = 0; i < n && !found; i++)
+			found = fstatat(fd, names[i], &fst, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISREG(fst.st_mode) && fst.st_dev == st->st_dev &&
+				fst.st_ino == st->st_ino;
+		arca_dir_names_free(names, n);
+	}
+	close(fd);
+	return found;
+}
+
 int fill_guard_image(fill_pool *p, const char *dest)
+{
+	struct stat st;
+
+	/* the image file itself may be a store file mounted elsewhere */
+	if (p->guard.have_keep && lstat(dest, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (is_file_in(p->s->dir, &st) || is_file_in(p->s->cas->packdir, &st)))
+		return arca_err_set(ARCA_EUNSAFE, "%s is a file of the store", dest);
+	return guard_image_dir(p, dest);
+}
+
+static int guard_image_dir(fill_pool *p, const char *dest)
 {
 	char dir[4096];
 	const char *sl = strrchr(dest, '/');

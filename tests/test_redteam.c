@@ -192,6 +192,43 @@ static void a_bind_mount_of_the_packs_is_never_rolled_back_into(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* Nor is a pack or the index, mounted on an image's path, written over. */
+static void a_store_file_mounted_as_the_image_is_never_written(void **state)
+{
+	fixture *f = *state;
+	const char *store = th_path(f->tmp, "store");
+	const char *img = th_path(f->tmp, "disk.img"), *dest = th_path(f->tmp, "dest.img");
+	char pack[4200], index[4200];
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	arca_verify_result v;
+	int rc;
+
+	snprintf(pack, sizeof(pack), "%s/packs/pack-00000001.arcp", store);
+	snprintf(index, sizeof(index), "%s/index.lmdb", store);
+	th_write_random(img, 100000, 2);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	th_write_file(dest, "", 0);
+	ro.force = 1;
+	if (!bind(f, pack, dest))
+		skip();
+	assert_int_equal(arca_rollback(f->s, "disk", dest, NULL, NULL), ARCA_EUNSAFE);
+	assert_int_equal(arca_restore(f->s, "disk", dest, &ro, NULL), ARCA_EUNSAFE);
+	assert_int_equal(umount2(f->mounted, MNT_DETACH), 0);
+	f->mounted[0] = '\0';
+	if (!bind(f, index, dest))
+		skip();
+	assert_int_equal(arca_restore(f->s, "disk", dest, &ro, NULL), ARCA_EUNSAFE);
+	assert_int_equal(umount2(f->mounted, MNT_DETACH), 0);
+	f->mounted[0] = '\0';
+	memset(&v, 0, sizeof(v));
+	rc = arca_verify(&v, f->s);
+	arca_verify_result_clear(&v);
+	assert_int_equal(rc, 0);
+	/* an ordinary file there is restored */
+	assert_int_equal(arca_restore(f->s, "disk", dest, &ro, NULL), 0);
+	assert_int_equal(th_file_equal(img, dest), 0);
+}
+
 /* Whether another process can begin a write transaction at once. */
 static int other_process_can_write(const char *dir)
 {
@@ -243,6 +280,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup, teardown),
 		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_bind_mount_of_the_packs_is_never_rolled_back_into, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
