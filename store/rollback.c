@@ -231,17 +231,20 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 {
 	char cur[ARCA_MF_PATH_MAX + 1];
 	int rc, left;
-	/* a symlink with other hard links (one may be outside DEST) shares
-	 * its owner and mtime with them: never fixed in place */
-	if (exists && S_ISLNK(st->st_mode) && st->st_nlink == 1) {
+	if (exists && S_ISLNK(st->st_mode)) {
 		ssize_t n = readlinkat(top->fd, name, cur, sizeof(cur));
 		if (n == (ssize_t)e->target_len && !memcmp(cur, e->target, (size_t)n)) {
 			if (st->st_mtim.tv_sec == e->mtime_sec &&
 			    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec &&
 			    (!b->p->as_root || (st->st_uid == e->uid && st->st_gid == e->gid)))
 				return 0;
-			b->changed++;
-			return fill_link_meta(b->p, top->fd, name, e, 1);
+			/* a symlink with other hard links (one may be outside
+			 * DEST) shares its owner and mtime with them: those are
+			 * never changed in place, it is replaced */
+			if (st->st_nlink == 1) {
+				b->changed++;
+				return fill_link_meta(b->p, top->fd, name, e, 1);
+			}
 		}
 	}
 	if (exists) {

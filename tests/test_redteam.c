@@ -83,6 +83,11 @@ static void symlink_hardlinked_to_outside_keeps_the_outside_metadata(void **stat
 	assert_int_equal(st.st_nlink, 1);
 	assert_int_equal(st.st_mtim.tv_sec, 1577836800);
 	assert_int_equal(st.st_uid, 0);
+	/* one that already matches in every respect is left as it is */
+	assert_int_equal(linkat(AT_FDCWD, in, AT_FDCWD, th_path(f->outside, "l2"), 0), 0);
+	rollback_ok(f, "t", f->work, NULL);
+	assert_int_equal(lstat(in, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
 }
 
 /* Bind-mounts `what` on `where`; 0 (and a printed reason) when mounts
