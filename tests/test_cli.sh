@@ -98,6 +98,18 @@ if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then
 	check "store opens with limited address space" bash -c "ulimit -v 16000000; '$ARCA' --store '$T/store3' snapshot '$T/src' -q >/dev/null && '$ARCA' --store '$T/store3' verify >/dev/null"
 fi
 
+# a tree deeper than the soft limit of open files (one per level)
+D=$T/deep; p=$D; for _ in $(seq 300); do p=$p/d; done; mkdir -p "$p"; echo x > "$p/f"
+h=$(ulimit -H -n)
+if [ "$h" = unlimited ] || [ "$h" -gt 700 ]; then
+	check "a deep tree snapshots under a low soft fd limit" \
+		bash -c "ulimit -S -n 256 && '$ARCA' --store '$T/store-deep' snapshot '$D' --name deep -q >/dev/null"
+	check "and restores" bash -c "ulimit -S -n 256 && '$ARCA' --store '$T/store-deep' restore deep '$T/deep2' >/dev/null 2>&1"
+	check "and rolls back" bash -c "ulimit -S -n 256 && rm -r '$T/deep2/d/d/d' && '$ARCA' --store '$T/store-deep' rollback deep '$T/deep2' >/dev/null 2>&1 && test -f '$T/deep2/${p#$D/}/f'"
+else
+	echo "skipped: deep tree checks need a hard fd limit over 700"
+fi
+
 # a writer waiting for another process's writer: --no-wait, --wait, exit 12
 S=$T/store-lock
 "$ARCA" --store "$S" snapshot "$T/src" --name w -q >/dev/null
