@@ -238,6 +238,53 @@ static void a_store_file_mounted_as_the_image_is_never_written(void **state)
 	assert_int_equal(th_file_equal(img, dest), 0);
 }
 
+static void expect_equal(const char *a, const char *b)
+{
+	char why[512];
+	if (th_tree_equal(a, b, why, sizeof(why)) != 0)
+		fail_msg("trees differ: %s", why);
+}
+
+/* The quick check keeps a file whose size and mtime match, but names it
+ * shares its inode with must be the artifact's hard links to it: two
+ * files of the artifact linked together in DEST (or one linked to a name
+ * outside) would stay one file, and a write to one change the other. */
+static void files_the_artifact_keeps_apart_are_unlinked_in_dest(void **state)
+{
+	fixture *f = *state;
+	struct timespec t[2] = { { 0, UTIME_OMIT }, { 1577836800, 0 } };
+	const char *out = th_path(f->outside, "o");
+	arca_op_stats st;
+	struct stat a, b;
+
+	th_write_file(th_path(f->src, "x"), "same", 4);
+	th_write_file(th_path(f->src, "y"), "same", 4);
+	th_write_file(th_path(f->src, "z"), "same", 4);
+	th_write_file(th_path(f->src, "h1"), "linked", 6);
+	assert_int_equal(link(th_path(f->src, "h1"), th_path(f->src, "h2")), 0);
+	assert_int_equal(utimensat(AT_FDCWD, th_path(f->src, "x"), t, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, th_path(f->src, "y"), t, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, th_path(f->src, "z"), t, 0), 0);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	rmdir(f->work);
+	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
+
+	/* the artifact's own hard links, as they are: nothing to do */
+	rollback_ok(f, "t", f->work, &st);
+	assert_int_equal(st.entries_changed, 0);
+
+	assert_int_equal(unlink(th_path(f->work, "y")), 0);
+	assert_int_equal(link(th_path(f->work, "x"), th_path(f->work, "y")), 0);
+	assert_int_equal(link(th_path(f->work, "z"), out), 0);
+	rollback_ok(f, "t", f->work, NULL);
+	expect_equal(f->src, f->work);
+	assert_int_equal(stat(th_path(f->work, "z"), &a), 0);
+	assert_int_equal(stat(out, &b), 0);
+	assert_int_not_equal(a.st_ino, b.st_ino);
+	assert_int_equal(b.st_nlink, 1);
+	assert_int_equal(th_file_equal(th_path(f->src, "z"), out), 0);
+}
+
 /* Whether another process can begin a write transaction at once. */
 static int other_process_can_write(const char *dir)
 {
@@ -290,6 +337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_bind_mount_of_the_packs_is_never_rolled_back_into, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup, teardown),
+		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
