@@ -333,6 +333,65 @@ static int env_open(arca_cas *cas, const char *lmdb_path, unsigned flags)
 static int open_index(arca_cas **out, const char *dir, const char *index_name,
 		const arca_writelock_config *wl);
 
+/* The indexes this process has open. LMDB's and the writer's locks are
+ * POSIX record locks, which belong to the process: a second open of the
+ * same index takes LMDB's lock file as unused and resets it (under a
+ * live write transaction), and closing either drops the other's locks,
+ * so another process then writes at the same time. One open each. A
+ * forked child holds none of its parent's locks: it may open them anew. */
+typedef struct open_index_rec {
+	dev_t dev;
+	ino_t ino;
+	pid_t pid;
+	struct open_index_rec *next;
+} open_index_rec;
+
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static open_index_rec *open_list;
+
+static int index_is_open(const struct stat *st)
+{
+	pid_t me = getpid();
+	for (open_index_rec *r = open_list; r; r = r->next)
+		if (r->dev == st->st_dev && r->ino == st->st_ino && r->pid == me)
+			return 1;
+	return 0;
+}
+
+static int list_open_index(arca_cas *cas)
+{
+	struct stat st;
+	int fd;
+	open_index_rec *r;
+	if (mdb_env_get_fd(cas->env, &fd) != 0 || fstat(fd, &st) < 0)
+		return arca_err_sys("stat the index of %s", cas->dir);
+	if (!(r = malloc(sizeof(*r))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	r->dev = cas->index_dev = st.st_dev;
+	r->ino = cas->index_ino = st.st_ino;
+	r->pid = cas->open_pid = getpid();
+	r->next = open_list;
+	open_list = r;
+	cas->open_listed = 1;
+	return 0;
+}
+
+static void unlist_open_index(arca_cas *cas)
+{
+	pthread_mutex_lock(&open_mu);
+	for (open_index_rec **p = &open_list; *p; p = &(*p)->next) {
+		if ((*p)->dev == cas->index_dev && (*p)->ino == cas->index_ino &&
+		    (*p)->pid == cas->open_pid) {
+			open_index_rec *r = *p;
+			*p = r->next;
+			free(r);
+			break;
+		}
+	}
+	cas->open_listed = 0;
+	pthread_mutex_unlock(&open_mu);
+}
+
 int arca_cas_check_index(arca_cas *cas)
 {
 	char path[4096];
@@ -411,9 +470,19 @@ static int open_index(arca_cas **out, const char *dir, const char *index_name,
 	/* A store we may only read: read-only, then also without LMDB's lock
 	 * file (which must be writable). MDB_NOLOCK is safe only because no
 	 * one can write the store: a writer would reuse pages under us. */
+	pthread_mutex_lock(&open_mu);
+	if (stat(lmdb_path, &st) == 0 && index_is_open(&st)) {
+		pthread_mutex_unlock(&open_mu);
+		rc = arca_err_set(ARCA_EINVAL, "store %s is already open in this process", dir);
+		goto fail;
+	}
 	while ((mrc = env_open(cas, lmdb_path, flags)) != 0 && readonly_errno(mrc) &&
 	       !(flags & MDB_NOLOCK))
 		flags |= flags & MDB_RDONLY ? MDB_NOLOCK : MDB_RDONLY;
+	rc = mrc ? 0 : list_open_index(cas);
+	pthread_mutex_unlock(&open_mu);
+	if (rc)
+		goto fail;
 	if (mrc != 0) {
 		rc = mrc == MDB_INVALID || mrc == MDB_CORRUPTED || mrc == MDB_VERSION_MISMATCH ?
 			damaged_index(lmdb_path, "is damaged") : arca_lmdb_error(mrc, lmdb_path);
@@ -471,6 +540,8 @@ void arca_cas_free(arca_cas *cas)
 	if (cas->env)
 		mdb_env_close(cas->env);
 	arca_writelock_release(&cas->wlock); /* after LMDB's: it drops our record locks */
+	if (cas->open_listed)
+		unlist_open_index(cas); /* once no descriptor of it is left */
 	pthread_mutex_destroy(&cas->fd_lock);
 	free(cas->dir);
 	free(cas->packdir);

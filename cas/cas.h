@@ -40,6 +40,10 @@ typedef struct arca_cas {
 	int *pack_fds;        /* read-only descriptors by pack number */
 	size_t npack_fds;
 	arca_writelock wlock; /* taken around every LMDB write transaction */
+	int open_listed;      /* its index is in the process's list of open ones */
+	dev_t index_dev;
+	ino_t index_ino;
+	pid_t open_pid;       /* the process that listed it (not a forked child) */
 } arca_cas;
 
 typedef struct {

@@ -2,9 +2,11 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -192,10 +194,24 @@ void cli_format_time(char *out, size_t n, int64_t ns)
 	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Trees are walked with one open directory per level (paths up to 4095
+ * bytes: 2048 levels), plus the packs: a soft limit of 1024 descriptors
+ * would fail on deep trees that the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	cli_ctx ctx = { NULL, "arca", -1 };
 	int i = 1;
+
+	raise_fd_limit();
 
 	while (i < argc && argv[i][0] == '-') {
 		const char *wait = !strcmp(argv[i], "--wait") ? (i + 1 < argc ? argv[i + 1] : "") :
@@ -203,8 +219,13 @@ int main(int argc, char **argv)
 		if (wait) {
 			char *end;
 			double sec = strtod(wait, &end);
-			if (!*wait || *end || !(sec >= 0) || sec > 86400.0 * 365) {
+			if (!*wait || *end || !(sec >= 0)) {
 				fprintf(stderr, "arca: --wait needs a number of seconds\n");
+				return EXIT_USAGE;
+			}
+			/* milliseconds in an int: more would overflow into "forever" */
+			if (sec * 1000 > INT_MAX) {
+				fprintf(stderr, "arca: --wait takes at most %d seconds\n", INT_MAX / 1000);
 				return EXIT_USAGE;
 			}
 			ctx.lock_timeout_ms = (int)(sec * 1000);

@@ -1,4 +1,5 @@
 #include "store/fill.h"
+#include "store/walk.h"
 #include "cas/hash.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -244,6 +245,11 @@ int fill_start(fill_pool *p, arca_store *s)
 			p->guard.keep_dev = st.st_dev;
 			p->guard.keep_ino = st.st_ino;
 		}
+		if (s->cas->packdir && stat(s->cas->packdir, &st) == 0) {
+			p->have_packs = 1;
+			p->packs_dev = st.st_dev;
+			p->packs_ino = st.st_ino;
+		}
 	}
 	{
 		MDB_txn *txn;
@@ -417,7 +423,8 @@ int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 		return arca_err_sys("dup");
 	for (int i = 0; i < 4096; i++) {
 		int next;
-		if (st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) {
+		if ((st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) ||
+		    (p->have_packs && st.st_dev == p->packs_dev && st.st_ino == p->packs_ino)) {
 			rc = arca_err_set(ARCA_EUNSAFE, "%s is inside the store", dest);
 			break;
 		}
@@ -433,7 +440,41 @@ int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 	return rc;
 }
 
+static int guard_image_dir(fill_pool *p, const char *dest);
+
+/* 1 when `st` is one of the files in directory `dir`. */
+static int is_file_in(const char *dir, const struct stat *st)
+{
+	struct stat fst;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), found = 0;
+	char **names;
+	size_t n;
+
+	if (fd < 0)
+		return 0;
+	if (arca_dir_names(fd, &names, &n) == 0) {
+		for (size_t i = 0; i < n && !found; i++)
+			found = fstatat(fd, names[i], &fst, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISREG(fst.st_mode) && fst.st_dev == st->st_dev &&
+				fst.st_ino == st->st_ino;
+		arca_dir_names_free(names, n);
+	}
+	close(fd);
+	return found;
+}
+
 int fill_guard_image(fill_pool *p, const char *dest)
+{
+	struct stat st;
+
+	/* the image file itself may be a store file mounted elsewhere */
+	if (p->guard.have_keep && lstat(dest, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (is_file_in(p->s->dir, &st) || is_file_in(p->s->cas->packdir, &st)))
+		return arca_err_set(ARCA_EUNSAFE, "%s is a file of the store", dest);
+	return guard_image_dir(p, dest);
+}
+
+static int guard_image_dir(fill_pool *p, const char *dest)
 {
 	char dir[4096];
 	const char *sl = strrchr(dest, '/');
@@ -486,8 +527,10 @@ int fill_create_beside(const char *path, char *tmp, size_t n, int *out)
 }
 
 /* Opens the directory holding `path` (relative to root) without following
- * symlinks; *name points at its last component. */
-int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name)
+ * symlinks; *name points at its last component. 1 when a directory on
+ * the way is another mount than g's or the store (nothing opened). */
+static int open_parent(int root, const char *path, size_t len, arca_rm_guard *g,
+		int *out, const char **name)
 {
 	char comp[256];
 	int fd = dup(root);
@@ -496,6 +539,8 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 	if (fd < 0)
 		return arca_err_sys("dup");
 	for (size_t i = 0; i < len; i++) {
+		struct stat st;
+		arca_mount_id m;
 		if (path[i] != '/')
 			continue;
 		size_t n = i - start;
@@ -508,10 +553,29 @@ int fill_open_parent(int root, const char *path, size_t len, int *out, const cha
 				"hardlink target '%s' is not inside the tree", path);
 		fd = next;
 		start = i + 1;
+		if (arca_lstat_mnt(fd, "", &st, &m) < 0) {
+			int rc = arca_err_sys("stat %.*s", (int)i, path);
+			close(fd);
+			return rc;
+		}
+		if (!arca_mount_same(&m, &g->mount) ||
+		    (g->have_keep && st.st_dev == g->keep_dev && st.st_ino == g->keep_ino)) {
+			close(fd);
+			return 1;
+		}
 	}
 	*out = fd;
 	*name = path + start;
 	return 0;
+}
+
+/* A hard link that cannot be made without reaching another mount or
+ * the store: left out, and reported like an entry on another mount. */
+static int link_left(fill_pool *p, const arca_mf_entry *e)
+{
+	if (!p->guard.foreign++)
+		snprintf(p->guard.first_foreign, sizeof(p->guard.first_foreign), "%s", e->path);
+	return 1;
 }
 
 int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
@@ -519,14 +583,22 @@ int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arc
 {
 	const char *tname = NULL;
 	struct stat tst;
+	arca_mount_id tm;
 	int tfd = -1, rc;
 
-	if ((rc = fill_open_parent(root, e->target, e->target_len, &tfd, &tname)) != 0)
-		return rc;
-	if (fstatat(tfd, tname, &tst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(tst.st_mode)) {
+	/* the target is looked up by path below DEST: where that leaves
+	 * DEST's mount or enters the store, no link is made (linkat would
+	 * fail across mounts, after the entry there was removed) */
+	if ((rc = open_parent(root, e->target, e->target_len, &p->guard, &tfd, &tname)) != 0)
+		return rc == 1 ? link_left(p, e) : rc;
+	if (arca_lstat_mnt(tfd, tname, &tst, &tm) < 0 || !S_ISREG(tst.st_mode)) {
 		close(tfd);
 		return arca_err_set(ARCA_ECORRUPT, "hardlink %s: target %s is not a restored file",
 			e->path, e->target);
+	}
+	if (!arca_mount_same(&tm, &p->guard.mount)) {
+		close(tfd);
+		return link_left(p, e);
 	}
 	if (existing && existing->st_ino == tst.st_ino && existing->st_dev == tst.st_dev) {
 		close(tfd);

@@ -52,6 +52,11 @@ typedef struct {
 	/* What DEST is, and what the walk must leave alone in it: other
 	 * mounts (counted in guard.foreign) and the store (guard.kept). */
 	arca_rm_guard guard;
+	/* the store's packs/: DEST is never it either (a bind mount of it
+	 * has no way up to the store) */
+	int have_packs;
+	dev_t packs_dev;
+	ino_t packs_ino;
 	int have_key;                 /* the store has a MAC key */
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];
@@ -101,15 +106,14 @@ int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st
 /** Creates an empty file next to `path` (mode 0600) for a replacement
  *  renamed over it; its name goes to tmp. */
 int fill_create_beside(const char *path, char *tmp, size_t n, int *out);
-/** Opens the directory holding `path` below `root` without following
- *  symlinks (ARCA_EUNSAFE otherwise); *name points at the last component. */
-int fill_open_parent(int root, const char *path, size_t len, int *out, const char **name);
 
 /**
  * Makes `name` in `dirfd` a hard link to the manifest entry's earlier
  * path (found below `root` without following symlinks). `existing` is
  * what `name` is now, or NULL: if it already is that file, returns 1 and
- * changes nothing; otherwise it is removed first. 0 when linked now.
+ * changes nothing; otherwise it is removed first. 0 when linked now. Also
+ * 1, counted in p->guard.foreign and with `name` left as it is, when the
+ * target is reached only through another mount or the store.
  */
 int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing);

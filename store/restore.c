@@ -268,8 +268,10 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				goto done;
 			break;
 		case ARCA_MF_HARDLINK:
-			if ((rc = fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) != 0)
+			/* 1: left out (its target is on another mount or in the store) */
+			if ((rc = fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) < 0)
 				goto done;
+			rc = 0;
 			break;
 		case ARCA_MF_FIFO:
 			if (mkfifoat(top->fd, name, 0600) < 0) {
@@ -330,6 +332,10 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		arca_err_wrap(rc, "restore to %s", dest);
 		goto out;
 	}
+	if (p.guard.foreign)
+		rc = arca_err_set(ARCA_EUNSAFE, "restore to %s: %s would reach another mount or "
+			"the store, left out: DEST does not equal the artifact", dest,
+			p.guard.first_foreign);
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->entries = entries;

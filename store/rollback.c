@@ -29,10 +29,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A file kept by the quick check although it has other names: those must
+ * be the artifact's hard links to it, else it is replaced by a second pass
+ * (another name in DEST or outside would share what the artifact keeps
+ * apart). */
+typedef struct {
+	dev_t dev;
+	ino_t ino;
+	nlink_t expect;   /* 1 + the artifact's hard links found on it */
+	char *path;
+} shared_file;
+
 typedef struct {
 	fill_pool *p;
 	int checksum;
 	uint64_t changed, removed;
+	shared_file *shared;
+	size_t nshared, capshared;
+	size_t *index;        /* hash of shared by inode: position + 1, 0 = free */
+	size_t capindex;
+	shared_file *force;   /* second pass: never taken as unchanged (sorted) */
+	size_t nforce;
 	char dir[ARCA_MF_PATH_MAX + 1];   /* path of the innermost open directory */
 	size_t dirlen;
 } rb;
@@ -164,6 +181,82 @@ static int make_writable(frame *top, const char *name, const struct stat *st, co
 	return rc;
 }
 
+static size_t shared_slot(const rb *b, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
+	size_t i = (size_t)(h >> 17) & (b->capindex - 1);
+	while (b->index[i] && (b->shared[b->index[i] - 1].dev != dev ||
+			       b->shared[b->index[i] - 1].ino != ino))
+		i = (i + 1) & (b->capindex - 1);
+	return i;
+}
+
+/* The kept file with this inode, or NULL. */
+static shared_file *find_shared(rb *b, dev_t dev, ino_t ino)
+{
+	size_t i;
+	if (!b->capindex)
+		return NULL;
+	i = shared_slot(b, dev, ino);
+	return b->index[i] ? &b->shared[b->index[i] - 1] : NULL;
+}
+
+static int cmp_file(const void *x, const void *y)
+{
+	const shared_file *a = x, *c = y;
+	if (a->dev != c->dev)
+		return a->dev < c->dev ? -1 : 1;
+	return a->ino < c->ino ? -1 : a->ino > c->ino;
+}
+
+static int is_forced(const rb *b, dev_t dev, ino_t ino)
+{
+	shared_file key;
+	key.dev = dev;
+	key.ino = ino;
+	return b->nforce && bsearch(&key, b->force, b->nforce, sizeof(key), cmp_file) != NULL;
+}
+
+static int note_shared(rb *b, const struct stat *st, const char *path)
+{
+	shared_file *f;
+	if (find_shared(b, st->st_dev, st->st_ino))
+		return 0; /* two files of the artifact on one inode: the first counts */
+	if (b->nshared == b->capshared) {
+		size_t nc = b->capshared ? 2 * b->capshared : 16;
+		shared_file *n = realloc(b->shared, nc * sizeof(*n));
+		size_t *ix = calloc(2 * nc, sizeof(*ix));
+		if (!n || !ix) {
+			if (n)
+				b->shared = n;
+			free(ix);
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		}
+		b->shared = n;
+		b->capshared = nc;
+		free(b->index);
+		b->index = ix;
+		b->capindex = 2 * nc;
+		for (size_t i = 0; i < b->nshared; i++)
+			b->index[shared_slot(b, b->shared[i].dev, b->shared[i].ino)] = i + 1;
+	}
+	f = &b->shared[b->nshared];
+	if (!(f->path = strdup(path)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->expect = 1;
+	b->index[shared_slot(b, f->dev, f->ino)] = ++b->nshared;
+	return 0;
+}
+
+static void shared_free(shared_file *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
 static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 		const arca_mf_entry *e, int exists, const struct stat *st)
 {
@@ -175,12 +268,15 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	 * place (the other name may be outside DEST): unless it already
 	 * matches in every respect, it is replaced. */
 	if (exists && S_ISREG(st->st_mode) && !b->checksum &&
-	    (st->st_nlink == 1 || !meta_differs(st, e, b->p->as_root)) &&
+	    (st->st_nlink == 1 || (!meta_differs(st, e, b->p->as_root) &&
+	     !is_forced(b, st->st_dev, st->st_ino))) &&
 	    (uint64_t)st->st_size == e->size && st->st_mtim.tv_sec == e->mtime_sec &&
 	    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec) {
 		/* quick check: content taken as unchanged */
 		if ((rc = skip_extents(r)) != 0)
 			return rc;
+		if (st->st_nlink > 1)
+			return note_shared(b, st, e->path);
 		if (!meta_differs(st, e, b->p->as_root))
 			return 0;
 		if ((rc = fill_open_same(top->fd, name, O_RDONLY | O_NONBLOCK, st, e->path, &fd)) != 0)
@@ -238,8 +334,13 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 			    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec &&
 			    (!b->p->as_root || (st->st_uid == e->uid && st->st_gid == e->gid)))
 				return 0;
-			b->changed++;
-			return fill_link_meta(b->p, top->fd, name, e, 1);
+			/* a symlink with other hard links (one may be outside
+			 * DEST) shares its owner and mtime with them: those are
+			 * never changed in place, it is replaced */
+			if (st->st_nlink == 1) {
+				b->changed++;
+				return fill_link_meta(b->p, top->fd, name, e, 1);
+			}
 		}
 	}
 	if (exists) {
@@ -273,9 +374,14 @@ static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
+	struct stat now;
+	shared_file *f;
 	int rc = fill_hardlink(b->p, root, top->fd, name, e, exists ? st : NULL);
 	if (rc == 0)
 		b->changed++;
+	if (rc >= 0 && b->nshared && fstatat(top->fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (f = find_shared(b, now.st_dev, now.st_ino)) != NULL)
+		f->expect++;
 	return rc < 0 ? rc : 0;
 }
 
@@ -314,6 +420,34 @@ static int open_dir(rb *b, frame *top, frame *child, const char *name, const arc
 		return rc;
 	}
 	return 0;
+}
+
+/* Moves the kept files that still have names besides the artifact's to
+ * b->force, for a second pass that replaces them. */
+static int find_strays(rb *b, const char *dest)
+{
+	int root, rc = 0;
+	shared_file *nf;
+	if (!b->nshared)
+		return 0;
+	if (!(nf = realloc(b->force, (b->nforce + b->nshared) * sizeof(*nf))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	b->force = nf;
+	if ((root = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return arca_err_sys("open %s", dest);
+	for (size_t i = 0; i < b->nshared; i++) {
+		shared_file *f = &b->shared[i];
+		struct stat st;
+		/* only a stat: a swapped directory on the way costs a pass */
+		if (fstatat(root, f->path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    st.st_dev != f->dev || st.st_ino != f->ino || st.st_nlink == f->expect)
+			continue;
+		b->force[b->nforce] = *f; /* one per inode: note_shared saw to it */
+		b->force[b->nforce++].path = NULL;
+	}
+	close(root);
+	qsort(b->force, b->nforce, sizeof(*b->force), cmp_file);
+	return rc;
 }
 
 static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
@@ -428,6 +562,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		if ((rc = close_frame(b, &stack[depth], 1)) != 0)
 			goto done;
 	}
+	rc = find_strays(b, dest);
 done:
 	while (depth > 0)
 		frame_release(&stack[--depth]);
@@ -523,8 +658,27 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 	}
 	fill_start(&p, s);
 	b->p = &p;
-	rc = kind == ARCA_KIND_IMAGE ? rollback_image(b, &r, dest, tmp, sizeof(tmp)) :
-		rollback_tree(b, &r, dest);
+	if (kind == ARCA_KIND_IMAGE) {
+		rc = rollback_image(b, &r, dest, tmp, sizeof(tmp));
+	} else {
+		rc = rollback_tree(b, &r, dest);
+		if (!rc && b->nforce) {
+			/* the same artifact, whatever its ref points to now */
+			char idstr[ARCA_ID_STRLEN];
+			arca_id_format(idstr, &rec.a.id);
+			arca_mf_in_free(in);
+			in = NULL;
+			arca_artifact_rec_clear(&rec);
+			shared_free(b->shared, b->nshared);
+			free(b->index);
+			b->shared = NULL;
+			b->index = NULL;
+			b->nshared = b->capshared = b->capindex = 0;
+			rc = arca_store__open_manifest(s, idstr, &rec, &in, &r, &kind);
+			if (!rc)
+				rc = rollback_tree(b, &r, dest);
+		}
+	}
 	rc2 = fill_finish(&p);
 	if (!rc)
 		rc = rc2;
@@ -554,6 +708,9 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 	}
 	arca_mf_in_free(in);
 	arca_artifact_rec_clear(&rec);
+	shared_free(b->shared, b->nshared);
+	free(b->index);
+	free(b->force);
 	free(b);
 	return rc;
 }

@@ -98,10 +98,24 @@ if ! ldd "$ARCA" 2>/dev/null | grep -q asan; then
 	check "store opens with limited address space" bash -c "ulimit -v 16000000; '$ARCA' --store '$T/store3' snapshot '$T/src' -q >/dev/null && '$ARCA' --store '$T/store3' verify >/dev/null"
 fi
 
+# a tree deeper than the soft limit of open files (one per level)
+D=$T/deep; p=$D; for _ in $(seq 300); do p=$p/d; done; mkdir -p "$p"; echo x > "$p/f"
+h=$(ulimit -H -n)
+if [ "$h" = unlimited ] || [ "$h" -gt 700 ]; then
+	check "a deep tree snapshots under a low soft fd limit" \
+		bash -c "ulimit -S -n 256 && '$ARCA' --store '$T/store-deep' snapshot '$D' --name deep -q >/dev/null"
+	check "and restores" bash -c "ulimit -S -n 256 && '$ARCA' --store '$T/store-deep' restore deep '$T/deep2' >/dev/null 2>&1"
+	check "and rolls back" bash -c "ulimit -S -n 256 && rm -r '$T/deep2/d/d/d' && '$ARCA' --store '$T/store-deep' rollback deep '$T/deep2' >/dev/null 2>&1 && test -f '$T/deep2/${p#$D/}/f'"
+else
+	echo "skipped: deep tree checks need a hard fd limit over 700"
+fi
+
 # a writer waiting for another process's writer: --no-wait, --wait, exit 12
 S=$T/store-lock
 "$ARCA" --store "$S" snapshot "$T/src" --name w -q >/dev/null
 check "--wait needs seconds" status_is 2 "$ARCA" --store "$S" --wait soon tag w w:x
+check "--wait too long for its milliseconds is refused" status_is 2 "$ARCA" --store "$S" --wait 3000000 tag w w:x
+check "--wait at its limit is taken" status_is 0 "$ARCA" --store "$S" --wait 2147483 tag w w:z
 check "--no-wait writes when no one else does" status_is 0 "$ARCA" --store "$S" --no-wait tag w w:x
 if command -v python3 >/dev/null; then
 	# holds the writer lock (a record lock on byte 2^40 of the LMDB lock file)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static off_t file_size(const char *p)
@@ -199,10 +200,9 @@ static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
 {
 	th_fixture *f = *state;
 	char other[4096], osrc[4096];
-	arca_store *o, *reader;
+	arca_store *o;
 	arca_repair_result rr;
 	arca_gc_result gr;
-	MDB_txn *rtxn;
 
 	snprintf(other, sizeof(other), "%s/other", f->tmp);
 	snprintf(osrc, sizeof(osrc), "%s/osrc", f->tmp);
@@ -215,17 +215,39 @@ static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
 		th_write_random(th_path(osrc, "y"), 1u << 16, 8);
 		assert_int_equal(arca_artifact_remove(o, ids, 1, 1), 0);
 	}
-	reader = th_store_open(other);
-	assert_int_equal(arca_cas_txn_read(reader->cas, &rtxn), 0);
+	/* a reader in another process (one process opens a store once) */
 	{
-		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
-		go.repack_threshold = 1.0;
-		assert_int_equal(arca_gc(&gr, o, &go), 0);
+		int up[2], down[2];
+		char c;
+		pid_t pid;
+		assert_int_equal(pipe(up), 0);
+		assert_int_equal(pipe(down), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			arca_store *reader = NULL;
+			MDB_txn *rtxn;
+			arca_store_options ro = ARCA_STORE_OPTIONS_INIT;
+			ro.no_create = 1;
+			if (arca_store_open(&reader, other, &ro) != 0 ||
+			    arca_cas_txn_read(reader->cas, &rtxn) != 0)
+				_exit(1);
+			if (write(up[1], "r", 1) != 1 || read(down[0], &c, 1) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		assert_int_equal(read(up[0], &c, 1), 1);
+		{
+			arca_gc_options go = ARCA_GC_OPTIONS_INIT;
+			go.repack_threshold = 1.0;
+			assert_int_equal(arca_gc(&gr, o, &go), 0);
+		}
+		assert_int_equal(write(down[1], "x", 1), 1);
+		assert_int_equal(waitpid(pid, NULL, 0), pid);
+		close(up[0]); close(up[1]); close(down[0]); close(down[1]);
 	}
 	assert_true(gr.packs_pending >= 1); /* pack 1 retired, not yet deleted */
 	arca_store_free(o);
-	mdb_txn_abort(rtxn);
-	arca_store_free(reader);
 
 	th_write_random(th_path(f->src, "a"), 3u << 20, 1);
 	th_snapshot(f->s, f->src, "mine", NULL, NULL);

@@ -96,7 +96,9 @@ typedef struct {
 
 /**
  * Opens (and unless opts->no_create, creates) the store in directory
- * `path`. Release with arca_store_free().
+ * `path`. Release with arca_store_free(). A process has a store open once
+ * at a time (share the handle between threads): a second open of the same
+ * store fails with ARCA_EINVAL, as its locks belong to the process.
  */
 ARCA_API int arca_store_open(arca_store **out, const char *path,
 		const arca_store_options *opts);
