@@ -69,7 +69,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 			return rc;
 		}
 	} else if (errno == ENOENT) {
-		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			return arca_err_sys("open %s", dest);
 	} else {

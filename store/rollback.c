@@ -613,7 +613,7 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 		}
 	} else if (errno == ENOENT) {
 		fresh = 1;
-		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			return arca_err_sys("open %s", dest);
 	} else {

@@ -253,5 +253,12 @@ check "repair fixes the header" bash -c "'$ARCA' --store '$S' repair --json | gr
 check "verify is clean again" status_is 0 "$ARCA" --store "$S" verify
 check "help lists repair" bash -c "'$ARCA' --help | grep -q '^  repair'"
 
+
+# a restored disk image is private to its owner, whatever the umask
+truncate -s 1M "$T/priv.img"
+"$ARCA" --store "$T/store-img" snapshot "$T/priv.img" --name img -q >/dev/null
+check "a new image is created 0600" bash -c "umask 0; '$ARCA' --store '$T/store-img' restore img '$T/priv-out.img' >/dev/null && [ \$(stat -c %a '$T/priv-out.img') = 600 ]"
+check "a rolled-back new image is created 0600" bash -c "umask 0; '$ARCA' --store '$T/store-img' rollback img '$T/priv-rb.img' >/dev/null && [ \$(stat -c %a '$T/priv-rb.img') = 600 ]"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
