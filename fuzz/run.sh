@@ -24,7 +24,7 @@ targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunke
 cc=${FUZZ_CC:-clang}
 
 mkdir -p "$build"
-cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DARCA_WERROR=ON \
 	-DARCA_FUZZ=ON -DARCA_TESTS=OFF >"$build/configure.log" 2>&1 || {
 	cat "$build/configure.log"; echo "run.sh: configure failed" >&2; exit 1; }
 # shellcheck disable=SC2086

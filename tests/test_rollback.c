@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,25 @@ static void missing_destination_is_created(void **state)
 	expect_equal(f->src, f->work);
 }
 
+/* "offset+length " of each data extent, by SEEK_DATA/SEEK_HOLE. */
+static void data_map(const char *path, char *out, size_t n)
+{
+	int fd = open(path, O_RDONLY);
+	off_t at = 0, end;
+	size_t used = 0;
+	assert_true(fd >= 0);
+	out[0] = '\0';
+	while ((at = lseek(fd, at, SEEK_DATA)) >= 0) {
+		end = lseek(fd, at, SEEK_HOLE);
+		assert_true(end > at);
+		used += (size_t)snprintf(out + used, n - used, "%lld+%lld ", (long long)at,
+			(long long)(end - at));
+		assert_true(used < n);
+		at = end;
+	}
+	close(fd);
+}
+
 static void image_rollback_writes_only_differing_chunks(void **state)
 {
 	fixture *f = *state;
@@ -232,7 +252,13 @@ static void image_rollback_writes_only_differing_chunks(void **state)
 	snprintf(out, sizeof(out), "%s/fresh.img", f->tmp);
 	assert_int_equal(arca_restore(f->s, "disk", out, NULL, NULL), 0);
 	assert_int_equal(stat(out, &a), 0);
-	assert_int_equal(a.st_blocks, b.st_blocks);
+	{
+		/* the same data extents; block counts differ between filesystems */
+		char ma[4096], mb[4096];
+		data_map(out, ma, sizeof(ma));
+		data_map(work, mb, sizeof(mb));
+		assert_string_equal(ma, mb);
+	}
 }
 
 /* Bytes the process has written so far (/proc/PID/io). */
@@ -378,7 +404,7 @@ static void rm_rf_never_crosses_into_a_mount(void **state)
 typedef struct {
 	const char *dest;     /* DEST */
 	const char *target;   /* outside DEST */
-	volatile int stop;
+	atomic_int stop; /* set by the test, read by the racer */
 } racer;
 
 /* Makes the regular file or fifo at `path` (never what a symlink there

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,7 +463,7 @@ static void test_walk_reports_a_directory_replaced_by_a_symlink(void **state)
 
 typedef struct {
 	const char *path;
-	volatile int stop;
+	atomic_int stop;
 	int passes;
 } live_writer;
 
