@@ -77,42 +77,18 @@ static int set_has(const id_set *s, const uint8_t id[32])
 	return 0;
 }
 
+static int mark_one(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
+{
+	(void)len;
+	(void)manifest;
+	return set_add(ctx, id);
+}
+
 /* Marks the manifest chunks and every data chunk of one artifact. */
 static int mark_artifact(arca_store *s, id_set *live, const arca_artifact_rec *rec)
 {
-	arca_mf_in *in = NULL;
-	arca_mf_reader r;
-	arca_mf_entry e;
-	uint8_t id[32];
-	uint64_t len;
-	int kind, has_id, rc;
 	char hex[ARCA_ID_STRLEN];
-
-	for (uint32_t i = 0; i < rec->nchunks; i++)
-		if ((rc = set_add(live, rec->chunk_ids[i])) != 0)
-			return rc;
-	if ((rc = arca_mf_in_new(&in, s, rec)) != 0)
-		return rc;
-	arca_mf_reader_init(&r, arca_mf_in_read, in);
-	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
-		goto done;
-	for (;;) {
-		if (kind == ARCA_KIND_TREE) {
-			if ((rc = arca_mf_next_entry(&r, &e, NULL)) <= 0)
-				break;
-			if (e.type != ARCA_MF_FILE)
-				continue;
-		}
-		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1)
-			if (has_id && (rc = set_add(live, id)) != 0)
-				goto done;
-		if (rc < 0 || kind == ARCA_KIND_IMAGE)
-			break;
-	}
-	if (!rc && kind == ARCA_KIND_IMAGE)
-		rc = arca_mf_read_finish(&r);
-done:
-	arca_mf_in_free(in);
+	int rc = arca_store__reach(s, rec, mark_one, live);
 	if (rc) {
 		/* Damage (a chunk that fails its checks) only loses what is
 		 * already lost: what was read up to it stays marked. Anything

@@ -849,64 +849,41 @@ done:
 	return rc;
 }
 
+typedef struct {
+	arca_store *s;
+	repair *r;
+	MDB_txn *txn;
+	int lost;
+} lost_walk;
+
+static int note_missing(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
+{
+	lost_walk *w = ctx;
+	arca_chunk_loc loc;
+	(void)len;
+	(void)manifest;
+	if (arca_cas_lookup(w->s->cas, w->txn, id, &loc) == 0)
+		return 0;
+	w->lost = 1;
+	return arca_buf_put(&w->r->lost, id, 32);
+}
+
 /* Walks one artifact: collects the chunks it needs that are not indexed. */
 static int check_artifact(arca_store *s, repair *r, const arca_artifact_rec *rec)
 {
-	arca_mf_in *in = NULL;
-	arca_mf_reader mr;
-	arca_mf_entry e;
-	arca_chunk_loc loc;
-	MDB_txn *txn = NULL;
-	uint8_t id[32];
-	uint64_t len;
-	int kind, has_id, rc, lost = 0;
+	lost_walk w = { s, r, NULL, 0 };
+	int rc;
 
-	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+	if ((rc = arca_cas_txn_read(s->cas, &w.txn)) != 0)
 		return rc;
-	for (uint32_t i = 0; i < rec->nchunks; i++)
-		if (arca_cas_lookup(s->cas, txn, rec->chunk_ids[i], &loc) != 0) {
-			lost = 1;
-			if ((rc = arca_buf_put(&r->lost, rec->chunk_ids[i], 32)) != 0)
-				goto done;
-		}
-	if (lost)
-		goto done; /* the data chunks cannot be listed without the manifest */
-	if ((rc = arca_mf_in_new(&in, s, rec)) != 0)
-		goto done;
-	arca_mf_reader_init(&mr, arca_mf_in_read, in);
-	if (arca_mf_read_header(&mr, &kind) != 0) {
-		lost = 1;
-		goto done;
-	}
-	for (;;) {
-		if (kind == ARCA_KIND_TREE) {
-			rc = arca_mf_next_entry(&mr, &e, NULL);
-			if (rc <= 0)
-				break;
-			if (e.type != ARCA_MF_FILE)
-				continue;
-		}
-		while ((rc = arca_mf_next_extent(&mr, id, &len, &has_id)) == 1) {
-			if (!has_id || arca_cas_lookup(s->cas, txn, id, &loc) == 0)
-				continue;
-			lost = 1;
-			if ((rc = arca_buf_put(&r->lost, id, 32)) != 0)
-				goto done;
-		}
-		if (rc < 0 || kind == ARCA_KIND_IMAGE)
-			break;
-	}
-	if (rc < 0)
-		lost = 1;
-	rc = 0;
-done:
-	arca_mf_in_free(in);
-	if (txn)
-		mdb_txn_abort(txn);
-	if (!rc && lost) {
-		rc = arca_buf_put(&r->bad_arts, rec->a.id.bytes, 32);
-	}
-	return rc;
+	rc = arca_store__reach(s, rec, note_missing, &w);
+	mdb_txn_abort(w.txn);
+	if (rc == ARCA_ENOMEM)
+		return rc;
+	/* a manifest that cannot be read loses its data chunks too */
+	if (rc || w.lost)
+		return arca_buf_put(&r->bad_arts, rec->a.id.bytes, 32);
+	return 0;
 }
 
 static int find_lost(arca_store *s, repair *r)

@@ -239,52 +239,30 @@ static int id_cmp(const void *a, const void *b)
 	return memcmp(a, b, 32);
 }
 
+typedef struct {
+	arca_store *s;
+	MDB_txn *txn;
+	const chunk_pass *cp;
+} damage_walk;
+
+/* Stops the walk (1) at the first chunk that is missing or damaged. */
+static int check_chunk(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
+{
+	damage_walk *d = ctx;
+	arca_chunk_loc loc;
+	if (manifest)
+		return 0; /* read, and checked, by the walk itself */
+	return arca_cas_lookup(d->s->cas, d->txn, id, &loc) != 0 || loc.raw_len != len ||
+		(d->cp->ndamaged && bsearch(id, d->cp->damaged, d->cp->ndamaged, 32, id_cmp));
+}
+
 /* 1 when the artifact's manifest or any chunk it references is damaged. */
 static int artifact_damaged(arca_store *s, MDB_txn *txn, const chunk_pass *cp,
 		const arca_artifact_rec *rec)
 {
-	arca_mf_in *in = NULL;
-	arca_mf_reader r;
-	arca_mf_entry e;
-	arca_chunk_loc loc;
-	uint8_t id[32];
-	uint64_t len;
-	int kind, has_id, rc, damaged = 1;
-
-	if (arca_mf_in_new(&in, s, rec) != 0)
-		return -1;
-	arca_mf_reader_init(&r, arca_mf_in_read, in);
-	if (arca_mf_read_header(&r, &kind) != 0 || kind != (int)rec->a.kind)
-		goto done;
-	for (;;) {
-		if (kind == ARCA_KIND_TREE) {
-			rc = arca_mf_next_entry(&r, &e, NULL);
-			if (rc == 0)
-				break;
-			if (rc < 0)
-				goto done;
-			if (e.type != ARCA_MF_FILE)
-				continue;
-		}
-		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1) {
-			if (!has_id)
-				continue;
-			if (arca_cas_lookup(s->cas, txn, id, &loc) != 0 || loc.raw_len != len ||
-			    (cp->ndamaged && bsearch(id, cp->damaged, cp->ndamaged, 32, id_cmp)))
-				goto done;
-		}
-		if (rc < 0)
-			goto done;
-		if (kind == ARCA_KIND_IMAGE) {
-			if (arca_mf_read_finish(&r) != 0)
-				goto done;
-			break;
-		}
-	}
-	damaged = 0;
-done:
-	arca_mf_in_free(in);
-	return damaged;
+	damage_walk d = { s, txn, cp };
+	int rc = arca_store__reach(s, rec, check_chunk, &d);
+	return rc == ARCA_ENOMEM ? -1 : rc != 0;
 }
 
 /* A pack whose header is damaged is damage even if its records read fine:
