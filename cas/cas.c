@@ -1,4 +1,5 @@
 #include "cas/cas.h"
+#include "util/array.h"
 #include "cas/chunker.h"
 #include "cas/hash.h"
 #include "util/buf.h"
@@ -101,16 +102,10 @@ int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n)
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
-		if (cnt == cap) {
-			size_t nc = cap ? 2 * cap : 64;
-			uint32_t *nv = realloc(v, nc * sizeof(*nv));
-			if (!nv) {
-				free(v);
-				closedir(d);
-				return arca_err_set(ARCA_ENOMEM, "out of memory");
-			}
-			v = nv;
-			cap = nc;
+		if (arca_array_grow(&v, &cap, cnt + 1, sizeof(*v), 64) != 0) {
+			free(v);
+			closedir(d);
+			return ARCA_ENOMEM;
 		}
 		v[cnt++] = no;
 	}

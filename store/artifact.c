@@ -1,4 +1,5 @@
 #include "store/store.h"
+#include "util/array.h"
 #include "cas/chunker.h"
 #include "store/manifest.h"
 #include "util/error.h"
@@ -272,16 +273,9 @@ int arca_artifact_foreach(arca_store *s, arca_artifact_cb cb, void *payload)
 			goto done;
 		free(rec.chunk_ids);
 		free(rec.chunk_lens);
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			arca_artifact *na = realloc(all, nc * sizeof(*all));
-			if (!na) {
-				artifact_clear(&rec.a);
-				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-				goto done;
-			}
-			all = na;
-			cap = nc;
+		if ((rc = arca_array_grow(&all, &cap, n + 1, sizeof(*all), 64)) != 0) {
+			artifact_clear(&rec.a);
+			goto done;
 		}
 		all[n++] = rec.a;
 	}

@@ -8,6 +8,7 @@
  * ranks by that, and never removes what a ref points at.
  */
 #include "store/store.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -188,14 +189,8 @@ static int add_member(prune_job *j, const char *name, size_t nlen, const arca_id
 		int legacy, uint64_t seq, int64_t created)
 {
 	member *m;
-	if (j->n == j->cap) {
-		size_t nc = j->cap ? 2 * j->cap : 64;
-		member *nm = realloc(j->m, nc * sizeof(*nm));
-		if (!nm)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		j->m = nm;
-		j->cap = nc;
-	}
+	if (arca_array_grow(&j->m, &j->cap, j->n + 1, sizeof(*j->m), 64) != 0)
+		return ARCA_ENOMEM;
 	m = &j->m[j->n];
 	memset(m, 0, sizeof(*m));
 	if (!(m->name = strndup(name, nlen)))
@@ -370,14 +365,8 @@ static int note_ref(const char *name, const char *tag, const arca_id *id, void *
 	prune_job *j = payload;
 	(void)name;
 	(void)tag;
-	if (j->nrefd == j->caprefd) {
-		size_t nc = j->caprefd ? 2 * j->caprefd : 64;
-		arca_id *n = realloc(j->refd, nc * sizeof(*n));
-		if (!n)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		j->refd = n;
-		j->caprefd = nc;
-	}
+	if (arca_array_grow(&j->refd, &j->caprefd, j->nrefd + 1, sizeof(*j->refd), 64) != 0)
+		return ARCA_ENOMEM;
 	j->refd[j->nrefd++] = *id;
 	return 0;
 }

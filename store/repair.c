@@ -9,6 +9,7 @@
  * that dies leaves the store as it was.
  */
 #include "store/store.h"
+#include "util/array.h"
 #include "cas/chunker.h"
 #include "store/manifest.h"
 #include "util/buf.h"
@@ -450,16 +451,9 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 	if (m->type == ARCA_META_COMMIT && m->len == 16) {
 		uint64_t first = arca_get_le64(p), n = arca_get_le64(p + 8);
 		if (n && first + n == m->seq) {
-			if (r->nspans == r->spans_cap) {
-				size_t nc = r->spans_cap ? 2 * r->spans_cap : 256;
-				txn_span *ns = realloc(r->spans, nc * sizeof(*ns));
-				if (!ns) {
-					rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-					goto done;
-				}
-				r->spans = ns;
-				r->spans_cap = nc;
-			}
+			if ((rc = arca_array_grow(&r->spans, &r->spans_cap, r->nspans + 1,
+					sizeof(*r->spans), 256)) != 0)
+				goto done;
 			r->spans[r->nspans].first = first;
 			r->spans[r->nspans].last = m->seq;
 			r->spans[r->nspans].tag = m->tag;

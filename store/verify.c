@@ -4,6 +4,7 @@
  * damage can be named by artifact.
  */
 #include "store/store.h"
+#include "util/array.h"
 #include "store/manifest.h"
 #include "util/error.h"
 #include "util/fsutil.h"
@@ -46,14 +47,8 @@ typedef struct {
 
 static int add_damaged(chunk_pass *cp, const uint8_t id[32])
 {
-	if (cp->ndamaged == cp->cap) {
-		size_t nc = cp->cap ? cp->cap * 2 : 64;
-		void *n = realloc(cp->damaged, nc * 32);
-		if (!n)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		cp->damaged = n;
-		cp->cap = nc;
-	}
+	if (arca_array_grow(&cp->damaged, &cp->cap, cp->ndamaged + 1, 32, 64) != 0)
+		return ARCA_ENOMEM;
 	memcpy(cp->damaged[cp->ndamaged++], id, 32);
 	return 0;
 }
@@ -98,14 +93,9 @@ static int add_group(chunk_pass *cp, const arca_chunk_loc *loc)
 	i = gslot(cp->gslots, cp->gslots_cap, cp->groups, loc->pack, loc->offset);
 	if (cp->gslots[i])
 		return 0;
-	if (cp->ngroups == cp->groups_cap) {
-		size_t nc = cp->groups_cap ? 2 * cp->groups_cap : 256;
-		group_ref *ng = realloc(cp->groups, nc * sizeof(*ng));
-		if (!ng)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		cp->groups = ng;
-		cp->groups_cap = nc;
-	}
+	if (arca_array_grow(&cp->groups, &cp->groups_cap, cp->ngroups + 1, sizeof(*cp->groups),
+			256) != 0)
+		return ARCA_ENOMEM;
 	cp->groups[cp->ngroups].loc = *loc;
 	cp->groups[cp->ngroups].bad = 0;
 	cp->gslots[i] = ++cp->ngroups;
@@ -149,16 +139,8 @@ static void *group_worker(void *arg)
 				break;
 			if (memcmp(d, m, 32) != 0) {
 				pthread_mutex_lock(&cp->mu);
-				if (cp->ngbad == cp->gbad_cap) {
-					size_t nc = cp->gbad_cap ? 2 * cp->gbad_cap : 16;
-					void *ng = realloc(cp->gbad, nc * sizeof(*cp->gbad));
-					if (!ng)
-						rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-					else {
-						cp->gbad = ng;
-						cp->gbad_cap = nc;
-					}
-				}
+				rc = arca_array_grow(&cp->gbad, &cp->gbad_cap, cp->ngbad + 1,
+					sizeof(*cp->gbad), 16);
 				if (!rc) {
 					memcpy(cp->gbad[cp->ngbad].id, m, 32);
 					cp->gbad[cp->ngbad].pack = g->loc.pack;

@@ -1,4 +1,5 @@
 #include "store/walk.h"
+#include "util/array.h"
 #include "store/manifest.h"
 #include "util/error.h"
 
@@ -74,14 +75,8 @@ int arca_dir_names(int fd, char ***out, size_t *count)
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **nn = realloc(names, nc * sizeof(char *));
-			if (!nn)
-				goto oom;
-			names = nn;
-			cap = nc;
-		}
+		if (arca_array_grow(&names, &cap, n + 1, sizeof(char *), 32) != 0)
+			goto oom;
 		if (!(names[n] = strdup(de->d_name)))
 			goto oom;
 		n++;
