@@ -449,7 +449,7 @@ static int open_index(arca_cas **out, const char *dir, const char *index_name,
 	lmdb_path = path_join(dir, index_name);
 	lock_path = lmdb_path ? malloc(strlen(lmdb_path) + 6) : NULL;
 	if (lock_path)
-		sprintf(lock_path, "%s-lock", lmdb_path);
+		snprintf(lock_path, strlen(lmdb_path) + 6, "%s-lock", lmdb_path);
 	if (!cas->dir || !cas->packdir || !lmdb_path || !lock_path) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto fail;

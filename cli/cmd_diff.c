@@ -50,8 +50,13 @@ static int on_entry(const arca_diff_entry *e, void *payload)
 		json_str(&o->j, "path", path);
 		if (e->kind == ARCA_DIFF_MODIFIED) {
 			json_arr_begin(&o->j, "what");
-			for (char *t = strtok(ch, ","); t; t = strtok(NULL, ","))
+			for (char *t = ch; *t;) {
+				char *end = strchrnul(t, ',');
+				int more = *end == ',';
+				*end = '\0';
 				json_str(&o->j, NULL, t);
+				t = more ? end + 1 : end;
+			}
 			json_arr_end(&o->j);
 		}
 		if (e->type_a == 'F')

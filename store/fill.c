@@ -488,9 +488,9 @@ static int guard_image_dir(fill_pool *p, const char *dest)
 	memcpy(dir, dest, n);
 	dir[n] = '\0';
 	if (!sl)
-		strcpy(dir, ".");
+		memcpy(dir, ".", 2);
 	else if (!n)
-		strcpy(dir, "/");
+		memcpy(dir, "/", 2);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0; /* the open of dest itself reports it */
 	rc = fill_guard_root(p, fd, dest);

@@ -75,7 +75,7 @@ int arca_store__split_ref(const char *name_tag, char *name, char *tag)
 	name[n] = '\0';
 	if (strlen(colon + 1) > ARCA_TAG_MAX)
 		return arca_err_set(ARCA_EINVAL, "tag too long");
-	strcpy(tag, colon + 1);
+	memcpy(tag, colon + 1, strlen(colon + 1) + 1);
 	if ((rc = arca_store__check_word("name", name, ARCA_NAME_MAX, 1)) != 0)
 		return rc;
 	return arca_store__check_word("tag", tag, ARCA_TAG_MAX, 0);
