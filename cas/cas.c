@@ -1069,6 +1069,23 @@ static int repair_tails(arca_cas *cas, uint32_t last_no, uint64_t last_len, uint
 	return 0;
 }
 
+/* A handle opened before `arca repair` renamed a new index into place
+ * still maps the old file: its commits would land where nobody looks. */
+static int index_still_ours(arca_cas *cas)
+{
+	mdb_filehandle_t fd;
+	struct stat a, b;
+	char path[4096];
+	if (mdb_env_get_fd(cas->env, &fd) != 0 || fstat(fd, &a) < 0 ||
+	    snprintf(path, sizeof(path), "%s/index.lmdb", cas->dir) >= (int)sizeof(path))
+		return 0;
+	if (stat(path, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return arca_err_set(ARCA_ECORRUPT,
+			"the index of %s was replaced (by arca repair?) after this handle opened it; "
+			"open the store again", cas->dir);
+	return 0;
+}
+
 int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 {
 	arca_cas_writer *w;
@@ -1089,6 +1106,10 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 	if ((rc = arca_cas_write_txn_begin(cas, &w->txn)) != 0) {
 		free(w->wbuf);
 		free(w);
+		return rc;
+	}
+	if ((rc = index_still_ours(cas)) != 0) {
+		arca_cas_writer_abort(w);
 		return rc;
 	}
 	{

@@ -42,6 +42,8 @@ typedef struct {
 	arca_chunk_reader rd;
 	/* from the old index, when readable */
 	arca_cas *old;
+	int locked;               /* holds old's writer lock */
+	int lockfd;               /* or this descriptor's, when there is no old */
 	int old_consistent;       /* it describes the packs (arca_cas_open's check) */
 	int old_packs_all;        /* every live pack it names is there */
 	int old_packs_any;        /* some are (a deleted pack is damage; none: another store's) */
@@ -1008,6 +1010,41 @@ static int remove_if_there(const char *dir, const char *name)
 	return 0;
 }
 
+/*
+ * Repair needs the store alone: it takes the writer lock (without
+ * waiting), so no writer runs while it scans and none starts before the
+ * new index is in place; handles opened earlier then refuse to write
+ * (the index they map is not the one at the path any more).
+ */
+static int lock_store(repair *r, const char *dir)
+{
+	char path[4096];
+	struct flock fl;
+	int rc;
+
+	if (r->old) {
+		r->old->wlock.cfg.timeout_ms = 0;
+		if ((rc = arca_writelock_acquire(&r->old->wlock)) != 0)
+			return arca_err_wrap(rc, "repair needs the store to itself");
+		r->locked = 1;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/index.lmdb-lock", dir);
+	if ((r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return arca_err_sys("repair: open %s", path);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)1 << 40; /* the writer lock's byte (cas/writelock.h) */
+	fl.l_len = 1;
+	if (fcntl(r->lockfd, F_SETLK, &fl) == 0)
+		return 0;
+	if (fcntl(r->lockfd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		return arca_err_set(ARCA_ELOCKED,
+			"repair needs the store to itself: writer pid %ld holds it", (long)fl.l_pid);
+	return arca_err_sys("repair: lock %s", path);
+}
+
 /* Journals the repaired state, so the packs describe it whole again. */
 static int checkpoint(const char *path)
 {
@@ -1051,8 +1088,9 @@ int arca_repair(arca_repair_result *out, const char *path)
 	snprintf(packs, sizeof(packs), "%s/packs", path);
 	if (stat(packs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s (no packs/)", path);
+	r.lockfd = -1;
 	read_old_index(&r, path);
-	if ((rc = pick_store_id(&r, path)) != 0)
+	if ((rc = lock_store(&r, path)) != 0 || (rc = pick_store_id(&r, path)) != 0)
 		goto done;
 	if (!r.key[0] && !memcmp(r.key, r.key + 1, 31) && (rc = arca_mac_keygen(r.key)) != 0)
 		goto done;
@@ -1104,6 +1142,11 @@ int arca_repair(arca_repair_result *out, const char *path)
 	r.nc = NULL;
 	snprintf(from, sizeof(from), "%s/" TMP_INDEX, path);
 	snprintf(to, sizeof(to), "%s/index.lmdb", path);
+	/* LMDB's lock file describes the old index (its last transaction id
+	 * picks the meta page readers use): the new index gets a new one.
+	 * Processes that still have the old one open keep it, unlinked. */
+	if ((rc = remove_if_there(path, "index.lmdb-lock")) != 0)
+		goto done;
 	if (rename(from, to) < 0) {
 		rc = arca_err_sys("repair: install the new index");
 		goto done;
@@ -1133,7 +1176,11 @@ done:
 		remove_if_there(path, TMP_INDEX);
 		remove_if_there(path, TMP_INDEX "-lock");
 	}
+	if (r.locked)
+		arca_writelock_drop(&r.old->wlock);
 	arca_cas_free(r.old);
+	if (r.lockfd >= 0)
+		close(r.lockfd);
 	arca_chunk_reader_release(&r.rd);
 	arca_buf_release(&r.lost);
 	arca_buf_release(&r.bad_arts);

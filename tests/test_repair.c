@@ -453,6 +453,102 @@ static void repair_of_a_healthy_store_changes_nothing(void **state)
 	restores_equal(f, "app", th_path(f->tmp, "v2"));
 }
 
+/* Repair needs the store alone: a live writer elsewhere makes it refuse;
+ * a handle opened before a repair refuses to write into the old index. */
+static void repair_refuses_while_a_writer_runs(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	int up[2], down[2], status;
+	char c;
+	pid_t pid;
+
+	two_versions(f);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s = NULL;
+		arca_cas_writer *w;
+		close(up[0]);
+		close(down[1]);
+		if (arca_store_open(&s, f->storedir, NULL) != 0 ||
+		    arca_cas_writer_begin(&w, s->cas) != 0)
+			_exit(1);
+		if (write(up[1], "w", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(1);
+		arca_cas_writer_abort(w);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	assert_int_equal(read(up[0], &c, 1), 1);
+	assert_int_equal(arca_repair(&rr, f->storedir), ARCA_ELOCKED);
+	assert_non_null(strstr(arca_error_last(), "to itself"));
+	assert_int_equal(write(down[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(arca_repair(&rr, f->storedir), 0);
+	arca_repair_result_clear(&rr);
+	close(up[0]);
+	close(down[1]);
+	f->s = th_store_open(f->storedir);
+	verify_ok(f);
+}
+
+static void a_handle_from_before_a_repair_does_not_write_into_the_old_index(void **state)
+{
+	th_fixture *f = *state;
+	arca_repair_result rr;
+	int up[2], down[2], status;
+	char c;
+	pid_t pid;
+
+	two_versions(f);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s = NULL;
+		int rc;
+		close(up[0]);
+		close(down[1]);
+		if (arca_store_open(&s, f->storedir, NULL) != 0) {
+			fprintf(stderr, "child: %s\n", arca_error_last());
+			_exit(1);
+		}
+		if (write(up[1], "o", 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(1);
+		/* the repair ran meanwhile */
+		rc = arca_tag_set(s, "app", "late:tag");
+		_exit(rc == ARCA_ECORRUPT && strstr(arca_error_last(), "open the store again") ? 0 : 2);
+	}
+	close(up[1]);
+	close(down[0]);
+	assert_int_equal(read(up[0], &c, 1), 1);
+	if (arca_repair(&rr, f->storedir) != 0)
+		fail_msg("repair: %s", arca_error_last());
+	arca_repair_result_clear(&rr);
+	assert_int_equal(write(down[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(up[0]);
+	close(down[1]);
+	f->s = th_store_open(f->storedir);
+	{
+		arca_id id;
+		assert_int_equal(arca_resolve(&id, f->s, "late:tag"), ARCA_ENOTFOUND);
+	}
+	verify_ok(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +564,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(an_unfinished_writer_is_not_replayed, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_store_from_before_the_journal_gets_one, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(repair_of_a_healthy_store_changes_nothing, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(repair_refuses_while_a_writer_runs, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_handle_from_before_a_repair_does_not_write_into_the_old_index, th_setup, th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
