@@ -304,5 +304,26 @@ check "snapshot --hub-push without a cache location exits 2" \
 check "snapshot --hub-push: the message says what to set" grep -q "no hub cache directory: set XDG_CACHE_HOME or HOME" "$T/err"
 check "hub push uses XDG_CACHE_HOME" bash -c "! env XDG_CACHE_HOME='$T/xc' '$ARCA' hub push '$T/src' --url http://127.0.0.1:9/x.git --branch main 2>/dev/null; [ -d '$T/xc/arca/hub' ]"
 
+# hub: a Hub that wants credentials and gets none: the library says so,
+# the CLI hint names the ways to give a token (skipped without a test hub)
+echo hub-cli-token > "$T/hubtok"
+trap 'bash "$(dirname "$0")/hub_server.sh" stop "$T/hubsrv" >/dev/null 2>&1; rm -rf "$T"' EXIT
+if ports=$(bash "$(dirname "$0")/hub_server.sh" start "$T/hubsrv" "$T/hubtok" 2>/dev/null) &&
+   read -r hport _ <<<"$ports" && [ -n "$hport" ]; then
+	git init -q --bare "$T/hubsrv/repos/h.git"
+	hurl=http://127.0.0.1:$hport/git/h.git
+	check "hub push without a token exits 10" \
+		status_is 10 env -u ARCA_HUB_TOKEN XDG_CACHE_HOME="$T/xc" "$ARCA" hub push "$T/src" --url "$hurl" --branch main
+	check "hub push without a token: the error names no flag" bash -c "grep -q 'needs credentials and no token was given' '$T/err' && ! grep '^arca:' '$T/err' | grep -q -- ' --[a-z]\|ARCA_'"
+	check "hub push without a token: the hint names --token-file and ARCA_HUB_TOKEN" grep -q "^hint: pass --token-file FILE, or set ARCA_HUB_TOKEN" "$T/err"
+	check "snapshot --hub-push without a token exits 10" \
+		status_is 10 env -u ARCA_HUB_TOKEN XDG_CACHE_HOME="$T/xc" "$ARCA" --store "$S" snapshot "$T/src" --hub-push --hub-url "$hurl" --hub-branch main
+	check "snapshot --hub-push: the hint names ARCA_HUB_TOKEN" grep -q "^hint: set ARCA_HUB_TOKEN" "$T/err"
+	check "hub push with ARCA_HUB_TOKEN and GIT_AUTHOR_NAME" bash -c "ARCA_HUB_TOKEN=hub-cli-token GIT_AUTHOR_NAME='Cli Author' XDG_CACHE_HOME='$T/xc' '$ARCA' hub push '$T/src' --url '$hurl' --branch main >/dev/null 2>&1 && git --git-dir='$T/hubsrv/repos/h.git' log -1 --format=%an main | grep -qx 'Cli Author'"
+	bash "$(dirname "$0")/hub_server.sh" stop "$T/hubsrv" >/dev/null 2>&1
+else
+	echo "skip: hub token hint checks (cannot start the test hub)"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
