@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "arca/arca.h"
+#include "arca/hub.h"
 
 typedef struct {
 	const char *store_path;
@@ -35,7 +36,26 @@ enum {
 int cli_fail(const char *cmd, int code);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
-const char *cli_store_path(cli_ctx *ctx);
+/* The store's path: --store, $ARCA_STORE, $XDG_DATA_HOME/arca or
+ * ~/.local/share/arca. NULL, after printing why, when none is usable. */
+const char *cli_store_path(cli_ctx *ctx, const char *cmd);
+/* Prints "hint: <text>" to stderr: what the user can do about an error. */
+void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* $name when it is an absolute path, else NULL. */
+const char *cli_env_dir(const char *name);
+/*
+ * Fills what the hub library takes from the caller and the CLI takes from
+ * the environment: the token ($ARCA_HUB_TOKEN) unless already set, and for
+ * a push (po non-NULL) the cache directory ($XDG_CACHE_HOME/arca/hub, else
+ * ~/.cache/arca/hub, into `cache`) unless set, and the author
+ * ($GIT_AUTHOR_NAME, $GIT_AUTHOR_EMAIL). Returns 0, or prints why and
+ * returns the exit status.
+ */
+int cli_hub_env(const char *cmd, arca_hub_remote *rm, arca_hub_push_options *po,
+		char *cache, size_t ncache);
+/* Prints a hint for a failed hub call: how to give a token (naming
+ * --token-file when the command has it), or `force_hint` on a conflict. */
+void cli_hub_hint(int code, const arca_hub_remote *rm, int token_file, const char *force_hint);
 void cli_human_size(char *out, size_t n, uint64_t v);
 void cli_format_time(char *out, size_t n, int64_t ns);
 /*

@@ -28,10 +28,50 @@ static void help(FILE *f)
 		"clone checks out BRANCH into the new directory DEST; pull fast-forwards a\n"
 		"clone to the Hub's tip (refusing to overwrite local changes).\n"
 		"\n"
-		"Credentials: the token in $ARCA_HUB_TOKEN or the first line of\n"
-		"--token-file, sent as HTTP basic auth with user USER (default arca). It is\n"
-		"never printed. A rejected token fails at once (exit 10).\n"
-		"The local object cache is --cache DIR, else $XDG_CACHE_HOME/arca/hub.\n");
+		"Credentials: the first line of --token-file, else $ARCA_HUB_TOKEN, sent as\n"
+		"HTTP basic auth with user USER (default arca). It is never printed. A\n"
+		"rejected token fails at once (exit 10).\n"
+		"The local object cache is --cache DIR, else $XDG_CACHE_HOME/arca/hub, else\n"
+		"~/.cache/arca/hub. Commits are authored by $GIT_AUTHOR_NAME and\n"
+		"$GIT_AUTHOR_EMAIL (default arca <arca@localhost>).\n");
+}
+
+int cli_hub_env(const char *cmd, arca_hub_remote *rm, arca_hub_push_options *po,
+		char *cache, size_t ncache)
+{
+	const char *e;
+	int n = -1;
+	if (!rm->token)
+		rm->token = getenv("ARCA_HUB_TOKEN");
+	if (!po)
+		return 0;
+	if (!po->cache_dir) {
+		if ((e = cli_env_dir("XDG_CACHE_HOME")) != NULL)
+			n = snprintf(cache, ncache, "%s/arca/hub", e);
+		else if ((e = cli_env_dir("HOME")) != NULL)
+			n = snprintf(cache, ncache, "%s/.cache/arca/hub", e);
+		if (n < 0 || (size_t)n >= ncache) {
+			fprintf(stderr, "arca %s: no hub cache directory: %s"
+				"set XDG_CACHE_HOME or HOME to an absolute path\n", cmd,
+				!strcmp(cmd, "hub") ? "pass --cache DIR, or " : "");
+			return EXIT_USAGE;
+		}
+		po->cache_dir = cache;
+	}
+	if ((e = getenv("GIT_AUTHOR_NAME")) != NULL && *e)
+		po->author_name = e;
+	if ((e = getenv("GIT_AUTHOR_EMAIL")) != NULL && *e)
+		po->author_email = e;
+	return 0;
+}
+
+void cli_hub_hint(int code, const arca_hub_remote *rm, int token_file, const char *force_hint)
+{
+	if (code == ARCA_EAUTH && (!rm->token || !*rm->token))
+		cli_hint("%s", token_file ? "pass --token-file FILE, or set ARCA_HUB_TOKEN to the Hub's token" :
+			"set ARCA_HUB_TOKEN to the Hub's token");
+	else if (code == ARCA_ECONFLICT && force_hint)
+		cli_hint("%s", force_hint);
 }
 
 static char *read_token(const char *file)
@@ -79,7 +119,7 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 	arca_hub_remote remote = ARCA_HUB_REMOTE_INIT;
 	arca_hub_push_options po = ARCA_HUB_PUSH_OPTIONS_INIT;
 	const char **ex = calloc((size_t)argc + 1, sizeof(char *));
-	char *token = NULL;
+	char *token = NULL, cache[4096];
 	const char *verb;
 	int json = 0, c, rc = 0, status = 0, n;
 
@@ -128,8 +168,12 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 			status = cli_usage_error("hub", "push needs PATH, --url and --branch");
 			goto out;
 		}
+		if ((status = cli_hub_env("hub", &remote, &po, cache, sizeof(cache))) != 0)
+			goto out;
 		if ((rc = arca_hub_push(&r, argv[optind], &remote, &po)) != 0) {
 			status = cli_fail(NULL, rc);
+			cli_hub_hint(rc, &remote, 1, po.force ? NULL :
+				"'arca hub push --force' overwrites the Hub's branch with this tree");
 			goto out;
 		}
 		if (json) {
@@ -161,17 +205,22 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		remote.url = argv[optind];
-		if ((rc = arca_hub_clone(argv[optind + 1], po.branch, &remote)) != 0)
+		cli_hub_env("hub", &remote, NULL, NULL, 0);
+		if ((rc = arca_hub_clone(argv[optind + 1], po.branch, &remote)) != 0) {
 			status = cli_fail(NULL, rc);
+			cli_hub_hint(rc, &remote, 1, NULL);
+		}
 	} else if (!strcmp(verb, "pull")) {
 		char commit[41];
 		if (n > 1) {
 			status = cli_usage_error("hub", "pull takes at most one PATH");
 			goto out;
 		}
-		if ((rc = arca_hub_pull(n ? argv[optind] : ".", &remote, commit)) != 0)
+		cli_hub_env("hub", &remote, NULL, NULL, 0);
+		if ((rc = arca_hub_pull(n ? argv[optind] : ".", &remote, commit)) != 0) {
 			status = cli_fail(NULL, rc);
-		else
+			cli_hub_hint(rc, &remote, 1, NULL);
+		} else
 			printf("%s\n", commit);
 	} else {
 		status = cli_usage_error("hub", "unknown hub command '%s' (push, clone, pull)", verb);

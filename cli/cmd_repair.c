@@ -24,11 +24,14 @@ static void help(FILE *f)
 int cmd_repair(cli_ctx *ctx, int argc, char **argv)
 {
 	arca_repair_result rr;
+	const char *path;
 	int json = 0, rc, status;
 
 	if ((status = cli_parse_common(ctx, "repair", argc, argv, help, &json, 0, 0)) >= 0)
 		return status;
-	if ((rc = arca_repair(&rr, cli_store_path(ctx))) != 0)
+	if (!(path = cli_store_path(ctx, "repair")))
+		return EXIT_USAGE;
+	if ((rc = arca_repair(&rr, path)) != 0)
 		return cli_fail("repair", rc);
 	if (json) {
 		json_w j;

@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void help(FILE *f)
@@ -55,7 +56,11 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "arca restore: warning: %llu setuid/setgid bits dropped "
 			"(ownership could not be restored)\n", (unsigned long long)st.setid_dropped);
 	if (rc) {
+		struct stat ds;
 		status = cli_fail("restore", rc);
+		if (rc == ARCA_EEXISTS && !ro.force && stat(argv[optind + 1], &ds) == 0)
+			cli_hint(S_ISDIR(ds.st_mode) ? "--force restores into an existing directory "
+				"if it is empty" : "--force overwrites it");
 	} else if (json) {
 		json_w j;
 		json_init(&j, stdout);

@@ -44,9 +44,11 @@ int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 		rc = arca_resolve(&ids[i], store, argv[optind + i]);
 	if (!ids)
 		status = EXIT_FAIL;
-	else if (rc || (rc = arca_artifact_remove(store, ids, (size_t)n, force)) != 0)
+	else if (rc || (rc = arca_artifact_remove(store, ids, (size_t)n, force)) != 0) {
 		status = cli_fail("rm", rc);
-	else
+		if (rc == ARCA_EREFERENCED)
+			cli_hint("delete those refs with 'arca tag --delete', or --force removes them too");
+	} else
 		fprintf(stderr, "rm: removed %d artifact%s; run 'arca gc' to reclaim space\n",
 			n, n == 1 ? "" : "s");
 	free(ids);

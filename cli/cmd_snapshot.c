@@ -153,10 +153,15 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 	if (hub) {
 		arca_hub_remote hrm = ARCA_HUB_REMOTE_INIT;
 		arca_hub_push_options hpo = ARCA_HUB_PUSH_OPTIONS_INIT;
+		char cache[4096];
 		hrm.url = hub_url;
 		hpo.branch = hub_branch;
+		if ((status = cli_hub_env("snapshot", &hrm, &hpo, cache, sizeof(cache))) != 0)
+			goto out;
 		if ((rc = arca_hub_push(&hr, argv[optind], &hrm, &hpo)) != 0) {
 			status = cli_fail(NULL, rc);
+			cli_hub_hint(rc, &hrm, 0, rc == ARCA_ECONFLICT ?
+				"run the snapshot again to push on top of the Hub's branch" : NULL);
 			goto out;
 		}
 		labels[so.nlabels].key = "hub.commit";

@@ -51,7 +51,8 @@ static void usage(FILE *f)
 		"\n"
 		"Global options:\n"
 		"  --store DIR   the store (default: $ARCA_STORE, else $XDG_DATA_HOME/arca,\n"
-		"                else ~/.local/share/arca); also accepted after the command\n"
+		"                else ~/.local/share/arca; an error when none is set, as\n"
+		"                absolute paths); also accepted after the command\n"
 		"  --wait SECONDS  give up after waiting SECONDS for another process\n"
 		"                that is writing to the store (default: wait)\n"
 		"  --no-wait     fail at once when another process is writing\n"
@@ -129,26 +130,49 @@ int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
 	return -1;
 }
 
+void cli_hint(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "hint: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* An environment variable naming a directory, ignored unless it is an
+ * absolute path (as the XDG base directory spec asks of XDG_*). */
+const char *cli_env_dir(const char *name)
+{
+	const char *e = getenv(name);
+	return e && e[0] == '/' ? e : NULL;
+}
+
 static char default_store[4096];
 
+/* NULL when there is no store location: never a store under ".". */
 static const char *store_default(void)
 {
 	const char *e = getenv("ARCA_STORE");
+	int n;
 	if (e && *e)
 		return e;
-	e = getenv("XDG_DATA_HOME");
-	if (e && *e) {
-		snprintf(default_store, sizeof(default_store), "%s/arca", e);
-		return default_store;
-	}
-	e = getenv("HOME");
-	snprintf(default_store, sizeof(default_store), "%s/.local/share/arca", e && *e ? e : ".");
-	return default_store;
+	if ((e = cli_env_dir("XDG_DATA_HOME")) != NULL)
+		n = snprintf(default_store, sizeof(default_store), "%s/arca", e);
+	else if ((e = cli_env_dir("HOME")) != NULL)
+		n = snprintf(default_store, sizeof(default_store), "%s/.local/share/arca", e);
+	else
+		return NULL;
+	return n > 0 && (size_t)n < sizeof(default_store) ? default_store : NULL;
 }
 
-const char *cli_store_path(cli_ctx *ctx)
+const char *cli_store_path(cli_ctx *ctx, const char *cmd)
 {
-	return ctx->store_path ? ctx->store_path : store_default();
+	const char *p = ctx->store_path ? ctx->store_path : store_default();
+	if (!p)
+		fprintf(stderr, "arca %s: no store location: pass --store DIR, or set ARCA_STORE, "
+			"or XDG_DATA_HOME or HOME to an absolute path\n", cmd);
+	return p;
 }
 
 static void on_wait(long pid, double waited_s, void *payload)
@@ -161,8 +185,10 @@ static void on_wait(long pid, double waited_s, void *payload)
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create)
 {
 	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-	const char *path = ctx->store_path ? ctx->store_path : store_default();
+	const char *path = cli_store_path(ctx, cmd);
 	int rc;
+	if (!path)
+		return EXIT_USAGE;
 	o.no_create = !create;
 	o.lock_timeout_ms = ctx->lock_timeout_ms;
 	o.on_wait = on_wait;

@@ -426,7 +426,7 @@ static int drop_refs_to(arca_store *s, MDB_txn *txn, const arca_id *id, int forc
 		if (!force) {
 			arca_id_format(str, id);
 			return arca_err_set(ARCA_EREFERENCED,
-				"%.24s is still referenced by %s%s (untag it or use --force)",
+				"%.24s is still referenced by %s%s (removing with force deletes those refs too)",
 				str, rs.first, rs.count > 1 ? " and other refs" : "");
 		}
 		if ((rc = arca_store__ref_del(s, txn, rs.first, strlen(rs.first))) != 0)

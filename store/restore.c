@@ -38,7 +38,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!force)
-			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to overwrite)", dest);
+			return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option overwrites it)", dest);
 		if (S_ISBLK(st.st_mode))
 			blk = 1;
 		else if (!S_ISREG(st.st_mode))
@@ -142,7 +142,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		if (errno != EEXIST)
 			return arca_err_sys("create %s", dest);
 		if (!force)
-			return arca_err_set(ARCA_EEXISTS, "%s already exists (use --force to restore into an empty directory)", dest);
+			return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option allows an empty directory)", dest);
 	}
 	stack = calloc(ARCA_MF_PATH_MAX / 2 + 2, sizeof(dframe));
 	if (!stack)

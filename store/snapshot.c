@@ -882,7 +882,7 @@ static int add_artifact(arca_store *s, arca_cas_writer *w, arca_artifact_rec *re
 	if (o->parent) {
 		if ((rc = arca_store__resolve(&parent, s, txn, o->parent)) != 0 ||
 		    (rc = arca_store__check_parent(s, txn, &parent, &rec->a.id)) != 0)
-			return arca_err_wrap(rc, "--parent %s", o->parent);
+			return arca_err_wrap(rc, "parent %s", o->parent);
 		rec->a.has_parent = 1;
 		rec->a.parent = parent;
 	} else if (o->name) {
@@ -1013,7 +1013,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	if (o->parent) {
 		arca_id parent;
 		if ((rc = arca_resolve(&parent, s, o->parent)) != 0)
-			return arca_err_wrap(rc, "--parent");
+			return arca_err_wrap(rc, "parent");
 	}
 	if (stat(s->dir, &st) < 0)
 		return arca_err_sys("stat the store %s", s->dir);

@@ -100,7 +100,7 @@ static int git_fail(hub_ctx *c, int rc, const char *what)
 	if (c->auth_failed || rc == GIT_EAUTH || strstr(msg, "401") || strstr(msg, "authentication")) {
 		if (!c->token || !*c->token)
 			return arca_err_set(ARCA_EAUTH,
-				"hub %s: %s needs credentials (set ARCA_HUB_TOKEN or --token-file)", what, c->url);
+				"hub %s: %s needs credentials and no token was given", what, c->url);
 		return arca_err_set(ARCA_EAUTH, "hub %s: authentication failed for %s", what, c->url);
 	}
 	if (strstr(msg, "404") || strstr(msg, "does not appear to be a git repository") ||
@@ -158,7 +158,7 @@ static int negotiation_cb(const git_push_update **updates, size_t len, void *pay
 		c->moved = 1;
 		snprintf(c->moved_msg, sizeof(c->moved_msg),
 			"%s moved on the hub since it was fetched (now %.12s, fetched %.12s); "
-			"push again to build on it, or use --force to overwrite",
+			"push again to build on it, or force the push to overwrite it",
 			c->dst_ref + strlen("refs/heads/"), have,
 			git_oid_is_zero(&c->expect) ? "nothing" : want);
 		git_error_set_str(GIT_ERROR_NET, "branch moved");
@@ -179,7 +179,7 @@ static void ctx_init(hub_ctx *c, const arca_hub_remote *r)
 {
 	memset(c, 0, sizeof(*c));
 	c->remote = r;
-	c->token = r->token ? r->token : getenv("ARCA_HUB_TOKEN");
+	c->token = r->token;
 	c->user = r->user && *r->user ? r->user : "arca";
 	safe_url(c->url, sizeof(c->url), r->url ? r->url : "");
 }
@@ -435,19 +435,11 @@ done:
 
 static int cache_repo(git_repository **out, const char *cache_dir, hub_ctx *c)
 {
-	char dir[4096], path[4300], hex[33];
+	char path[4300], hex[33];
 	uint8_t h[32];
 	const char *base = cache_dir;
 	int rc;
 
-	if (!base) {
-		const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-		if (xdg && *xdg)
-			snprintf(dir, sizeof(dir), "%s/arca/hub", xdg);
-		else
-			snprintf(dir, sizeof(dir), "%s/.cache/arca/hub", home && *home ? home : ".");
-		base = dir;
-	}
 	if (arca_mkdir_p(base, 0700) < 0)
 		return arca_err_sys("create %s", base);
 	if ((rc = arca_sha256_digest(h, c->url, strlen(c->url))) != 0)
@@ -491,6 +483,10 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		return arca_err_set(ARCA_EINVAL, "hub push: a URL is required");
 	if ((rc = check_branch(o->branch)) != 0)
 		return rc;
+	if (!o->cache_dir || !*o->cache_dir)
+		return arca_err_set(ARCA_EINVAL, "hub push: a cache directory is required (cache_dir)");
+	if (strlen(o->cache_dir) > 4000)
+		return arca_err_set(ARCA_EINVAL, "hub push: cache directory path too long");
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
 		return arca_err_set(ARCA_EINVAL, "hub push: %s is not a directory", path);
 	pthread_once(&git_once, git_init);
@@ -567,8 +563,8 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		res->pushed = 0;
 		goto done; /* nothing to push */
 	}
-	name = getenv("GIT_AUTHOR_NAME");
-	email = getenv("GIT_AUTHOR_EMAIL");
+	name = o->author_name;
+	email = o->author_email;
 	if (git_signature_now(&sig, name && *name ? name : "arca",
 			email && *email ? email : "arca@localhost") != 0) {
 		rc = git_fail(&c, -1, "push");
@@ -600,7 +596,7 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	if (c.moved || rc == GIT_ENONFASTFORWARD) {
 		if (!c.moved)
 			snprintf(c.moved_msg, sizeof(c.moved_msg),
-				"%s moved on the hub; push again to build on it, or use --force", o->branch);
+				"%s moved on the hub; push again to build on it, or force the push to overwrite it", o->branch);
 		rc = arca_err_set(ARCA_ECONFLICT, "hub push: %s", c.moved_msg);
 		goto done;
 	}

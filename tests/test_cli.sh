@@ -260,5 +260,70 @@ truncate -s 1M "$T/priv.img"
 check "a new image is created 0600" bash -c "umask 0; '$ARCA' --store '$T/store-img' restore img '$T/priv-out.img' >/dev/null && [ \$(stat -c %a '$T/priv-out.img') = 600 ]"
 check "a rolled-back new image is created 0600" bash -c "umask 0; '$ARCA' --store '$T/store-img' rollback img '$T/priv-rb.img' >/dev/null && [ \$(stat -c %a '$T/priv-rb.img') = 600 ]"
 
+# no store location: refused, never a store under the current directory
+mkdir -p "$T/cwd"
+for h in unset "" relative/home; do
+	if [ "$h" = unset ]; then envs=(-u HOME); else envs=(HOME="$h"); fi
+	check "no store location (HOME $h): snapshot refuses with 2" \
+		status_is 2 env -C "$T/cwd" -u ARCA_STORE -u XDG_DATA_HOME "${envs[@]}" "$ARCA" snapshot "$T/src"
+	check "no store location (HOME $h): the message says what to set" grep -q "no store location: pass --store DIR, or set ARCA_STORE" "$T/err"
+	check "no store location (HOME $h): ls refuses too" \
+		 status_is 2 env -C "$T/cwd" -u ARCA_STORE -u XDG_DATA_HOME "${envs[@]}" "$ARCA" ls
+	check "no store location (HOME $h): repair refuses too" \
+		status_is 2 env -C "$T/cwd" -u ARCA_STORE -u XDG_DATA_HOME "${envs[@]}" "$ARCA" repair
+	check "no store location (HOME $h): nothing created under the current directory" [ -z "$(ls -A "$T/cwd")" ]
+done
+check "a relative XDG_DATA_HOME is ignored" \
+	status_is 2 env -C "$T/cwd" -u ARCA_STORE -u HOME XDG_DATA_HOME=rel "$ARCA" ls
+check "an absolute HOME still gives the default store" bash -c "env -u ARCA_STORE -u XDG_DATA_HOME HOME='$T/home' '$ARCA' snapshot '$T/src' -q >/dev/null && [ -d '$T/home/.local/share/arca' ]"
+
+# library messages name no CLI flags; the CLI adds hints that do
+S=$T/store-hint
+"$ARCA" --store "$S" snapshot "$T/src" --name web --tag staging -q >/dev/null
+"$ARCA" --store "$S" restore web:staging "$T/hint-out" >/dev/null 2>&1
+check "restore onto an existing dir exits 5" status_is 5 "$ARCA" --store "$S" restore web:staging "$T/hint-out"
+check "restore: the error names no flag" bash -c "head -1 '$T/err' | grep -q 'already exists' && ! head -1 '$T/err' | grep -q -- '--'"
+check "restore: a hint names --force" grep -q "^hint: --force restores into an existing directory if it is empty" "$T/err"
+check "restore --force gives no hint" bash -c "'$ARCA' --store '$S' restore web:staging '$T/hint-out' --force >/dev/null 2>'$T/err2'; ! grep -q '^hint:' '$T/err2'"
+truncate -s 64K "$T/hint.img"
+"$ARCA" --store "$S" snapshot "$T/hint.img" --name himg -q >/dev/null
+check "restore onto an existing image exits 5" status_is 5 "$ARCA" --store "$S" restore himg "$T/hint.img"
+check "restore image: a hint names --force" grep -q "^hint: --force overwrites it" "$T/err"
+check "rm of a tagged artifact exits 9" status_is 9 "$ARCA" --store "$S" rm himg
+check "rm: the error names no flag" bash -c "head -1 '$T/err' | grep -q 'still referenced by himg:latest' && ! head -1 '$T/err' | grep -q -- '--'"
+check "rm: a hint names --force" grep -q "^hint: .*'arca tag --delete'.*--force" "$T/err"
+check "snapshot --parent: an unknown parent exits 3" status_is 3 "$ARCA" --store "$S" snapshot "$T/src" --parent nosuch
+check "snapshot --parent: the error names no flag" bash -c "grep -q \"parent: no artifact or ref named 'nosuch'\" '$T/err' && ! grep -q -- '--parent' '$T/err'"
+
+# hub: the CLI gives the library its cache directory, or says what to set
+check "hub push without a cache location exits 2" \
+	status_is 2 env -u XDG_CACHE_HOME -u HOME "$ARCA" hub push "$T/src" --url http://127.0.0.1:9/x.git --branch main
+check "hub push: the message names --cache" grep -q "no hub cache directory: pass --cache DIR, or set XDG_CACHE_HOME or HOME" "$T/err"
+check "snapshot --hub-push without a cache location exits 2" \
+	status_is 2 env -u XDG_CACHE_HOME -u HOME "$ARCA" --store "$S" snapshot "$T/src" --hub-push --hub-url http://127.0.0.1:9/x.git --hub-branch main
+check "snapshot --hub-push: the message says what to set" grep -q "no hub cache directory: set XDG_CACHE_HOME or HOME" "$T/err"
+check "hub push uses XDG_CACHE_HOME" bash -c "! env XDG_CACHE_HOME='$T/xc' '$ARCA' hub push '$T/src' --url http://127.0.0.1:9/x.git --branch main 2>/dev/null; [ -d '$T/xc/arca/hub' ]"
+
+# hub: a Hub that wants credentials and gets none: the library says so,
+# the CLI hint names the ways to give a token (skipped without a test hub)
+echo hub-cli-token > "$T/hubtok"
+trap 'bash "$(dirname "$0")/hub_server.sh" stop "$T/hubsrv" >/dev/null 2>&1; rm -rf "$T"' EXIT
+if ports=$(bash "$(dirname "$0")/hub_server.sh" start "$T/hubsrv" "$T/hubtok" 2>/dev/null) &&
+   read -r hport _ <<<"$ports" && [ -n "$hport" ]; then
+	git init -q --bare "$T/hubsrv/repos/h.git"
+	hurl=http://127.0.0.1:$hport/git/h.git
+	check "hub push without a token exits 10" \
+		status_is 10 env -u ARCA_HUB_TOKEN XDG_CACHE_HOME="$T/xc" "$ARCA" hub push "$T/src" --url "$hurl" --branch main
+	check "hub push without a token: the error names no flag" bash -c "grep -q 'needs credentials and no token was given' '$T/err' && ! grep '^arca:' '$T/err' | grep -q -- ' --[a-z]\|ARCA_'"
+	check "hub push without a token: the hint names --token-file and ARCA_HUB_TOKEN" grep -q "^hint: pass --token-file FILE, or set ARCA_HUB_TOKEN" "$T/err"
+	check "snapshot --hub-push without a token exits 10" \
+		status_is 10 env -u ARCA_HUB_TOKEN XDG_CACHE_HOME="$T/xc" "$ARCA" --store "$S" snapshot "$T/src" --hub-push --hub-url "$hurl" --hub-branch main
+	check "snapshot --hub-push: the hint names ARCA_HUB_TOKEN" grep -q "^hint: set ARCA_HUB_TOKEN" "$T/err"
+	check "hub push with ARCA_HUB_TOKEN and GIT_AUTHOR_NAME" bash -c "ARCA_HUB_TOKEN=hub-cli-token GIT_AUTHOR_NAME='Cli Author' XDG_CACHE_HOME='$T/xc' '$ARCA' hub push '$T/src' --url '$hurl' --branch main >/dev/null 2>&1 && git --git-dir='$T/hubsrv/repos/h.git' log -1 --format=%an main | grep -qx 'Cli Author'"
+	bash "$(dirname "$0")/hub_server.sh" stop "$T/hubsrv" >/dev/null 2>&1
+else
+	echo "skip: hub token hint checks (cannot start the test hub)"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -63,8 +63,6 @@ static int group_setup(void **state)
 		fprintf(stderr, "cannot start the test hub: %s\n", ports);
 		return -1;
 	}
-	setenv("GIT_AUTHOR_NAME", "arca test", 1);
-	setenv("GIT_AUTHOR_EMAIL", "test@arca", 1);
 	return 0;
 }
 
@@ -124,6 +122,8 @@ static int push(const repo *r, const char *branch, int force, arca_hub_push_resu
 	o.branch = branch;
 	o.force = force;
 	o.cache_dir = cache;
+	o.author_name = "arca test";
+	o.author_email = "test@arca";
 	return arca_hub_push(res, r->ws, &rm, &o);
 }
 
@@ -327,9 +327,15 @@ static void wrong_token_fails_once_with_a_clear_error(void **state)
 	assert_null(strstr(arca_error_last(), "not-the-token"));
 	/* no token at all */
 	rm = remote_for(&r, "");
-	unsetenv("ARCA_HUB_TOKEN");
 	assert_int_equal(arca_hub_push(&res, r.ws, &rm, &o), ARCA_EAUTH);
-	assert_non_null(strstr(arca_error_last(), "ARCA_HUB_TOKEN"));
+	assert_non_null(strstr(arca_error_last(), "no token was given"));
+	/* nor from the environment: the library reads none */
+	setenv("ARCA_HUB_TOKEN", TOKEN, 1);
+	rm = remote_for(&r, NULL);
+	assert_int_equal(arca_hub_push(&res, r.ws, &rm, &o), ARCA_EAUTH);
+	unsetenv("ARCA_HUB_TOKEN");
+	assert_null(strstr(arca_error_last(), "ARCA_"));
+	assert_null(strstr(arca_error_last(), "--"));
 	/* and the server saw nothing */
 	assert_string_equal(out_of("git --git-dir='%s' for-each-ref | wc -l", r.bare), "0\n");
 }
@@ -364,15 +370,47 @@ static void clone_gives_back_the_tree_and_pull_fast_forwards(void **state)
 	th_write_file(th_path(r.ws, "README"), "v2\n", 3);
 	assert_int_equal(push(&r, "env", 0, &a), 0);
 	rm.url = NULL; /* use the clone's origin */
-	setenv("ARCA_HUB_TOKEN", TOKEN, 1);
 	assert_int_equal(arca_hub_pull(dest, &rm, commit), 0);
 	assert_string_equal(commit, a.commit);
 	assert_string_equal(out_of("cat '%s/README'", dest), "v2\n");
-	unsetenv("ARCA_HUB_TOKEN");
 
 	assert_int_equal(arca_hub_clone(th_path(tmp, "nobranch"), "nope", &rm), ARCA_EINVAL);
 	rm.url = r.url;
 	assert_int_not_equal(arca_hub_clone(th_path(tmp, "nobranch"), "nope", &rm), 0);
+}
+
+/* The library reads no environment: the author and the cache directory are
+ * what the caller passes, and a push without a cache directory is refused. */
+static void push_uses_the_given_author_and_needs_a_cache_dir(void **state)
+{
+	arca_hub_push_result res;
+	arca_hub_remote rm;
+	arca_hub_push_options o = ARCA_HUB_PUSH_OPTIONS_INIT;
+	repo r;
+	(void)state;
+	new_repo(&r);
+	rm = remote_for(&r, TOKEN);
+	o.branch = "main";
+	setenv("XDG_CACHE_HOME", tmp, 1);
+	assert_int_equal(arca_hub_push(&res, r.ws, &rm, &o), ARCA_EINVAL);
+	assert_non_null(strstr(arca_error_last(), "cache directory"));
+	unsetenv("XDG_CACHE_HOME");
+	assert_string_equal(out_of("git --git-dir='%s' for-each-ref | wc -l", r.bare), "0\n");
+
+	setenv("GIT_AUTHOR_NAME", "from the environment", 1);
+	o.cache_dir = cache;
+	o.author_name = "Given Name";
+	o.author_email = "given@example.org";
+	assert_int_equal(arca_hub_push(&res, r.ws, &rm, &o), 0);
+	assert_string_equal(out_of("git --git-dir='%s' log -1 --format='%%an <%%ae>|%%cn <%%ce>' main", r.bare),
+		"Given Name <given@example.org>|Given Name <given@example.org>\n");
+	th_write_file(th_path(r.ws, "README"), "v2\n", 3);
+	o.author_name = NULL;
+	o.author_email = NULL;
+	assert_int_equal(arca_hub_push(&res, r.ws, &rm, &o), 0);
+	assert_string_equal(out_of("git --git-dir='%s' log -1 --format='%%an <%%ae>' main", r.bare),
+		"arca <arca@localhost>\n");
+	unsetenv("GIT_AUTHOR_NAME");
 }
 
 static void push_over_git_daemon(void **state)
@@ -398,6 +436,7 @@ int main(void)
 		cmocka_unit_test(wrong_token_fails_once_with_a_clear_error),
 		cmocka_unit_test(missing_repository_is_not_found),
 		cmocka_unit_test(clone_gives_back_the_tree_and_pull_fast_forwards),
+		cmocka_unit_test(push_uses_the_given_author_and_needs_a_cache_dir),
 		cmocka_unit_test(push_over_git_daemon),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

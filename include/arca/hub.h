@@ -7,6 +7,11 @@
  * Credentials: a token sent as HTTP basic auth (user "arca" unless set).
  * The token is never put in a URL, an error message or any output, and a
  * rejected token fails after one attempt with ARCA_EAUTH.
+ *
+ * The library reads no environment variables: the token, the object cache
+ * directory and the commit author are whatever the caller passes (the arca
+ * CLI takes them from $ARCA_HUB_TOKEN, $XDG_CACHE_HOME or $HOME, and
+ * $GIT_AUTHOR_NAME / $GIT_AUTHOR_EMAIL).
  */
 #ifndef ARCA_HUB_H
 #define ARCA_HUB_H
@@ -31,7 +36,7 @@ typedef struct {
 	unsigned version;
 	const char *url;           /**< http(s)://host/owner/repo.git or git:// */
 	const char *user;          /**< basic-auth user; NULL = "arca" */
-	const char *token;         /**< NULL = $ARCA_HUB_TOKEN (may be unset) */
+	const char *token;         /**< NULL or "" = no credentials */
 	arca_hub_progress_cb progress;
 	void *payload;
 } arca_hub_remote;
@@ -47,13 +52,16 @@ typedef struct {
 	const char *const *excludes; /**< extra exclude patterns (gitignore-like) */
 	size_t nexcludes;
 	int no_default_excludes;   /**< drop the built-in list (.git stays excluded) */
-	/** Directory for the local object cache (one bare repository per URL);
-	 *  NULL = $XDG_CACHE_HOME/arca/hub, else ~/.cache/arca/hub. */
+	/** Directory for the local object cache (one bare repository per URL),
+	 *  created 0700 if missing. Required: push fails with ARCA_EINVAL
+	 *  when it is NULL or empty. */
 	const char *cache_dir;
+	const char *author_name;   /**< commit author and committer; NULL = "arca" */
+	const char *author_email;  /**< NULL = "arca@localhost" */
 } arca_hub_push_options;
 
 #define ARCA_HUB_PUSH_OPTIONS_VERSION 1
-#define ARCA_HUB_PUSH_OPTIONS_INIT { ARCA_HUB_PUSH_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, NULL }
+#define ARCA_HUB_PUSH_OPTIONS_INIT { ARCA_HUB_PUSH_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL }
 
 typedef struct {
 	char commit[41];           /**< the branch's tip after the call (hex) */
@@ -71,7 +79,8 @@ typedef struct {
  * git does) and pushes it to `opts->branch`. The commit's parent is the
  * branch's tip on the Hub, fetched first; if the tree equals the tip's,
  * nothing is pushed. If the branch moves on the Hub between the fetch and
- * the push, the push fails with ARCA_ECONFLICT unless `force`.
+ * the push, the push fails with ARCA_ECONFLICT unless `force`. Without a
+ * token, a Hub that asks for credentials fails with ARCA_EAUTH.
  * Excluded: the default list (.git, __pycache__, *.pyc, .venv, venv,
  * node_modules, *.egg-info, .pytest_cache, .mypy_cache, .DS_Store, *.swp,
  * *.swo), patterns in `path`/.arcaignore and `excludes`, and, when `path`
