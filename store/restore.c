@@ -9,6 +9,7 @@
  */
 #include "store/fill.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
@@ -310,8 +311,8 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 
 	if (!s || !ref || !dest || !*dest)
 		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
-	if (o && o->version != ARCA_RESTORE_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_restore_options: unknown version %u", o->version);
+	if (o && (rc = arca__check_version("arca_restore_options", o->version, ARCA_RESTORE_OPTIONS_VERSION)) != 0)
+		return rc;
 	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
 		return rc;
 	fill_start(&p, s);

@@ -10,6 +10,7 @@
 #include "store/manifest.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
@@ -105,8 +106,8 @@ typedef struct {
 static int check_options(const arca_snapshot_options *o)
 {
 	int rc;
-	if (o->version != ARCA_SNAPSHOT_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_snapshot_options: unknown version %u", o->version);
+	if ((rc = arca__check_version("arca_snapshot_options", o->version, ARCA_SNAPSHOT_OPTIONS_VERSION)) != 0)
+		return rc;
 	if (o->name && (rc = arca_store__check_word("name", o->name, ARCA_NAME_MAX, 1)) != 0)
 		return rc;
 	if (o->tag && (rc = arca_store__check_word("tag", o->tag, ARCA_TAG_MAX, 0)) != 0)

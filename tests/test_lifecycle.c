@@ -148,7 +148,7 @@ static void prune_keeps_newest_and_tagged(void **state)
 	snap_content(f, "other", "cache", NULL);
 	assert_int_equal(arca_prune(f->s, "db", 2, &removed, &n), 0);
 	assert_int_equal(n, 2); /* ids[0] and ids[2]; ids[1] is pinned */
-	free(removed);
+	arca_ids_free(removed);
 	for (int i = 0; i < 5; i++) {
 		arca_id_format(s, &ids[i]);
 		int want = (i == 0 || i == 2) ? ARCA_ENOTFOUND : 0;
@@ -268,7 +268,7 @@ static void gc_is_safe_against_concurrent_snapshots(void **state)
 					_exit(3);
 				if (arca_prune(s, name, 1, &rm, &n) != 0)
 					_exit(4);
-				free(rm);
+				arca_ids_free(rm);
 			}
 			arca_store_free(s);
 			_exit(0);

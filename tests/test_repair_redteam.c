@@ -456,7 +456,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 			assert_int_equal(arca_tag_delete(f->s, "app:r0"), 0);
 			assert_int_equal(arca_tag_delete(f->s, "app:r1"), 0);
 			assert_int_equal(arca_prune(f->s, "app", 2, &rm, &nrm), 0);
-			free(rm);
+			arca_ids_free(rm);
 		}
 		go.repack_threshold = 1.0;
 		assert_int_equal(arca_gc(&gr, f->s, &go), 0);

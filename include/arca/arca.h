@@ -7,9 +7,12 @@
  *    the last failure on the calling thread is in arca_error_last();
  *  - out parameters come first;
  *  - options structs carry a `version` field; initialise them with the
- *    matching *_OPTIONS_INIT macro (or pass NULL for defaults);
- *  - anything returned through a pointer-to-pointer is owned by the caller
- *    and released with the named *_free function.
+ *    matching *_OPTIONS_INIT macro or arca_*_options_init(opts,
+ *    ARCA_*_OPTIONS_VERSION) (or pass NULL for defaults). The library
+ *    accepts every version from 1 to its own, so a caller built against
+ *    older headers keeps working; 0 or a newer version is ARCA_EINVAL;
+ *  - anything the library allocates is owned by the caller and released
+ *    with the named *_free or *_clear function, never with free().
  *
  * A store handle may be shared between threads. Write operations
  * (snapshot) serialise on the store's writer lock, which is also held
@@ -21,11 +24,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arca/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define ARCA_API __attribute__((visibility("default")))
+
+/**
+ * Version of the library as linked ("MAJOR.MINOR.PATCH"); the headers
+ * compiled against are ARCA_VERSION_STRING and ARCA_VERSION_MAJOR, _MINOR,
+ * _PATCH (arca/version.h). Static string.
+ */
+ARCA_API const char *arca_version(void);
 
 /** Error codes. Zero is success. */
 typedef enum {
@@ -68,6 +80,10 @@ typedef struct {
 /** Formats `id` as "art_<hex>" into `out` (ARCA_ID_STRLEN bytes). */
 ARCA_API void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id);
 
+/** Frees an array of ids the library returned (arca_prune). NULL is
+ *  ignored. */
+ARCA_API void arca_ids_free(arca_id *ids);
+
 typedef struct arca_store arca_store;
 
 typedef struct {
@@ -93,6 +109,13 @@ typedef struct {
 
 #define ARCA_STORE_OPTIONS_VERSION 1
 #define ARCA_STORE_OPTIONS_INIT { ARCA_STORE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, -1, NULL, NULL }
+
+/**
+ * Fills `opts` with the defaults of ARCA_STORE_OPTIONS_INIT for `version`
+ * (pass ARCA_STORE_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_store_options_init(arca_store_options *opts, unsigned int version);
 
 /**
  * Opens (and unless opts->no_create, creates) the store in directory
@@ -181,6 +204,13 @@ typedef struct {
 	NULL, NULL }
 
 /**
+ * Fills `opts` with the defaults of ARCA_SNAPSHOT_OPTIONS_INIT for `version`
+ * (pass ARCA_SNAPSHOT_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_snapshot_options_init(arca_snapshot_options *opts, unsigned int version);
+
+/**
  * Snapshots `path` into the store and writes the new artifact's id to
  * `out`. When `name` is set, the refs NAME:latest and (if `tag` is set)
  * NAME:TAG point to the artifact afterwards, and the snapshot is added to
@@ -201,6 +231,13 @@ typedef struct {
 #define ARCA_RESTORE_OPTIONS_INIT { ARCA_RESTORE_OPTIONS_VERSION, 0 }
 
 /**
+ * Fills `opts` with the defaults of ARCA_RESTORE_OPTIONS_INIT for `version`
+ * (pass ARCA_RESTORE_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_restore_options_init(arca_restore_options *opts, unsigned int version);
+
+/**
  * Restores the artifact `ref` (id, unique id prefix of >= 8 hex digits,
  * NAME:TAG or NAME) to `dest`. Nothing is ever written outside `dest`:
  * manifests naming `..`, absolute paths or paths through symlinks are
@@ -219,6 +256,13 @@ typedef struct {
 
 #define ARCA_ROLLBACK_OPTIONS_VERSION 1
 #define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0 }
+
+/**
+ * Fills `opts` with the defaults of ARCA_ROLLBACK_OPTIONS_INIT for `version`
+ * (pass ARCA_ROLLBACK_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_rollback_options_init(arca_rollback_options *opts, unsigned int version);
 
 /**
  * Brings the existing directory or image `dest` back to exactly the
@@ -323,7 +367,8 @@ ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t 
  * included) points to it and, with `name`, no other name's history holds
  * it; without `name`, it must be past the keep window of every name that
  * holds it. Prune never deletes a ref. Unnamed artifacts are never pruned.
- * The removed ids are returned in *removed (caller frees with free()).
+ * The removed ids are returned in *removed (caller frees with
+ * arca_ids_free()).
  */
 ARCA_API int arca_prune(arca_store *store, const char *name, unsigned keep_last,
 		arca_id **removed, size_t *nremoved);
@@ -336,6 +381,13 @@ typedef struct {
 
 #define ARCA_GC_OPTIONS_VERSION 1
 #define ARCA_GC_OPTIONS_INIT { ARCA_GC_OPTIONS_VERSION, 0 }
+
+/**
+ * Fills `opts` with the defaults of ARCA_GC_OPTIONS_INIT for `version`
+ * (pass ARCA_GC_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_gc_options_init(arca_gc_options *opts, unsigned int version);
 
 typedef struct {
 	uint64_t artifacts;          /**< artifacts whose chunks were kept */

@@ -39,6 +39,11 @@ typedef struct {
 #define ARCA_HUB_REMOTE_VERSION 1
 #define ARCA_HUB_REMOTE_INIT { ARCA_HUB_REMOTE_VERSION, NULL, NULL, NULL, NULL, NULL }
 
+/** Fills `remote` with the defaults of ARCA_HUB_REMOTE_INIT for `version`
+ *  (pass ARCA_HUB_REMOTE_VERSION); ARCA_EINVAL for NULL or an unknown
+ *  version. */
+ARCA_API int arca_hub_remote_init(arca_hub_remote *remote, unsigned int version);
+
 typedef struct {
 	unsigned version;
 	const char *branch;        /**< required */
@@ -54,6 +59,11 @@ typedef struct {
 
 #define ARCA_HUB_PUSH_OPTIONS_VERSION 1
 #define ARCA_HUB_PUSH_OPTIONS_INIT { ARCA_HUB_PUSH_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, NULL }
+
+/** Fills `opts` with the defaults of ARCA_HUB_PUSH_OPTIONS_INIT for
+ *  `version` (pass ARCA_HUB_PUSH_OPTIONS_VERSION); ARCA_EINVAL for NULL or
+ *  an unknown version. */
+ARCA_API int arca_hub_push_options_init(arca_hub_push_options *opts, unsigned int version);
 
 typedef struct {
 	char commit[41];           /**< the branch's tip after the call (hex) */

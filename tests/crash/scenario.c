@@ -189,7 +189,7 @@ int sc_run(arca_store *s, const char *root, const char *work, int op)
 		arca_id *removed = NULL;
 		size_t nr = 0;
 		int rc = arca_prune(s, "t", 1, &removed, &nr);
-		free(removed);
+		arca_ids_free(removed);
 		return rc;
 	}
 	case SC_ROLLBACK:
