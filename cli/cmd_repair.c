@@ -23,7 +23,7 @@ static void help(FILE *f)
 
 int cmd_repair(cli_ctx *ctx, int argc, char **argv)
 {
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	int json = 0, rc, status;
 
 	if ((status = cli_parse_common(ctx, "repair", argc, argv, help, &json, 0, 0)) >= 0)

@@ -409,7 +409,8 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 		threshold = opts->repack_threshold;
 	if (threshold > 1.0)
 		return arca_err_set(ARCA_EINVAL, "repack threshold must be in (0, 1]");
-	memset(res, 0, sizeof(*res));
+	if ((rc = arca__result_start("arca_gc_result", res, sizeof(*res), ARCA_GC_RESULT_VERSION)) != 0)
+		return rc;
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0)
 		goto done;

@@ -650,6 +650,8 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		return arca_err_set(ARCA_EINVAL, "arca_rollback: NULL argument");
 	if (o && (rc = arca__check_version("arca_rollback_options", o->version, ARCA_ROLLBACK_OPTIONS_VERSION)) != 0)
 		return rc;
+	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
+		return rc;
 	if (!(b = calloc(1, sizeof(*b))))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	b->checksum = o ? o->checksum : 0;
@@ -696,7 +698,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 			"DEST does not equal the artifact", dest, p.guard.first_foreign);
 	}
 	if (stats) {
-		memset(stats, 0, sizeof(*stats));
+		arca__result_clear(stats, sizeof(*stats));
 		stats->logical_bytes = rec.a.logical_bytes;
 		stats->bytes_written = p.bytes_written;
 		stats->bytes_compared = p.bytes_compared;

@@ -1011,6 +1011,8 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		return arca_err_set(ARCA_EINVAL, "arca_snapshot: NULL argument");
 	if ((rc = check_options(o)) != 0)
 		return rc;
+	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
+		return rc;
 	if (o->parent) {
 		arca_id parent;
 		if ((rc = arca_resolve(&parent, s, o->parent)) != 0)
@@ -1091,7 +1093,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		goto done;
 	*out = rec.a.id;
 	if (stats) {
-		memset(stats, 0, sizeof(*stats));
+		arca__result_clear(stats, sizeof(*stats));
 		stats->entries = sn.entries;
 		stats->entries_skipped = sn.skipped;
 		stats->logical_bytes = sn.logical;

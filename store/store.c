@@ -229,7 +229,8 @@ int arca_store_stats_get(arca_store_stats *out, arca_store *s)
 
 	if (!out || !s)
 		return arca_err_set(ARCA_EINVAL, "arca_store_stats_get: NULL argument");
-	memset(out, 0, sizeof(*out));
+	if ((rc = arca__result_start("arca_store_stats", out, sizeof(*out), ARCA_STORE_STATS_VERSION)) != 0)
+		return rc;
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		return rc;
 	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_CHUNKS, &out->chunks)) ||

@@ -490,6 +490,8 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		return arca_err_set(ARCA_EINVAL, "arca_hub_push_options: missing");
 	if ((rc = arca__check_version("arca_hub_push_options", o->version, ARCA_HUB_PUSH_OPTIONS_VERSION)) != 0)
 		return rc;
+	if ((rc = arca__result_start("arca_hub_push_result", res, sizeof(*res), ARCA_HUB_PUSH_RESULT_VERSION)) != 0)
+		return rc;
 	if (!r->url || !*r->url)
 		return arca_err_set(ARCA_EINVAL, "hub push: a URL is required");
 	if ((rc = check_branch(o->branch)) != 0)
@@ -499,7 +501,6 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	pthread_once(&git_once, git_init);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
-	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
 	ctx_init(&c, r);
 	c.force = o->force;

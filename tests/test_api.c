@@ -1,6 +1,7 @@
 /* The public API's evolution contract: options initialisers, the one
- * version check every function taking options applies, memory the library
- * returns released by its own functions, and the library's version. */
+ * version check every function taking options or a result applies, memory
+ * the library returns released by its own functions, and the library's
+ * version. */
 #include "helpers.h"
 #include "arca/hub.h"
 
@@ -151,7 +152,7 @@ static void test_operations_refuse_unknown_option_versions(void **state)
 		arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
 		arca_rollback_options bo = ARCA_ROLLBACK_OPTIONS_INIT;
 		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
-		arca_gc_result gr;
+		arca_gc_result gr = ARCA_GC_RESULT_INIT;
 		arca_id out;
 
 		bad[1] = ARCA_SNAPSHOT_OPTIONS_VERSION + 1;
@@ -183,7 +184,7 @@ static void test_hub_functions_refuse_unknown_versions(void **state)
 	fixture *f = *state;
 	arca_hub_remote r = ARCA_HUB_REMOTE_INIT;
 	arca_hub_push_options po = ARCA_HUB_PUSH_OPTIONS_INIT;
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	char dest[1100];
 	snprintf(dest, sizeof(dest), "%s/clone", f->tmp);
 	r.url = "git://127.0.0.1:9/none.git"; /* never contacted */
@@ -205,6 +206,82 @@ static void test_hub_functions_refuse_unknown_versions(void **state)
 	assert_int_equal(arca_hub_push(&res, f->src, &r, &po), ARCA_EINVAL);
 	assert_non_null(strstr(arca_error_last(), "arca_hub_push_options"));
 	assert_int_equal(access(dest, F_OK), -1);
+}
+
+/* Result structs the caller allocates: a version the library does not
+ * know is refused before anything is done. */
+static void test_operations_refuse_unknown_result_versions(void **state)
+{
+	fixture *f = *state;
+	arca_id id = th_snapshot(f->s, f->src, "app", NULL, NULL), out;
+	char ref[ARCA_ID_STRLEN], dest[1100];
+	arca_store_stats before = ARCA_STORE_STATS_INIT, after = ARCA_STORE_STATS_INIT;
+	arca_id_format(ref, &id);
+	snprintf(dest, sizeof(dest), "%s/dest", f->tmp);
+	th_write_file(th_path(f->src, "new"), "new", 3);
+	assert_int_equal(arca_store_stats_get(&before, f->s), 0);
+	for (unsigned bad = 0; bad <= 2; bad += 2) {
+		arca_op_stats st = ARCA_OP_STATS_INIT;
+		arca_gc_result gr = ARCA_GC_RESULT_INIT;
+		arca_store_stats ss = ARCA_STORE_STATS_INIT;
+		arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+		arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+		arca_diff_stats ds = ARCA_DIFF_STATS_INIT;
+		arca_hub_push_result hr = ARCA_HUB_PUSH_RESULT_INIT;
+		arca_hub_remote r = ARCA_HUB_REMOTE_INIT;
+		arca_hub_push_options po = ARCA_HUB_PUSH_OPTIONS_INIT;
+
+		st.version = gr.version = ss.version = vr.version = rr.version = ds.version =
+			hr.version = bad;
+		assert_int_equal(arca_snapshot(&out, f->s, f->src, NULL, &st), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_op_stats"));
+		assert_int_equal(arca_restore(f->s, ref, dest, NULL, &st), ARCA_EINVAL);
+		assert_int_equal(arca_rollback(f->s, ref, dest, NULL, &st), ARCA_EINVAL);
+		assert_int_equal(arca_gc(&gr, f->s, NULL), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_gc_result"));
+		assert_int_equal(arca_store_stats_get(&ss, f->s), ARCA_EINVAL);
+		vr.damaged = &out; /* as left by a caller: must not reach free() */
+		assert_int_equal(arca_verify(&vr, f->s), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_verify_result"));
+		assert_null(vr.damaged);
+		arca_verify_result_clear(&vr);
+		assert_int_equal(arca_repair(&rr, f->storedir), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_repair_result"));
+		assert_int_equal(arca_diff(f->s, ref, NULL, f->src, NULL, NULL, NULL, &ds), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_diff_stats"));
+		r.url = "git://127.0.0.1:9/none.git";
+		po.branch = "main";
+		assert_int_equal(arca_hub_push(&hr, f->src, &r, &po), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "arca_hub_push_result"));
+	}
+	/* nothing was stored, restored or collected */
+	assert_int_equal(access(dest, F_OK), -1);
+	assert_int_equal(arca_store_stats_get(&after, f->s), 0);
+	assert_int_equal(after.artifacts, before.artifacts);
+	assert_int_equal(after.chunks, before.chunks);
+	assert_int_equal(after.version, ARCA_STORE_STATS_VERSION);
+}
+
+/* A result keeps its version through a call and a clear, so it can be
+ * used again. */
+static void test_results_keep_their_version_for_reuse(void **state)
+{
+	fixture *f = *state;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	arca_id out;
+	th_write_file(th_path(f->src, "a"), "a", 1);
+	assert_int_equal(arca_snapshot(&out, f->s, f->src, NULL, &st), 0);
+	assert_int_equal(st.version, ARCA_OP_STATS_VERSION);
+	assert_true(st.entries > 0);
+	th_write_file(th_path(f->src, "b"), "b", 1);
+	assert_int_equal(arca_snapshot(&out, f->s, f->src, NULL, &st), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(arca_verify(&vr, f->s), 0);
+		assert_int_equal(vr.artifacts_checked, 2);
+		arca_verify_result_clear(&vr);
+		assert_int_equal(vr.version, ARCA_VERIFY_RESULT_VERSION);
+	}
 }
 
 static void test_prune_result_is_released_by_arca_ids_free(void **state)
@@ -246,6 +323,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_operations_refuse_unknown_option_versions, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(test_hub_functions_refuse_unknown_versions, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(test_prune_result_is_released_by_arca_ids_free, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(test_operations_refuse_unknown_result_versions, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(test_results_keep_their_version_for_reuse, th_setup, th_teardown),
 		cmocka_unit_test(test_version_matches_the_macros),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

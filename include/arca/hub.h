@@ -65,7 +65,10 @@ typedef struct {
  *  an unknown version. */
 ARCA_API int arca_hub_push_options_init(arca_hub_push_options *opts, unsigned int version);
 
+/** Result of arca_hub_push; `version` set by the caller
+ *  (ARCA_HUB_PUSH_RESULT_INIT). */
 typedef struct {
+	unsigned version;
 	char commit[41];           /**< the branch's tip after the call (hex) */
 	char parent[41];           /**< tip before, "" when the branch was new */
 	int pushed;                /**< 0 when the tree was unchanged */
@@ -74,6 +77,9 @@ typedef struct {
 	uint64_t objects_sent;
 	uint64_t bytes_sent;
 } arca_hub_push_result;
+
+#define ARCA_HUB_PUSH_RESULT_VERSION 1
+#define ARCA_HUB_PUSH_RESULT_INIT { .version = ARCA_HUB_PUSH_RESULT_VERSION }
 
 /**
  * Builds a commit whose tree is the workspace at `path` (regular files
