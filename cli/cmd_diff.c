@@ -107,7 +107,7 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	arca_store *store = NULL;
-	arca_diff_stats st;
+	arca_diff_stats st = ARCA_DIFF_STATS_INIT;
 	out_state o;
 	const char *ref_b = NULL, *path = NULL;
 	int force_path = 0, c, rc, status, n;

@@ -25,7 +25,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 	};
 	arca_gc_options go = ARCA_GC_OPTIONS_INIT;
 	arca_store *store = NULL;
-	arca_gc_result r;
+	arca_gc_result r = ARCA_GC_RESULT_INIT;
 	int json = 0, c, rc, status;
 	char *end;
 

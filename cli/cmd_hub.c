@@ -163,7 +163,7 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 	n = argc - optind;
 
 	if (!strcmp(verb, "push")) {
-		arca_hub_push_result r;
+		arca_hub_push_result r = ARCA_HUB_PUSH_RESULT_INIT;
 		if (n != 1 || !remote.url || !po.branch) {
 			status = cli_usage_error("hub", "push needs PATH, --url and --branch");
 			goto out;

@@ -77,7 +77,7 @@ int cmd_prune(cli_ctx *ctx, int argc, char **argv)
 		}
 		fprintf(stderr, "prune: removed %zu artifact%s\n", nremoved, nremoved == 1 ? "" : "s");
 	}
-	free(removed);
+	arca_ids_free(removed);
 	arca_store_free(store);
 	return status;
 }

@@ -23,7 +23,7 @@ static void help(FILE *f)
 
 int cmd_repair(cli_ctx *ctx, int argc, char **argv)
 {
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	const char *path;
 	int json = 0, rc, status;
 

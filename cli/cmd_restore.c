@@ -30,7 +30,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	};
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
 	arca_store *store = NULL;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	int json = 0, c, rc, status;
 	struct timespec t0, t1;
 
@@ -48,7 +48,6 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("restore", "expected REF and DEST");
 	if ((status = cli_open_store(ctx, "restore", &store, 0)) != 0)
 		return status;
-	memset(&st, 0, sizeof(st));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_restore(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -31,7 +31,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	};
 	arca_rollback_options ro = ARCA_ROLLBACK_OPTIONS_INIT;
 	arca_store *store = NULL;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct timespec t0, t1;
 	int json = 0, c, rc, status;
 	double secs;
@@ -50,7 +50,6 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("rollback", "expected REF and DEST");
 	if ((status = cli_open_store(ctx, "rollback", &store, 0)) != 0)
 		return status;
-	memset(&st, 0, sizeof(st));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_rollback(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

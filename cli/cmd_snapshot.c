@@ -87,12 +87,12 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
 	arca_label *labels = NULL;
 	arca_store *store = NULL;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_id id;
 	char ids[ARCA_ID_STRLEN];
 	int json = 0, quiet = 0, hub = 0, c, rc, status = 0;
 	const char *hub_url = NULL, *hub_branch = NULL;
-	arca_hub_push_result hr;
+	arca_hub_push_result hr = ARCA_HUB_PUSH_RESULT_INIT;
 	warnings warns = { NULL, 0, 0, 0 };
 	double t0;
 

@@ -21,7 +21,7 @@ static double ratio(uint64_t a, uint64_t b)
 int cmd_stats(cli_ctx *ctx, int argc, char **argv)
 {
 	arca_store *store = NULL;
-	arca_store_stats st;
+	arca_store_stats st = ARCA_STORE_STATS_INIT;
 	int json = 0, rc, status;
 
 	if ((status = cli_parse_common(ctx, "stats", argc, argv, help, &json, 0, 0)) >= 0)

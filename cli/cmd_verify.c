@@ -16,7 +16,7 @@ static void help(FILE *f)
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
 	arca_store *store = NULL;
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	int json = 0, rc, status;
 
 	if ((status = cli_parse_common(ctx, "verify", argc, argv, help, &json, 0, 0)) >= 0)

@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define ARCA_VERSION_STRING "0.1.0"
-
 static const struct command {
 	const char *name;
 	int (*fn)(cli_ctx *, int, char **);
@@ -269,7 +267,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--version")) {
-			printf("arca %s\n", ARCA_VERSION_STRING);
+			printf("arca %s\n", arca_version());
 			return 0;
 		} else {
 			fprintf(stderr, "arca: unknown option '%s'\n", argv[i]);

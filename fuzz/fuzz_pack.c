@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *tmp = getenv("TMPDIR");
 	char dir[4096], path[4200];
 	uint8_t hdr[ARCA_PACK_HEADER_LEN];
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	int fd, rc;
 
 	check_meta(data, size);
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		arca_store *s = NULL;
 		arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-		arca_verify_result vr;
+		arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 		int lost = rr.ndamaged != 0;
 		o.no_create = 1;
 		CHECK(arca_store_open(&s, dir, &o) == 0);

@@ -11,6 +11,7 @@
 #include "store/store.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <errno.h>
@@ -482,8 +483,10 @@ int arca_diff(arca_store *s, const char *ref_a, const char *ref_b, const char *p
 	d.on_entry = on_entry;
 	d.on_range = on_range;
 	d.payload = payload;
+	local.version = ARCA_DIFF_STATS_VERSION;
 	d.st = stats ? stats : &local;
-	memset(d.st, 0, sizeof(*d.st));
+	if ((rc = arca__result_start("arca_diff_stats", d.st, sizeof(*d.st), ARCA_DIFF_STATS_VERSION)) != 0)
+		return rc;
 
 	if ((rc = open_side(s, &a, ref_a, NULL)) != 0)
 		goto done;

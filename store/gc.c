@@ -13,6 +13,7 @@
 #include "store/manifest.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/version.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -378,13 +379,14 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 
 	if (!res || !s)
 		return arca_err_set(ARCA_EINVAL, "arca_gc: NULL argument");
-	if (opts && opts->version != ARCA_GC_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_gc_options: unknown version %u", opts->version);
+	if (opts && (rc = arca__check_version("arca_gc_options", opts->version, ARCA_GC_OPTIONS_VERSION)) != 0)
+		return rc;
 	if (opts && opts->repack_threshold > 0)
 		threshold = opts->repack_threshold;
 	if (threshold > 1.0)
 		return arca_err_set(ARCA_EINVAL, "repack threshold must be in (0, 1]");
-	memset(res, 0, sizeof(*res));
+	if ((rc = arca__result_start("arca_gc_result", res, sizeof(*res), ARCA_GC_RESULT_VERSION)) != 0)
+		return rc;
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0)
 		goto done;

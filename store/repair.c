@@ -14,6 +14,7 @@
 #include "store/manifest.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <errno.h>
@@ -1080,7 +1081,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 
 	if (!out || !path)
 		return arca_err_set(ARCA_EINVAL, "arca_repair: NULL argument");
-	memset(out, 0, sizeof(*out));
+	if ((rc = arca__result_start("arca_repair_result", out, sizeof(*out), ARCA_REPAIR_RESULT_VERSION)) != 0)
+		return rc;
 	memset(&r, 0, sizeof(r));
 	r.res = out;
 	r.lost.max = SIZE_MAX;
@@ -1195,5 +1197,5 @@ void arca_repair_result_clear(arca_repair_result *r)
 	if (!r)
 		return;
 	free(r->damaged);
-	memset(r, 0, sizeof(*r));
+	arca__result_clear(r, sizeof(*r));
 }

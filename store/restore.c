@@ -9,6 +9,7 @@
  */
 #include "store/fill.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
@@ -310,8 +311,10 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 
 	if (!s || !ref || !dest || !*dest)
 		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
-	if (o && o->version != ARCA_RESTORE_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_restore_options: unknown version %u", o->version);
+	if (o && (rc = arca__check_version("arca_restore_options", o->version, ARCA_RESTORE_OPTIONS_VERSION)) != 0)
+		return rc;
+	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
+		return rc;
 	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
 		return rc;
 	fill_start(&p, s);
@@ -337,7 +340,7 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 			"the store, left out: DEST does not equal the artifact", dest,
 			p.guard.first_foreign);
 	if (stats) {
-		memset(stats, 0, sizeof(*stats));
+		arca__result_clear(stats, sizeof(*stats));
 		stats->entries = entries;
 		stats->entries_skipped = p.guard.kept;
 		stats->setid_dropped = p.setid_dropped;

@@ -18,6 +18,7 @@
 #include "store/fill.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
@@ -647,8 +648,10 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 
 	if (!s || !ref || !dest || !*dest)
 		return arca_err_set(ARCA_EINVAL, "arca_rollback: NULL argument");
-	if (o && o->version != ARCA_ROLLBACK_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_rollback_options: unknown version %u", o->version);
+	if (o && (rc = arca__check_version("arca_rollback_options", o->version, ARCA_ROLLBACK_OPTIONS_VERSION)) != 0)
+		return rc;
+	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
+		return rc;
 	if (!(b = calloc(1, sizeof(*b))))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	b->checksum = o ? o->checksum : 0;
@@ -695,7 +698,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 			"DEST does not equal the artifact", dest, p.guard.first_foreign);
 	}
 	if (stats) {
-		memset(stats, 0, sizeof(*stats));
+		arca__result_clear(stats, sizeof(*stats));
 		stats->logical_bytes = rec.a.logical_bytes;
 		stats->bytes_written = p.bytes_written;
 		stats->bytes_compared = p.bytes_compared;

@@ -10,6 +10,7 @@
 #include "store/manifest.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
@@ -105,8 +106,8 @@ typedef struct {
 static int check_options(const arca_snapshot_options *o)
 {
 	int rc;
-	if (o->version != ARCA_SNAPSHOT_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_snapshot_options: unknown version %u", o->version);
+	if ((rc = arca__check_version("arca_snapshot_options", o->version, ARCA_SNAPSHOT_OPTIONS_VERSION)) != 0)
+		return rc;
 	if (o->name && (rc = arca_store__check_word("name", o->name, ARCA_NAME_MAX, 1)) != 0)
 		return rc;
 	if (o->tag && (rc = arca_store__check_word("tag", o->tag, ARCA_TAG_MAX, 0)) != 0)
@@ -1010,6 +1011,8 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		return arca_err_set(ARCA_EINVAL, "arca_snapshot: NULL argument");
 	if ((rc = check_options(o)) != 0)
 		return rc;
+	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
+		return rc;
 	if (o->parent) {
 		arca_id parent;
 		if ((rc = arca_resolve(&parent, s, o->parent)) != 0)
@@ -1090,7 +1093,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		goto done;
 	*out = rec.a.id;
 	if (stats) {
-		memset(stats, 0, sizeof(*stats));
+		arca__result_clear(stats, sizeof(*stats));
 		stats->entries = sn.entries;
 		stats->entries_skipped = sn.skipped;
 		stats->logical_bytes = sn.logical;

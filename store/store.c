@@ -2,6 +2,7 @@
 #include "cas/chunker.h"
 #include "store/manifest.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
 
@@ -157,8 +158,8 @@ int arca_store_open(arca_store **out, const char *path, const arca_store_options
 
 	if (!out || !path || !*path)
 		return arca_err_set(ARCA_EINVAL, "arca_store_open: no path");
-	if (o && o->version != ARCA_STORE_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_store_options: unknown version %u", o->version);
+	if (o && (rc = arca__check_version("arca_store_options", o->version, ARCA_STORE_OPTIONS_VERSION)) != 0)
+		return rc;
 	if (o && o->no_create) {
 		char idx[4096];
 		snprintf(idx, sizeof(idx), "%s/index.lmdb", path);
@@ -228,7 +229,8 @@ int arca_store_stats_get(arca_store_stats *out, arca_store *s)
 
 	if (!out || !s)
 		return arca_err_set(ARCA_EINVAL, "arca_store_stats_get: NULL argument");
-	memset(out, 0, sizeof(*out));
+	if ((rc = arca__result_start("arca_store_stats", out, sizeof(*out), ARCA_STORE_STATS_VERSION)) != 0)
+		return rc;
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		return rc;
 	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_CHUNKS, &out->chunks)) ||

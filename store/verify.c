@@ -7,6 +7,7 @@
 #include "util/array.h"
 #include "store/manifest.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 
 #include <fcntl.h>
@@ -291,7 +292,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 
 	if (!out || !s)
 		return arca_err_set(ARCA_EINVAL, "arca_verify: NULL argument");
-	memset(out, 0, sizeof(*out));
+	if ((rc = arca__result_start("arca_verify_result", out, sizeof(*out), ARCA_VERIFY_RESULT_VERSION)) != 0)
+		return rc;
 	memset(&cp, 0, sizeof(cp));
 	cp.s = s;
 	pthread_mutex_init(&cp.mu, NULL);
@@ -423,5 +425,5 @@ void arca_verify_result_clear(arca_verify_result *r)
 	if (!r)
 		return;
 	free(r->damaged);
-	memset(r, 0, sizeof(*r));
+	arca__result_clear(r, sizeof(*r));
 }

@@ -11,6 +11,7 @@
 #include "cas/hash.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/version.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
 
@@ -196,9 +197,9 @@ static void callbacks(git_remote_callbacks *cb, hub_ctx *c)
 
 static int check_remote(const arca_hub_remote *r)
 {
-	if (!r || r->version != ARCA_HUB_REMOTE_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_hub_remote: missing or unknown version");
-	return 0;
+	if (!r)
+		return arca_err_set(ARCA_EINVAL, "arca_hub_remote: missing");
+	return arca__check_version("arca_hub_remote", r->version, ARCA_HUB_REMOTE_VERSION);
 }
 
 static int check_branch(const char *b)
@@ -477,8 +478,12 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 		return arca_err_set(ARCA_EINVAL, "arca_hub_push: NULL argument");
 	if ((rc = check_remote(r)) != 0)
 		return rc;
-	if (!o || o->version != ARCA_HUB_PUSH_OPTIONS_VERSION)
-		return arca_err_set(ARCA_EINVAL, "arca_hub_push_options: missing or unknown version");
+	if (!o)
+		return arca_err_set(ARCA_EINVAL, "arca_hub_push_options: missing");
+	if ((rc = arca__check_version("arca_hub_push_options", o->version, ARCA_HUB_PUSH_OPTIONS_VERSION)) != 0)
+		return rc;
+	if ((rc = arca__result_start("arca_hub_push_result", res, sizeof(*res), ARCA_HUB_PUSH_RESULT_VERSION)) != 0)
+		return rc;
 	if (!r->url || !*r->url)
 		return arca_err_set(ARCA_EINVAL, "hub push: a URL is required");
 	if ((rc = check_branch(o->branch)) != 0)
@@ -492,7 +497,6 @@ int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_re
 	pthread_once(&git_once, git_init);
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
-	memset(res, 0, sizeof(*res));
 	memset(&x, 0, sizeof(x));
 	ctx_init(&c, r);
 	c.force = o->force;

@@ -25,6 +25,7 @@ for c in snapshot restore ls show stats verify; do
 	check "$c --help" bash -c "'$ARCA' $c --help | grep -q '^usage: arca'"
 done
 check "global --help lists commands" bash -c "'$ARCA' --help | grep -q 'verify'"
+check "--version prints the library's version" bash -c "'$ARCA' --version | grep -qx 'arca ${ARCA_PROJECT_VERSION:-[0-9]*\.[0-9]*\.[0-9]*}'"
 check "unknown command is a usage error" status_is 2 "$ARCA" frobnicate
 check "missing store is not created by ls" status_is 3 "$ARCA" --store "$T/nostore" ls
 check "no store dir created" test ! -e "$T/nostore"

@@ -38,7 +38,7 @@ static int teardown(void **state)
 
 static void verify_clean(arca_store *s)
 {
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	int rc = arca_verify(&vr, s);
 	if (rc)
 		fail_msg("verify: %s", arca_error_last());
@@ -48,7 +48,7 @@ static void verify_clean(arca_store *s)
 
 static uint64_t count_artifacts(arca_store *s)
 {
-	arca_store_stats st;
+	arca_store_stats st = ARCA_STORE_STATS_INIT;
 	assert_int_equal(arca_store_stats_get(&st, s), 0);
 	return st.artifacts;
 }
@@ -57,7 +57,7 @@ static void torn_pack_tail_is_cut_off(void **state)
 {
 	fixture *f = *state;
 	arca_store *s = th_store_open(f->storedir);
-	arca_store_stats st;
+	arca_store_stats st = ARCA_STORE_STATS_INIT;
 	char pack[4096];
 	const char *a = th_path(f->tmp, "a"), *b = th_path(f->tmp, "b");
 	uint8_t junk[1000];

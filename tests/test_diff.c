@@ -76,7 +76,7 @@ static void mutate(fixture *f)
 static void tree_changes_between_artifacts(void **state)
 {
 	fixture *f = *state;
-	arca_diff_stats st;
+	arca_diff_stats st = ARCA_DIFF_STATS_INIT;
 	seen s = { .n = 0 };
 
 	th_snapshot(f->s, f->src, "t", "v1", NULL);
@@ -109,7 +109,7 @@ static void tree_changes_between_artifacts(void **state)
 static void live_tree_diff_uses_the_files_cache(void **state)
 {
 	fixture *f = *state;
-	arca_diff_stats st;
+	arca_diff_stats st = ARCA_DIFF_STATS_INIT;
 	seen s = { .n = 0 };
 
 	th_snapshot(f->s, f->src, "t", NULL, NULL);
@@ -135,7 +135,7 @@ static void image_changes_are_byte_ranges(void **state)
 {
 	fixture *f = *state;
 	const char *img = th_path(f->tmp, "d.img");
-	arca_diff_stats st;
+	arca_diff_stats st = ARCA_DIFF_STATS_INIT;
 	seen s = { .n = 0 };
 	int fd = open(img, O_CREAT | O_WRONLY, 0644);
 

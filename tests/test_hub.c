@@ -135,7 +135,7 @@ static const char *ls_tree(const repo *r, const char *branch)
 
 static void first_push_to_an_empty_repo(void **state)
 {
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	repo r;
 	const char *t;
 	(void)state;
@@ -160,7 +160,7 @@ static void first_push_to_an_empty_repo(void **state)
 
 static void second_push_records_edits_on_top(void **state)
 {
-	arca_hub_push_result a, b;
+	arca_hub_push_result a = ARCA_HUB_PUSH_RESULT_INIT, b = ARCA_HUB_PUSH_RESULT_INIT;
 	repo r;
 	const char *t;
 	(void)state;
@@ -193,7 +193,7 @@ static void second_push_records_edits_on_top(void **state)
 
 static void unchanged_tree_pushes_nothing(void **state)
 {
-	arca_hub_push_result a, b;
+	arca_hub_push_result a = ARCA_HUB_PUSH_RESULT_INIT, b = ARCA_HUB_PUSH_RESULT_INIT;
 	repo r;
 	(void)state;
 	new_repo(&r);
@@ -207,7 +207,7 @@ static void unchanged_tree_pushes_nothing(void **state)
 
 static void gitignore_arcaignore_and_excludes_are_honoured(void **state)
 {
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	arca_hub_remote rm;
 	arca_hub_push_options o = ARCA_HUB_PUSH_OPTIONS_INIT;
 	const char *ex[] = { "*.log", "/README" };
@@ -272,7 +272,7 @@ static int move_branch(arca_hub_stage_t stage, uint64_t cur, uint64_t total, uin
 
 static void moved_branch_is_not_overwritten_without_force(void **state)
 {
-	arca_hub_push_result a, b;
+	arca_hub_push_result a = ARCA_HUB_PUSH_RESULT_INIT, b = ARCA_HUB_PUSH_RESULT_INIT;
 	arca_hub_remote rm;
 	arca_hub_push_options o = ARCA_HUB_PUSH_OPTIONS_INIT;
 	mover mv;
@@ -311,7 +311,7 @@ static void moved_branch_is_not_overwritten_without_force(void **state)
 
 static void wrong_token_fails_once_with_a_clear_error(void **state)
 {
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	arca_hub_remote rm;
 	arca_hub_push_options o = ARCA_HUB_PUSH_OPTIONS_INIT;
 	repo r;
@@ -342,7 +342,7 @@ static void wrong_token_fails_once_with_a_clear_error(void **state)
 
 static void missing_repository_is_not_found(void **state)
 {
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	repo r;
 	(void)state;
 	new_repo(&r);
@@ -353,7 +353,7 @@ static void missing_repository_is_not_found(void **state)
 
 static void clone_gives_back_the_tree_and_pull_fast_forwards(void **state)
 {
-	arca_hub_push_result a;
+	arca_hub_push_result a = ARCA_HUB_PUSH_RESULT_INIT;
 	arca_hub_remote rm;
 	repo r;
 	char dest[4400], commit[41];
@@ -383,7 +383,7 @@ static void clone_gives_back_the_tree_and_pull_fast_forwards(void **state)
  * what the caller passes, and a push without a cache directory is refused. */
 static void push_uses_the_given_author_and_needs_a_cache_dir(void **state)
 {
-	arca_hub_push_result res;
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
 	arca_hub_remote rm;
 	arca_hub_push_options o = ARCA_HUB_PUSH_OPTIONS_INIT;
 	repo r;
@@ -415,7 +415,7 @@ static void push_uses_the_given_author_and_needs_a_cache_dir(void **state)
 
 static void push_over_git_daemon(void **state)
 {
-	arca_hub_push_result a;
+	arca_hub_push_result a = ARCA_HUB_PUSH_RESULT_INIT;
 	repo r;
 	(void)state;
 	new_repo(&r);

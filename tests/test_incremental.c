@@ -38,7 +38,7 @@ static int setup(void **state)
 static void unchanged_tree_reads_no_file_content(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats first, second;
+	arca_op_stats first = ARCA_OP_STATS_INIT, second = ARCA_OP_STATS_INIT;
 	arca_id a, b;
 
 	a = th_snapshot(f->s, f->src, "ws", NULL, &first);
@@ -54,7 +54,7 @@ static void unchanged_tree_reads_no_file_content(void **state)
 static void changed_files_are_read_again(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat sb;
 	char why[512], out[4200];
 	const char *touched = th_path(f->src, "d07/f010");

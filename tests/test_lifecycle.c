@@ -148,7 +148,7 @@ static void prune_keeps_newest_and_tagged(void **state)
 	snap_content(f, "other", "cache", NULL);
 	assert_int_equal(arca_prune(f->s, "db", 2, &removed, &n), 0);
 	assert_int_equal(n, 2); /* ids[0] and ids[2]; ids[1] is pinned */
-	free(removed);
+	arca_ids_free(removed);
 	for (int i = 0; i < 5; i++) {
 		arca_id_format(s, &ids[i]);
 		int want = (i == 0 || i == 2) ? ARCA_ENOTFOUND : 0;
@@ -162,10 +162,10 @@ static void prune_keeps_newest_and_tagged(void **state)
 static void gc_frees_exactly_the_unreferenced_data(void **state)
 {
 	fixture *f = *state;
-	arca_store_stats before, after;
-	arca_gc_result r;
-	arca_verify_result vr;
-	arca_op_stats sa, sb;
+	arca_store_stats before = ARCA_STORE_STATS_INIT, after = ARCA_STORE_STATS_INIT;
+	arca_gc_result r = ARCA_GC_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	arca_op_stats sa = ARCA_OP_STATS_INIT, sb = ARCA_OP_STATS_INIT;
 	arca_id a, b;
 	char out[4096];
 
@@ -208,7 +208,7 @@ static void gc_frees_exactly_the_unreferenced_data(void **state)
 static void retired_pack_outlives_older_readers(void **state)
 {
 	fixture *f = *state;
-	arca_gc_result r;
+	arca_gc_result r = ARCA_GC_RESULT_INIT;
 	arca_id a;
 	MDB_txn *reader;
 	char pack1[4096];
@@ -268,7 +268,7 @@ static void gc_is_safe_against_concurrent_snapshots(void **state)
 					_exit(3);
 				if (arca_prune(s, name, 1, &rm, &n) != 0)
 					_exit(4);
-				free(rm);
+				arca_ids_free(rm);
 			}
 			arca_store_free(s);
 			_exit(0);
@@ -284,11 +284,11 @@ static void gc_is_safe_against_concurrent_snapshots(void **state)
 				_exit(2);
 			for (int i = 0; i < GCS; i++) {
 				if (role == 0) {
-					arca_gc_result r;
+					arca_gc_result r = ARCA_GC_RESULT_INIT;
 					if (arca_gc(&r, s, NULL) != 0)
 						_exit(5);
 				} else {
-					arca_verify_result vr;
+					arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 					int rc = arca_verify(&vr, s);
 					arca_verify_result_clear(&vr);
 					if (rc != 0)
@@ -308,8 +308,8 @@ static void gc_is_safe_against_concurrent_snapshots(void **state)
 			fail_msg("child %d exited with %d", i, WEXITSTATUS(status));
 	}
 
-	arca_gc_result r;
-	arca_verify_result vr;
+	arca_gc_result r = ARCA_GC_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	assert_int_equal(arca_gc(&r, f->s, NULL), 0);
 	assert_int_equal(arca_verify(&vr, f->s), 0);
 	assert_int_equal(vr.artifacts_checked, WRITERS);

@@ -128,7 +128,7 @@ static void a_timeout_gives_up_after_telling_whom_it_waits_for(void **state)
 {
 	fixture *f = *state;
 	wait_log log = { 0, 0, 0 };
-	arca_gc_result gr;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 
 	f->child = spawn_stopped_writer(f->storedir);
 	f->s = open_with(f->storedir, 1000, &log);
@@ -143,7 +143,7 @@ static void a_waiting_writer_proceeds_when_the_holder_dies(void **state)
 {
 	fixture *f = *state;
 	wait_log log = { 0, 0, 0 };
-	arca_gc_result gr;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 
 	f->child = spawn_stopped_writer(f->storedir);
 	end_child(f);
@@ -155,7 +155,7 @@ static void a_waiting_writer_proceeds_when_the_holder_dies(void **state)
 static void the_lock_is_released_after_commit_and_abort(void **state)
 {
 	fixture *f = *state;
-	arca_gc_result gr;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 	int status;
 	pid_t pid;
 
@@ -168,7 +168,7 @@ static void the_lock_is_released_after_commit_and_abort(void **state)
 	if (pid == 0) {
 		arca_store *s = NULL;
 		arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-		arca_gc_result r;
+		arca_gc_result r = ARCA_GC_RESULT_INIT;
 		o.lock_timeout_ms = 0;
 		_exit(arca_store_open(&s, f->storedir, &o) == 0 && arca_gc(&r, s, NULL) == 0 ? 0 : 1);
 	}
@@ -184,7 +184,7 @@ typedef struct {
 static void *run_gc(void *p)
 {
 	gc_job *j = p;
-	arca_gc_result r;
+	arca_gc_result r = ARCA_GC_RESULT_INIT;
 	for (int i = 0; i < 20 && !j->rc; i++)
 		j->rc = arca_gc(&r, j->s, NULL);
 	return NULL;

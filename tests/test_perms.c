@@ -210,7 +210,7 @@ static int count_artifact(const arca_artifact *a, void *payload)
 static int use_read_only_store(const char *storedir, const char *out)
 {
 	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	arca_store *s = NULL;
 	arca_id id;
 	int n = 0, rc;
@@ -221,7 +221,6 @@ static int use_read_only_store(const char *storedir, const char *out)
 		return fprintf(stderr, "open: %s\n", arca_error_last()), 1;
 	if (arca_artifact_foreach(s, count_artifact, &n) != 0 || n != 1)
 		return fprintf(stderr, "ls: %s\n", arca_error_last()), 2;
-	memset(&vr, 0, sizeof(vr));
 	rc = arca_verify(&vr, s);
 	arca_verify_result_clear(&vr);
 	if (rc != 0)

@@ -178,7 +178,7 @@ static void a_bind_mount_of_the_packs_is_never_rolled_back_into(void **state)
 	const char *img = th_path(f->tmp, "disk.img");
 	char pack[4200];
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
-	arca_verify_result v;
+	arca_verify_result v = ARCA_VERIFY_RESULT_INIT;
 	int rc;
 
 	th_write_file(th_path(f->src, "f"), "f", 1);
@@ -195,7 +195,6 @@ static void a_bind_mount_of_the_packs_is_never_rolled_back_into(void **state)
 	ro.force = 1;
 	assert_int_equal(arca_restore(f->s, "disk", pack, &ro, NULL), ARCA_EUNSAFE);
 	assert_int_equal(access(pack, F_OK), 0);
-	memset(&v, 0, sizeof(v));
 	rc = arca_verify(&v, f->s);
 	arca_verify_result_clear(&v);
 	assert_int_equal(rc, 0);
@@ -209,7 +208,7 @@ static void a_store_file_mounted_as_the_image_is_never_written(void **state)
 	const char *img = th_path(f->tmp, "disk.img"), *dest = th_path(f->tmp, "dest.img");
 	char pack[4200], index[4200];
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
-	arca_verify_result v;
+	arca_verify_result v = ARCA_VERIFY_RESULT_INIT;
 	int rc;
 
 	snprintf(pack, sizeof(pack), "%s/packs/pack-00000001.arcp", store);
@@ -229,7 +228,6 @@ static void a_store_file_mounted_as_the_image_is_never_written(void **state)
 	assert_int_equal(arca_restore(f->s, "disk", dest, &ro, NULL), ARCA_EUNSAFE);
 	assert_int_equal(umount2(f->mounted, MNT_DETACH), 0);
 	f->mounted[0] = '\0';
-	memset(&v, 0, sizeof(v));
 	rc = arca_verify(&v, f->s);
 	arca_verify_result_clear(&v);
 	assert_int_equal(rc, 0);
@@ -254,7 +252,7 @@ static void files_the_artifact_keeps_apart_are_unlinked_in_dest(void **state)
 	fixture *f = *state;
 	struct timespec t[2] = { { 0, UTIME_OMIT }, { 1577836800, 0 } };
 	const char *out = th_path(f->outside, "o");
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat a, b;
 
 	th_write_file(th_path(f->src, "x"), "same", 4);

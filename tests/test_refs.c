@@ -57,7 +57,7 @@ static size_t prune(fixture *f, const char *name, unsigned keep)
 	size_t n;
 	if (arca_prune(f->s, name, keep, &removed, &n))
 		fail_msg("prune: %s", arca_error_last());
-	free(removed);
+	arca_ids_free(removed);
 	return n;
 }
 

@@ -90,7 +90,7 @@ static void restores_equal(th_fixture *f, const char *ref, const char *want)
 
 static void verify_ok(th_fixture *f)
 {
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	if (arca_verify(&vr, f->s) != 0)
 		fail_msg("verify: %s", arca_error_last());
 	arca_verify_result_clear(&vr);
@@ -115,7 +115,7 @@ static void two_versions(th_fixture *f)
 static void a_lost_index_is_refused_and_repair_brings_everything_back(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	arca_id first;
 	off_t pack;
 	int nrefs = 0;
@@ -159,7 +159,7 @@ static void a_lost_index_is_refused_and_repair_brings_everything_back(void **sta
 	th_write_file(th_path(f->src, "c"), "three\n", 6);
 	th_snapshot(f->s, f->src, "app", NULL, NULL);
 	{
-		arca_gc_result gr;
+		arca_gc_result gr = ARCA_GC_RESULT_INIT;
 		assert_int_equal(arca_gc(&gr, f->s, NULL), 0);
 	}
 	verify_ok(f);
@@ -168,7 +168,7 @@ static void a_lost_index_is_refused_and_repair_brings_everything_back(void **sta
 static void an_empty_index_is_refused(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 
 	two_versions(f);
 	arca_store_free(f->s);
@@ -188,7 +188,7 @@ static void an_empty_index_is_refused(void **state)
 static void a_truncated_index_is_refused_without_a_crash(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	pid_t pid;
 	int status;
 
@@ -214,8 +214,8 @@ static void a_truncated_index_is_refused_without_a_crash(void **state)
 static void after_a_pack_is_truncated_repair_lets_writers_go_on(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_gc_result gr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 	arca_id id;
 
 	two_versions(f);
@@ -238,9 +238,9 @@ static void after_a_pack_is_truncated_repair_lets_writers_go_on(void **state)
 static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_verify_result vr;
-	arca_gc_result gr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 
 	f->s->cas->pack_target = 1 << 20; /* several packs */
 	two_versions(f);
@@ -263,9 +263,9 @@ static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
 static void bit_rot_is_healed_by_snapshotting_the_same_data_again(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_verify_result vr;
-	arca_op_stats st;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 
 	two_versions(f);
 	flip_byte(pack_path(f, 1), 1 << 20);
@@ -286,8 +286,8 @@ static void bit_rot_is_healed_by_snapshotting_the_same_data_again(void **state)
 static void gc_with_a_damaged_chunk_collects_the_rest(void **state)
 {
 	th_fixture *f = *state;
-	arca_gc_result gr;
-	arca_verify_result vr;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	arca_id gone;
 
 	th_write_random(th_path(f->src, "a"), 2u << 20, 5);
@@ -307,8 +307,8 @@ static void gc_with_a_damaged_chunk_collects_the_rest(void **state)
 static void a_flipped_pack_header_is_found_and_fixed(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_verify_result vr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 
 	two_versions(f);
 	flip_byte(pack_path(f, 1), 13); /* the pack number */
@@ -325,8 +325,8 @@ static void a_flipped_pack_header_is_found_and_fixed(void **state)
 static void repair_after_gc_replays_from_the_checkpoint(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_gc_result gr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 	arca_id first;
 	int nrefs = 0;
 
@@ -341,7 +341,7 @@ static void repair_after_gc_replays_from_the_checkpoint(void **state)
 	/* remove the first version; gc retires the pack holding the journal */
 	{
 		arca_id ids[1];
-		arca_op_stats st;
+		arca_op_stats st = ARCA_OP_STATS_INIT;
 		th_write_file(th_path(f->src, "b"), "one\n", 4);
 		ids[0] = th_snapshot(f->s, f->src, "old", NULL, &st);
 		assert_int_equal(arca_artifact_remove(f->s, ids, 1, 1), 0);
@@ -374,7 +374,7 @@ static void repair_after_gc_replays_from_the_checkpoint(void **state)
 static void an_unfinished_writer_is_not_replayed(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	arca_id a, b, got;
 	off_t size;
 
@@ -405,7 +405,7 @@ static void an_unfinished_writer_is_not_replayed(void **state)
 static void a_store_from_before_the_journal_gets_one(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	arca_cas_writer *w;
 	MDB_val k = { strlen(ARCA_META_JOURNAL_ON), (void *)ARCA_META_JOURNAL_ON };
 
@@ -431,8 +431,8 @@ static void a_store_from_before_the_journal_gets_one(void **state)
 static void repair_of_a_healthy_store_changes_nothing(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_store_stats a, b;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_store_stats a = ARCA_STORE_STATS_INIT, b = ARCA_STORE_STATS_INIT;
 
 	two_versions(f);
 	assert_int_equal(arca_store_stats_get(&a, f->s), 0);
@@ -458,7 +458,7 @@ static void repair_of_a_healthy_store_changes_nothing(void **state)
 static void repair_refuses_while_a_writer_runs(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	int up[2], down[2], status;
 	char c;
 	pid_t pid;
@@ -502,7 +502,7 @@ static void repair_refuses_while_a_writer_runs(void **state)
 static void a_handle_from_before_a_repair_does_not_write_into_the_old_index(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	int up[2], down[2], status;
 	char c;
 	pid_t pid;

@@ -80,7 +80,7 @@ static void keep_copy(th_fixture *f, const char *name)
 static void an_older_copy_of_the_index_loses_nothing(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	char old[4096];
 	arca_store *s;
 	off_t size;
@@ -130,7 +130,7 @@ static void an_older_copy_of_the_index_loses_nothing(void **state)
 static void repair_prefers_newer_journal_records_over_an_older_index(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	char old[4096];
 
 	th_write_random(th_path(f->src, "a"), 1u << 20, 1);
@@ -162,7 +162,7 @@ static void an_index_of_another_store_is_refused(void **state)
 	th_fixture *f = *state;
 	char other[4096], osrc[4096];
 	arca_store *o;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	off_t size;
 
 	snprintf(other, sizeof(other), "%s/other", f->tmp);
@@ -201,8 +201,8 @@ static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
 	th_fixture *f = *state;
 	char other[4096], osrc[4096];
 	arca_store *o;
-	arca_repair_result rr;
-	arca_gc_result gr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 
 	snprintf(other, sizeof(other), "%s/other", f->tmp);
 	snprintf(osrc, sizeof(osrc), "%s/osrc", f->tmp);
@@ -312,7 +312,7 @@ static off_t first_data_record(const char *pack)
 static void inner_header_case(th_fixture *f, uint32_t claim, size_t last_len)
 {
 	char d1[4096], d2[4096], d3[4096];
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	off_t at;
 
 	snprintf(d1, sizeof(d1), "%s/d1", f->tmp);
@@ -372,7 +372,7 @@ static void a_header_inside_a_payload_is_not_taken_for_a_torn_tail(void **state)
 static void a_stray_pack_file_gets_the_mode_of_packs(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	char p7[8192];
 	struct stat st;
 	int fd;
@@ -430,8 +430,8 @@ static char *state_of(arca_store *s)
 static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
-	arca_gc_result gr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 	char *want, *got;
 
 	f->s->cas->pack_target = 48 * 1024;
@@ -456,7 +456,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 			assert_int_equal(arca_tag_delete(f->s, "app:r0"), 0);
 			assert_int_equal(arca_tag_delete(f->s, "app:r1"), 0);
 			assert_int_equal(arca_prune(f->s, "app", 2, &rm, &nrm), 0);
-			free(rm);
+			arca_ids_free(rm);
 		}
 		go.repack_threshold = 1.0;
 		assert_int_equal(arca_gc(&gr, f->s, &go), 0);
@@ -475,7 +475,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 	assert_string_equal(got, want);
 	free(got);
 	{
-		arca_verify_result vr;
+		arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 		if (arca_verify(&vr, f->s) != 0)
 			fail_msg("verify: %s", arca_error_last());
 		arca_verify_result_clear(&vr);
@@ -503,7 +503,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 static void a_checkpoint_spanning_several_packs_is_complete(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	arca_cas_writer *w;
 	MDB_val k = { strlen(ARCA_META_JOURNAL_ON), (void *)ARCA_META_JOURNAL_ON };
 	char *want, *got;
@@ -547,7 +547,7 @@ static void a_checkpoint_spanning_several_packs_is_complete(void **state)
 static void a_foreign_pack_inside_a_payload_is_never_replayed(void **state)
 {
 	th_fixture *f = *state;
-	arca_repair_result rr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
 	arca_store *other;
 	char odir[4096], ostore[4096];
 	uint8_t *buf;

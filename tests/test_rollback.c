@@ -81,7 +81,7 @@ static void build_tree(const char *src)
 static void tree_rollback_undoes_every_kind_of_change(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat before, after;
 
 	build_tree(f->src);
@@ -127,7 +127,7 @@ static void checksum_finds_content_changes_that_kept_size_and_mtime(void **state
 {
 	fixture *f = *state;
 	arca_rollback_options ro = ARCA_ROLLBACK_OPTIONS_INIT;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat sb;
 	const char *p;
 
@@ -224,7 +224,7 @@ static void image_rollback_writes_only_differing_chunks(void **state)
 	fixture *f = *state;
 	const char *img = th_path(f->tmp, "disk.img"), *work = th_path(f->tmp, "work.img");
 	char out[4200];
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat a, b;
 	int fd;
 
@@ -336,7 +336,7 @@ static int bind_mount(fixture *f, const char *at)
 static void rollback_does_not_remove_what_is_mounted_inside_dest(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	int rc;
 
 	th_write_file(th_path(f->src, "a"), "a", 1);
@@ -363,7 +363,7 @@ static void rollback_does_not_remove_what_is_mounted_inside_dest(void **state)
 static void rollback_does_not_replace_a_mount_named_in_the_artifact(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 
 	th_write_file(th_path(f->src, "mnt"), "a file", 6);
 	mkdir(th_path(f->src, "d"), 0755);
@@ -517,11 +517,10 @@ static void image_with_other_hard_links_is_replaced_not_rewritten(void **state)
 static int store_verifies(const char *dir)
 {
 	arca_store *s;
-	arca_verify_result v;
+	arca_verify_result v = ARCA_VERIFY_RESULT_INIT;
 	int rc;
 	if (arca_store_open(&s, dir, NULL) != 0)
 		return -1;
-	memset(&v, 0, sizeof(v));
 	rc = arca_verify(&v, s);
 	arca_verify_result_clear(&v);
 	arca_store_free(s);
@@ -533,7 +532,7 @@ static void rollback_leaves_a_store_inside_dest_alone(void **state)
 	fixture *f = *state;
 	char inner[4200];
 	arca_store *s;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 
 	snprintf(inner, sizeof(inner), "%s/.arca", f->work);
 	th_write_file(th_path(f->src, "a"), "a", 1);

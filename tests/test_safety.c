@@ -164,7 +164,7 @@ static void flipped_pack_byte_is_found_and_named(void **state)
 	fixture *f = *state;
 	const char *a = th_path(f->tmp, "a.img"), *b = th_path(f->tmp, "b.img");
 	char pack[4096];
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	arca_id ia, ib;
 	uint64_t before, after;
 	int fd;
@@ -210,7 +210,7 @@ static void damage_inside_a_compressed_group_is_found(void **state)
 	fixture *f = *state;
 	const char *src = th_path(f->tmp, "text");
 	char pack[4096];
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	uint64_t size;
 	int fd;
 	uint8_t byte;
@@ -246,7 +246,7 @@ static void truncated_pack_is_reported(void **state)
 	fixture *f = *state;
 	const char *a = th_path(f->tmp, "a.img");
 	char pack[4096];
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	uint64_t size;
 
 	th_write_random(a, 2u << 20, 23);
@@ -271,7 +271,7 @@ static int restore_as_nobody(const char *store, const char *ref, const char *des
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		arca_store *s;
-		arca_op_stats st;
+		arca_op_stats st = ARCA_OP_STATS_INIT;
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(10);
 		if (arca_store_open(&s, store, NULL) != 0)
@@ -347,7 +347,7 @@ static void restore_into_a_directory_holding_the_store_leaves_it_alone(void **st
 	const char *src = th_path(f->tmp, "src"), *dest = th_path(f->tmp, "dest");
 	char inner[4200];
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
-	arca_verify_result v;
+	arca_verify_result v = ARCA_VERIFY_RESULT_INIT;
 	arca_store *s;
 
 	snprintf(inner, sizeof(inner), "%s/.arca", dest);
@@ -370,7 +370,6 @@ static void restore_into_a_directory_holding_the_store_leaves_it_alone(void **st
 	assert_int_equal(arca_restore(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
 	assert_int_equal(arca_rollback(s, "img", th_path(inner, "x.img"), NULL, NULL), ARCA_EUNSAFE);
 	assert_int_equal(exists(th_path(inner, "x.img")), 0);
-	memset(&v, 0, sizeof(v));
 	assert_int_equal(arca_verify(&v, s), 0);
 	arca_verify_result_clear(&v);
 	arca_store_free(s);

@@ -58,8 +58,7 @@ static void restore_to(arca_store *s, const arca_id *id, const char *dest)
 
 static void verify_ok(arca_store *s)
 {
-	arca_verify_result vr;
-	memset(&vr, 0, sizeof(vr));
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	assert_int_equal(arca_verify(&vr, s), 0);
 	arca_verify_result_clear(&vr);
 }
@@ -83,7 +82,7 @@ static void test_store_inside_the_tree_is_left_out(void **state)
 	th_fixture *f = *state;
 	char w[2048], storedir[4096], ref[2048], out[2048], why[256];
 	arca_store *s;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_id id, id2;
 	warnings wn = { 0 };
 
@@ -222,7 +221,7 @@ static void run_changing(th_fixture *f, changer *c, int expect_warnings, int sam
 {
 	static int round;
 	char out[2048];
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_id id;
 	warnings wn = { 0 };
 	int rc;
@@ -263,7 +262,7 @@ static void test_file_rewritten_on_every_read_is_stored_with_a_warning(void **st
 	th_fixture *f = *state;
 	char file[2048];
 	changer c = { file, "big", REWRITE_ALWAYS, 0 };
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 
@@ -322,7 +321,7 @@ static void test_image_rewritten_while_read(void **state)
 	th_fixture *f = *state;
 	char file[2048], out[2048];
 	changer c = { file, "disk.img", REWRITE_ONCE, 0 };
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 
@@ -356,7 +355,7 @@ static void test_file_removed_before_open_is_left_out_with_a_warning(void **stat
 	th_fixture *f = *state;
 	char file[2048], out[2048];
 	changer c = { file, "a", REMOVE, 0 };
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 
@@ -381,7 +380,7 @@ static void test_file_replaced_by_a_fifo_does_not_block(void **state)
 	th_fixture *f = *state;
 	char file[2048];
 	changer c = { file, "a", TO_FIFO, 0 };
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 
@@ -399,7 +398,7 @@ static void test_file_replaced_by_a_symlink_is_not_followed(void **state)
 	th_fixture *f = *state;
 	char file[2048], out[2048];
 	changer c = { file, "a", TO_SYMLINK, 0 };
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 
@@ -493,7 +492,7 @@ static void test_file_rewritten_during_the_snapshot_is_never_silently_torn(void 
 	char file[2048], out[2048];
 	live_writer lw;
 	pthread_t t;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	warnings wn = { 0 };
 	arca_id id;
 	uint8_t *got;

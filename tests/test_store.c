@@ -86,7 +86,7 @@ static void tree_with_awkward_content_round_trips(void **state)
 {
 	fixture *f = *state;
 	char why[512], idstr[ARCA_ID_STRLEN];
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct stat sb;
 	arca_id id;
 	char dest[4096];
@@ -125,7 +125,7 @@ static void image_round_trips_sparse(void **state)
 	const char *img = th_path(f->tmp, "disk.img");
 	const char *out = th_path(f->tmp, "disk.out");
 	static uint8_t zeros[1 << 20];
-	arca_op_stats st, rst;
+	arca_op_stats st = ARCA_OP_STATS_INIT, rst = ARCA_OP_STATS_INIT;
 	struct stat sb;
 	int fd;
 
@@ -155,8 +155,8 @@ static void image_round_trips_sparse(void **state)
 static void identical_snapshot_adds_nothing(void **state)
 {
 	fixture *f = *state;
-	arca_store_stats a, b;
-	arca_op_stats st;
+	arca_store_stats a = ARCA_STORE_STATS_INIT, b = ARCA_STORE_STATS_INIT;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_id id1, id2;
 
 	th_write_random(th_path(f->src, "x"), 2000000, 7);
@@ -179,7 +179,7 @@ static void small_image_change_adds_about_the_changed_bytes(void **state)
 {
 	fixture *f = *state;
 	const char *img = th_path(f->tmp, "vm.img");
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 
 	th_write_random(img, 64u << 20, 9);
 	th_snapshot(f->s, img, "vm", NULL, &st);
@@ -194,7 +194,7 @@ static void small_image_change_adds_about_the_changed_bytes(void **state)
 static void repeated_data_is_stored_once(void **state)
 {
 	fixture *f = *state;
-	arca_store_stats s;
+	arca_store_stats s = ARCA_STORE_STATS_INIT;
 	char name[64];
 	uint8_t *buf = malloc(5u << 20);
 
@@ -214,7 +214,7 @@ static void repeated_data_is_stored_once(void **state)
 static void zero_files_store_no_chunks(void **state)
 {
 	fixture *f = *state;
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	uint8_t *z = calloc(1, 10u << 20);
 	th_write_file(th_path(f->src, "zeros"), z, 10u << 20);
 	th_snapshot(f->s, f->src, NULL, NULL, &st);
@@ -356,7 +356,7 @@ static void store_reopens_with_its_chunk_parameters(void **state)
 	o.chunk_max = 16384;
 	assert_int_equal(arca_store_open(&s2, dir, &o), 0);
 	th_write_random(th_path(f->src, "f"), 1 << 20, 12);
-	arca_op_stats st;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
 	th_snapshot(s2, f->src, NULL, NULL, &st);
 	assert_true(st.chunks > 100); /* ~1 MiB / 4 KiB */
 	arca_store_free(s2);

@@ -7,9 +7,15 @@
  *    the last failure on the calling thread is in arca_error_last();
  *  - out parameters come first;
  *  - options structs carry a `version` field; initialise them with the
- *    matching *_OPTIONS_INIT macro (or pass NULL for defaults);
- *  - anything returned through a pointer-to-pointer is owned by the caller
- *    and released with the named *_free function.
+ *    matching *_OPTIONS_INIT macro or arca_*_options_init(opts,
+ *    ARCA_*_OPTIONS_VERSION) (or pass NULL for defaults). The library
+ *    accepts every version from 1 to its own, so a caller built against
+ *    older headers keeps working; 0 or a newer version is ARCA_EINVAL;
+ *  - result structs the caller allocates (arca_op_stats, arca_gc_result,
+ *    ...) carry a `version` too: initialise them with *_INIT; an unknown
+ *    version is ARCA_EINVAL before anything is done;
+ *  - anything the library allocates is owned by the caller and released
+ *    with the named *_free or *_clear function, never with free().
  *
  * A store handle may be shared between threads. Write operations
  * (snapshot) serialise on the store's writer lock, which is also held
@@ -21,11 +27,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arca/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define ARCA_API __attribute__((visibility("default")))
+
+/**
+ * Version of the library as linked ("MAJOR.MINOR.PATCH"); the headers
+ * compiled against are ARCA_VERSION_STRING and ARCA_VERSION_MAJOR, _MINOR,
+ * _PATCH (arca/version.h). Static string.
+ */
+ARCA_API const char *arca_version(void);
 
 /** Error codes. Zero is success. */
 typedef enum {
@@ -68,6 +83,10 @@ typedef struct {
 /** Formats `id` as "art_<hex>" into `out` (ARCA_ID_STRLEN bytes). */
 ARCA_API void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id);
 
+/** Frees an array of ids the library returned (arca_prune). NULL is
+ *  ignored. */
+ARCA_API void arca_ids_free(arca_id *ids);
+
 typedef struct arca_store arca_store;
 
 typedef struct {
@@ -95,6 +114,13 @@ typedef struct {
 #define ARCA_STORE_OPTIONS_INIT { ARCA_STORE_OPTIONS_VERSION, 0, 0, 0, 0, 0, 0, -1, NULL, NULL }
 
 /**
+ * Fills `opts` with the defaults of ARCA_STORE_OPTIONS_INIT for `version`
+ * (pass ARCA_STORE_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_store_options_init(arca_store_options *opts, unsigned int version);
+
+/**
  * Opens (and unless opts->no_create, creates) the store in directory
  * `path`. Release with arca_store_free(). A process has a store open once
  * at a time (share the handle between threads): a second open of the same
@@ -120,8 +146,10 @@ typedef struct {
 	const char *value;
 } arca_label;
 
-/** Counters of one snapshot or restore. */
+/** Counters of one snapshot or restore. Callers set `version` (use
+ *  ARCA_OP_STATS_INIT); the library fills the rest. */
 typedef struct {
+	unsigned version;
 	uint64_t entries;        /**< tree entries (files, dirs, links...) */
 	uint64_t entries_skipped;/**< sockets and device nodes, not stored */
 	uint64_t logical_bytes;  /**< file/image size, holes included */
@@ -150,6 +178,9 @@ typedef struct {
 	uint64_t setid_dropped;  /**< restore, rollback: setuid/setgid bits not
 	                              applied because the owner could not be */
 } arca_op_stats;
+
+#define ARCA_OP_STATS_VERSION 1
+#define ARCA_OP_STATS_INIT { .version = ARCA_OP_STATS_VERSION }
 
 typedef struct {
 	unsigned version;
@@ -181,6 +212,13 @@ typedef struct {
 	NULL, NULL }
 
 /**
+ * Fills `opts` with the defaults of ARCA_SNAPSHOT_OPTIONS_INIT for `version`
+ * (pass ARCA_SNAPSHOT_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_snapshot_options_init(arca_snapshot_options *opts, unsigned int version);
+
+/**
  * Snapshots `path` into the store and writes the new artifact's id to
  * `out`. When `name` is set, the refs NAME:latest and (if `tag` is set)
  * NAME:TAG point to the artifact afterwards, and the snapshot is added to
@@ -201,6 +239,13 @@ typedef struct {
 #define ARCA_RESTORE_OPTIONS_INIT { ARCA_RESTORE_OPTIONS_VERSION, 0 }
 
 /**
+ * Fills `opts` with the defaults of ARCA_RESTORE_OPTIONS_INIT for `version`
+ * (pass ARCA_RESTORE_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_restore_options_init(arca_restore_options *opts, unsigned int version);
+
+/**
  * Restores the artifact `ref` (id, unique id prefix of >= 8 hex digits,
  * NAME:TAG or NAME) to `dest`. Nothing is ever written outside `dest`:
  * manifests naming `..`, absolute paths or paths through symlinks are
@@ -219,6 +264,13 @@ typedef struct {
 
 #define ARCA_ROLLBACK_OPTIONS_VERSION 1
 #define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0 }
+
+/**
+ * Fills `opts` with the defaults of ARCA_ROLLBACK_OPTIONS_INIT for `version`
+ * (pass ARCA_ROLLBACK_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_rollback_options_init(arca_rollback_options *opts, unsigned int version);
 
 /**
  * Brings the existing directory or image `dest` back to exactly the
@@ -264,12 +316,17 @@ typedef struct {
 typedef int (*arca_diff_entry_cb)(const arca_diff_entry *entry, void *payload);
 typedef int (*arca_diff_range_cb)(uint64_t offset, uint64_t length, void *payload);
 
+/** Counters of arca_diff; `version` set by the caller (ARCA_DIFF_STATS_INIT). */
 typedef struct {
+	unsigned version;
 	uint64_t added, deleted, modified;  /**< trees */
 	uint64_t ranges, changed_bytes;     /**< images */
 	uint64_t size_a, size_b;            /**< images */
 	uint64_t bytes_read;                /**< live content read to compare */
 } arca_diff_stats;
+
+#define ARCA_DIFF_STATS_VERSION 1
+#define ARCA_DIFF_STATS_INIT { .version = ARCA_DIFF_STATS_VERSION }
 
 /**
  * Reports what changed from artifact `ref_a` to artifact `ref_b`, or to
@@ -323,7 +380,8 @@ ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t 
  * included) points to it and, with `name`, no other name's history holds
  * it; without `name`, it must be past the keep window of every name that
  * holds it. Prune never deletes a ref. Unnamed artifacts are never pruned.
- * The removed ids are returned in *removed (caller frees with free()).
+ * The removed ids are returned in *removed (caller frees with
+ * arca_ids_free()).
  */
 ARCA_API int arca_prune(arca_store *store, const char *name, unsigned keep_last,
 		arca_id **removed, size_t *nremoved);
@@ -337,7 +395,16 @@ typedef struct {
 #define ARCA_GC_OPTIONS_VERSION 1
 #define ARCA_GC_OPTIONS_INIT { ARCA_GC_OPTIONS_VERSION, 0 }
 
+/**
+ * Fills `opts` with the defaults of ARCA_GC_OPTIONS_INIT for `version`
+ * (pass ARCA_GC_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_gc_options_init(arca_gc_options *opts, unsigned int version);
+
+/** Result of arca_gc; `version` set by the caller (ARCA_GC_RESULT_INIT). */
 typedef struct {
+	unsigned version;
 	uint64_t artifacts;          /**< artifacts whose chunks were kept */
 	uint64_t chunks_live;
 	uint64_t chunks_removed;     /**< unreferenced chunks dropped */
@@ -354,6 +421,9 @@ typedef struct {
 	uint64_t chunks_damaged;     /**< failed their checks while repacking:
 	                                  dropped and marked lost (see repair) */
 } arca_gc_result;
+
+#define ARCA_GC_RESULT_VERSION 1
+#define ARCA_GC_RESULT_INIT { .version = ARCA_GC_RESULT_VERSION }
 
 /**
  * Reclaims chunks no artifact references and rewrites packs whose live
@@ -394,8 +464,9 @@ typedef int (*arca_artifact_cb)(const arca_artifact *artifact, void *payload);
 ARCA_API int arca_artifact_foreach(arca_store *store, arca_artifact_cb cb,
 		void *payload);
 
-/** Whole-store figures. */
+/** Whole-store figures; `version` set by the caller (ARCA_STORE_STATS_INIT). */
 typedef struct {
+	unsigned version;
 	uint64_t artifacts;
 	uint64_t chunks;
 	uint64_t logical_bytes;   /**< sum of artifacts' logical sizes */
@@ -407,10 +478,15 @@ typedef struct {
 	uint64_t index_bytes;     /**< size of the LMDB index in use */
 } arca_store_stats;
 
+#define ARCA_STORE_STATS_VERSION 1
+#define ARCA_STORE_STATS_INIT { .version = ARCA_STORE_STATS_VERSION }
+
 ARCA_API int arca_store_stats_get(arca_store_stats *out, arca_store *store);
 
-/** Result of arca_verify(). */
+/** Result of arca_verify(); `version` set by the caller
+ *  (ARCA_VERIFY_RESULT_INIT). */
 typedef struct {
+	unsigned version;
 	uint64_t chunks_checked;
 	uint64_t bytes_checked;     /**< stored bytes read */
 	uint64_t chunks_damaged;
@@ -420,6 +496,9 @@ typedef struct {
 	uint64_t packs_damaged;     /**< live packs whose header is damaged */
 } arca_verify_result;
 
+#define ARCA_VERIFY_RESULT_VERSION 1
+#define ARCA_VERIFY_RESULT_INIT { .version = ARCA_VERIFY_RESULT_VERSION }
+
 /**
  * Re-reads and re-hashes every chunk, then checks every artifact's
  * manifest and chunk references. Returns 0 when all is well,
@@ -428,10 +507,13 @@ typedef struct {
  */
 ARCA_API int arca_verify(arca_verify_result *out, arca_store *store);
 
-/** Releases what arca_verify() stored in `result`. */
+/** Releases what arca_verify() stored in `result`; its version stays. */
 ARCA_API void arca_verify_result_clear(arca_verify_result *result);
 
+/** Result of arca_repair(); `version` set by the caller
+ *  (ARCA_REPAIR_RESULT_INIT). */
 typedef struct {
+	unsigned version;
 	uint64_t packs;            /**< pack files scanned */
 	uint64_t packs_retired;    /**< retired (gc'd) pack files left alone */
 	uint64_t headers_fixed;    /**< damaged pack headers rewritten */
@@ -453,6 +535,9 @@ typedef struct {
 	arca_id *damaged;          /**< owned; see arca_repair_result_clear */
 } arca_repair_result;
 
+#define ARCA_REPAIR_RESULT_VERSION 1
+#define ARCA_REPAIR_RESULT_INIT { .version = ARCA_REPAIR_RESULT_VERSION }
+
 /**
  * Rebuilds the index of the store at `path` from its pack files (the
  * source of truth): every record is checked, good chunks are indexed,
@@ -465,7 +550,7 @@ typedef struct {
  */
 ARCA_API int arca_repair(arca_repair_result *out, const char *path);
 
-/** Releases what arca_repair() stored in `result`. */
+/** Releases what arca_repair() stored in `result`; its version stays. */
 ARCA_API void arca_repair_result_clear(arca_repair_result *result);
 
 #ifdef __cplusplus

@@ -44,6 +44,11 @@ typedef struct {
 #define ARCA_HUB_REMOTE_VERSION 1
 #define ARCA_HUB_REMOTE_INIT { ARCA_HUB_REMOTE_VERSION, NULL, NULL, NULL, NULL, NULL }
 
+/** Fills `remote` with the defaults of ARCA_HUB_REMOTE_INIT for `version`
+ *  (pass ARCA_HUB_REMOTE_VERSION); ARCA_EINVAL for NULL or an unknown
+ *  version. */
+ARCA_API int arca_hub_remote_init(arca_hub_remote *remote, unsigned int version);
+
 typedef struct {
 	unsigned version;
 	const char *branch;        /**< required */
@@ -63,7 +68,15 @@ typedef struct {
 #define ARCA_HUB_PUSH_OPTIONS_VERSION 1
 #define ARCA_HUB_PUSH_OPTIONS_INIT { ARCA_HUB_PUSH_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL }
 
+/** Fills `opts` with the defaults of ARCA_HUB_PUSH_OPTIONS_INIT for
+ *  `version` (pass ARCA_HUB_PUSH_OPTIONS_VERSION); ARCA_EINVAL for NULL or
+ *  an unknown version. */
+ARCA_API int arca_hub_push_options_init(arca_hub_push_options *opts, unsigned int version);
+
+/** Result of arca_hub_push; `version` set by the caller
+ *  (ARCA_HUB_PUSH_RESULT_INIT). */
 typedef struct {
+	unsigned version;
 	char commit[41];           /**< the branch's tip after the call (hex) */
 	char parent[41];           /**< tip before, "" when the branch was new */
 	int pushed;                /**< 0 when the tree was unchanged */
@@ -72,6 +85,9 @@ typedef struct {
 	uint64_t objects_sent;
 	uint64_t bytes_sent;
 } arca_hub_push_result;
+
+#define ARCA_HUB_PUSH_RESULT_VERSION 1
+#define ARCA_HUB_PUSH_RESULT_INIT { .version = ARCA_HUB_PUSH_RESULT_VERSION }
 
 /**
  * Builds a commit whose tree is the workspace at `path` (regular files

@@ -114,8 +114,8 @@ static int repair_matches(int op, const char *now, char *why, size_t n)
 {
 	static char got[65536];
 	char cmd[20000], rep[4200];
-	arca_repair_result rr;
-	arca_verify_result vr;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	arca_store *s = NULL;
 	int rc;
 

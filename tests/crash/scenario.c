@@ -175,7 +175,7 @@ int sc_run(arca_store *s, const char *root, const char *work, int op)
 		snprintf(p, sizeof(p), "%s/src/%s", root, op == SC_SNAP_TREE ? "t4" : "im2");
 		return arca_snapshot(&id, s, p, &o, NULL);
 	case SC_GC: {
-		arca_gc_result r;
+		arca_gc_result r = ARCA_GC_RESULT_INIT;
 		arca_gc_options g = ARCA_GC_OPTIONS_INIT;
 		g.repack_threshold = 0.99; /* repack whatever lost data */
 		return arca_gc(&r, s, &g);
@@ -189,7 +189,7 @@ int sc_run(arca_store *s, const char *root, const char *work, int op)
 		arca_id *removed = NULL;
 		size_t nr = 0;
 		int rc = arca_prune(s, "t", 1, &removed, &nr);
-		free(removed);
+		arca_ids_free(removed);
 		return rc;
 	}
 	case SC_ROLLBACK:
@@ -248,7 +248,7 @@ static int on_art(const arca_artifact *a, void *payload)
 int sc_state(arca_store *s, const char *root, const char *work, int op, char *out, size_t n)
 {
 	sbuf b = { out, n, 0 };
-	arca_store_stats st;
+	arca_store_stats st = ARCA_STORE_STATS_INIT;
 	char num[64], p[4096], t[4096], why[512];
 
 	out[0] = '\0';
@@ -272,7 +272,7 @@ int sc_state(arca_store *s, const char *root, const char *work, int op, char *ou
 
 int sc_check(arca_store *s, const char *root, const char *work, char *why, size_t n)
 {
-	arca_verify_result vr;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	char p[4096], src[4096], w[512];
 	int rc;
 
