@@ -52,7 +52,7 @@ static uint32_t safe_mode(fill_pool *p, uint32_t mode, int owned)
 	return mode & ~(uint32_t)06000;
 }
 
-int fill_apply_meta(fill_pool *p, int fd, const fill_file *f)
+int arca_fill_apply_meta(fill_pool *p, int fd, const fill_file *f)
 {
 	struct timespec ts[2];
 	int owned = set_owner(p, fd, f->uid, f->gid, f->mode);
@@ -68,7 +68,7 @@ int fill_apply_meta(fill_pool *p, int fd, const fill_file *f)
 	return 0;
 }
 
-void fill_take_meta(fill_file *m, const arca_mf_entry *e)
+void arca_fill_take_meta(fill_file *m, const arca_mf_entry *e)
 {
 	m->mode = e->mode;
 	m->uid = e->uid;
@@ -77,7 +77,7 @@ void fill_take_meta(fill_file *m, const arca_mf_entry *e)
 	m->mtime.tv_nsec = e->mtime_nsec;
 }
 
-fill_file *fill_file_new(int fd)
+fill_file *arca_fill_file_new(int fd)
 {
 	fill_file *f = calloc(1, sizeof(*f));
 	if (f) {
@@ -87,7 +87,7 @@ fill_file *fill_file_new(int fd)
 	return f;
 }
 
-int fill_file_release(fill_pool *p, fill_file *f)
+int arca_fill_file_release(fill_pool *p, fill_file *f)
 {
 	int last, rc = 0;
 	pthread_mutex_lock(&p->mu);
@@ -98,7 +98,7 @@ int fill_file_release(fill_pool *p, fill_file *f)
 	/* a file that missed some of its content keeps no final metadata, so
 	 * a rerun of the rollback does not take it as unchanged */
 	if (f->tree && !f->failed && !p->err)
-		rc = fill_apply_meta(p, f->fd, f);
+		rc = arca_fill_apply_meta(p, f->fd, f);
 	if (close(f->fd) < 0 && !rc)
 		rc = arca_err_sys("close");
 	free(f);
@@ -200,7 +200,7 @@ static void *worker_main(void *arg)
 				rc = do_job(p, &run[i], txn, &rd, &cmp, &cmp_cap);
 			else
 				run[i].f->failed = 1;
-			rc2 = fill_file_release(p, run[i].f);
+			rc2 = arca_fill_file_release(p, run[i].f);
 			if (!rc)
 				rc = rc2;
 		}
@@ -225,12 +225,12 @@ out:
 		p->count--;
 		j.f->failed = 1;
 		pthread_mutex_unlock(&p->mu);
-		fill_file_release(p, j.f);
+		arca_fill_file_release(p, j.f);
 	}
 	return NULL;
 }
 
-int fill_start(fill_pool *p, arca_store *s)
+int arca_fill_start(fill_pool *p, arca_store *s)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
@@ -273,7 +273,7 @@ int fill_start(fill_pool *p, arca_store *s)
 	return p->err;
 }
 
-int fill_finish(fill_pool *p)
+int arca_fill_finish(fill_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
 	p->closing = 1;
@@ -289,7 +289,7 @@ int fill_finish(fill_pool *p)
 	return 0;
 }
 
-int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint8_t id[32],
+int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint8_t id[32],
 		int compare)
 {
 	fill_job *j;
@@ -332,7 +332,7 @@ static int zero_piece(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int fill_zero_range(int fd, uint64_t off, uint64_t len)
+int arca_fill_zero_range(int fd, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len;
 	/* Only the pieces that hold data: punching a long range that is
@@ -354,7 +354,7 @@ int fill_zero_range(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int punch_holes,
+int arca_fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int punch_holes,
 		uint64_t *size)
 {
 	uint8_t id[32];
@@ -363,9 +363,9 @@ int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int
 
 	while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
 		if (has_id) {
-			if ((rc = fill_push(p, f, off, (uint32_t)len, id, compare)) != 0)
+			if ((rc = arca_fill_push(p, f, off, (uint32_t)len, id, compare)) != 0)
 				return rc;
-		} else if (punch_holes && (rc = fill_zero_range(f->fd, off, len)) != 0) {
+		} else if (punch_holes && (rc = arca_fill_zero_range(f->fd, off, len)) != 0) {
 			return rc;
 		}
 		off += len;
@@ -374,7 +374,7 @@ int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int
 	return rc;
 }
 
-int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
+int arca_fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
 		int is_symlink)
 {
 	struct timespec ts[2];
@@ -391,8 +391,8 @@ int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entr
 			close(fd);
 			return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being restored", e->path);
 		}
-		fill_take_meta(&m, e);
-		rc = fill_apply_meta(p, fd, &m);
+		arca_fill_take_meta(&m, e);
+		rc = arca_fill_apply_meta(p, fd, &m);
 		close(fd);
 		return rc ? arca_err_wrap(rc, "%s", e->path) : 0;
 	}
@@ -409,7 +409,7 @@ int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entr
 	return 0;
 }
 
-int fill_guard_root(fill_pool *p, int rootfd, const char *dest)
+int arca_fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 {
 	struct stat st, up;
 	int fd, rc = 0;
@@ -463,7 +463,7 @@ static int is_file_in(const char *dir, const struct stat *st)
 	return found;
 }
 
-int fill_guard_image(fill_pool *p, const char *dest)
+int arca_fill_guard_image(fill_pool *p, const char *dest)
 {
 	struct stat st;
 
@@ -493,12 +493,12 @@ static int guard_image_dir(fill_pool *p, const char *dest)
 		memcpy(dir, "/", 2);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0; /* the open of dest itself reports it */
-	rc = fill_guard_root(p, fd, dest);
+	rc = arca_fill_guard_root(p, fd, dest);
 	close(fd);
 	return rc;
 }
 
-int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
+int arca_fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
 		const char *path, int *out)
 {
 	struct stat now;
@@ -515,7 +515,7 @@ int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st
 	return 0;
 }
 
-int fill_create_beside(const char *path, char *tmp, size_t n, int *out)
+int arca_fill_create_beside(const char *path, char *tmp, size_t n, int *out)
 {
 	int fd;
 	if ((size_t)snprintf(tmp, n, "%s.arca-XXXXXX", path) >= n)
@@ -578,7 +578,7 @@ static int link_left(fill_pool *p, const arca_mf_entry *e)
 	return 1;
 }
 
-int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
+int arca_fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing)
 {
 	const char *tname = NULL;

@@ -63,49 +63,49 @@ typedef struct {
 	unsigned nthreads;
 } fill_pool;
 
-int fill_start(fill_pool *p, arca_store *s);
+int arca_fill_start(fill_pool *p, arca_store *s);
 /** Waits for every job; returns the first error any worker hit. */
-int fill_finish(fill_pool *p);
+int arca_fill_finish(fill_pool *p);
 /** Queues one chunk for `f` (taking a reference on it). */
-int fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len,
+int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len,
 		const uint8_t id[32], int compare);
 
 /** A file with one reference (the caller's); NULL when out of memory. */
-fill_file *fill_file_new(int fd);
+fill_file *arca_fill_file_new(int fd);
 /** Drops a reference; the last one applies metadata (tree files) and
  *  closes the descriptor. */
-int fill_file_release(fill_pool *p, fill_file *f);
+int arca_fill_file_release(fill_pool *p, fill_file *f);
 /** owner (as root), mode, mtime of a file or directory descriptor. When
  *  the owner cannot be set, setuid/setgid bits are dropped and counted. */
-int fill_apply_meta(fill_pool *p, int fd, const fill_file *meta);
-void fill_take_meta(fill_file *m, const arca_mf_entry *e);
+int arca_fill_apply_meta(fill_pool *p, int fd, const fill_file *meta);
+void arca_fill_take_meta(fill_file *m, const arca_mf_entry *e);
 
 /**
  * Queues the extents of the current file or image from the manifest
  * reader. Holes are punched when `punch_holes` (the file had content);
  * *size receives the total.
  */
-int fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare,
+int arca_fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare,
 		int punch_holes, uint64_t *size);
 
 /** owner (as root) and mtime of a symlink, or owner, mode and mtime of a
  *  fifo (through a descriptor: a name swapped for a symlink meanwhile is
  *  refused, never followed). */
-int fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
+int arca_fill_link_meta(fill_pool *p, int dirfd, const char *name, const arca_mf_entry *e,
 		int is_symlink);
 
 /** Takes DEST's root directory: what is on another mount than it is left
  *  alone. ARCA_EUNSAFE when DEST is the store or inside it. */
-int fill_guard_root(fill_pool *p, int rootfd, const char *dest);
+int arca_fill_guard_root(fill_pool *p, int rootfd, const char *dest);
 /** ARCA_EUNSAFE when the image file `dest` would be inside the store. */
-int fill_guard_image(fill_pool *p, const char *dest);
+int arca_fill_guard_image(fill_pool *p, const char *dest);
 /** Opens `name` in `dirfd` with `flags` (O_NOFOLLOW added) and checks it
  *  still is the entry `st` described; ARCA_EUNSAFE if it was swapped. */
-int fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
+int arca_fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
 		const char *path, int *out);
 /** Creates an empty file next to `path` (mode 0600) for a replacement
  *  renamed over it; its name goes to tmp. */
-int fill_create_beside(const char *path, char *tmp, size_t n, int *out);
+int arca_fill_create_beside(const char *path, char *tmp, size_t n, int *out);
 
 /**
  * Makes `name` in `dirfd` a hard link to the manifest entry's earlier
@@ -115,10 +115,10 @@ int fill_create_beside(const char *path, char *tmp, size_t n, int *out);
  * 1, counted in p->guard.foreign and with `name` left as it is, when the
  * target is reached only through another mount or the store.
  */
-int fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
+int arca_fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing);
 
 /** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */
-int fill_zero_range(int fd, uint64_t off, uint64_t len);
+int arca_fill_zero_range(int fd, uint64_t off, uint64_t len);
 
 #endif

@@ -35,7 +35,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 	uint64_t size = 0;
 	fill_file *f;
 
-	if ((rc = fill_guard_image(p, dest)) != 0)
+	if ((rc = arca_fill_guard_image(p, dest)) != 0)
 		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!force)
@@ -55,7 +55,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 		if (!blk && st.st_nlink > 1) {
 			int nfd;
 			close(fd);
-			if ((rc = fill_create_beside(dest, tmp, ntmp, &nfd)) != 0)
+			if ((rc = arca_fill_create_beside(dest, tmp, ntmp, &nfd)) != 0)
 				return rc;
 			fd = nfd;
 			if ((p->as_root && fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM) ||
@@ -76,11 +76,11 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 	} else {
 		return arca_err_sys("restore to %s", dest);
 	}
-	if (!(f = fill_file_new(fd))) {
+	if (!(f = arca_fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
-	rc = fill_extents(p, r, f, 0, blk, &size);
+	rc = arca_fill_extents(p, r, f, 0, blk, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
 	if (!rc && !blk && arca_ftruncate(fd, (off_t)size) < 0)
@@ -92,7 +92,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 		if (dev_size < size)
 			rc = arca_err_set(ARCA_ENOSPC, "%s is smaller than the image", dest);
 	}
-	rc2 = fill_file_release(p, f);
+	rc2 = arca_fill_file_release(p, f);
 	return rc ? rc : rc2;
 }
 
@@ -105,7 +105,7 @@ typedef struct {
 
 static int close_dir(fill_pool *p, dframe *d, int apply)
 {
-	int rc = apply ? fill_apply_meta(p, d->fd, &d->meta) : 0;
+	int rc = apply ? arca_fill_apply_meta(p, d->fd, &d->meta) : 0;
 	close(d->fd);
 	d->fd = -1;
 	return rc;
@@ -155,7 +155,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		return rc;
 	}
 	depth = 1;
-	if ((rc = fill_guard_root(p, stack[0].fd, dest)) != 0) {
+	if ((rc = arca_fill_guard_root(p, stack[0].fd, dest)) != 0) {
 		if (created)
 			rmdir(dest);
 		goto done;
@@ -191,7 +191,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 
 		(*nentries)++;
 		if (e.path_len == 0) { /* root: applied to DEST at the end */
-			fill_take_meta(&stack[0].meta, &e);
+			arca_fill_take_meta(&stack[0].meta, &e);
 			continue;
 		}
 		if (skip && want > skip) { /* below the store */
@@ -230,7 +230,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				goto done;
 			}
 			stack[depth].fd = fd;
-			fill_take_meta(&stack[depth].meta, &e);
+			arca_fill_take_meta(&stack[depth].meta, &e);
 			depth++;
 			break;
 		case ARCA_MF_FILE: {
@@ -241,18 +241,18 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				rc = arca_err_sys("create %s", e.path);
 				goto done;
 			}
-			if (!(f = fill_file_new(fd))) {
+			if (!(f = arca_fill_file_new(fd))) {
 				close(fd);
 				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 				goto done;
 			}
 			f->tree = 1;
-			fill_take_meta(f, &e);
-			rc = fill_extents(p, r, f, 0, 0, &size);
+			arca_fill_take_meta(f, &e);
+			rc = arca_fill_extents(p, r, f, 0, 0, &size);
 			if (!rc && arca_ftruncate(fd, (off_t)size) < 0)
 				rc = arca_err_sys("set size of %s", e.path);
 			{
-				int rc2 = fill_file_release(p, f);
+				int rc2 = arca_fill_file_release(p, f);
 				if (!rc)
 					rc = rc2;
 			}
@@ -265,12 +265,12 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				rc = arca_err_sys("create symlink %s", e.path);
 				goto done;
 			}
-			if ((rc = fill_link_meta(p, top->fd, name, &e, 1)) != 0)
+			if ((rc = arca_fill_link_meta(p, top->fd, name, &e, 1)) != 0)
 				goto done;
 			break;
 		case ARCA_MF_HARDLINK:
 			/* 1: left out (its target is on another mount or in the store) */
-			if ((rc = fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) < 0)
+			if ((rc = arca_fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) < 0)
 				goto done;
 			rc = 0;
 			break;
@@ -279,7 +279,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 				rc = arca_err_sys("create fifo %s", e.path);
 				goto done;
 			}
-			if ((rc = fill_link_meta(p, top->fd, name, &e, 0)) != 0)
+			if ((rc = arca_fill_link_meta(p, top->fd, name, &e, 0)) != 0)
 				goto done;
 			break;
 		}
@@ -317,12 +317,12 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		return rc;
 	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
 		return rc;
-	fill_start(&p, s);
+	arca_fill_start(&p, s);
 	if (kind == ARCA_KIND_IMAGE)
 		rc = restore_image(&p, &r, dest, force, tmp, sizeof(tmp));
 	else
 		rc = restore_tree(&p, &r, dest, force, &entries);
-	rc2 = fill_finish(&p);
+	rc2 = arca_fill_finish(&p);
 	if (!rc)
 		rc = rc2;
 	if (*tmp) {

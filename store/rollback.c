@@ -140,7 +140,7 @@ static int close_frame(rb *b, frame *f, int apply)
 {
 	int rc = drop_extras(b, f, NULL, NULL);
 	if (!rc && apply)
-		rc = fill_apply_meta(b->p, f->fd, &f->meta);
+		rc = arca_fill_apply_meta(b->p, f->fd, &f->meta);
 	frame_release(f);
 	return rc;
 }
@@ -174,7 +174,7 @@ static int make_writable(frame *top, const char *name, const struct stat *st, co
 {
 	char proc[64];
 	int fd, rc;
-	if ((rc = fill_open_same(top->fd, name, O_PATH, st, path, &fd)) != 0)
+	if ((rc = arca_fill_open_same(top->fd, name, O_PATH, st, path, &fd)) != 0)
 		return rc;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	rc = chmod(proc, (st->st_mode & 07777) | 0600) < 0 ? arca_err_sys("chmod %s", path) : 0;
@@ -280,11 +280,11 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 			return note_shared(b, st, e->path);
 		if (!meta_differs(st, e, b->p->as_root))
 			return 0;
-		if ((rc = fill_open_same(top->fd, name, O_RDONLY | O_NONBLOCK, st, e->path, &fd)) != 0)
+		if ((rc = arca_fill_open_same(top->fd, name, O_RDONLY | O_NONBLOCK, st, e->path, &fd)) != 0)
 			return rc;
 		fill_file m;
-		fill_take_meta(&m, e);
-		rc = fill_apply_meta(b->p, fd, &m);
+		arca_fill_take_meta(&m, e);
+		rc = arca_fill_apply_meta(b->p, fd, &m);
 		close(fd);
 		b->changed++;
 		return rc;
@@ -302,23 +302,23 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 		if (!b->p->as_root && (st->st_mode & 0600) != 0600 &&
 		    (rc = make_writable(top, name, st, e->path)) != 0)
 			return rc;
-		if ((rc = fill_open_same(top->fd, name, O_RDWR, st, e->path, &fd)) != 0)
+		if ((rc = arca_fill_open_same(top->fd, name, O_RDWR, st, e->path, &fd)) != 0)
 			return rc;
 	} else {
 		fd = openat(top->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return arca_err_sys("open %s", e->path);
 	}
-	if (!(f = fill_file_new(fd))) {
+	if (!(f = arca_fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
 	f->tree = 1;
-	fill_take_meta(f, e);
-	rc = fill_extents(b->p, r, f, patch, patch, &size);
+	arca_fill_take_meta(f, e);
+	rc = arca_fill_extents(b->p, r, f, patch, patch, &size);
 	if (!rc && arca_ftruncate(fd, (off_t)size) < 0)
 		rc = arca_err_sys("set size of %s", e->path);
-	rc2 = fill_file_release(b->p, f);
+	rc2 = arca_fill_file_release(b->p, f);
 	b->changed++;
 	return rc ? rc : rc2;
 }
@@ -340,7 +340,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 			 * never changed in place, it is replaced */
 			if (st->st_nlink == 1) {
 				b->changed++;
-				return fill_link_meta(b->p, top->fd, name, e, 1);
+				return arca_fill_link_meta(b->p, top->fd, name, e, 1);
 			}
 		}
 	}
@@ -351,7 +351,7 @@ static int do_symlink(rb *b, frame *top, const char *name, const arca_mf_entry *
 	if (symlinkat(e->target, top->fd, name) < 0)
 		return arca_err_sys("create symlink %s", e->path);
 	b->changed++;
-	return fill_link_meta(b->p, top->fd, name, e, 1);
+	return arca_fill_link_meta(b->p, top->fd, name, e, 1);
 }
 
 static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
@@ -369,7 +369,7 @@ static int do_fifo(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 	if (mkfifoat(top->fd, name, 0600) < 0)
 		return arca_err_sys("create fifo %s", e->path);
 	b->changed++;
-	return fill_link_meta(b->p, top->fd, name, e, 0);
+	return arca_fill_link_meta(b->p, top->fd, name, e, 0);
 }
 
 static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca_mf_entry *e,
@@ -377,7 +377,7 @@ static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca
 {
 	struct stat now;
 	shared_file *f;
-	int rc = fill_hardlink(b->p, root, top->fd, name, e, exists ? st : NULL);
+	int rc = arca_fill_hardlink(b->p, root, top->fd, name, e, exists ? st : NULL);
 	if (rc == 0)
 		b->changed++;
 	if (rc >= 0 && b->nshared && fstatat(top->fd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -409,13 +409,13 @@ static int open_dir(rb *b, frame *top, frame *child, const char *name, const arc
 	} else {
 		if (meta_differs(st, e, b->p->as_root))
 			b->changed++;
-		if ((rc = fill_open_same(top->fd, name, O_RDONLY | O_DIRECTORY, st, e->path,
+		if ((rc = arca_fill_open_same(top->fd, name, O_RDONLY | O_DIRECTORY, st, e->path,
 				&child->fd)) != 0)
 			return rc;
 		if ((st->st_mode & 0700) != 0700)
 			fchmod(child->fd, (st->st_mode & 07777) | 0700);
 	}
-	fill_take_meta(&child->meta, e);
+	arca_fill_take_meta(&child->meta, e);
 	if (exists && (rc = list_names(child)) != 0) {
 		frame_release(child);
 		return rc;
@@ -472,7 +472,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		return rc;
 	}
 	depth = 1;
-	if ((rc = fill_guard_root(b->p, stack[0].fd, dest)) != 0) {
+	if ((rc = arca_fill_guard_root(b->p, stack[0].fd, dest)) != 0) {
 		if (created)
 			rmdir(dest);
 		goto done;
@@ -493,7 +493,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		int exists;
 
 		if (e.path_len == 0) {
-			fill_take_meta(&stack[0].meta, &e);
+			arca_fill_take_meta(&stack[0].meta, &e);
 			continue;
 		}
 		if (skip && want > skip) { /* below an entry left as it is */
@@ -581,7 +581,7 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 	uint64_t size = 0;
 	int fd, blk = 0, fresh = 0, rc, rc2;
 
-	if ((rc = fill_guard_image(b->p, dest)) != 0)
+	if ((rc = arca_fill_guard_image(b->p, dest)) != 0)
 		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
@@ -596,7 +596,7 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 		blk = S_ISBLK(st.st_mode);
 		if (!blk && st.st_nlink > 1) {
 			int nfd;
-			if ((rc = fill_create_beside(dest, tmp, ntmp, &nfd)) != 0) {
+			if ((rc = arca_fill_create_beside(dest, tmp, ntmp, &nfd)) != 0) {
 				close(fd);
 				return rc;
 			}
@@ -620,18 +620,18 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 	} else {
 		return arca_err_sys("rollback %s", dest);
 	}
-	if (!(f = fill_file_new(fd))) {
+	if (!(f = arca_fill_file_new(fd))) {
 		close(fd);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	}
 	/* every data extent is read once, front to back */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = fill_extents(b->p, r, f, !fresh, !fresh, &size);
+	rc = arca_fill_extents(b->p, r, f, !fresh, !fresh, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
 	if (!rc && !blk && (fresh || (uint64_t)st.st_size != size) && arca_ftruncate(fd, (off_t)size) < 0)
 		rc = arca_err_sys("set size of %s", dest);
-	rc2 = fill_file_release(b->p, f);
+	rc2 = arca_fill_file_release(b->p, f);
 	return rc ? rc : rc2;
 }
 
@@ -659,7 +659,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		free(b);
 		return rc;
 	}
-	fill_start(&p, s);
+	arca_fill_start(&p, s);
 	b->p = &p;
 	if (kind == ARCA_KIND_IMAGE) {
 		rc = rollback_image(b, &r, dest, tmp, sizeof(tmp));
@@ -682,7 +682,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 				rc = rollback_tree(b, &r, dest);
 		}
 	}
-	rc2 = fill_finish(&p);
+	rc2 = arca_fill_finish(&p);
 	if (!rc)
 		rc = rc2;
 	if (*tmp) {
