@@ -17,9 +17,19 @@
  *  - anything the library allocates is owned by the caller and released
  *    with the named *_free or *_clear function, never with free().
  *
- * A store handle may be shared between threads. Write operations
- * (snapshot) serialise on the store's writer lock, which is also held
- * across processes; readers never block.
+ * Concurrency (LMDB's rules, and arca's writer lock on top of them):
+ *  - a store handle may be shared between the threads of a process;
+ *  - a process opens a store once (a second arca_store_open of the same
+ *    store fails with ARCA_EINVAL); a handle must not be used in a child
+ *    after fork(): the child opens its own;
+ *  - "writes" below: the operation holds the store's single writer lock
+ *    (across threads and processes) from its start to its end. Other
+ *    writers wait for it (arca_store_options: lock_timeout_ms, on_wait);
+ *    a snapshot holds it for its whole run, reading included;
+ *  - "reads": it takes a read snapshot of the index and never waits for
+ *    or blocks a writer; a reader sees each write completely or not at all;
+ *  - restore and rollback read the store and write only their DEST: two
+ *    of them must not target the same DEST at once.
  */
 #ifndef ARCA_ARCA_H
 #define ARCA_ARCA_H
@@ -224,6 +234,8 @@ ARCA_API int arca_snapshot_options_init(arca_snapshot_options *opts, unsigned in
  * NAME:TAG point to the artifact afterwards, and the snapshot is added to
  * NAME's history (also when its content was already stored, under any
  * name), which arca_prune() ranks by. `stats` may be NULL.
+ *
+ * Writes: holds the writer lock for the whole snapshot.
  */
 ARCA_API int arca_snapshot(arca_id *out, arca_store *store, const char *path,
 		const arca_snapshot_options *opts, arca_op_stats *stats);
@@ -250,6 +262,8 @@ ARCA_API int arca_restore_options_init(arca_restore_options *opts, unsigned int 
  * NAME:TAG or NAME) to `dest`. Nothing is ever written outside `dest`:
  * manifests naming `..`, absolute paths or paths through symlinks are
  * refused with ARCA_EUNSAFE. Every chunk is verified against its id.
+ *
+ * Reads; writes only under `dest`.
  */
 ARCA_API int arca_restore(arca_store *store, const char *ref,
 		const char *dest, const arca_restore_options *opts,
@@ -282,6 +296,9 @@ ARCA_API int arca_rollback_options_init(arca_rollback_options *opts, unsigned in
  * created. Nothing on another mount inside `dest` is removed, replaced or
  * entered: the rest is done and ARCA_EUNSAFE names the first such path
  * (counted in entries_foreign). A store inside `dest` is left alone.
+ *
+ * Reads; writes only under `dest`. Not atomic: an interrupted
+ * rollback is finished by running it again.
  */
 ARCA_API int arca_rollback(arca_store *store, const char *ref, const char *dest,
 		const arca_rollback_options *opts, arca_op_stats *stats);
@@ -334,6 +351,8 @@ typedef struct {
  * relative to its parent. Trees call `on_entry` in path order; images
  * call `on_range` with coalesced changed byte ranges. Against a live tree
  * the files cache avoids reading files that did not change.
+ *
+ * Reads.
  */
 ARCA_API int arca_diff(arca_store *store, const char *ref_a, const char *ref_b,
 		const char *path, arca_diff_entry_cb on_entry, arca_diff_range_cb on_range,
@@ -345,6 +364,8 @@ ARCA_API int arca_resolve(arca_id *out, arca_store *store, const char *ref);
 /**
  * Points the ref NAME:TAG (`name_tag`) at the artifact `ref`, creating or
  * moving it atomically.
+ *
+ * Writes (briefly).
  */
 ARCA_API int arca_tag_set(arca_store *store, const char *ref, const char *name_tag);
 
@@ -365,6 +386,8 @@ ARCA_API int arca_ref_foreach(arca_store *store, arca_ref_cb cb, void *payload);
  * still points to is refused with ARCA_EREFERENCED unless `force`, which
  * deletes those refs too. Their history entries go with them. Chunks are
  * reclaimed later by arca_gc().
+ *
+ * Writes (briefly).
  */
 ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t n,
 		int force);
@@ -382,6 +405,8 @@ ARCA_API int arca_artifact_remove(arca_store *store, const arca_id *ids, size_t 
  * holds it. Prune never deletes a ref. Unnamed artifacts are never pruned.
  * The removed ids are returned in *removed (caller frees with
  * arca_ids_free()).
+ *
+ * Writes (briefly; no data is read).
  */
 ARCA_API int arca_prune(arca_store *store, const char *name, unsigned keep_last,
 		arca_id **removed, size_t *nremoved);
@@ -429,6 +454,9 @@ typedef struct {
  * Reclaims chunks no artifact references and rewrites packs whose live
  * fraction is under the threshold. Safe against concurrent snapshots and
  * readers in other threads and processes.
+ *
+ * Writes: holds the writer lock while it marks and repacks; readers go
+ * on (they may still use retired packs, deleted later).
  */
 ARCA_API int arca_gc(arca_gc_result *out, arca_store *store, const arca_gc_options *opts);
 
@@ -504,6 +532,8 @@ typedef struct {
  * manifest and chunk references. Returns 0 when all is well,
  * ARCA_ECORRUPT when damage was found (details in `out`), or another
  * error when the check itself could not run.
+ *
+ * Reads (every chunk): writers go on meanwhile.
  */
 ARCA_API int arca_verify(arca_verify_result *out, arca_store *store);
 
@@ -547,6 +577,10 @@ typedef struct {
  * rewritten; nothing else in a pack is changed. The new index replaces
  * the old one atomically. No other process may use the store meanwhile.
  * Returns 0 (also when artifacts lose data: see `out`).
+ *
+ * Needs the store alone: takes the writer lock without waiting
+ * (ARCA_ELOCKED when a writer runs); handles opened before it refuse to
+ * write afterwards and must be opened again.
  */
 ARCA_API int arca_repair(arca_repair_result *out, const char *path);
 
