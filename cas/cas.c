@@ -134,8 +134,6 @@ static int damaged_index(const char *path, const char *why)
 		"index %s %s; the packs are intact: run 'arca repair' to rebuild it", path, why);
 }
 
-static void pack_key(uint8_t k[4], uint32_t no);
-
 /* The record header at (pack, off) into hdr: 0, or -1 when it cannot be
  * read (a damaged or missing pack, not evidence of a foreign index). */
 static int sample_header(arca_cas *cas, uint32_t no, uint64_t off,
@@ -176,7 +174,7 @@ static int sample_records(arca_cas *cas, MDB_txn *txn, MDB_dbi packs, int *sampl
 			if (mdb_cursor_get(cur, &k, &v, ops[i]) != 0 || k.mv_size != 32 ||
 			    arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size) != 0)
 				break;
-			pack_key(kb, loc.pack);
+			arca_put_be32(kb, loc.pack);
 			if (!packs || mdb_get(txn, packs, &pk, &pv) != 0 ||
 			    sample_header(cas, loc.pack, loc.offset, hdr) != 0)
 				continue;
@@ -201,9 +199,8 @@ static int sample_records(arca_cas *cas, MDB_txn *txn, MDB_dbi packs, int *sampl
 		uint64_t seq = 0;
 		if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 &&
 		    arca_journal_loc_decode(&l, v.mv_data, v.mv_size) == 0) {
-			for (int i = 0; i < 8; i++)
-				seq = seq << 8 | ((const uint8_t *)k.mv_data)[i];
-			pack_key(kb, l.pack);
+			seq = arca_get_be64(k.mv_data);
+			arca_put_be32(kb, l.pack);
 			if (packs && mdb_get(txn, packs, &pk, &pv) == 0 &&
 			    sample_header(cas, l.pack, l.offset, hdr) == 0) {
 				(*samples)++;
@@ -223,21 +220,13 @@ static int sample_records(arca_cas *cas, MDB_txn *txn, MDB_dbi packs, int *sampl
  */
 static int check_index(arca_cas *cas, const char *path)
 {
-	MDB_envinfo info;
-	MDB_stat ms;
 	MDB_txn *txn = NULL;
-	struct stat st;
 	uint32_t *nos = NULL;
 	size_t n = 0;
-	uint64_t fmt = 0, next = 0;
+	uint64_t next = 0;
 	int rc, mrc;
 
-	if (stat(path, &st) < 0)
-		return arca_err_sys("stat %s", path);
-	if ((mrc = mdb_env_info(cas->env, &info)) != 0 || (mrc = mdb_env_stat(cas->env, &ms)) != 0)
-		return arca_lmdb_error(mrc, path);
-	if ((uint64_t)st.st_size < (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize)
-		return damaged_index(path, "is truncated");
+	/* (a truncated file was refused before it was mapped: open_index) */
 	if ((rc = arca_cas_pack_files(cas, &nos, &n)) != 0)
 		return rc;
 	if (n == 0)
@@ -255,7 +244,6 @@ static int check_index(arca_cas *cas, const char *path)
 			rc = damaged_index(path, "is missing or empty but packs exist");
 			goto done;
 		}
-		fmt = arca_get_le64(v.mv_data);
 		k.mv_size = strlen(ARCA_META_PACK_NEXT);
 		k.mv_data = ARCA_META_PACK_NEXT;
 		if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == 8)
@@ -267,9 +255,9 @@ static int check_index(arca_cas *cas, const char *path)
 		/* every pack numbered below pack.next was committed: the index
 		 * must list it as live or retired */
 		for (size_t i = 0; i < n && nos[i] < next; i++) {
-			uint8_t kb[4] = { (uint8_t)(nos[i] >> 24), (uint8_t)(nos[i] >> 16),
-				(uint8_t)(nos[i] >> 8), (uint8_t)nos[i] };
+			uint8_t kb[4];
 			MDB_val pk = { 4, kb }, pv;
+			arca_put_be32(kb, nos[i]);
 			if ((packs && mdb_get(txn, packs, &pk, &pv) == 0) ||
 			    (dead && mdb_get(txn, dead, &pk, &pv) == 0))
 				continue;
@@ -278,7 +266,6 @@ static int check_index(arca_cas *cas, const char *path)
 				path, nos[i]);
 			goto done;
 		}
-		(void)fmt;
 		{
 			int samples = 0, bad = 0;
 			sample_records(cas, txn, packs, &samples, &bad);
@@ -294,7 +281,6 @@ done:
 	if (txn)
 		mdb_txn_abort(txn);
 	free(nos);
-	(void)ms;
 	return rc;
 }
 
@@ -404,17 +390,11 @@ int arca_cas_open(arca_cas **out, const char *dir)
 int arca_cas_open_ex(arca_cas **out, const char *dir, const arca_writelock_config *wl)
 {
 	arca_cas *cas;
-	char path[4096];
-	int rc, k;
+	int rc;
 
 	if ((rc = open_index(&cas, dir, "index.lmdb", wl)) != 0)
 		return rc;
-	k = snprintf(path, sizeof(path), "%s/index.lmdb", dir);
-	if (k < 0 || (size_t)k >= sizeof(path))
-		rc = arca_err_set(ARCA_EINVAL, "store path too long");
-	else
-		rc = check_index(cas, path);
-	if (rc) {
+	if ((rc = arca_cas_check_index(cas)) != 0) {
 		arca_cas_free(cas);
 		return rc;
 	}
@@ -931,12 +911,6 @@ struct arca_cas_writer {
 	uint32_t jtag;         /* tag of this writer's meta records */
 };
 
-static void pack_key(uint8_t k[4], uint32_t no)
-{
-	k[0] = (uint8_t)(no >> 24); k[1] = (uint8_t)(no >> 16);
-	k[2] = (uint8_t)(no >> 8); k[3] = (uint8_t)no;
-}
-
 /* Highest committed pack and its committed length; 0 when none. */
 static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
 {
@@ -958,7 +932,7 @@ static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
 		return arca_err_set(ARCA_ECORRUPT, "index: bad pack entry");
 	{
 		const uint8_t *kp = k.mv_data;
-		*no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		*no = arca_get_be32(kp);
 	}
 	*len = arca_get_le64(v.mv_data);
 	return 0;
@@ -1113,9 +1087,10 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		return rc;
 	}
 	{
-		uint64_t next = 0, jseq = 0;
+		uint64_t next = 0;
 		if ((rc = last_pack(cas, w->txn, &no, &len)) != 0 ||
-		    (rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_PACK_NEXT, &next)) != 0) {
+		    (rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_PACK_NEXT, &next)) != 0 ||
+		    (rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, &w->jseq)) != 0) {
 			arca_cas_writer_abort(w);
 			return rc;
 		}
@@ -1127,8 +1102,9 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			return arca_err_set(ARCA_ECORRUPT, "index: pack numbering out of range");
 		}
 		w->next_pack = (uint32_t)next;
-		if ((rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, &jseq)) != 0 ||
-		    (rc = repair_tails(cas, no, len, w->next_pack, next_known, jseq ? jseq : 1)) != 0) {
+		if (w->jseq == 0)
+			w->jseq = 1;
+		if ((rc = repair_tails(cas, no, len, w->next_pack, next_known, w->jseq)) != 0) {
 			arca_cas_writer_abort(w);
 			return rc;
 		}
@@ -1149,14 +1125,11 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 	}
 	{
 		MDB_stat ms;
-		if ((rc = arca_meta_get_u64(w->txn, cas->dbi_meta, ARCA_META_JOURNAL_SEQ, &w->jseq)) != 0 ||
-		    (mrc = mdb_stat(w->txn, cas->dbi_damaged, &ms)) != 0) {
-			rc = rc ? rc : arca_lmdb_error(mrc, "damaged chunks");
+		if ((mrc = mdb_stat(w->txn, cas->dbi_damaged, &ms)) != 0) {
+			rc = arca_lmdb_error(mrc, "damaged chunks");
 			arca_cas_writer_abort(w);
 			return rc;
 		}
-		if (w->jseq == 0)
-			w->jseq = 1;
 		if ((rc = arca_random_bytes(&w->jtag, sizeof(w->jtag))) != 0) {
 			arca_cas_writer_abort(w);
 			return rc;
@@ -1255,7 +1228,7 @@ static int record_pack_len(arca_cas_writer *w)
 	uint8_t kb[4], vb[8];
 	MDB_val k = { 4, kb }, v = { 8, vb };
 	int mrc;
-	pack_key(kb, w->pack_no);
+	arca_put_be32(kb, w->pack_no);
 	arca_put_le64(vb, w->pack_len);
 	mrc = mdb_put(w->txn, w->cas->dbi_packs, &k, &v, 0);
 	return mrc ? arca_lmdb_error(mrc, "record pack length") : 0;
@@ -1506,7 +1479,7 @@ int arca_cas_writer_retire_pack(arca_cas_writer *w, uint32_t no)
 		w->pack_len = UINT64_MAX;
 		w->first_pack_no = 0;
 	}
-	pack_key(kb, no);
+	arca_put_be32(kb, no);
 	mrc = mdb_del(w->txn, w->cas->dbi_packs, &k, NULL);
 	if (mrc && mrc != MDB_NOTFOUND)
 		return arca_lmdb_error(mrc, "retire pack");
@@ -1566,7 +1539,7 @@ int arca_cas_reap_dead_packs(arca_cas *cas, uint64_t *deleted, uint64_t *pending
 			rc = arca_err_set(ARCA_ECORRUPT, "index: bad dead pack entry");
 			goto done;
 		}
-		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		no = arca_get_be32(kp);
 		if (arca_get_le64(v.mv_data) > oldest) {
 			(*pending)++;
 			continue;
@@ -1760,12 +1733,6 @@ int arca_journal_loc_decode(arca_journal_loc *l, const void *v, size_t n)
 	return 0;
 }
 
-static void seq_key(uint8_t k[8], uint64_t seq)
-{
-	for (int i = 0; i < 8; i++)
-		k[i] = (uint8_t)(seq >> (56 - 8 * i));
-}
-
 /* Appends one meta record to the current pack (no rotation) and indexes it. */
 static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const void *a,
 		size_t alen, const void *b, size_t blen, uint64_t *seq)
@@ -1797,7 +1764,7 @@ static int append_meta(arca_cas_writer *w, uint8_t type, uint8_t flags, const vo
 	if ((rc = append(w, hdr, sizeof(hdr))) != 0 || (alen && (rc = append(w, a, alen)) != 0) ||
 	    (blen && (rc = append(w, b, blen)) != 0))
 		return rc;
-	seq_key(kb, m.seq);
+	arca_put_be64(kb, m.seq);
 	arca_journal_loc_encode(vb, &l);
 	if ((mrc = mdb_put(w->txn, w->cas->dbi_journal, &k, &v, 0)) != 0)
 		return arca_lmdb_error(mrc, "journal");
@@ -1824,19 +1791,13 @@ int arca_cas_writer_journal_trim(arca_cas_writer *w, uint64_t seq)
 	if (mrc)
 		return arca_lmdb_error(mrc, "journal cursor");
 	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
-		const uint8_t *kp = k.mv_data;
-		uint64_t s = 0;
-		if (k.mv_size != 8)
-			break;
-		for (int i = 0; i < 8; i++)
-			s = s << 8 | kp[i];
-		if (s >= seq)
+		if (k.mv_size != 8 || arca_get_be64(k.mv_data) >= seq)
 			break;
 		if ((mrc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
-	return mrc && mrc != MDB_NOTFOUND && mrc != 0 ? arca_lmdb_error(mrc, "journal trim") : 0;
+	return mrc && mrc != MDB_NOTFOUND ? arca_lmdb_error(mrc, "journal trim") : 0;
 }
 
 int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, uint8_t *out)

@@ -154,7 +154,7 @@ static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *np
 		return arca_lmdb_error(mrc, "packs cursor");
 	if ((mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 4) {
 		const uint8_t *kp = k.mv_data;
-		n = ((uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3]) + 1;
+		n = arca_get_be32(kp) + 1;
 	}
 	if (n > (1u << 24)) {
 		mdb_cursor_close(cur);
@@ -171,7 +171,7 @@ static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *np
 		uint32_t no;
 		if (k.mv_size != 4 || v.mv_size != 8)
 			continue;
-		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		no = arca_get_be32(kp);
 		if (no < n) {
 			p[no].exists = 1;
 			p[no].committed = arca_get_le64(v.mv_data);

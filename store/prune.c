@@ -19,20 +19,6 @@
 #define META_HISTORY_NEXT "history.next"
 #define HISTORY_VAL_LEN 40
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int arca_store__history_add(arca_store *s, MDB_txn *txn, const char *name, const arca_id *id)
 {
 	struct timespec ts;
@@ -60,7 +46,7 @@ int arca_store__history_put(arca_store *s, MDB_txn *txn, const char *name, size_
 		return rc;
 	memcpy(key, name, n);
 	key[n] = 0;
-	put_be64(key + n + 1, seq);
+	arca_put_be64(key + n + 1, seq);
 	memcpy(val, id->bytes, 32);
 	arca_put_le64(val + 32, (uint64_t)time_ns);
 	if ((mrc = mdb_put(txn, s->dbi_history, &k, &v, MDB_NOOVERWRITE)) != 0)
@@ -252,7 +238,7 @@ static int load_history(prune_job *j, arca_store *s, MDB_txn *txn)
 			break;
 		}
 		memcpy(id.bytes, v.mv_data, 32);
-		rc = add_member(j, (const char *)kb, nlen, &id, 0, get_be64(kb + nlen + 1), 0);
+		rc = add_member(j, (const char *)kb, nlen, &id, 0, arca_get_be64(kb + nlen + 1), 0);
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc && mrc != MDB_NOTFOUND)

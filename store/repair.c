@@ -130,8 +130,7 @@ static void read_old_index(repair *r, const char *dir)
 		if (k.mv_size != 4 || !(nd = realloc(r->dead, (r->ndead + 1) * sizeof(*nd))))
 			continue;
 		r->dead = nd;
-		r->dead[r->ndead++] = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 |
-			(uint32_t)kp[2] << 8 | kp[3];
+		r->dead[r->ndead++] = arca_get_be32(kp);
 	}
 	/* the cursor walked keys in order: big-endian numbers sort numerically */
 	mdb_cursor_close(cur);
@@ -146,8 +145,7 @@ static void read_old_index(repair *r, const char *dir)
 		const uint8_t *kp = k.mv_data;
 		char pp[4096];
 		if (k.mv_size != 4 || v.mv_size != 8 ||
-		    arca_cas_pack_path(old, (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 |
-			(uint32_t)kp[2] << 8 | kp[3], pp, sizeof(pp)) != 0 ||
+		    arca_cas_pack_path(old, arca_get_be32(kp), pp, sizeof(pp)) != 0 ||
 		    stat(pp, &st) < 0 || !S_ISREG(st.st_mode))
 			r->old_packs_all = 0;
 		else
@@ -257,12 +255,6 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 	if (!rc)
 		r->res->adopted_old_metadata = 1;
 	return rc;
-}
-
-static void pack_key(uint8_t k[4], uint32_t no)
-{
-	k[0] = (uint8_t)(no >> 24); k[1] = (uint8_t)(no >> 16);
-	k[2] = (uint8_t)(no >> 8); k[3] = (uint8_t)no;
 }
 
 static int put_u64_key(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k, size_t kn, uint64_t val)
@@ -437,10 +429,8 @@ static int scan_meta(repair *r, int fd, uint32_t no, uint64_t off, const arca_me
 		rc = 1;
 		goto done;
 	}
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t)(m->seq >> (56 - 8 * i));
-	for (int i = 0; i < 4; i++)
-		kb[8 + i] = (uint8_t)(m->tag >> (24 - 8 * i));
+	arca_put_be64(kb, m->seq);
+	arca_put_be32(kb + 8, m->tag);
 	arca_journal_loc_encode(vb, &l);
 	mrc = mdb_put(r->txn, r->scan, &k, &v, MDB_NOOVERWRITE);
 	if (mrc && mrc != MDB_KEYEXIST) {
@@ -607,7 +597,7 @@ static int scan_pack(repair *r, uint32_t no)
 		rc = arca_err_sys("repair: sync %s", path);
 		goto done;
 	}
-	pack_key(kb, no);
+	arca_put_be32(kb, no);
 	rc = put_u64_key(r->txn, r->nc->dbi_packs, kb, 4, size);
 done:
 	close(fd);
@@ -652,16 +642,11 @@ static int each_committed(repair *r, entry_fn fn, void *ctx)
 		return arca_lmdb_error(mrc, "repair: journal cursor");
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
 	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data;
 		arca_journal_loc l;
-		uint64_t seq = 0;
-		uint32_t tag = 0;
 		if (k.mv_size != 12 || arca_journal_loc_decode(&l, v.mv_data, v.mv_size) != 0)
 			continue;
-		for (int i = 0; i < 8; i++)
-			seq = seq << 8 | kp[i];
-		for (int i = 8; i < 12; i++)
-			tag = tag << 8 | kp[i];
+		uint64_t seq = arca_get_be64(k.mv_data);
+		uint32_t tag = arca_get_be32((const uint8_t *)k.mv_data + 8);
 		if (committed(r, seq, tag))
 			rc = fn(r, seq, tag, &l, ctx);
 	}
@@ -799,8 +784,7 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 	if (!rc) {
 		uint8_t kb[8], vb[ARCA_JOURNAL_LOC_LEN];
 		MDB_val jk = { 8, kb }, jv = { sizeof(vb), vb };
-		for (int i = 0; i < 8; i++)
-			kb[i] = (uint8_t)(seq >> (56 - 8 * i));
+		arca_put_be64(kb, seq);
 		arca_journal_loc_encode(vb, l);
 		if ((mrc = mdb_put(r->txn, r->nc->dbi_journal, &jk, &jv, 0)) != 0)
 			rc = arca_lmdb_error(mrc, "repair: journal");
@@ -978,7 +962,7 @@ static int finish_meta(repair *r, uint64_t max_seq)
 	/* retired packs stay retired: gc deletes them once unused */
 	for (size_t i = 0; i < r->ndead; i++) {
 		uint8_t kb[4];
-		pack_key(kb, r->dead[i]);
+		arca_put_be32(kb, r->dead[i]);
 		if ((rc = put_u64_key(r->txn, r->nc->dbi_dead, kb, 4, 0)) != 0)
 			return rc;
 	}

@@ -265,7 +265,7 @@ static int check_pack_headers(arca_store *s, MDB_txn *txn, uint64_t *bad)
 		int fd;
 		if (k.mv_size != 4)
 			continue;
-		no = (uint32_t)kp[0] << 24 | (uint32_t)kp[1] << 16 | (uint32_t)kp[2] << 8 | kp[3];
+		no = arca_get_be32(kp);
 		if (arca_cas_pack_path(s->cas, no, path, sizeof(path)) != 0)
 			continue;
 		fd = open(path, O_RDONLY | O_CLOEXEC);

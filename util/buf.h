@@ -48,5 +48,26 @@ static inline uint64_t arca_get_le64(const uint8_t *p)
 	for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
 	return v;
 }
+/* Big-endian, for LMDB keys that must sort numerically. */
+static inline void arca_put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+static inline void arca_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+static inline uint32_t arca_get_be32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++) v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t arca_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++) v = (v << 8) | p[i];
+	return v;
+}
 
 #endif
