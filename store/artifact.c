@@ -237,6 +237,33 @@ void arca_artifact_free(arca_artifact *a)
 	free(a);
 }
 
+int arca_store__records_walk(arca_store *s, MDB_txn *txn, arca_record_fn fn, void *ctx)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "artifacts cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		arca_artifact_rec rec;
+		arca_id id;
+		if (k.mv_size != 32) {
+			rc = arca_err_set(ARCA_ECORRUPT, "index: bad artifact key");
+			break;
+		}
+		memcpy(id.bytes, k.mv_data, 32);
+		if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
+			break;
+		rc = fn(s, txn, &rec, ctx);
+		arca_artifact_rec_clear(&rec);
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND)
+		rc = arca_lmdb_error(mrc, "artifacts cursor");
+	return rc;
+}
+
 static int by_created(const void *x, const void *y)
 {
 	const arca_artifact *a = x, *b = y;

@@ -101,37 +101,30 @@ static int mark_artifact(arca_store *s, id_set *live, const arca_artifact_rec *r
 	return 0;
 }
 
+typedef struct {
+	id_set *live;
+	uint64_t *nart, *nunreadable;
+} mark_job;
+
+static int mark_one_artifact(arca_store *s, MDB_txn *txn, const arca_artifact_rec *rec,
+		void *ctx)
+{
+	mark_job *m = ctx;
+	int rc = mark_artifact(s, m->live, rec);
+	(void)txn;
+	(*m->nart)++;
+	if (rc == ARCA_ECORRUPT) {
+		(*m->nunreadable)++;
+		rc = 0;
+	}
+	return rc;
+}
+
 static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart,
 		uint64_t *nunreadable)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur);
-	if (mrc)
-		return arca_lmdb_error(mrc, "artifacts cursor");
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		arca_artifact_rec rec;
-		arca_id id;
-		if (k.mv_size != 32) {
-			rc = arca_err_set(ARCA_ECORRUPT, "index: bad artifact key");
-			break;
-		}
-		memcpy(id.bytes, k.mv_data, 32);
-		if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
-			break;
-		rc = mark_artifact(s, live, &rec);
-		arca_artifact_rec_clear(&rec);
-		if (rc == ARCA_ECORRUPT) {
-			(*nunreadable)++;
-			rc = 0;
-		}
-		(*nart)++;
-	}
-	mdb_cursor_close(cur);
-	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
-		rc = arca_lmdb_error(mrc, "artifacts cursor");
-	return rc;
+	mark_job m = { live, nart, nunreadable };
+	return arca_store__records_walk(s, txn, mark_one_artifact, &m);
 }
 
 #define PACK_OVERHEAD (ARCA_PACK_HEADER_LEN + ARCA_RECORD_HEADER_LEN + 32)

@@ -248,32 +248,19 @@ static int load_history(prune_job *j, arca_store *s, MDB_txn *txn)
 
 /* Artifacts named in their record: members of that name (legacy ones
  * unless the history has them too, which dedup_members sorts out). */
+static int record_member(arca_store *s, MDB_txn *txn, const arca_artifact_rec *rec, void *ctx)
+{
+	(void)s;
+	(void)txn;
+	if (!rec->a.name)
+		return 0;
+	return add_member(ctx, rec->a.name, strlen(rec->a.name), &rec->a.id, 1, 0,
+		rec->a.created_ns);
+}
+
 static int load_records(prune_job *j, arca_store *s, MDB_txn *txn)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc = 0, mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur);
-
-	if (mrc)
-		return arca_lmdb_error(mrc, "artifacts cursor");
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		arca_artifact_rec rec;
-		arca_id id;
-		if (k.mv_size != 32)
-			continue;
-		memcpy(id.bytes, k.mv_data, 32);
-		if ((rc = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size)) != 0)
-			break;
-		if (rec.a.name)
-			rc = add_member(j, rec.a.name, strlen(rec.a.name), &id, 1, 0,
-				rec.a.created_ns);
-		arca_artifact_rec_clear(&rec);
-	}
-	mdb_cursor_close(cur);
-	if (!rc && mrc && mrc != MDB_NOTFOUND)
-		rc = arca_lmdb_error(mrc, "artifacts cursor");
-	return rc;
+	return arca_store__records_walk(s, txn, record_member, j);
 }
 
 /* Keeps one member per (name, id): its newest history entry, or the

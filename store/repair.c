@@ -850,15 +850,11 @@ static int note_missing(const uint8_t id[32], uint32_t len, int manifest, void *
 }
 
 /* Walks one artifact: collects the chunks it needs that are not indexed. */
-static int check_artifact(arca_store *s, repair *r, const arca_artifact_rec *rec)
+static int check_artifact(arca_store *s, MDB_txn *txn, const arca_artifact_rec *rec, void *ctx)
 {
-	lost_walk w = { s, r, NULL, 0 };
-	int rc;
-
-	if ((rc = arca_cas_txn_read(s->cas, &w.txn)) != 0)
-		return rc;
-	rc = arca_store__reach(s, rec, note_missing, &w);
-	mdb_txn_abort(w.txn);
+	repair *r = ctx;
+	lost_walk w = { s, r, txn, 0 };
+	int rc = arca_store__reach(s, rec, note_missing, &w);
 	if (rc == ARCA_ENOMEM)
 		return rc;
 	/* a manifest that cannot be read loses its data chunks too */
@@ -870,28 +866,10 @@ static int check_artifact(arca_store *s, repair *r, const arca_artifact_rec *rec
 static int find_lost(arca_store *s, repair *r)
 {
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, mrc;
-
-	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
+	int rc = arca_cas_txn_read(s->cas, &txn);
+	if (rc)
 		return rc;
-	if ((mrc = mdb_cursor_open(txn, s->dbi_artifacts, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return arca_lmdb_error(mrc, "repair: artifacts");
-	}
-	while (!rc && (mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		arca_artifact_rec rec;
-		arca_id id;
-		if (k.mv_size != 32)
-			continue;
-		memcpy(id.bytes, k.mv_data, 32);
-		if (arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size) != 0)
-			continue;
-		rc = check_artifact(s, r, &rec);
-		arca_artifact_rec_clear(&rec);
-	}
-	mdb_cursor_close(cur);
+	rc = arca_store__records_walk(s, txn, check_artifact, r);
 	mdb_txn_abort(txn);
 	return rc;
 }

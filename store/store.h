@@ -47,6 +47,13 @@ void arca_artifact_rec_clear(arca_artifact_rec *rec);
 int arca_artifact_rec_get(arca_artifact_rec *rec, arca_store *s, MDB_txn *txn,
 		const arca_id *id);
 
+/** Called for each artifact record; a non-zero return stops the walk. */
+typedef int (*arca_record_fn)(arca_store *s, MDB_txn *txn, const arca_artifact_rec *rec,
+		void *ctx);
+/** Calls fn for every artifact record in `txn`, in id order; a damaged key
+ *  or record stops the walk with ARCA_ECORRUPT. */
+int arca_store__records_walk(arca_store *s, MDB_txn *txn, arca_record_fn fn, void *ctx);
+
 /** Resolves `ref` inside `txn`. */
 int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *ref);
 
