@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,4 +311,38 @@ uint64_t th_pack_size(const char *dir, char *path_out, size_t n)
 	snprintf(path_out, n, "%s/%s", packs, best);
 	assert_int_equal(stat(path_out, &st), 0);
 	return (uint64_t)st.st_size;
+}
+
+int th_dest_setup(void **state)
+{
+	th_dest_fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->tmp = th_tmpdir();
+	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
+	snprintf(f->work, sizeof(f->work), "%s/work", f->tmp);
+	snprintf(f->outside, sizeof(f->outside), "%s/outside", f->tmp);
+	mkdir(f->src, 0755);
+	mkdir(f->outside, 0755);
+	f->s = th_store_open(th_path(f->tmp, "store"));
+	*state = f;
+	return 0;
+}
+
+int th_dest_teardown(void **state)
+{
+	th_dest_fixture *f = *state;
+	if (f->mounted[0] && umount2(f->mounted, MNT_DETACH) < 0)
+		fprintf(stderr, "umount %s: %s\n", f->mounted, strerror(errno));
+	arca_store_free(f->s);
+	th_cleanup(f->tmp);
+	free(f);
+	return 0;
+}
+
+void th_rollback_ok(th_dest_fixture *f, const char *ref, const char *dest, arca_op_stats *st)
+{
+	int rc = arca_rollback(f->s, ref, dest, NULL, st);
+	if (rc)
+		fail_msg("rollback: %s", arca_error_last());
 }

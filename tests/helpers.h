@@ -43,6 +43,20 @@ typedef struct {
 } th_fixture;
 int th_setup(void **state);
 int th_teardown(void **state);
+/* Restore and rollback tests: `src/` and `outside/` made (`work` only
+ * named), a store at `store/`, and `mounted` unmounted in teardown even
+ * after a failure. */
+typedef struct {
+	char *tmp;
+	char src[4096], work[4096], outside[4096];
+	char mounted[4096];
+	arca_store *s;
+} th_dest_fixture;
+int th_dest_setup(void **state);
+int th_dest_teardown(void **state);
+/* arca_rollback asserting success. */
+void th_rollback_ok(th_dest_fixture *f, const char *ref, const char *dest, arca_op_stats *st);
+
 /* Snapshot helper asserting success. */
 arca_id th_snapshot(arca_store *s, const char *path, const char *name, const char *tag,
 		arca_op_stats *st);

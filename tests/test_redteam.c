@@ -13,44 +13,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-	char *tmp;
-	char src[4096], work[4096], outside[4096];
-	char mounted[4096];   /* unmounted in teardown, even after a failure */
-	arca_store *s;
-} fixture;
+typedef th_dest_fixture fixture;
 
-static int setup(void **state)
+/* as th_dest_setup, with `work` made too */
+static int setup_with_work(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	f->tmp = th_tmpdir();
-	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
-	snprintf(f->work, sizeof(f->work), "%s/work", f->tmp);
-	snprintf(f->outside, sizeof(f->outside), "%s/outside", f->tmp);
-	mkdir(f->src, 0755);
+	fixture *f;
+	th_dest_setup(state);
+	f = *state;
 	mkdir(f->work, 0755);
-	mkdir(f->outside, 0755);
-	f->s = th_store_open(th_path(f->tmp, "store"));
-	*state = f;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f->mounted[0] && umount2(f->mounted, MNT_DETACH) < 0)
-		fprintf(stderr, "umount %s: %s\n", f->mounted, strerror(errno));
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f);
-	return 0;
-}
-
-static void rollback_ok(fixture *f, const char *ref, const char *dest, arca_op_stats *st)
-{
-	int rc = arca_rollback(f->s, ref, dest, NULL, st);
-	if (rc)
-		fail_msg("rollback: %s", arca_error_last());
 }
 
 /* A symlink can have hard links too (link(2) does not follow it): its
@@ -76,7 +48,7 @@ static void symlink_hardlinked_to_outside_keeps_the_outside_metadata(void **stat
 	assert_int_equal(lchown(out, 65534, 65534), 0);
 	assert_int_equal(linkat(AT_FDCWD, out, AT_FDCWD, in, 0), 0);
 
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	assert_int_equal(lstat(out, &st), 0);
 	assert_int_equal(st.st_mtim.tv_sec, 1262304000);
 	assert_int_equal(st.st_uid, 65534);
@@ -89,7 +61,7 @@ static void symlink_hardlinked_to_outside_keeps_the_outside_metadata(void **stat
 	assert_int_equal(st.st_uid, 0);
 	/* one that already matches in every respect is left as it is */
 	assert_int_equal(linkat(AT_FDCWD, in, AT_FDCWD, th_path(f->outside, "l2"), 0), 0);
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	assert_int_equal(lstat(in, &st), 0);
 	assert_int_equal(st.st_nlink, 2);
 }
@@ -133,7 +105,7 @@ static void hardlink_to_a_mounted_file_keeps_the_link_and_finishes(void **state)
 	assert_int_equal(umount2(f->mounted, MNT_DETACH), 0);
 	f->mounted[0] = '\0';
 	/* once the mount is gone, a rollback completes */
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	assert_int_equal(lstat(th_path(f->work, "y"), &st), 0);
 	assert_int_equal(st.st_nlink, 2);
 }
@@ -268,13 +240,13 @@ static void files_the_artifact_keeps_apart_are_unlinked_in_dest(void **state)
 	assert_int_equal(arca_restore(f->s, "t", f->work, NULL, NULL), 0);
 
 	/* the artifact's own hard links, as they are: nothing to do */
-	rollback_ok(f, "t", f->work, &st);
+	th_rollback_ok(f, "t", f->work, &st);
 	assert_int_equal(st.entries_changed, 0);
 
 	assert_int_equal(unlink(th_path(f->work, "y")), 0);
 	assert_int_equal(link(th_path(f->work, "x"), th_path(f->work, "y")), 0);
 	assert_int_equal(link(th_path(f->work, "z"), out), 0);
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	expect_equal(f->src, f->work);
 	assert_int_equal(stat(th_path(f->work, "z"), &a), 0);
 	assert_int_equal(stat(out, &b), 0);
@@ -330,13 +302,13 @@ static void a_store_open_twice_in_one_process_keeps_its_writer_exclusive(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(symlink_hardlinked_to_outside_keeps_the_outside_metadata, setup, teardown),
-		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup, teardown),
-		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_bind_mount_of_the_packs_is_never_rolled_back_into, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup, teardown),
-		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup, teardown),
+		cmocka_unit_test_setup_teardown(symlink_hardlinked_to_outside_keeps_the_outside_metadata, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(hardlink_to_a_mounted_file_keeps_the_link_and_finishes, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(restore_never_links_to_a_file_of_the_store_inside_dest, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(a_bind_mount_of_the_packs_is_never_rolled_back_into, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup_with_work, th_dest_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

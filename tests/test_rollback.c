@@ -16,44 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-	char *tmp;
-	char src[4096], work[4096], outside[4096];
-	char mounted[4096];   /* unmounted in teardown, even after a failure */
-	arca_store *s;
-} fixture;
-
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	f->tmp = th_tmpdir();
-	snprintf(f->src, sizeof(f->src), "%s/src", f->tmp);
-	snprintf(f->work, sizeof(f->work), "%s/work", f->tmp);
-	snprintf(f->outside, sizeof(f->outside), "%s/outside", f->tmp);
-	mkdir(f->src, 0755);
-	mkdir(f->outside, 0755);
-	f->s = th_store_open(th_path(f->tmp, "store"));
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-	if (f->mounted[0] && umount2(f->mounted, MNT_DETACH) < 0)
-		fprintf(stderr, "umount %s: %s\n", f->mounted, strerror(errno));
-	arca_store_free(f->s);
-	th_cleanup(f->tmp);
-	free(f);
-	return 0;
-}
-
-static void rollback_ok(fixture *f, const char *ref, const char *dest, arca_op_stats *st)
-{
-	int rc = arca_rollback(f->s, ref, dest, NULL, st);
-	if (rc)
-		fail_msg("rollback: %s", arca_error_last());
-}
+typedef th_dest_fixture fixture;
 
 static void expect_equal(const char *a, const char *b)
 {
@@ -108,7 +71,7 @@ static void tree_rollback_undoes_every_kind_of_change(void **state)
 	unlink(th_path(f->work, "hard"));                          /* hardlink broken */
 	th_write_random(th_path(f->work, "hard"), 100000, 2);
 
-	rollback_ok(f, "t", f->work, &st);
+	th_rollback_ok(f, "t", f->work, &st);
 	expect_equal(f->src, f->work);
 	assert_true(st.entries_removed >= 2);
 	/* the untouched 3 MiB file was neither read nor rewritten */
@@ -117,7 +80,7 @@ static void tree_rollback_undoes_every_kind_of_change(void **state)
 	assert_true(st.bytes_written < 1u << 20);
 
 	/* nothing left to do */
-	rollback_ok(f, "t", f->work, &st);
+	th_rollback_ok(f, "t", f->work, &st);
 	assert_int_equal(st.entries_changed, 0);
 	assert_int_equal(st.entries_removed, 0);
 	assert_int_equal(st.bytes_written, 0);
@@ -140,7 +103,7 @@ static void checksum_finds_content_changes_that_kept_size_and_mtime(void **state
 	struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
 	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
 
-	rollback_ok(f, "t", f->work, &st); /* quick check: looks unchanged */
+	th_rollback_ok(f, "t", f->work, &st); /* quick check: looks unchanged */
 	assert_int_not_equal(th_file_equal(th_path(f->src, "data"), p), 0);
 	ro.checksum = 1;
 	assert_int_equal(arca_rollback(f->s, "t", f->work, &ro, &st), 0);
@@ -157,7 +120,7 @@ static void rollback_does_not_follow_symlinks_out_of_dest(void **state)
 	th_snapshot(f->s, f->src, "t", NULL, NULL);
 	mkdir(f->work, 0755);
 	assert_int_equal(symlink(f->outside, th_path(f->work, "d")), 0);
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	expect_equal(f->src, f->work);
 	assert_int_not_equal(access(th_path(f->outside, "file"), F_OK), 0);
 }
@@ -178,7 +141,7 @@ static void files_hardlinked_to_outside_are_replaced_not_modified(void **state)
 	assert_int_equal(link(th_path(f->work, "a"), th_path(f->work, "b")), 0);
 	assert_int_equal(link(th_path(f->work, "a"), out), 0);
 
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	/* b is its own file again, with its own content and mode */
 	assert_int_equal(stat(th_path(f->work, "b"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
@@ -196,7 +159,7 @@ static void missing_destination_is_created(void **state)
 	fixture *f = *state;
 	build_tree(f->src);
 	th_snapshot(f->s, f->src, "t", NULL, NULL);
-	rollback_ok(f, "t", f->work, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
 	expect_equal(f->src, f->work);
 }
 
@@ -242,7 +205,7 @@ static void image_rollback_writes_only_differing_chunks(void **state)
 	assert_int_equal(ftruncate(fd, 300u << 20), 0);     /* grown */
 	close(fd);
 
-	rollback_ok(f, "disk", work, &st);
+	th_rollback_ok(f, "disk", work, &st);
 	assert_int_equal(th_file_equal(img, work), 0);
 	assert_int_equal(stat(work, &b), 0);
 	assert_int_equal(b.st_size, 256u << 20);
@@ -308,7 +271,7 @@ static void killed_rollback_completes_when_run_again(void **state)
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 reaped:
 		killed += WIFSIGNALED(status);
-		rollback_ok(f, "a", work, NULL);
+		th_rollback_ok(f, "a", work, NULL);
 		assert_int_equal(th_file_equal(img, work), 0);
 	}
 	assert_true(killed >= 2);
@@ -503,7 +466,7 @@ static void image_with_other_hard_links_is_replaced_not_rewritten(void **state)
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(link(work, other), 0);
 
-	rollback_ok(f, "disk", work, NULL);
+	th_rollback_ok(f, "disk", work, NULL);
 	assert_int_equal(th_file_equal(img, work), 0);
 	/* the other name still has what it had */
 	assert_int_equal(th_file_equal(copy, other), 0);
@@ -564,19 +527,19 @@ static void rollback_leaves_a_store_inside_dest_alone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(tree_rollback_undoes_every_kind_of_change, setup, teardown),
-		cmocka_unit_test_setup_teardown(checksum_finds_content_changes_that_kept_size_and_mtime, setup, teardown),
-		cmocka_unit_test_setup_teardown(rollback_does_not_follow_symlinks_out_of_dest, setup, teardown),
-		cmocka_unit_test_setup_teardown(files_hardlinked_to_outside_are_replaced_not_modified, setup, teardown),
-		cmocka_unit_test_setup_teardown(missing_destination_is_created, setup, teardown),
-		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, setup, teardown),
-		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, setup, teardown),
-		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, setup, teardown),
-		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, setup, teardown),
-		cmocka_unit_test_setup_teardown(rm_rf_never_crosses_into_a_mount, setup, teardown),
-		cmocka_unit_test_setup_teardown(racing_symlink_swaps_never_change_a_file_outside_dest, setup, teardown),
-		cmocka_unit_test_setup_teardown(image_with_other_hard_links_is_replaced_not_rewritten, setup, teardown),
-		cmocka_unit_test_setup_teardown(rollback_leaves_a_store_inside_dest_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(tree_rollback_undoes_every_kind_of_change, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(checksum_finds_content_changes_that_kept_size_and_mtime, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_follow_symlinks_out_of_dest, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(files_hardlinked_to_outside_are_replaced_not_modified, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(missing_destination_is_created, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rm_rf_never_crosses_into_a_mount, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(racing_symlink_swaps_never_change_a_file_outside_dest, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(image_with_other_hard_links_is_replaced_not_rewritten, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_leaves_a_store_inside_dest_alone, th_dest_setup, th_dest_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
