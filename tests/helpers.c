@@ -346,3 +346,40 @@ void th_rollback_ok(th_dest_fixture *f, const char *ref, const char *dest, arca_
 	if (rc)
 		fail_msg("rollback: %s", arca_error_last());
 }
+
+off_t th_file_size(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+int th_open_rc(const char *dir)
+{
+	arca_store *s = NULL;
+	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
+	int rc;
+	o.no_create = 1;
+	rc = arca_store_open(&s, dir, &o);
+	arca_store_free(s);
+	return rc;
+}
+
+int th_count_refs(const char *name, const char *tag, const arca_id *id, void *payload)
+{
+	(void)name;
+	(void)tag;
+	(void)id;
+	(*(int *)payload)++;
+	return 0;
+}
+
+void th_restore_equals(arca_store *s, const char *tmp, const char *ref, const char *want)
+{
+	char out[4096], why[512];
+	static int n;
+	snprintf(out, sizeof(out), "%s/restored%d", tmp, n++);
+	if (arca_restore(s, ref, out, NULL, NULL) != 0)
+		fail_msg("restore %s: %s", ref, arca_error_last());
+	if (th_tree_equal(want, out, why, sizeof(why)) != 0)
+		fail_msg("restore %s differs: %s", ref, why);
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include "arca/arca.h"
@@ -56,6 +57,16 @@ int th_dest_setup(void **state);
 int th_dest_teardown(void **state);
 /* arca_rollback asserting success. */
 void th_rollback_ok(th_dest_fixture *f, const char *ref, const char *dest, arca_op_stats *st);
+
+/* Size of the file at `p`, -1 when it cannot be stat'ed. */
+off_t th_file_size(const char *p);
+/* What opening the existing store at `dir` returns (the handle is closed). */
+int th_open_rc(const char *dir);
+/* arca_ref_cb counting refs into *(int *)payload. */
+int th_count_refs(const char *name, const char *tag, const arca_id *id, void *payload);
+/* Restores `ref` into a new directory under `tmp` and asserts that it
+ * equals the tree `want`. */
+void th_restore_equals(arca_store *s, const char *tmp, const char *ref, const char *want);
 
 /* Snapshot helper asserting success. */
 arca_id th_snapshot(arca_store *s, const char *path, const char *name, const char *tag,

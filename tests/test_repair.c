@@ -19,17 +19,6 @@ static void reopen(th_fixture *f)
 	f->s = th_store_open(f->storedir);
 }
 
-static int open_rc(th_fixture *f)
-{
-	arca_store *s = NULL;
-	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-	int rc;
-	o.no_create = 1;
-	rc = arca_store_open(&s, f->storedir, &o);
-	arca_store_free(s);
-	return rc;
-}
-
 static const char *index_path(th_fixture *f)
 {
 	return th_path(f->storedir, "index.lmdb");
@@ -40,12 +29,6 @@ static const char *pack_path(th_fixture *f, unsigned no)
 	static char p[4096];
 	snprintf(p, sizeof(p), "%s/packs/pack-%08u.arcp", f->storedir, no);
 	return p;
-}
-
-static off_t file_size(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 ? st.st_size : -1;
 }
 
 static void flip_byte(const char *path, off_t at)
@@ -66,26 +49,6 @@ static void repair_ok(th_fixture *f, arca_repair_result *rr)
 	if (arca_repair(rr, f->storedir) != 0)
 		fail_msg("repair: %s", arca_error_last());
 	f->s = th_store_open(f->storedir);
-}
-
-static int count_refs(const char *name, const char *tag, const arca_id *id, void *p)
-{
-	(void)name;
-	(void)tag;
-	(void)id;
-	(*(int *)p)++;
-	return 0;
-}
-
-static void restores_equal(th_fixture *f, const char *ref, const char *want)
-{
-	char out[4096], why[512];
-	static int n;
-	snprintf(out, sizeof(out), "%s/out%d", f->tmp, n++);
-	if (arca_restore(f->s, ref, out, NULL, NULL) != 0)
-		fail_msg("restore %s: %s", ref, arca_error_last());
-	if (th_tree_equal(want, out, why, sizeof(why)) != 0)
-		fail_msg("restore %s differs: %s", ref, why);
 }
 
 static void verify_ok(th_fixture *f)
@@ -122,7 +85,7 @@ static void a_lost_index_is_refused_and_repair_brings_everything_back(void **sta
 
 	two_versions(f);
 	assert_int_equal(arca_resolve(&first, f->s, "app"), 0);
-	pack = file_size(pack_path(f, 1));
+	pack = th_file_size(pack_path(f, 1));
 	arca_store_free(f->s);
 	f->s = NULL;
 	assert_int_equal(unlink(index_path(f)), 0);
@@ -135,8 +98,8 @@ static void a_lost_index_is_refused_and_repair_brings_everything_back(void **sta
 		assert_non_null(strstr(arca_error_last(), "arca repair"));
 		assert_null(s);
 	}
-	assert_int_equal(open_rc(f), ARCA_ECORRUPT);
-	assert_int_equal(file_size(pack_path(f, 1)), pack);
+	assert_int_equal(th_open_rc(f->storedir), ARCA_ECORRUPT);
+	assert_int_equal(th_file_size(pack_path(f, 1)), pack);
 
 	assert_int_equal(arca_repair(&rr, f->storedir), 0);
 	assert_int_equal(rr.artifacts, 2);
@@ -146,10 +109,10 @@ static void a_lost_index_is_refused_and_repair_brings_everything_back(void **sta
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
 	verify_ok(f);
-	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(arca_ref_foreach(f->s, th_count_refs, &nrefs), 0);
 	assert_int_equal(nrefs, 3);
-	restores_equal(f, "app:v2", th_path(f->tmp, "v2"));
-	restores_equal(f, "keep:it", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "app:v2", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "keep:it", th_path(f->tmp, "v2"));
 	{
 		arca_id latest;
 		assert_int_equal(arca_resolve(&latest, f->s, "app"), 0);
@@ -174,15 +137,15 @@ static void an_empty_index_is_refused(void **state)
 	arca_store_free(f->s);
 	f->s = NULL;
 	assert_int_equal(truncate(index_path(f), 0), 0);
-	assert_int_equal(open_rc(f), ARCA_ECORRUPT);
+	assert_int_equal(th_open_rc(f->storedir), ARCA_ECORRUPT);
 	/* and it stays refused: opening did not make it look valid */
-	assert_int_equal(open_rc(f), ARCA_ECORRUPT);
-	assert_true(file_size(pack_path(f, 1)) > (3 << 20));
+	assert_int_equal(th_open_rc(f->storedir), ARCA_ECORRUPT);
+	assert_true(th_file_size(pack_path(f, 1)) > (3 << 20));
 	assert_int_equal(arca_repair(&rr, f->storedir), 0);
 	assert_int_equal(rr.artifacts, 2);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, "app:v2", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "app:v2", th_path(f->tmp, "v2"));
 }
 
 static void a_truncated_index_is_refused_without_a_crash(void **state)
@@ -195,11 +158,11 @@ static void a_truncated_index_is_refused_without_a_crash(void **state)
 	two_versions(f);
 	arca_store_free(f->s);
 	f->s = NULL;
-	assert_int_equal(truncate(index_path(f), file_size(index_path(f)) / 2), 0);
+	assert_int_equal(truncate(index_path(f), th_file_size(index_path(f)) / 2), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		_exit(open_rc(f) == ARCA_ECORRUPT ? 0 : 1);
+		_exit(th_open_rc(f->storedir) == ARCA_ECORRUPT ? 0 : 1);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status)); /* no SIGBUS */
 	assert_int_equal(WEXITSTATUS(status), 0);
@@ -232,7 +195,7 @@ static void after_a_pack_is_truncated_repair_lets_writers_go_on(void **state)
 	th_snapshot(f->s, f->src, "app", NULL, NULL);
 	assert_int_equal(arca_gc(&gr, f->s, NULL), 0);
 	verify_ok(f);
-	restores_equal(f, "app", f->src);
+	th_restore_equals(f->s, f->tmp, "app", f->src);
 }
 
 static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
@@ -244,7 +207,7 @@ static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
 
 	f->s->cas->pack_target = 1 << 20; /* several packs */
 	two_versions(f);
-	assert_true(file_size(pack_path(f, 3)) > 0);
+	assert_true(th_file_size(pack_path(f, 3)) > 0);
 	assert_int_equal(unlink(pack_path(f, 2)), 0);
 	assert_int_equal(arca_verify(&vr, f->s), ARCA_ECORRUPT);
 	assert_int_equal(vr.ndamaged, 2);
@@ -257,7 +220,7 @@ static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
 	assert_int_equal(arca_gc(&gr, f->s, NULL), 0);
 	th_snapshot(f->s, f->src, "app", NULL, NULL);
 	verify_ok(f);
-	restores_equal(f, "app", f->src);
+	th_restore_equals(f->s, f->tmp, "app", f->src);
 }
 
 static void bit_rot_is_healed_by_snapshotting_the_same_data_again(void **state)
@@ -279,8 +242,8 @@ static void bit_rot_is_healed_by_snapshotting_the_same_data_again(void **state)
 	th_snapshot(f->s, f->src, "app", NULL, &st);
 	assert_true(st.chunks_new >= 1);
 	verify_ok(f);
-	restores_equal(f, "app:v2", th_path(f->tmp, "v2"));
-	restores_equal(f, "keep:it", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "app:v2", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "keep:it", th_path(f->tmp, "v2"));
 }
 
 static void gc_with_a_damaged_chunk_collects_the_rest(void **state)
@@ -363,10 +326,10 @@ static void repair_after_gc_replays_from_the_checkpoint(void **state)
 	assert_int_equal(rr.ndamaged, 0);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(arca_ref_foreach(f->s, th_count_refs, &nrefs), 0);
 	assert_int_equal(nrefs, 1);
 	verify_ok(f);
-	restores_equal(f, "app", f->src);
+	th_restore_equals(f->s, f->tmp, "app", f->src);
 }
 
 /* The records of a writer whose COMMIT record never reached the pack are
@@ -386,7 +349,7 @@ static void an_unfinished_writer_is_not_replayed(void **state)
 	arca_store_free(f->s);
 	f->s = NULL;
 	/* cut the last record: the second snapshot's COMMIT (64 + 16 bytes) */
-	size = file_size(pack_path(f, 1));
+	size = th_file_size(pack_path(f, 1));
 	assert_int_equal(truncate(pack_path(f, 1), size - 80), 0);
 	assert_int_equal(unlink(index_path(f)), 0);
 	assert_int_equal(arca_repair(&rr, f->storedir), 0);
@@ -450,7 +413,7 @@ static void repair_of_a_healthy_store_changes_nothing(void **state)
 	assert_true(b.pack_bytes - a.pack_bytes < 4096); /* the checkpoint it journals */
 	assert_int_equal(a.artifacts, b.artifacts);
 	verify_ok(f);
-	restores_equal(f, "app", th_path(f->tmp, "v2"));
+	th_restore_equals(f->s, f->tmp, "app", th_path(f->tmp, "v2"));
 }
 
 /* Repair needs the store alone: a live writer elsewhere makes it refuse;

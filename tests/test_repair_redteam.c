@@ -15,12 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static off_t file_size(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 ? st.st_size : -1;
-}
-
 static const char *pack1(const char *store)
 {
 	static char p[8192];
@@ -33,37 +27,6 @@ static void copy_file(const char *from, const char *to)
 	char cmd[32768];
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && rm -f '%s-lock'", from, to, to);
 	assert_int_equal(system(cmd), 0);
-}
-
-static int open_rc(const char *dir)
-{
-	arca_store *s = NULL;
-	arca_store_options o = ARCA_STORE_OPTIONS_INIT;
-	int rc;
-	o.no_create = 1;
-	rc = arca_store_open(&s, dir, &o);
-	arca_store_free(s);
-	return rc;
-}
-
-static int count_refs(const char *name, const char *tag, const arca_id *id, void *p)
-{
-	(void)name;
-	(void)tag;
-	(void)id;
-	(*(int *)p)++;
-	return 0;
-}
-
-static void restores_equal(th_fixture *f, arca_store *s, const char *ref, const char *want)
-{
-	char out[4096], why[512];
-	static int n;
-	snprintf(out, sizeof(out), "%s/out%d", f->tmp, n++);
-	if (arca_restore(s, ref, out, NULL, NULL) != 0)
-		fail_msg("restore %s: %s", ref, arca_error_last());
-	if (th_tree_equal(want, out, why, sizeof(why)) != 0)
-		fail_msg("restore %s differs: %s", ref, why);
 }
 
 static void keep_copy(th_fixture *f, const char *name)
@@ -100,7 +63,7 @@ static void an_older_copy_of_the_index_loses_nothing(void **state)
 	assert_int_equal(arca_tag_set(f->s, "two", "keep:it"), 0);
 	arca_store_free(f->s);
 	f->s = NULL;
-	size = file_size(pack1(f->storedir));
+	size = th_file_size(pack1(f->storedir));
 
 	copy_file(old, th_path(f->storedir, "index.lmdb"));
 	s = th_store_open(f->storedir);
@@ -111,7 +74,7 @@ static void an_older_copy_of_the_index_loses_nothing(void **state)
 		assert_int_equal(arca_snapshot(&id, s, f->src, &so, NULL), ARCA_ECORRUPT);
 	}
 	arca_store_free(s);
-	assert_int_equal(file_size(pack1(f->storedir)), size); /* nothing cut */
+	assert_int_equal(th_file_size(pack1(f->storedir)), size); /* nothing cut */
 
 	if (arca_repair(&rr, f->storedir) != 0)
 		fail_msg("repair: %s", arca_error_last());
@@ -119,10 +82,10 @@ static void an_older_copy_of_the_index_loses_nothing(void **state)
 	assert_int_equal(rr.ndamaged, 0);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(arca_ref_foreach(f->s, th_count_refs, &nrefs), 0);
 	assert_int_equal(nrefs, 3); /* one:latest, two:latest, keep:it */
-	restores_equal(f, f->s, "one", th_path(f->tmp, "one"));
-	restores_equal(f, f->s, "keep:it", th_path(f->tmp, "two"));
+	th_restore_equals(f->s, f->tmp, "one", th_path(f->tmp, "one"));
+	th_restore_equals(f->s, f->tmp, "keep:it", th_path(f->tmp, "two"));
 }
 
 /* Repair run straight on a store whose index is an older copy takes the
@@ -152,7 +115,7 @@ static void repair_prefers_newer_journal_records_over_an_older_index(void **stat
 	assert_int_equal(rr.ndamaged, 0);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, f->s, "two", th_path(f->tmp, "two"));
+	th_restore_equals(f->s, f->tmp, "two", th_path(f->tmp, "two"));
 }
 
 /* Another store's index in place of this one's is refused at open, before
@@ -178,19 +141,19 @@ static void an_index_of_another_store_is_refused(void **state)
 	keep_copy(f, "mine");
 	arca_store_free(f->s);
 	f->s = NULL;
-	size = file_size(pack1(f->storedir));
-	assert_true(size > file_size(pack1(other)));
+	size = th_file_size(pack1(f->storedir));
+	assert_true(size > th_file_size(pack1(other)));
 
 	copy_file(th_path(other, "index.lmdb"), th_path(f->storedir, "index.lmdb"));
-	assert_int_equal(open_rc(f->storedir), ARCA_ECORRUPT);
-	assert_int_equal(file_size(pack1(f->storedir)), size);
+	assert_int_equal(th_open_rc(f->storedir), ARCA_ECORRUPT);
+	assert_int_equal(th_file_size(pack1(f->storedir)), size);
 	if (arca_repair(&rr, f->storedir) != 0)
 		fail_msg("repair: %s", arca_error_last());
 	assert_int_equal(rr.artifacts, 1);
 	assert_int_equal(rr.ndamaged, 0);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+	th_restore_equals(f->s, f->tmp, "mine", th_path(f->tmp, "mine"));
 }
 
 /* Another store's index that calls pack 1 retired (its gc retired its own
@@ -262,13 +225,13 @@ static void repair_scans_packs_a_foreign_index_calls_retired(void **state)
 	assert_int_equal(rr.ndamaged, 0);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+	th_restore_equals(f->s, f->tmp, "mine", th_path(f->tmp, "mine"));
 	{
 		arca_gc_options go = ARCA_GC_OPTIONS_INIT;
 		assert_int_equal(arca_gc(&gr, f->s, &go), 0);
 	}
-	assert_true(file_size(pack1(f->storedir)) > 0);
-	restores_equal(f, f->s, "mine", th_path(f->tmp, "mine"));
+	assert_true(th_file_size(pack1(f->storedir)) > 0);
+	th_restore_equals(f->s, f->tmp, "mine", th_path(f->tmp, "mine"));
 }
 
 /* Random bytes with a well-formed chunk record header at `at` claiming
@@ -347,8 +310,8 @@ static void inner_header_case(th_fixture *f, uint32_t claim, size_t last_len)
 	assert_int_equal(rr.ndamaged, 1); /* only "one" */
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, f->s, "two", d2);
-	restores_equal(f, f->s, "three", d3);
+	th_restore_equals(f->s, f->tmp, "two", d2);
+	th_restore_equals(f->s, f->tmp, "three", d3);
 }
 
 /* After a damaged header, the scan looks for the next record; a header
@@ -392,7 +355,7 @@ static void a_stray_pack_file_gets_the_mode_of_packs(void **state)
 	assert_int_equal(stat(p7, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	f->s = th_store_open(f->storedir);
-	restores_equal(f, f->s, "one", f->src);
+	th_restore_equals(f->s, f->tmp, "one", f->src);
 }
 
 static int dump_ref(const char *name, const char *tag, const arca_id *id, void *p)
@@ -492,7 +455,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 	assert_string_equal(got, want);
 	free(got);
 	free(want);
-	restores_equal(f, f->s, "moving:tag", f->src);
+	th_restore_equals(f->s, f->tmp, "moving:tag", f->src);
 }
 
 /* A checkpoint larger than a pack: the packs rotate between its members,
@@ -571,7 +534,7 @@ static void a_foreign_pack_inside_a_payload_is_never_replayed(void **state)
 	f->s = NULL;
 
 	/* damage the header of the record that holds the embedded pack */
-	size = file_size(pack1(f->storedir));
+	size = th_file_size(pack1(f->storedir));
 	n = size > 0 && size < (64 << 20) ? (size_t)size : 0;
 	assert_true(n > 0);
 	buf = malloc(n);
@@ -606,7 +569,7 @@ static void a_foreign_pack_inside_a_payload_is_never_replayed(void **state)
 	assert_int_equal(rr.refs, 1);
 	arca_repair_result_clear(&rr);
 	f->s = th_store_open(f->storedir);
-	assert_int_equal(arca_ref_foreach(f->s, count_refs, &nrefs), 0);
+	assert_int_equal(arca_ref_foreach(f->s, th_count_refs, &nrefs), 0);
 	assert_int_equal(nrefs, 1);
 	{
 		arca_id id;
