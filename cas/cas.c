@@ -63,15 +63,17 @@ static char *path_join(const char *a, const char *b)
 	return p;
 }
 
-static void pack_path(char *out, size_t n, const arca_cas *cas, uint32_t no)
-{
-	snprintf(out, n, "%s/pack-%08u.arcp", cas->packdir, no);
-}
-
 int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n)
 {
 	int k = snprintf(out, n, "%s/pack-%08u.arcp", cas->packdir, no);
 	return k < 0 || (size_t)k >= n ? arca_err_set(ARCA_EINVAL, "pack path too long") : 0;
+}
+
+/* For callers that go on to open the path: one cut short (a store path
+ * near PATH_MAX) ends before ".arcp", names no pack, and the open fails. */
+static void pack_path(char *out, size_t n, const arca_cas *cas, uint32_t no)
+{
+	(void)arca_cas_pack_path(cas, no, out, n);
 }
 
 static int u32_cmp(const void *a, const void *b)

@@ -294,8 +294,8 @@ static int pick_store_id(repair *r, const char *dir)
 		arca_meta_hdr m;
 		size_t c;
 		int fd;
-		snprintf(path, sizeof(path), "%s/pack-%08u.arcp", packdir, nos[i]);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		if (arca_cas_pack_path(&tmp, nos[i], path, sizeof(path)) != 0 ||
+		    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 			continue;
 		rc = arca_pread_full(fd, hdr, sizeof(hdr), ARCA_PACK_HEADER_LEN) == sizeof(hdr) &&
 			arca_meta_decode(&m, hdr, sizeof(hdr)) == 0 && m.type == ARCA_META_PARAMS &&
