@@ -175,7 +175,7 @@ done:
 
 /* Copies (or, with `dbi_to` 0, only reads through) one old database;
  * artifact records are checked. */
-static int copy_db(repair *r, MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_dbi dbi_to,
+static int copy_db(MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_dbi dbi_to,
 		int artifacts)
 {
 	MDB_cursor *cur;
@@ -197,13 +197,14 @@ static int copy_db(repair *r, MDB_txn *from, MDB_dbi dbi_from, MDB_txn *to, MDB_
 				break;
 			arca_artifact_rec_clear(&rec);
 		}
-		if (dbi_to && (mrc = mdb_put(to, dbi_to, &k, &v, 0)) != 0)
-			return arca_lmdb_error(mrc, "repair: copy");
+		if (dbi_to && (mrc = mdb_put(to, dbi_to, &k, &v, 0)) != 0) {
+			rc = arca_lmdb_error(mrc, "repair: copy");
+			break;
+		}
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc != MDB_NOTFOUND)
 		rc = arca_lmdb_error(mrc, "old index");
-	(void)r;
 	return rc;
 }
 
@@ -234,8 +235,8 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 	}
 	hnext = 0;
 	/* all or nothing: read everything once before changing anything */
-	if (copy_db(r, txn, oa, NULL, 0, 1) != 0 || copy_db(r, txn, orf, NULL, 0, 0) != 0 ||
-	    copy_db(r, txn, oh, NULL, 0, 0) != 0 ||
+	if (copy_db(txn, oa, NULL, 0, 1) != 0 || copy_db(txn, orf, NULL, 0, 0) != 0 ||
+	    copy_db(txn, oh, NULL, 0, 0) != 0 ||
 	    arca_meta_get_u64(txn, r->old->dbi_meta, "history.next", &hnext) != 0) {
 		mdb_txn_abort(txn);
 		return 0;
@@ -247,9 +248,9 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 			return arca_lmdb_error(mrc, "repair: drop");
 		}
 	}
-	if ((rc = copy_db(r, txn, oa, r->txn, r->artifacts, 1)) == 0 &&
-	    (rc = copy_db(r, txn, orf, r->txn, r->refs, 0)) == 0 &&
-	    (rc = copy_db(r, txn, oh, r->txn, r->history, 0)) == 0)
+	if ((rc = copy_db(txn, oa, r->txn, r->artifacts, 1)) == 0 &&
+	    (rc = copy_db(txn, orf, r->txn, r->refs, 0)) == 0 &&
+	    (rc = copy_db(txn, oh, r->txn, r->history, 0)) == 0)
 		rc = arca_meta_put_u64(r->txn, r->nc->dbi_meta, "history.next", hnext);
 	mdb_txn_abort(txn);
 	if (!rc)
