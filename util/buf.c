@@ -1,6 +1,8 @@
 #include "util/buf.h"
 #include "util/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +43,55 @@ void arca_buf_release(arca_buf *b)
 	free(b->ptr);
 	b->ptr = NULL;
 	b->len = b->alloc = 0;
+}
+
+static int buf_vprintf(arca_buf *b, const char *fmt, va_list ap)
+{
+	va_list again;
+	int n, rc;
+
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0) {
+		va_end(again);
+		return arca_err_set(ARCA_EINVAL, "bad format");
+	}
+	/* room for the NUL too, so the cap holds for what is stored */
+	if ((rc = arca_buf_grow(b, (size_t)n + 1)) != 0) {
+		va_end(again);
+		return rc;
+	}
+	vsnprintf((char *)b->ptr + b->len, (size_t)n + 1, fmt, again);
+	va_end(again);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int arca_buf_printf(arca_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int arca_buf_setf(arca_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	size_t old = b->len;
+	int rc;
+
+	b->len = 0;
+	va_start(ap, fmt);
+	rc = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	if (rc)
+		b->len = old;
+	return rc;
+}
+
+const char *arca_buf_cstr(const arca_buf *b)
+{
+	return b->ptr ? (const char *)b->ptr : "";
 }

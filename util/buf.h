@@ -20,6 +20,19 @@ int arca_buf_put(arca_buf *b, const void *p, size_t n);
 /** Frees the memory; the buffer may be reused. */
 void arca_buf_release(arca_buf *b);
 
+/** Appends printf output and keeps the bytes NUL-terminated (the NUL is
+ *  not counted in len); ARCA_EINVAL past the cap, with the buffer as it
+ *  was. */
+int arca_buf_printf(arca_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/** Empties the buffer (keeps its memory), then arca_buf_printf. The
+ *  checked way to build a path: ARCA_BUF_INIT(PATH_MAX), never a fixed
+ *  array filled by snprintf. */
+int arca_buf_setf(arca_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/** The bytes as a C string ("" when empty). Valid until the next change. */
+const char *arca_buf_cstr(const arca_buf *b);
+
 static inline void arca_put_le16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8);
