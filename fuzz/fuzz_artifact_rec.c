@@ -12,7 +12,7 @@
  */
 #include "arca/arca.h"
 #include "cas/chunker.h"
-#include "store/store.h"
+#include "store/record.h"
 #include "util/buf.h"
 
 #include <stdint.h>

@@ -17,6 +17,9 @@
  */
 #include "arca/arca.h"
 #include "store/store.h"
+#include "store/journal.h"
+#include "store/names.h"
+#include "store/refs.h"
 
 #include <ftw.h>
 #include <stdint.h>

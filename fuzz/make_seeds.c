@@ -8,7 +8,7 @@
 #include "cas/hash.h"
 #include "cas/pack.h"
 #include "store/manifest.h"
-#include "store/store.h"
+#include "store/record.h"
 #include "util/buf.h"
 
 #include <errno.h>

@@ -10,6 +10,12 @@
  */
 #include "store/store.h"
 #include "store/walk.h"
+#include "store/artifact.h"
+#include "store/filescache.h"
+#include "store/manifest.h"
+#include "store/mfio.h"
+#include "store/record.h"
+#include "cas/hash.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"

@@ -5,7 +5,10 @@
  * the parent's content for a file whose stat is unchanged and does not
  * read it.
  */
+#include "store/filescache.h"
 #include "store/store.h"
+#include "cas/hash.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 #include <string.h>

@@ -1,5 +1,7 @@
 #include "store/fill.h"
 #include "store/walk.h"
+#include "store/manifest.h"
+#include "store/store.h"
 #include "cas/hash.h"
 #include "util/error.h"
 #include "util/fsutil.h"

@@ -10,7 +10,10 @@
  * collection (arca_cas_reap_dead_packs).
  */
 #include "store/store.h"
-#include "store/manifest.h"
+#include "store/artifact.h"
+#include "store/journal.h"
+#include "store/reach.h"
+#include "store/record.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/version.h"

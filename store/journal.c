@@ -6,7 +6,10 @@
  * supersedes older records; gc writes one whenever it retires a pack that
  * holds journal records.
  */
+#include "store/journal.h"
 #include "store/store.h"
+#include "store/filescache.h"
+#include "util/buf.h"
 #include "util/error.h"
 
 #include <stdlib.h>

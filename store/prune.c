@@ -8,6 +8,12 @@
  * ranks by that, and never removes what a ref points at.
  */
 #include "store/store.h"
+#include "store/artifact.h"
+#include "store/history.h"
+#include "store/journal.h"
+#include "store/names.h"
+#include "store/record.h"
+#include "store/refs.h"
 #include "util/array.h"
 #include "util/buf.h"
 #include "util/error.h"

@@ -3,8 +3,10 @@
  * then each data extent in manifest order. gc marks with it, verify and
  * repair find damage with it (and push and export will send with it).
  */
-#include "store/store.h"
+#include "store/reach.h"
 #include "store/manifest.h"
+#include "store/mfio.h"
+#include "store/record.h"
 #include "util/error.h"
 
 int arca_store__reach(arca_store *s, const arca_artifact_rec *rec, arca_reach_fn fn, void *ctx)

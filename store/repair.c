@@ -9,9 +9,14 @@
  * that dies leaves the store as it was.
  */
 #include "store/store.h"
+#include "store/artifact.h"
+#include "store/history.h"
+#include "store/journal.h"
+#include "store/reach.h"
+#include "store/record.h"
 #include "util/array.h"
 #include "cas/chunker.h"
-#include "store/manifest.h"
+#include "cas/hash.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/version.h"

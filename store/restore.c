@@ -8,6 +8,10 @@
  * contents are fetched, verified and written by a pool of worker threads.
  */
 #include "store/fill.h"
+#include "store/artifact.h"
+#include "store/manifest.h"
+#include "store/mfio.h"
+#include "store/record.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"

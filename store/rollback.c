@@ -17,6 +17,11 @@
  */
 #include "store/fill.h"
 #include "store/walk.h"
+#include "store/artifact.h"
+#include "store/manifest.h"
+#include "store/mfio.h"
+#include "store/record.h"
+#include "store/store.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"

@@ -4,8 +4,11 @@
  * damage can be named by artifact.
  */
 #include "store/store.h"
+#include "store/reach.h"
+#include "store/record.h"
+#include "cas/hash.h"
 #include "util/array.h"
-#include "store/manifest.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"

@@ -3,6 +3,8 @@
  * name and time of the first snapshot that stored it. */
 #include "helpers.h"
 #include "store/store.h"
+#include "store/artifact.h"
+#include "store/record.h"
 #include "util/buf.h"
 
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * outside DEST, damage named by verify. */
 #include "helpers.h"
 #include "store/manifest.h"
-#include "store/store.h"
+#include "store/mfio.h"
 #include "util/buf.h"
 
 #include <fcntl.h>

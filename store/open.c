@@ -1,37 +1,21 @@
+/* Opening a store: its directory, chunk store, named databases, chunking
+ * parameters and store id. */
 #include "store/store.h"
 #include "cas/chunker.h"
-#include "store/manifest.h"
+#include "cas/hash.h"
 #include "util/error.h"
-#include "util/version.h"
 #include "util/fsutil.h"
-#include "util/hex.h"
+#include "util/version.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define META_FORMAT "format"
 #define META_CMIN "chunk.min"
 #define META_CAVG "chunk.avg"
 #define META_CMAX "chunk.max"
-
-void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id)
-{
-	memcpy(out, "art_", 4);
-	arca_hex_encode(out + 4, id->bytes, 32);
-}
-
-const char *arca_kind_name(arca_kind_t kind)
-{
-	switch (kind) {
-	case ARCA_KIND_TREE: return "tree";
-	case ARCA_KIND_IMAGE: return "image";
-	default: return "unknown";
-	}
-}
 
 static int get_store_id(MDB_txn *txn, MDB_dbi meta, uint8_t id[ARCA_STORE_ID_LEN])
 {
@@ -206,94 +190,4 @@ void arca_store_free(arca_store *s)
 	arca_cas_free(s->cas);
 	free(s->dir);
 	free(s);
-}
-
-/* ---- stats ---- */
-
-static int sum_logical(const arca_artifact *a, void *payload)
-{
-	arca_store_stats *st = payload;
-	st->logical_bytes += a->logical_bytes;
-	st->data_bytes += a->data_bytes;
-	return 0;
-}
-
-int arca_store_stats_get(arca_store_stats *out, arca_store *s)
-{
-	MDB_txn *txn;
-	MDB_stat ms;
-	MDB_envinfo info;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, mrc;
-
-	if (!out || !s)
-		return arca_err_set(ARCA_EINVAL, "arca_store_stats_get: NULL argument");
-	if ((rc = arca__result_start("arca_store_stats", out, sizeof(*out), ARCA_STORE_STATS_VERSION)) != 0)
-		return rc;
-	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
-		return rc;
-	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_CHUNKS, &out->chunks)) ||
-	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_UNIQUE, &out->unique_bytes)) ||
-	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_STORED, &out->stored_bytes)))
-		goto done;
-	if ((mrc = mdb_stat(txn, s->dbi_artifacts, &ms)) != 0) {
-		rc = arca_lmdb_error(mrc, "stat");
-		goto done;
-	}
-	out->artifacts = ms.ms_entries;
-	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur)) != 0) {
-		rc = arca_lmdb_error(mrc, "packs cursor");
-		goto done;
-	}
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size == 8)
-			out->pack_bytes += arca_get_le64(v.mv_data);
-		out->packs++;
-	}
-	mdb_cursor_close(cur);
-	mdb_env_info(s->cas->env, &info);
-	mdb_env_stat(s->cas->env, &ms);
-	out->index_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-done:
-	mdb_txn_abort(txn);
-	if (!rc)
-		rc = arca_artifact_foreach(s, sum_logical, out);
-	return rc;
-}
-
-/* ---- raw manifests (tests, tools) ---- */
-
-int arca_store__put_manifest(arca_id *out, arca_store *s, const void *p, size_t n, int kind)
-{
-	arca_cas_writer *w = NULL;
-	arca_mf_out *mo = NULL;
-	arca_artifact_rec rec;
-	arca_buf b = ARCA_BUF_INIT(ARCA_RECORD_MAX);
-	struct timespec ts;
-	int rc;
-
-	memset(&rec, 0, sizeof(rec));
-	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
-	    (rc = arca_mf_out_new(&mo, s, w)) != 0 ||
-	    (rc = arca_mf_out_write(mo, p, n)) != 0 ||
-	    (rc = arca_mf_out_finish(mo, &rec)) != 0)
-		goto fail;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rec.a.kind = kind;
-	rec.a.created_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	if ((rc = arca_artifact_rec_encode(&b, &rec)) != 0)
-		goto fail;
-	if ((rc = arca_store__art_put(s, arca_cas_writer_txn(w), &rec.a.id, b.ptr, b.len)) != 0)
-		goto fail;
-	*out = rec.a.id;
-	rc = arca_cas_writer_commit(w);
-	w = NULL;
-fail:
-	arca_cas_writer_abort(w);
-	arca_mf_out_free(mo);
-	arca_artifact_rec_clear(&rec);
-	arca_buf_release(&b);
-	return rc;
 }
