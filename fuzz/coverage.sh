@@ -23,9 +23,9 @@ files_of() {
 	case "$1" in
 	fuzz_manifest) echo store/manifest.c ;;
 	fuzz_record) echo cas/pack.c cas/cas.c ;;
-	fuzz_artifact_rec) echo store/artifact.c ;;
+	fuzz_artifact_rec) echo store/record.c ;;
 	fuzz_chunker) echo cas/chunker.c ;;
-	fuzz_ref) echo store/refs.c ;;
+	fuzz_ref) echo store/names.c store/resolve.c store/ids.c ;;
 	esac
 }
 funcs_of() {
