@@ -1,5 +1,5 @@
 #include "cas/writelock.h"
-#include "cas/cas.h"
+#include "cas/cas_impl.h"
 #include "util/error.h"
 
 #include <errno.h>

@@ -3,6 +3,7 @@
  * name and time of the first snapshot that stored it. */
 #include "helpers.h"
 #include "store/store.h"
+#include "cas/cas_impl.h" /* white-box: raw index access */
 #include "util/buf.h"
 
 #include <stdio.h>
