@@ -355,6 +355,27 @@ int arca_cas_rebuild_keys(arca_cas *cas, MDB_txn *txn, const uint8_t key[32],
 /** Marks the `n` chunks `ids` lost in a transaction of its own; *count
  *  receives how many are marked in all. */
 int arca_cas_rebuild_mark_lost(arca_cas *cas, const uint8_t *ids, size_t n, uint64_t *count);
+/** What a pack scan calls for each record header found: 0 when the
+ *  record checked out (or some group members did), 1 when it was rejected
+ *  whole, or an error (ends the scan). */
+typedef struct {
+	int (*chunk)(void *ctx, uint32_t no, uint64_t off, const arca_record *rec);
+	int (*group)(void *ctx, uint32_t no, uint64_t off, const arca_group *g);
+	/* `fd` reads the pack: the payload follows the header */
+	int (*meta)(void *ctx, int fd, uint32_t no, uint64_t off, const arca_meta_hdr *m);
+	void *ctx;
+} arca_cas_scan_ops;
+typedef struct {
+	uint64_t records_damaged, bytes_skipped, bytes_truncated, headers_fixed;
+	int opened;              /* the pack was opened and stat'ed */
+} arca_cas_scan_stats;
+/**
+ * Walks pack `no` record by record (cas/scan.c): rewrites a damaged pack
+ * header, skips damage to the next good header, cuts a torn tail, makes
+ * the file 0600 and durable. *len receives the length it ends at.
+ */
+int arca_cas_scan_pack(arca_cas *cas, uint32_t no, const arca_cas_scan_ops *ops,
+		arca_cas_scan_stats *ss, uint64_t *len);
 /** Flushes the index to disk. */
 int arca_cas_rebuild_sync(arca_cas *cas);
 

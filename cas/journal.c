@@ -109,7 +109,7 @@ int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, u
 	uint8_t hdr[ARCA_RECORD_HEADER_LEN], d[32];
 	arca_meta_hdr m;
 	ssize_t got;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if ((rc = arca_cas__pack_fd(cas, l->pack, &fd)) != 0)
 		return rc;

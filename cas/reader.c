@@ -84,7 +84,7 @@ static int read_record_bytes(arca_cas *cas, const arca_chunk_loc *loc, size_t to
 		arca_chunk_reader *r, const char *what)
 {
 	ssize_t got;
-	int fd, rc;
+	int fd = -1, rc;
 	r->gvalid = 0; /* r->stored is about to hold this record */
 	if ((rc = arca_cas__pack_fd(cas, loc->pack, &fd)) != 0 ||
 	    (rc = arca_cas__ensure_cap(&r->stored, &r->stored_cap, total)) != 0)
