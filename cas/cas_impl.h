@@ -15,7 +15,6 @@
 #include <zstd.h>
 
 #define ARCA_PACK_TARGET (64u * 1024 * 1024)
-#define WRITE_BUF_LEN (1u << 20)
 
 struct arca_cas {
 	char *dir;

@@ -1,4 +1,4 @@
-/* Chunk locations: the chunk index's values and their lookup. */
+/* Chunk locations: the chunk index's values, their lookup, and walking the index. */
 #include "cas/cas_impl.h"
 #include "cas/chunker.h"
 #include "util/buf.h"

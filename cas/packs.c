@@ -1,4 +1,5 @@
-/* Pack files: their names, listing, retiring and deleting retired ones. */
+/* Pack files: their names and listing, the live and retired packs tables,
+ * deleting retired packs, the store id a pack names. */
 #include "cas/cas_impl.h"
 #include "util/array.h"
 #include "util/buf.h"
@@ -6,7 +7,6 @@
 #include "util/fsutil.h"
 
 #include <dirent.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

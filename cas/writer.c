@@ -6,8 +6,6 @@
 #include "util/error.h"
 #include "util/fsutil.h"
 
-#include <zstd.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
+
+#define WRITE_BUF_LEN (1u << 20)
 
 /* Highest committed pack and its committed length; 0 when none. */
 static int last_pack(arca_cas *cas, MDB_txn *txn, uint32_t *no, uint64_t *len)
