@@ -7,7 +7,7 @@
  *   arca-bench-index DIR [MAX_ENTRIES]
  */
 #include "arca/arca.h"
-#include "cas/cas.h"
+#include "cas/cas_impl.h"
 #include "util/buf.h"
 
 #include <stdio.h>

@@ -16,35 +16,11 @@
 #include <stdint.h>
 
 #include "cas/pack.h"
+#include "util/buf.h"
 #include "cas/writelock.h"
 
-#define ARCA_PACK_TARGET (64u * 1024 * 1024)
-
-typedef struct arca_cas {
-	char *dir;
-	char *packdir;
-	MDB_env *env;
-	MDB_dbi dbi_chunks;   /* id[32] -> location (24 bytes) */
-	MDB_dbi dbi_packs;    /* pack number (u32 BE) -> committed length (u64 LE) */
-	MDB_dbi dbi_meta;     /* string key -> value */
-	MDB_dbi dbi_dead;     /* retired pack (u32 BE) -> txn id that retired it */
-	MDB_dbi dbi_macs;     /* chunk id -> keyed fast MAC (16 bytes) */
-	MDB_dbi dbi_journal;  /* seq (u64 BE) -> location of a meta record */
-	MDB_dbi dbi_damaged;  /* chunk id -> u8 reason: known lost, never "present" */
-	uint32_t pack_target;
-	uint8_t params[48];   /* PARAMS payload put at the head of each new pack:
-	                         4 x u64 params, then the 16-byte store id */
-	int have_params;
-	struct arca_cas_writer *active; /* the writer of the open write txn */
-	pthread_mutex_t fd_lock;
-	int *pack_fds;        /* read-only descriptors by pack number */
-	size_t npack_fds;
-	arca_writelock wlock; /* taken around every LMDB write transaction */
-	int open_listed;      /* its index is in the process's list of open ones */
-	dev_t index_dev;
-	ino_t index_ino;
-	pid_t open_pid;       /* the process that listed it (not a forked child) */
-} arca_cas;
+/* Opaque outside cas/ (its definition: cas/cas_impl.h). */
+typedef struct arca_cas arca_cas;
 
 typedef struct {
 	uint32_t pack;
@@ -81,8 +57,9 @@ int arca_cas_check_index(arca_cas *cas);
 
 /** Pack numbers of the pack files in packs/, ascending; caller frees. */
 int arca_cas_pack_files(arca_cas *cas, uint32_t **nos, size_t *n);
-/** Path of pack `no` into `out`. */
-int arca_cas_pack_path(const arca_cas *cas, uint32_t no, char *out, size_t n);
+/** Path of pack `no` into `out` (built with arca_buf_setf: ARCA_EINVAL
+ *  when it would pass out->max). */
+int arca_cas_pack_path(const arca_cas *cas, uint32_t no, arca_buf *out);
 /** Sets the chunking parameters journaled at the head of every new pack,
  *  and the store id every meta record is bound to. */
 void arca_cas_set_params(arca_cas *cas, uint64_t format, uint32_t cmin, uint32_t cavg,
@@ -158,12 +135,7 @@ int arca_cas_mac_key(arca_cas *cas, MDB_txn *txn, uint8_t key[32]);
 /** The chunk's MAC: 1 with `tag` filled, 0 when none was recorded. */
 int arca_cas_mac_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32], uint8_t tag[16]);
 
-int arca_meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *out);
-int arca_meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
-int arca_meta_add_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, int64_t delta);
 
-/** mdb_txn_begin that adopts a map grown by another process. */
-int arca_mdb_txn_begin(MDB_env *env, unsigned flags, MDB_txn **out);
 
 /** Every LMDB write transaction goes through these: they take the
  *  writer lock (cas/writelock.h) first and drop it after commit/abort. */
@@ -172,9 +144,6 @@ int arca_cas_write_txn_begin(arca_cas *cas, MDB_txn **out);
 int arca_cas_write_txn_commit(arca_cas *cas, MDB_txn *txn);
 /** Aborts and drops the lock. NULL ok. */
 void arca_cas_write_txn_abort(arca_cas *cas, MDB_txn *txn);
-/** mdb_txn_commit with the "commit" fault point; a short write on a full
- *  filesystem comes back as ENOSPC. Consumes the transaction. */
-int arca_cas__commit(MDB_txn *txn);
 
 /** Translates an LMDB return code into an arca error with context. */
 int arca_lmdb_error(int mdb_rc, const char *what);
@@ -274,5 +243,141 @@ int arca_cas_writer_mark_damaged(arca_cas_writer *w, const uint8_t id[32]);
 int arca_cas_writer_commit(arca_cas_writer *w);
 /** Rolls back; appended bytes are cut off. Frees the writer. NULL ok. */
 void arca_cas_writer_abort(arca_cas_writer *w);
+
+/* ---- for the layers above: no reaching into the index's tables ---- */
+
+/** The store's packs/ directory; owned by the handle. */
+const char *arca_cas_packdir(const arca_cas *cas);
+/** 1 when this process may only read the store (writes fail). */
+int arca_cas_readonly(const arca_cas *cas);
+#define ARCA_CAS_PARAMS_LEN 48
+/** The PARAMS payload (arca_cas_set_params) put at the head of new packs:
+ *  4 x u64 params, then the store id; ARCA_CAS_PARAMS_LEN bytes owned by
+ *  the handle, zero until set. */
+const uint8_t *arca_cas_params(const arca_cas *cas);
+/** Size at which the writer starts a new pack (tests use small ones). */
+void arca_cas_set_pack_target(arca_cas *cas, uint32_t bytes);
+
+/** u64 counters and settings in the meta table: a missing key reads 0. */
+int arca_cas_meta_get_u64(arca_cas *cas, MDB_txn *txn, const char *key, uint64_t *out);
+int arca_cas_meta_put_u64(arca_cas *cas, MDB_txn *txn, const char *key, uint64_t v);
+int arca_cas_meta_add_u64(arca_cas *cas, MDB_txn *txn, const char *key, int64_t delta);
+/** The store id in meta: 1 with `id` filled, 0 when there is none. */
+int arca_cas_store_id_get(arca_cas *cas, MDB_txn *txn, uint8_t id[ARCA_STORE_ID_LEN]);
+/** Records `id` as the store id. */
+int arca_cas_store_id_put(arca_cas *cas, MDB_txn *txn, const uint8_t id[ARCA_STORE_ID_LEN]);
+
+/** Live packs in `txn`: how many, and their committed bytes. */
+int arca_cas_pack_totals(arca_cas *cas, MDB_txn *txn, uint64_t *count, uint64_t *bytes);
+/** The LMDB map's size and the bytes of it in use (the index's size). */
+void arca_cas_map_usage(arca_cas *cas, uint64_t *map_size, uint64_t *used);
+
+/*
+ * Iterators over the index's tables, in key order, inside `txn`. Each
+ * next() returns 0 with the entry, ARCA_ITER_END past the last one,
+ * ARCA_ECORRUPT for a malformed entry (iteration may go on past it), or
+ * another error. Free with arca_cas_iter_free (NULL ok).
+ */
+typedef struct arca_cas_iter arca_cas_iter;
+#define ARCA_ITER_END 1
+void arca_cas_iter_free(arca_cas_iter *it);
+
+int arca_cas_chunks_iter(arca_cas_iter **out, arca_cas *cas, MDB_txn *txn);
+/** *id points at the entry's id (valid until the iterator moves); on
+ *  ARCA_ECORRUPT it is NULL when the key is bad, set when only the
+ *  location is. */
+int arca_cas_chunks_next(arca_cas_iter *it, const uint8_t **id, arca_chunk_loc *loc);
+/** Deletes the current entry and its MAC (the writer's txn); the next
+ *  next() returns the entry after it. */
+int arca_cas_chunks_delete(arca_cas_iter *it);
+/** Points the current entry at `loc` (the writer's txn). */
+int arca_cas_chunks_update(arca_cas_iter *it, const arca_chunk_loc *loc);
+
+/** Live packs (`retired` 0: value = committed length) or retired ones
+ *  (1: value = id of the txn that retired it). */
+int arca_cas_packs_iter(arca_cas_iter **out, arca_cas *cas, MDB_txn *txn, int retired);
+/** On ARCA_ECORRUPT, *no is still set (0 when the key is bad) and *value
+ *  when the value has the right size (else 0). */
+int arca_cas_packs_next(arca_cas_iter *it, uint32_t *no, uint64_t *value);
+
+int arca_cas_journal_iter(arca_cas_iter **out, arca_cas *cas, MDB_txn *txn);
+/** *seq is 0 when the key is malformed (then 0 or ARCA_ECORRUPT follows
+ *  the location alone). */
+int arca_cas_journal_next(arca_cas_iter *it, uint64_t *seq, arca_journal_loc *l);
+
+/** A record as it is stored in its pack. */
+typedef struct {
+	uint8_t codec;
+	uint32_t raw_len;        /* the record's (a group's: all members) */
+	uint32_t stored_len;     /* payload bytes at `stored` */
+	uint16_t nmembers;       /* 0: a plain record */
+	const uint8_t *table;    /* group only: nmembers x (id[32], u32 raw length) */
+	const uint8_t *stored;   /* the payload in `codec` form */
+} arca_stored_record;
+
+/**
+ * Reads the record at `loc` without decompressing it (for a group member:
+ * its whole group record), bounds-checked and checked against its header
+ * and the index entry (plain records: also against `id`). Pointers in
+ * *out point into the reader (valid until its next use).
+ */
+int arca_cas_read_stored(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, arca_stored_record *out);
+
+/* ---- rebuilding an index (repair; cas/rebuild.c) ---- */
+
+/** Pack numbers of the pack files of store directory `dir` (no index
+ *  needed); caller frees. */
+int arca_cas_dir_pack_files(const char *dir, uint32_t **nos, size_t *n);
+/** 1 with `id` filled when pack `no` of `dir` starts with an intact PARAMS
+ *  record, 0 when not. */
+int arca_cas_pack_store_id(const char *dir, uint32_t no, uint8_t id[ARCA_STORE_ID_LEN]);
+/** Takes the writer lock without waiting / drops it. */
+int arca_cas_lock_now(arca_cas *cas);
+void arca_cas_unlock(arca_cas *cas);
+/** A write transaction without the writer lock: the caller holds the
+ *  store's (arca_cas_lock_now on the old index). */
+int arca_cas_rebuild_begin(arca_cas *cas, MDB_txn **out);
+/** Indexes chunk `id` at `loc`: 0, or 1 when it already was (kept). */
+int arca_cas_rebuild_chunk(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
+		const arca_chunk_loc *loc);
+int arca_cas_rebuild_mac(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
+		const uint8_t tag[16]);
+/** Records pack `no` as live with `len` committed bytes / as retired. */
+int arca_cas_rebuild_pack(arca_cas *cas, MDB_txn *txn, uint32_t no, uint64_t len);
+int arca_cas_rebuild_dead_pack(arca_cas *cas, MDB_txn *txn, uint32_t no);
+/** Indexes the meta record at `l` as journal entry `seq`. */
+int arca_cas_rebuild_journal(arca_cas *cas, MDB_txn *txn, uint64_t seq,
+		const arca_journal_loc *l);
+/** Records the MAC key and the store id. */
+int arca_cas_rebuild_keys(arca_cas *cas, MDB_txn *txn, const uint8_t key[32],
+		const uint8_t store_id[ARCA_STORE_ID_LEN]);
+/** Marks the `n` chunks `ids` lost in a transaction of its own; *count
+ *  receives how many are marked in all. */
+int arca_cas_rebuild_mark_lost(arca_cas *cas, const uint8_t *ids, size_t n, uint64_t *count);
+/** What a pack scan calls for each record header found: 0 when the
+ *  record checked out (or some group members did), 1 when it was rejected
+ *  whole, or an error (ends the scan). */
+typedef struct {
+	int (*chunk)(void *ctx, uint32_t no, uint64_t off, const arca_record *rec);
+	int (*group)(void *ctx, uint32_t no, uint64_t off, const arca_group *g);
+	/* `fd` reads the pack: the payload follows the header */
+	int (*meta)(void *ctx, int fd, uint32_t no, uint64_t off, const arca_meta_hdr *m);
+	void *ctx;
+} arca_cas_scan_ops;
+typedef struct {
+	uint64_t records_damaged, bytes_skipped, bytes_truncated, headers_fixed;
+	int opened;              /* the pack was opened and stat'ed */
+} arca_cas_scan_stats;
+/**
+ * Walks pack `no` record by record (cas/scan.c): rewrites a damaged pack
+ * header, skips damage to the next good header, cuts a torn tail, makes
+ * the file 0600 and durable. *len receives the length it ends at.
+ */
+int arca_cas_scan_pack(arca_cas *cas, uint32_t no, const arca_cas_scan_ops *ops,
+		arca_cas_scan_stats *ss, uint64_t *len);
+/** Flushes the index to disk. */
+int arca_cas_rebuild_sync(arca_cas *cas);
+
 
 #endif

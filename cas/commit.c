@@ -1,5 +1,5 @@
 /* The one way index write transactions are committed. */
-#include "cas/cas.h"
+#include "cas/cas_impl.h"
 #include "util/fault.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 #include "cas/writelock.h"
-#include "cas/cas.h"
+#include "cas/cas_impl.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -169,5 +169,16 @@ void arca_cas_write_txn_abort(arca_cas *cas, MDB_txn *txn)
 	if (!txn)
 		return;
 	mdb_txn_abort(txn);
+	arca_writelock_drop(&cas->wlock);
+}
+
+int arca_cas_lock_now(arca_cas *cas)
+{
+	cas->wlock.cfg.timeout_ms = 0;
+	return arca_writelock_acquire(&cas->wlock);
+}
+
+void arca_cas_unlock(arca_cas *cas)
+{
 	arca_writelock_drop(&cas->wlock);
 }

@@ -22,7 +22,7 @@ cmake --build "$build" -j"$(nproc)" --target $targets >/dev/null
 files_of() {
 	case "$1" in
 	fuzz_manifest) echo store/manifest.c ;;
-	fuzz_record) echo cas/pack.c cas/cas.c ;;
+	fuzz_record) echo cas/pack.c cas/chunkloc.c ;;
 	fuzz_artifact_rec) echo store/record.c ;;
 	fuzz_chunker) echo cas/chunker.c ;;
 	fuzz_ref) echo store/names.c store/resolve.c store/ids.c ;;

@@ -247,7 +247,7 @@ int arca_fill_start(fill_pool *p, arca_store *s)
 			p->guard.keep_dev = st.st_dev;
 			p->guard.keep_ino = st.st_ino;
 		}
-		if (s->cas->packdir && stat(s->cas->packdir, &st) == 0) {
+		if (arca_cas_packdir(s->cas) && stat(arca_cas_packdir(s->cas), &st) == 0) {
 			p->have_packs = 1;
 			p->packs_dev = st.st_dev;
 			p->packs_ino = st.st_ino;
@@ -471,7 +471,7 @@ int arca_fill_guard_image(fill_pool *p, const char *dest)
 
 	/* the image file itself may be a store file mounted elsewhere */
 	if (p->guard.have_keep && lstat(dest, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (is_file_in(p->s->dir, &st) || is_file_in(p->s->cas->packdir, &st)))
+	    (is_file_in(p->s->dir, &st) || is_file_in(arca_cas_packdir(p->s->cas), &st)))
 		return arca_err_set(ARCA_EUNSAFE, "%s is a file of the store", dest);
 	return guard_image_dir(p, dest);
 }

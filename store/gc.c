@@ -141,39 +141,36 @@ typedef struct {
 
 static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *npacks)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	arca_cas_iter *it;
 	pack_info *p = NULL;
-	uint32_t n = 0;
-	int mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur);
-	if (mrc)
-		return arca_lmdb_error(mrc, "packs cursor");
-	if ((mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 4) {
-		const uint8_t *kp = k.mv_data;
-		n = arca_get_be32(kp) + 1;
-	}
-	if (n > (1u << 24)) {
-		mdb_cursor_close(cur);
+	uint32_t n = 0, no;
+	uint64_t len;
+	int rc;
+
+	/* the highest number (the writer that began this txn checked the
+	 * last entry) sizes the table */
+	if ((rc = arca_cas_packs_iter(&it, s->cas, txn, 0)) != 0)
+		return rc;
+	while ((rc = arca_cas_packs_next(it, &no, &len)) == 0 || rc == ARCA_ECORRUPT)
+		if (no && no >= n)
+			n = no + 1;
+	arca_cas_iter_free(it);
+	if (n > (1u << 24))
 		return arca_err_set(ARCA_ECORRUPT, "index: pack numbers out of range");
-	}
 	p = calloc(n ? n : 1, sizeof(*p));
-	if (!p) {
-		mdb_cursor_close(cur);
+	if (!p)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_cas_packs_iter(&it, s->cas, txn, 0)) != 0) {
+		free(p);
+		return rc;
 	}
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *kp = k.mv_data;
-		uint32_t no;
-		if (k.mv_size != 4 || v.mv_size != 8)
-			continue;
-		no = arca_get_be32(kp);
-		if (no < n) {
+	while ((rc = arca_cas_packs_next(it, &no, &len)) == 0 || rc == ARCA_ECORRUPT) {
+		if (rc == 0 && no < n) {
 			p[no].exists = 1;
-			p[no].committed = arca_get_le64(v.mv_data);
+			p[no].committed = len;
 		}
 	}
-	mdb_cursor_close(cur);
+	arca_cas_iter_free(it);
 	*out = p;
 	*npacks = n;
 	return 0;
@@ -182,34 +179,31 @@ static int load_packs(arca_store *s, MDB_txn *txn, pack_info **out, uint32_t *np
 /* Journal records since the last checkpoint are live: add their bytes. */
 static int journal_live(arca_store *s, MDB_txn *txn, pack_info *packs, uint32_t npacks)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int mrc = mdb_cursor_open(txn, s->cas->dbi_journal, &cur);
-	if (mrc)
-		return arca_lmdb_error(mrc, "journal cursor");
-	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		arca_journal_loc l;
-		if (arca_journal_loc_decode(&l, v.mv_data, v.mv_size) == 0 && l.pack < npacks)
+	arca_cas_iter *it;
+	arca_journal_loc l;
+	uint64_t seq;
+	int rc = arca_cas_journal_iter(&it, s->cas, txn);
+	if (rc)
+		return rc;
+	while ((rc = arca_cas_journal_next(it, &seq, &l)) == 0 || rc == ARCA_ECORRUPT)
+		if (rc == 0 && l.pack < npacks)
 			packs[l.pack].live += ARCA_RECORD_HEADER_LEN + (uint64_t)l.len;
-	}
-	mdb_cursor_close(cur);
+	arca_cas_iter_free(it);
 	return 0;
 }
 
 static int journal_in_retired(arca_store *s, MDB_txn *txn, const pack_info *packs,
 		uint32_t npacks)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int found = 0;
-	if (mdb_cursor_open(txn, s->cas->dbi_journal, &cur) != 0)
+	arca_cas_iter *it;
+	arca_journal_loc l;
+	uint64_t seq;
+	int found = 0, rc;
+	if (arca_cas_journal_iter(&it, s->cas, txn) != 0)
 		return 1; /* when in doubt, checkpoint */
-	while (!found && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-		arca_journal_loc l;
-		found = arca_journal_loc_decode(&l, v.mv_data, v.mv_size) != 0 ||
-			(l.pack < npacks && packs[l.pack].rewrite);
-	}
-	mdb_cursor_close(cur);
+	while (!found && ((rc = arca_cas_journal_next(it, &seq, &l)) == 0 || rc == ARCA_ECORRUPT))
+		found = rc != 0 || (l.pack < npacks && packs[l.pack].rewrite);
+	arca_cas_iter_free(it);
 	return found;
 }
 
@@ -217,52 +211,31 @@ static int journal_in_retired(arca_store *s, MDB_txn *txn, const pack_info *pack
 static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_info *packs,
 		uint32_t npacks, arca_gc_result *res)
 {
-	MDB_txn *txn = arca_cas_writer_txn(w);
-	MDB_cursor *cur;
-	MDB_val k, v;
+	arca_cas_iter *it;
+	const uint8_t *id;
+	arca_chunk_loc loc;
 	int64_t d_chunks = 0, d_unique = 0, d_stored = 0;
-	int rc = 0, mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cur);
+	int rc = arca_cas_chunks_iter(&it, s->cas, arca_cas_writer_txn(w));
 
-	if (mrc)
-		return arca_lmdb_error(mrc, "chunks cursor");
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		arca_chunk_loc loc;
-		if (k.mv_size != 32 || (rc = arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size)) != 0) {
-			rc = rc ? rc : arca_err_set(ARCA_ECORRUPT, "index: bad chunk key");
-			break;
-		}
-		if (set_has(live, k.mv_data)) {
+	if (rc)
+		return rc;
+	while ((rc = arca_cas_chunks_next(it, &id, &loc)) == 0) {
+		if (set_has(live, id)) {
 			if (loc.pack < npacks)
 				packs[loc.pack].live += arca_chunk_loc_footprint(&loc);
 			res->chunks_live++;
 			continue;
 		}
-		{
-			MDB_val mk = { 32, k.mv_data };
-			uint8_t idc[32];
-			memcpy(idc, k.mv_data, 32);
-			mk.mv_data = idc;
-			if ((mrc = mdb_cursor_del(cur, 0)) != 0) {
-				rc = arca_lmdb_error(mrc, "remove chunk");
-				break;
-			}
-			mrc = mdb_del(txn, s->cas->dbi_macs, &mk, NULL);
-			if (mrc && mrc != MDB_NOTFOUND) {
-				rc = arca_lmdb_error(mrc, "remove chunk MAC");
-				break;
-			}
-		}
+		if ((rc = arca_cas_chunks_delete(it)) != 0)
+			break;
 		d_chunks--;
 		d_unique -= loc.raw_len;
 		d_stored -= (int64_t)(arca_chunk_loc_footprint(&loc) - (loc.grouped ? 0 : ARCA_RECORD_HEADER_LEN));
 		res->chunks_removed++;
 		res->bytes_unreferenced += arca_chunk_loc_footprint(&loc);
 	}
-	mdb_cursor_close(cur);
-	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
-		rc = arca_lmdb_error(mrc, "chunks cursor");
-	if (!rc)
+	arca_cas_iter_free(it);
+	if (rc == ARCA_ITER_END)
 		rc = arca_cas_writer_add_stats(w, d_chunks, d_unique, d_stored);
 	return rc;
 }
@@ -271,35 +244,29 @@ static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_inf
 static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t npacks,
 		arca_gc_result *res)
 {
-	MDB_txn *txn = arca_cas_writer_txn(w);
-	MDB_cursor *cur;
-	MDB_val k, v;
+	arca_cas_iter *it;
+	const uint8_t *kid;
+	arca_chunk_loc loc, moved;
 	arca_chunk_reader rd;
 	arca_buf bad = ARCA_BUF_INIT(SIZE_MAX);
-	int rc, mrc;
+	int rc, irc = 0;
 
 	if ((rc = arca_chunk_reader_init(&rd)) != 0)
 		return rc;
-	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cur)) != 0) {
+	if ((rc = arca_cas_chunks_iter(&it, s->cas, arca_cas_writer_txn(w))) != 0) {
 		arca_chunk_reader_release(&rd);
-		return arca_lmdb_error(mrc, "chunks cursor");
+		return rc;
 	}
 	arca_cas_writer_new_pack(w);
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		arca_chunk_loc loc, moved;
+	while (!rc && (irc = arca_cas_chunks_next(it, &kid, &loc)) == 0) {
 		const uint8_t *raw;
-		uint8_t locb[ARCA_LOC_GROUP_LEN];
-		MDB_val nv = { 0, locb };
 
-		if ((rc = arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size)) != 0)
-			break;
 		if (loc.pack >= npacks || !packs[loc.pack].rewrite)
 			continue;
 		/* copy only what still checks out: never spread damage */
-		if ((rc = arca_cas_read(s->cas, &loc, k.mv_data, &rd, &raw)) == ARCA_ECORRUPT) {
+		if ((rc = arca_cas_read(s->cas, &loc, kid, &rd, &raw)) == ARCA_ECORRUPT) {
 			/* dropped after the walk: deleting moves the cursor */
-			rc = arca_buf_put(&bad, k.mv_data, 32);
+			rc = arca_buf_put(&bad, kid, 32);
 			res->chunks_damaged++;
 			continue;
 		} else if (rc) {
@@ -309,7 +276,7 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 		if (loc.grouped) {
 			/* out of its group into a record of its own */
 			uint8_t id[32];
-			memcpy(id, k.mv_data, 32);
+			memcpy(id, kid, 32);
 			rc = arca_cas_writer_rewrite(w, id, raw, loc.raw_len, s->zstd_level, &moved);
 			if (rc)
 				break;
@@ -319,22 +286,19 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 			res->bytes_moved += ARCA_RECORD_HEADER_LEN + (uint64_t)moved.stored_len;
 			continue;
 		}
-		rc = arca_cas_writer_move(w, k.mv_data, &loc,
+		rc = arca_cas_writer_move(w, kid, &loc,
 			rd.stored + ARCA_RECORD_HEADER_LEN, &moved);
 		if (rc)
 			break;
-		nv.mv_size = arca_chunk_loc_encode(locb, &moved);
-		if ((mrc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT)) != 0) {
-			rc = arca_lmdb_error(mrc, "update chunk location");
+		if ((rc = arca_cas_chunks_update(it, &moved)) != 0)
 			break;
-		}
 		res->chunks_moved++;
 		res->bytes_moved += ARCA_RECORD_HEADER_LEN + (uint64_t)loc.stored_len;
 	}
-	mdb_cursor_close(cur);
+	arca_cas_iter_free(it);
 	arca_chunk_reader_release(&rd);
-	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
-		rc = arca_lmdb_error(mrc, "chunks cursor");
+	if (!rc && irc != ARCA_ITER_END && irc != 0)
+		rc = irc;
 	for (size_t i = 0; !rc && i < bad.len; i += 32)
 		rc = arca_cas_writer_mark_damaged(w, bad.ptr + i);
 	arca_buf_release(&bad);
@@ -345,20 +309,20 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 static int live_pack_bytes(arca_store *s, uint64_t *out)
 {
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, mrc;
+	arca_cas_iter *it;
+	uint32_t no;
+	uint64_t len;
+	int rc;
 	*out = 0;
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		return rc;
-	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur)) != 0) {
+	if ((rc = arca_cas_packs_iter(&it, s->cas, txn, 0)) != 0) {
 		mdb_txn_abort(txn);
-		return arca_lmdb_error(mrc, "packs cursor");
+		return rc;
 	}
-	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
-		if (v.mv_size == 8)
-			*out += arca_get_le64(v.mv_data);
-	mdb_cursor_close(cur);
+	while ((rc = arca_cas_packs_next(it, &no, &len)) == 0 || rc == ARCA_ECORRUPT)
+		*out += len;
+	arca_cas_iter_free(it);
 	mdb_txn_abort(txn);
 	return 0;
 }

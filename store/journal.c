@@ -163,7 +163,7 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 	 * consecutive: a pack that fills up between them starts the next
 	 * with an unflagged PARAMS record, so the last one's number is kept */
 	if ((rc = arca_cas_writer_journal(w, ARCA_META_PARAMS, ARCA_META_F_CKPT,
-			s->cas->params, sizeof(s->cas->params), NULL, 0, &first)) != 0)
+			arca_cas_params(s->cas), ARCA_CAS_PARAMS_LEN, NULL, 0, &first)) != 0)
 		return rc;
 	count = 1;
 	last = first;
@@ -180,7 +180,7 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 	/* what came before is superseded */
 	if ((rc = arca_cas_writer_journal_trim(w, first)) != 0)
 		return rc;
-	return arca_meta_put_u64(arca_cas_writer_txn(w), s->cas->dbi_meta, ARCA_META_JOURNAL_ON, 1);
+	return arca_cas_meta_put_u64(s->cas, arca_cas_writer_txn(w), ARCA_META_JOURNAL_ON, 1);
 }
 
 int arca_store__writer_begin(arca_cas_writer **out, arca_store *s)
@@ -193,7 +193,7 @@ int arca_store__writer_begin(arca_cas_writer **out, arca_store *s)
 		return rc;
 	/* a store made before the journal existed gets its state journaled
 	 * once, by its first writer */
-	if ((rc = arca_meta_get_u64(arca_cas_writer_txn(w), s->cas->dbi_meta, ARCA_META_JOURNAL_ON,
+	if ((rc = arca_cas_meta_get_u64(s->cas, arca_cas_writer_txn(w), ARCA_META_JOURNAL_ON,
 			&on)) != 0 || (!on && (rc = arca_store__checkpoint(s, w)) != 0)) {
 		arca_cas_writer_abort(w);
 		return rc;

@@ -17,29 +17,11 @@
 #define META_CAVG "chunk.avg"
 #define META_CMAX "chunk.max"
 
-static int get_store_id(MDB_txn *txn, MDB_dbi meta, uint8_t id[ARCA_STORE_ID_LEN])
+/* A new store id, recorded. */
+static int new_store_id(arca_cas *cas, MDB_txn *txn, uint8_t id[ARCA_STORE_ID_LEN])
 {
-	MDB_val k = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID }, v;
-	int mrc = mdb_get(txn, meta, &k, &v);
-	if (mrc == MDB_NOTFOUND)
-		return 0;
-	if (mrc)
-		return arca_lmdb_error(mrc, "store id");
-	if (v.mv_size != ARCA_STORE_ID_LEN)
-		return arca_err_set(ARCA_ECORRUPT, "index: store id has bad size");
-	memcpy(id, v.mv_data, ARCA_STORE_ID_LEN);
-	return 1;
-}
-
-static int put_store_id(MDB_txn *txn, MDB_dbi meta, uint8_t id[ARCA_STORE_ID_LEN])
-{
-	MDB_val k = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID },
-		v = { ARCA_STORE_ID_LEN, id };
-	int rc = arca_random_bytes(id, ARCA_STORE_ID_LEN), mrc;
-	if (rc)
-		return rc;
-	mrc = mdb_put(txn, meta, &k, &v, 0);
-	return mrc ? arca_lmdb_error(mrc, "store id") : 0;
+	int rc = arca_random_bytes(id, ARCA_STORE_ID_LEN);
+	return rc ? rc : arca_cas_store_id_put(cas, txn, id);
 }
 
 /* The id that binds the store's journal records to it: a store from
@@ -52,16 +34,16 @@ static int load_store_id(arca_cas *cas, uint8_t id[ARCA_STORE_ID_LEN])
 	memset(id, 0, ARCA_STORE_ID_LEN);
 	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
 		return rc;
-	rc = get_store_id(txn, cas->dbi_meta, id);
+	rc = arca_cas_store_id_get(cas, txn, id);
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	if (cas->wlock.readonly)
+	if (arca_cas_readonly(cas))
 		return 0;
 	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
 		return rc;
-	if ((rc = get_store_id(txn, cas->dbi_meta, id)) == 0)
-		rc = put_store_id(txn, cas->dbi_meta, id);
+	if ((rc = arca_cas_store_id_get(cas, txn, id)) == 0)
+		rc = new_store_id(cas, txn, id);
 	if (rc < 0) {
 		arca_cas_write_txn_abort(cas, txn);
 		return rc;
@@ -80,11 +62,11 @@ static int load_params(arca_store *s, const arca_store_options *o)
 
 	if ((rc = arca_cas_txn_read(cas, &txn)) != 0)
 		return rc;
-	rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt);
+	rc = arca_cas_meta_get_u64(cas, txn, META_FORMAT, &fmt);
 	if (!rc && fmt) {
-		if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CMIN, &mn)) == 0 &&
-		    (rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CAVG, &av)) == 0)
-			rc = arca_meta_get_u64(txn, cas->dbi_meta, META_CMAX, &mx);
+		if ((rc = arca_cas_meta_get_u64(cas, txn, META_CMIN, &mn)) == 0 &&
+		    (rc = arca_cas_meta_get_u64(cas, txn, META_CAVG, &av)) == 0)
+			rc = arca_cas_meta_get_u64(cas, txn, META_CMAX, &mx);
 	}
 	mdb_txn_abort(txn);
 	if (rc)
@@ -111,18 +93,18 @@ static int load_params(arca_store *s, const arca_store_options *o)
 		return rc;
 	if ((rc = arca_cas_write_txn_begin(cas, &txn)) != 0)
 		return rc;
-	if ((rc = arca_meta_get_u64(txn, cas->dbi_meta, META_FORMAT, &fmt)) != 0 || fmt) {
+	if ((rc = arca_cas_meta_get_u64(cas, txn, META_FORMAT, &fmt)) != 0 || fmt) {
 		/* Another process initialised it meanwhile: use its values. */
 		arca_cas_write_txn_abort(cas, txn);
 		return rc ? rc : load_params(s, o);
 	}
-	if ((rc = arca_meta_put_u64(txn, cas->dbi_meta, META_FORMAT, ARCA_STORE_FORMAT)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMIN, s->chunk_min)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CAVG, s->chunk_avg)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, META_CMAX, s->chunk_max)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_PACK_NEXT, 1)) != 0 ||
-	    (rc = arca_meta_put_u64(txn, cas->dbi_meta, ARCA_META_JOURNAL_ON, 1)) != 0 ||
-	    (rc = put_store_id(txn, cas->dbi_meta, id)) != 0) {
+	if ((rc = arca_cas_meta_put_u64(cas, txn, META_FORMAT, ARCA_STORE_FORMAT)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(cas, txn, META_CMIN, s->chunk_min)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(cas, txn, META_CAVG, s->chunk_avg)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(cas, txn, META_CMAX, s->chunk_max)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(cas, txn, ARCA_META_PACK_NEXT, 1)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(cas, txn, ARCA_META_JOURNAL_ON, 1)) != 0 ||
+	    (rc = new_store_id(cas, txn, id)) != 0) {
 		arca_cas_write_txn_abort(cas, txn);
 		return rc;
 	}

@@ -48,7 +48,7 @@ int arca_store__history_put(arca_store *s, MDB_txn *txn, const char *name, size_
 
 	if (n == 0 || n > ARCA_NAME_MAX || memchr(name, 0, n))
 		return arca_err_set(ARCA_EINVAL, "history: bad name");
-	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, META_HISTORY_NEXT, &seq)) != 0)
+	if ((rc = arca_cas_meta_get_u64(s->cas, txn, META_HISTORY_NEXT, &seq)) != 0)
 		return rc;
 	memcpy(key, name, n);
 	key[n] = 0;
@@ -60,7 +60,7 @@ int arca_store__history_put(arca_store *s, MDB_txn *txn, const char *name, size_
 			arca_err_set(ARCA_ECORRUPT, "index: history entry %llu of '%s' exists "
 				"(history.next went back)", (unsigned long long)seq, name) :
 			arca_lmdb_error(mrc, "add history entry");
-	return arca_meta_put_u64(txn, s->cas->dbi_meta, META_HISTORY_NEXT, seq + 1);
+	return arca_cas_meta_put_u64(s->cas, txn, META_HISTORY_NEXT, seq + 1);
 }
 
 static int cmp_id(const void *a, const void *b)

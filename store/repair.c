@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,72 +94,65 @@ static void read_old_index(repair *r, const char *dir)
 {
 	arca_cas *old = NULL;
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	char path[4096];
+	arca_cas_iter *it = NULL;
+	arca_buf path = ARCA_BUF_INIT(PATH_MAX);
 	struct stat st;
+	uint32_t no;
+	uint64_t val;
+	int irc;
 	static const char *pk[] = { "format", "chunk.min", "chunk.avg", "chunk.max" };
 
-	snprintf(path, sizeof(path), "%s/index.lmdb", dir);
-	if (stat(path, &st) < 0 || st.st_size == 0 ||
+	if (arca_buf_setf(&path, "%s/index.lmdb", dir) != 0 ||
+	    stat(arca_buf_cstr(&path), &st) < 0 || st.st_size == 0 ||
 	    arca_cas_open_index(&old, dir, "index.lmdb") != 0)
-		return;
+		goto done;
 	if (arca_cas_txn_read(old, &txn) != 0)
 		goto done;
 	{
 		uint64_t fmt = 0;
 		/* an index LMDB just made anew (the old one was lost) knows nothing */
-		if (arca_meta_get_u64(txn, old->dbi_meta, "format", &fmt) != 0 || !fmt)
+		if (arca_cas_meta_get_u64(old, txn, "format", &fmt) != 0 || !fmt)
 			goto done;
 	}
 	r->res->used_old_index = 1;
-	arca_meta_get_u64(txn, old->dbi_meta, ARCA_META_PACK_NEXT, &r->next);
+	arca_cas_meta_get_u64(old, txn, ARCA_META_PACK_NEXT, &r->next);
 	if (arca_cas_mac_key(old, txn, r->key) != 1)
 		memset(r->key, 0, sizeof(r->key));
-	{
-		MDB_val ik = { strlen(ARCA_META_STORE_ID), (void *)ARCA_META_STORE_ID }, iv;
-		if (mdb_get(txn, old->dbi_meta, &ik, &iv) == 0 && iv.mv_size == ARCA_STORE_ID_LEN) {
-			memcpy(r->store_id, iv.mv_data, ARCA_STORE_ID_LEN);
-			r->have_old_id = 1;
-		}
-	}
+	if (arca_cas_store_id_get(old, txn, r->store_id) == 1)
+		r->have_old_id = 1;
 	r->have_old_params = 1;
 	for (int i = 0; i < 4; i++)
-		if (arca_meta_get_u64(txn, old->dbi_meta, pk[i], &r->old_params[i]) != 0 ||
+		if (arca_cas_meta_get_u64(old, txn, pk[i], &r->old_params[i]) != 0 ||
 		    !r->old_params[i])
 			r->have_old_params = 0;
-	if (mdb_cursor_open(txn, old->dbi_dead, &cur) != 0)
+	if (arca_cas_packs_iter(&it, old, txn, 1) != 0)
 		goto done;
-	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-		const uint8_t *kp = k.mv_data;
+	while ((irc = arca_cas_packs_next(it, &no, &val)) == 0 || irc == ARCA_ECORRUPT) {
 		uint32_t *nd;
-		if (k.mv_size != 4 || !(nd = realloc(r->dead, (r->ndead + 1) * sizeof(*nd))))
+		if (!no || !(nd = realloc(r->dead, (r->ndead + 1) * sizeof(*nd))))
 			continue;
 		r->dead = nd;
-		r->dead[r->ndead++] = arca_get_be32(kp);
+		r->dead[r->ndead++] = no;
 	}
 	/* the cursor walked keys in order: big-endian numbers sort numerically */
-	mdb_cursor_close(cur);
-	cur = NULL;
+	arca_cas_iter_free(it);
+	it = NULL;
 	/* retired packs are left alone only when the live packs the old index
 	 * names are all there, the old metadata taken over only when some
 	 * are: another store's index names others */
-	if (mdb_cursor_open(txn, old->dbi_packs, &cur) != 0)
+	if (arca_cas_packs_iter(&it, old, txn, 0) != 0)
 		goto done;
 	r->old_packs_all = 1;
-	while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
-		const uint8_t *kp = k.mv_data;
-		char pp[4096];
-		if (k.mv_size != 4 || v.mv_size != 8 ||
-		    arca_cas_pack_path(old, arca_get_be32(kp), pp, sizeof(pp)) != 0 ||
-		    stat(pp, &st) < 0 || !S_ISREG(st.st_mode))
+	while ((irc = arca_cas_packs_next(it, &no, &val)) == 0 || irc == ARCA_ECORRUPT) {
+		if (irc || arca_cas_pack_path(old, no, &path) != 0 ||
+		    stat(arca_buf_cstr(&path), &st) < 0 || !S_ISREG(st.st_mode))
 			r->old_packs_all = 0;
 		else
 			r->old_packs_any = 1;
 	}
 done:
-	if (cur)
-		mdb_cursor_close(cur);
+	arca_buf_release(&path);
+	arca_cas_iter_free(it);
 	if (txn)
 		mdb_txn_abort(txn);
 	if (r->res->used_old_index && old) {
@@ -233,7 +227,7 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 		return 0;
 	/* an older copy of the index: the packs hold writers it never saw,
 	 * and its state would undo them */
-	if (arca_meta_get_u64(txn, r->old->dbi_meta, ARCA_META_JOURNAL_SEQ, &hnext) != 0 ||
+	if (arca_cas_meta_get_u64(r->old, txn, ARCA_META_JOURNAL_SEQ, &hnext) != 0 ||
 	    hnext <= max_seq) {
 		mdb_txn_abort(txn);
 		return 0;
@@ -242,7 +236,7 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 	/* all or nothing: read everything once before changing anything */
 	if (copy_db(txn, oa, NULL, 0, 1) != 0 || copy_db(txn, orf, NULL, 0, 0) != 0 ||
 	    copy_db(txn, oh, NULL, 0, 0) != 0 ||
-	    arca_meta_get_u64(txn, r->old->dbi_meta, "history.next", &hnext) != 0) {
+	    arca_cas_meta_get_u64(r->old, txn, "history.next", &hnext) != 0) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -256,21 +250,11 @@ static int adopt_old_metadata(repair *r, uint64_t max_seq)
 	if ((rc = copy_db(txn, oa, r->txn, r->artifacts, 1)) == 0 &&
 	    (rc = copy_db(txn, orf, r->txn, r->refs, 0)) == 0 &&
 	    (rc = copy_db(txn, oh, r->txn, r->history, 0)) == 0)
-		rc = arca_meta_put_u64(r->txn, r->nc->dbi_meta, "history.next", hnext);
+		rc = arca_cas_meta_put_u64(r->nc, r->txn, "history.next", hnext);
 	mdb_txn_abort(txn);
 	if (!rc)
 		r->res->adopted_old_metadata = 1;
 	return rc;
-}
-
-static int put_u64_key(MDB_txn *txn, MDB_dbi dbi, const uint8_t *k, size_t kn, uint64_t val)
-{
-	uint8_t vb[8];
-	MDB_val kk = { kn, (void *)k }, vv = { 8, vb };
-	int mrc;
-	arca_put_le64(vb, val);
-	mrc = mdb_put(txn, dbi, &kk, &vv, 0);
-	return mrc ? arca_lmdb_error(mrc, "repair") : 0;
 }
 
 /*
@@ -285,38 +269,21 @@ static int pick_store_id(repair *r, const char *dir)
 	size_t ncand = 0, best = 0;
 	uint32_t *nos = NULL;
 	size_t n = 0;
-	arca_cas tmp;
-	char packdir[4096];
 	int rc;
 
-	memset(&tmp, 0, sizeof(tmp));
-	snprintf(packdir, sizeof(packdir), "%s/packs", dir);
-	tmp.packdir = packdir;
-	if ((rc = arca_cas_pack_files(&tmp, &nos, &n)) != 0)
+	if ((rc = arca_cas_dir_pack_files(dir, &nos, &n)) != 0)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
-		uint8_t hdr[ARCA_RECORD_HEADER_LEN], p[48], d[32];
-		char path[4200];
-		arca_meta_hdr m;
+		uint8_t id[ARCA_STORE_ID_LEN];
 		size_t c;
-		int fd;
-		if (arca_cas_pack_path(&tmp, nos[i], path, sizeof(path)) != 0 ||
-		    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		if (!arca_cas_pack_store_id(dir, nos[i], id))
 			continue;
-		rc = arca_pread_full(fd, hdr, sizeof(hdr), ARCA_PACK_HEADER_LEN) == sizeof(hdr) &&
-			arca_meta_decode(&m, hdr, sizeof(hdr)) == 0 && m.type == ARCA_META_PARAMS &&
-			m.len == sizeof(p) &&
-			arca_pread_full(fd, p, sizeof(p), ARCA_PACK_HEADER_LEN + sizeof(hdr)) == sizeof(p) &&
-			arca_meta_hash(d, p + 32, p, sizeof(p), NULL, 0) == 0 && !memcmp(d, m.hash, 32);
-		close(fd);
-		if (!rc)
-			continue;
-		for (c = 0; c < ncand && memcmp(cand[c].id, p + 32, ARCA_STORE_ID_LEN); c++)
+		for (c = 0; c < ncand && memcmp(cand[c].id, id, ARCA_STORE_ID_LEN); c++)
 			;
 		if (c == ncand) {
 			if (ncand == 8)
 				continue;
-			memcpy(cand[c].id, p + 32, ARCA_STORE_ID_LEN);
+			memcpy(cand[c].id, id, ARCA_STORE_ID_LEN);
 			cand[c].votes = 0;
 			ncand++;
 		}
@@ -337,20 +304,14 @@ static int pick_store_id(repair *r, const char *dir)
 static int index_chunk(repair *r, const uint8_t id[32], const arca_chunk_loc *loc,
 		const uint8_t *raw, uint64_t footprint)
 {
-	uint8_t lb[ARCA_LOC_GROUP_LEN], tag[16];
-	MDB_val k = { 32, (void *)id }, v = { 0, lb }, mv = { 16, tag };
-	int mrc, rc;
+	uint8_t tag[16];
+	int rc = arca_cas_rebuild_chunk(r->nc, r->txn, id, loc);
 
-	v.mv_size = arca_chunk_loc_encode(lb, loc);
-	mrc = mdb_put(r->txn, r->nc->dbi_chunks, &k, &v, MDB_NOOVERWRITE);
-	if (mrc == MDB_KEYEXIST)
-		return 0;
-	if (mrc)
-		return arca_lmdb_error(mrc, "repair: index chunk");
-	if ((rc = arca_mac(tag, r->key, id, raw, loc->raw_len)) != 0)
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if ((rc = arca_mac(tag, r->key, id, raw, loc->raw_len)) != 0 ||
+	    (rc = arca_cas_rebuild_mac(r->nc, r->txn, id, tag)) != 0)
 		return rc;
-	if ((mrc = mdb_put(r->txn, r->nc->dbi_macs, &k, &mv, 0)) != 0)
-		return arca_lmdb_error(mrc, "repair: chunk MAC");
 	r->chunks++;
 	r->unique += loc->raw_len;
 	r->stored += footprint;
@@ -464,150 +425,39 @@ done:
 	return rc;
 }
 
-/* Which record starts at `p`: 'K', 'G', 'M', or 0 when none does. */
-static int record_at(const uint8_t *p, size_t n, arca_record *rec, arca_group *g,
-		arca_meta_hdr *m)
+static int scan_chunk_cb(void *ctx, uint32_t no, uint64_t off, const arca_record *rec)
 {
-	if (n < ARCA_RECORD_HEADER_LEN)
-		return 0;
-	if (!memcmp(p, ARCA_RECORD_MAGIC, 4))
-		return arca_record_decode(rec, p, n) == 0 ? 'K' : 0;
-	if (!memcmp(p, ARCA_GROUP_MAGIC, 4))
-		return arca_group_decode(g, p, n) == 0 ? 'G' : 0;
-	if (!memcmp(p, ARCA_META_MAGIC, 4))
-		return arca_meta_decode(m, p, n) == 0 ? 'M' : 0;
-	return 0;
+	return scan_chunk(ctx, no, off, rec);
 }
 
-/* Offset of the next good record header after `from`, or `size`. */
-static uint64_t resync(int fd, uint64_t from, uint64_t size)
+static int scan_group_cb(void *ctx, uint32_t no, uint64_t off, const arca_group *g)
 {
-	enum { WIN = 1 << 20 };
-	uint8_t *buf = malloc(WIN + ARCA_RECORD_HEADER_LEN);
-	uint64_t at = from;
-	if (!buf)
-		return size;
-	while (at < size) {
-		ssize_t got = arca_pread_full(fd, buf, WIN + ARCA_RECORD_HEADER_LEN, (off_t)at);
-		if (got <= 0)
-			break;
-		for (ssize_t i = 0; i + ARCA_RECORD_HEADER_LEN <= got; i++) {
-			arca_record rec;
-			arca_group g;
-			arca_meta_hdr m;
-			if (buf[i] == 'A' && record_at(buf + i, (size_t)(got - i), &rec, &g, &m)) {
-				free(buf);
-				return at + (uint64_t)i;
-			}
-		}
-		if (got < WIN + ARCA_RECORD_HEADER_LEN)
-			break;
-		at += WIN;
-	}
-	free(buf);
-	return size;
+	return scan_group(ctx, no, off, g);
 }
 
+static int scan_meta_cb(void *ctx, int fd, uint32_t no, uint64_t off, const arca_meta_hdr *m)
+{
+	return scan_meta(ctx, fd, no, off, m);
+}
+
+/* Indexes what pack `no` holds intact and records its (repaired) length. */
 static int scan_pack(repair *r, uint32_t no)
 {
-	char path[4096];
-	uint8_t hdr[ARCA_RECORD_HEADER_LEN], kb[4];
-	struct stat st;
-	uint64_t off = ARCA_PACK_HEADER_LEN, size;
-	uint32_t hno;
-	int fd, rc = 0, resynced = 0;
+	arca_cas_scan_ops ops = { scan_chunk_cb, scan_group_cb, scan_meta_cb, r };
+	arca_cas_scan_stats st = { 0, 0, 0, 0, 0 };
+	uint64_t len = 0;
+	int rc = arca_cas_scan_pack(r->nc, no, &ops, &st, &len);
 
-	if ((rc = arca_cas_pack_path(r->nc, no, path, sizeof(path))) != 0)
-		return rc;
-	if ((fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return arca_err_sys("repair: open %s", path);
-	if (fstat(fd, &st) < 0) {
-		rc = arca_err_sys("repair: stat %s", path);
-		goto done;
+	r->res->records_damaged += st.records_damaged;
+	r->res->bytes_skipped += st.bytes_skipped;
+	r->res->bytes_truncated += st.bytes_truncated;
+	r->res->headers_fixed += st.headers_fixed;
+	if (st.opened) {
+		r->res->packs++;
+		if (no > r->max_pack)
+			r->max_pack = no;
 	}
-	/* it becomes a live pack, which writers append to: 0600 like theirs */
-	if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0) {
-		rc = arca_err_sys("repair: chmod %s", path);
-		goto done;
-	}
-	size = (uint64_t)st.st_size;
-	r->res->packs++;
-	if (no > r->max_pack)
-		r->max_pack = no;
-	/* the file name says which pack it is: a damaged header is rewritten */
-	if (arca_pread_full(fd, hdr, ARCA_PACK_HEADER_LEN, 0) != ARCA_PACK_HEADER_LEN ||
-	    arca_pack_header_decode(&hno, hdr, ARCA_PACK_HEADER_LEN) != 0 || hno != no) {
-		arca_pack_header_encode(hdr, no);
-		if (arca_pwrite_all(fd, hdr, ARCA_PACK_HEADER_LEN, 0) < 0) {
-			rc = arca_err_sys("repair: rewrite header of %s", path);
-			goto done;
-		}
-		if (size < ARCA_PACK_HEADER_LEN)
-			size = ARCA_PACK_HEADER_LEN;
-		r->res->headers_fixed++;
-	}
-	while (off < size) {
-		arca_record rec;
-		arca_group g;
-		arca_meta_hdr m;
-		uint64_t total = 0;
-		ssize_t got = arca_pread_full(fd, hdr, sizeof(hdr), (off_t)off);
-		int kind = got > 0 ? record_at(hdr, (size_t)got, &rec, &g, &m) : 0;
-
-		if (kind == 'K')
-			total = ARCA_RECORD_HEADER_LEN + (uint64_t)rec.stored_len;
-		else if (kind == 'G')
-			total = ARCA_RECORD_HEADER_LEN + (uint64_t)g.nmembers * ARCA_GROUP_MEMBER_LEN +
-				g.stored_len;
-		else if (kind == 'M')
-			total = ARCA_RECORD_HEADER_LEN + (uint64_t)m.len;
-		/* after damage the scan may land inside a payload (a stored file
-		 * that holds a pack): a header found there proves nothing, so its
-		 * length is neither skipped nor taken for a torn tail unless the
-		 * whole record checks out */
-		if (kind && resynced && off + total > size)
-			kind = 0;
-		if (kind && off + total > size) {
-			/* a record cut short at the end: a torn tail */
-			r->res->bytes_truncated += size - off;
-			if (ftruncate(fd, (off_t)off) < 0) {
-				rc = arca_err_sys("repair: truncate %s", path);
-				goto done;
-			}
-			size = off;
-			break;
-		}
-		if (kind == 'K')
-			rc = scan_chunk(r, no, off, &rec);
-		else if (kind == 'G')
-			rc = scan_group(r, no, off, &g);
-		else if (kind == 'M')
-			rc = scan_meta(r, fd, no, off, &m);
-		if (rc < 0)
-			goto done;
-		if (!kind || (rc == 1 && resynced)) {
-			uint64_t next = resync(fd, off + 1, size);
-			r->res->bytes_skipped += next - off;
-			if (!kind)
-				r->res->records_damaged++;
-			off = next;
-			resynced = 1;
-			rc = 0;
-			continue;
-		}
-		rc = 0;
-		resynced = 0;
-		off += total;
-	}
-	if (fdatasync(fd) < 0) {
-		rc = arca_err_sys("repair: sync %s", path);
-		goto done;
-	}
-	arca_put_be32(kb, no);
-	rc = put_u64_key(r->txn, r->nc->dbi_packs, kb, 4, size);
-done:
-	close(fd);
-	return rc;
+	return rc ? rc : arca_cas_rebuild_pack(r->nc, r->txn, no, len);
 }
 
 static int span_cmp(const void *a, const void *b)
@@ -787,14 +637,8 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 	if (mrc && mrc != MDB_NOTFOUND)
 		rc = arca_lmdb_error(mrc, "repair: replay");
 	/* the journal of the new index: what a later checkpoint supersedes */
-	if (!rc) {
-		uint8_t kb[8], vb[ARCA_JOURNAL_LOC_LEN];
-		MDB_val jk = { 8, kb }, jv = { sizeof(vb), vb };
-		arca_put_be64(kb, seq);
-		arca_journal_loc_encode(vb, l);
-		if ((mrc = mdb_put(r->txn, r->nc->dbi_journal, &jk, &jv, 0)) != 0)
-			rc = arca_lmdb_error(mrc, "repair: journal");
-	}
+	if (!rc)
+		rc = arca_cas_rebuild_journal(r->nc, r->txn, seq, l);
 done:
 	free(p);
 	return rc;
@@ -882,33 +726,17 @@ static int find_lost(arca_store *s, repair *r)
 
 static int mark_lost(repair *r)
 {
-	MDB_txn *txn;
-	uint8_t one = 1;
-	int mrc = arca_mdb_txn_begin(r->nc->env, 0, &txn);
-	if (mrc)
-		return arca_lmdb_error(mrc, "repair: begin");
-	for (size_t i = 0; i < r->lost.len && !mrc; i += 32) {
-		MDB_val k = { 32, r->lost.ptr + i }, v = { 1, &one };
-		mrc = mdb_put(txn, r->nc->dbi_damaged, &k, &v, 0);
-	}
-	if (mrc) {
-		mdb_txn_abort(txn);
-		return arca_lmdb_error(mrc, "repair: mark lost chunks");
-	}
-	count_db(txn, r->nc->dbi_damaged, &r->res->chunks_missing);
-	mrc = mdb_txn_commit(txn);
-	return mrc ? arca_lmdb_error(mrc, "repair: commit") : 0;
+	return arca_cas_rebuild_mark_lost(r->nc, r->lost.ptr, r->lost.len / 32,
+		&r->res->chunks_missing);
 }
 
 static int finish_meta(repair *r, uint64_t max_seq)
 {
 	static const char *pk[] = { "format", "chunk.min", "chunk.avg", "chunk.max" };
-	MDB_dbi meta = r->nc->dbi_meta;
+	arca_cas *nc = r->nc;
 	uint64_t params[4];
 	uint64_t next = r->next > (uint64_t)r->max_pack + 1 ? r->next : (uint64_t)r->max_pack + 1;
-	MDB_val k = { strlen(ARCA_META_MAC_KEY), (void *)ARCA_META_MAC_KEY },
-		v = { 32, r->key };
-	int rc, mrc;
+	int rc;
 
 	if (r->params_seq) {
 		for (int i = 0; i < 4; i++)
@@ -926,30 +754,21 @@ static int finish_meta(repair *r, uint64_t max_seq)
 	    arca_chunker_check((uint32_t)params[1], (uint32_t)params[2], (uint32_t)params[3]) != 0)
 		return arca_err_set(ARCA_ECORRUPT, "repair: the packs name unusable chunk parameters");
 	for (int i = 0; i < 4; i++)
-		if ((rc = arca_meta_put_u64(r->txn, meta, pk[i], params[i])) != 0)
+		if ((rc = arca_cas_meta_put_u64(nc, r->txn, pk[i], params[i])) != 0)
 			return rc;
-	if ((rc = arca_meta_put_u64(r->txn, meta, ARCA_META_PACK_NEXT, next)) != 0 ||
-	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_JOURNAL_SEQ, max_seq + 1)) != 0 ||
-	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_JOURNAL_ON, 1)) != 0 ||
-	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_CHUNKS, r->chunks)) != 0 ||
-	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_UNIQUE, r->unique)) != 0 ||
-	    (rc = arca_meta_put_u64(r->txn, meta, ARCA_META_STORED, r->stored)) != 0)
+	if ((rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_PACK_NEXT, next)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_JOURNAL_SEQ, max_seq + 1)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_JOURNAL_ON, 1)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_CHUNKS, r->chunks)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_UNIQUE, r->unique)) != 0 ||
+	    (rc = arca_cas_meta_put_u64(nc, r->txn, ARCA_META_STORED, r->stored)) != 0)
 		return rc;
-	if ((mrc = mdb_put(r->txn, meta, &k, &v, 0)) != 0)
-		return arca_lmdb_error(mrc, "repair: store key");
-	k.mv_size = strlen(ARCA_META_STORE_ID);
-	k.mv_data = ARCA_META_STORE_ID;
-	v.mv_size = ARCA_STORE_ID_LEN;
-	v.mv_data = r->store_id;
-	if ((mrc = mdb_put(r->txn, meta, &k, &v, 0)) != 0)
-		return arca_lmdb_error(mrc, "repair: store id");
+	if ((rc = arca_cas_rebuild_keys(nc, r->txn, r->key, r->store_id)) != 0)
+		return rc;
 	/* retired packs stay retired: gc deletes them once unused */
-	for (size_t i = 0; i < r->ndead; i++) {
-		uint8_t kb[4];
-		arca_put_be32(kb, r->dead[i]);
-		if ((rc = put_u64_key(r->txn, r->nc->dbi_dead, kb, 4, 0)) != 0)
+	for (size_t i = 0; i < r->ndead; i++)
+		if ((rc = arca_cas_rebuild_dead_pack(nc, r->txn, r->dead[i])) != 0)
 			return rc;
-	}
 	return 0;
 }
 
@@ -972,11 +791,32 @@ static int open_store_dbis(repair *r)
 
 static int remove_if_there(const char *dir, const char *name)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	if (unlink(p) < 0 && errno != ENOENT)
-		return arca_err_sys("repair: remove %s", p);
-	return 0;
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	int rc = arca_buf_setf(&p, "%s/%s", dir, name);
+	if (!rc && unlink(arca_buf_cstr(&p)) < 0 && errno != ENOENT)
+		rc = arca_err_sys("repair: remove %s", arca_buf_cstr(&p));
+	arca_buf_release(&p);
+	return rc;
+}
+
+/* Takes the writer lock's byte on the lock file `fd` (opened from `path`). */
+static int lock_fd(int fd, const char *path)
+{
+	struct flock fl;
+
+	if (fd < 0)
+		return arca_err_sys("repair: open %s", path);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)1 << 40; /* the writer lock's byte (cas/writelock.h) */
+	fl.l_len = 1;
+	if (fcntl(fd, F_SETLK, &fl) == 0)
+		return 0;
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		return arca_err_set(ARCA_ELOCKED,
+			"repair needs the store to itself: writer pid %ld holds it", (long)fl.l_pid);
+	return arca_err_sys("repair: lock %s", path);
 }
 
 /*
@@ -987,31 +827,23 @@ static int remove_if_there(const char *dir, const char *name)
  */
 static int lock_store(repair *r, const char *dir)
 {
-	char path[4096];
-	struct flock fl;
+	arca_buf pathb = ARCA_BUF_INIT(PATH_MAX);
+	const char *path;
 	int rc;
 
 	if (r->old) {
-		r->old->wlock.cfg.timeout_ms = 0;
-		if ((rc = arca_writelock_acquire(&r->old->wlock)) != 0)
+		if ((rc = arca_cas_lock_now(r->old)) != 0)
 			return arca_err_wrap(rc, "repair needs the store to itself");
 		r->locked = 1;
 		return 0;
 	}
-	snprintf(path, sizeof(path), "%s/index.lmdb-lock", dir);
-	if ((r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		return arca_err_sys("repair: open %s", path);
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = (off_t)1 << 40; /* the writer lock's byte (cas/writelock.h) */
-	fl.l_len = 1;
-	if (fcntl(r->lockfd, F_SETLK, &fl) == 0)
-		return 0;
-	if (fcntl(r->lockfd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-		return arca_err_set(ARCA_ELOCKED,
-			"repair needs the store to itself: writer pid %ld holds it", (long)fl.l_pid);
-	return arca_err_sys("repair: lock %s", path);
+	if ((rc = arca_buf_setf(&pathb, "%s/index.lmdb-lock", dir)) != 0)
+		return rc;
+	path = arca_buf_cstr(&pathb);
+	r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	rc = lock_fd(r->lockfd, path);
+	arca_buf_release(&pathb);
+	return rc;
 }
 
 /* Journals the repaired state, so the packs describe it whole again. */
@@ -1043,7 +875,7 @@ int arca_repair(arca_repair_result *out, const char *path)
 	uint32_t *nos = NULL;
 	size_t n = 0;
 	uint64_t max_seq = 0;
-	char from[4096], to[4096], packs[4096];
+	arca_buf from = ARCA_BUF_INIT(PATH_MAX), to = ARCA_BUF_INIT(PATH_MAX);
 	struct stat st;
 	int rc, mrc;
 
@@ -1055,9 +887,11 @@ int arca_repair(arca_repair_result *out, const char *path)
 	r.res = out;
 	r.lost.max = SIZE_MAX;
 	r.bad_arts.max = SIZE_MAX;
-	snprintf(packs, sizeof(packs), "%s/packs", path);
-	if (stat(packs, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (arca_buf_setf(&from, "%s/packs", path) != 0 || stat(arca_buf_cstr(&from), &st) < 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		arca_buf_release(&from);
 		return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s (no packs/)", path);
+	}
 	r.lockfd = -1;
 	read_old_index(&r, path);
 	if ((rc = lock_store(&r, path)) != 0 || (rc = pick_store_id(&r, path)) != 0)
@@ -1073,10 +907,8 @@ int arca_repair(arca_repair_result *out, const char *path)
 		goto done;
 	/* what the replay's reads check records against */
 	arca_cas_set_params(r.nc, ARCA_STORE_FORMAT, 0, 0, 0, r.store_id);
-	if ((mrc = arca_mdb_txn_begin(r.nc->env, 0, &r.txn)) != 0) {
-		rc = arca_lmdb_error(mrc, "repair: begin");
+	if ((rc = arca_cas_rebuild_begin(r.nc, &r.txn)) != 0)
 		goto done;
-	}
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (u32_has(r.dead, r.ndead, nos[i])) {
 			out->packs_retired++;
@@ -1104,20 +936,19 @@ int arca_repair(arca_repair_result *out, const char *path)
 	r.st.dir = (char *)path;
 	if ((rc = find_lost(&r.st, &r)) != 0 || (rc = mark_lost(&r)) != 0)
 		goto done;
-	if ((mrc = mdb_env_sync(r.nc->env, 1)) != 0) {
-		rc = arca_lmdb_error(mrc, "repair: sync");
+	if ((rc = arca_cas_rebuild_sync(r.nc)) != 0)
 		goto done;
-	}
 	arca_cas_free(r.nc);
 	r.nc = NULL;
-	snprintf(from, sizeof(from), "%s/" TMP_INDEX, path);
-	snprintf(to, sizeof(to), "%s/index.lmdb", path);
+	if ((rc = arca_buf_setf(&from, "%s/" TMP_INDEX, path)) != 0 ||
+	    (rc = arca_buf_setf(&to, "%s/index.lmdb", path)) != 0)
+		goto done;
 	/* LMDB's lock file describes the old index (its last transaction id
 	 * picks the meta page readers use): the new index gets a new one.
 	 * Processes that still have the old one open keep it, unlinked. */
 	if ((rc = remove_if_there(path, "index.lmdb-lock")) != 0)
 		goto done;
-	if (rename(from, to) < 0) {
+	if (rename(arca_buf_cstr(&from), arca_buf_cstr(&to)) < 0) {
 		rc = arca_err_sys("repair: install the new index");
 		goto done;
 	}
@@ -1147,13 +978,15 @@ done:
 		remove_if_there(path, TMP_INDEX "-lock");
 	}
 	if (r.locked)
-		arca_writelock_drop(&r.old->wlock);
+		arca_cas_unlock(r.old);
 	arca_cas_free(r.old);
 	if (r.lockfd >= 0)
 		close(r.lockfd);
 	arca_chunk_reader_release(&r.rd);
 	arca_buf_release(&r.lost);
 	arca_buf_release(&r.bad_arts);
+	arca_buf_release(&from);
+	arca_buf_release(&to);
 	free(r.spans);
 	free(r.dead);
 	free(nos);

@@ -16,9 +16,7 @@ int arca_store_stats_get(arca_store_stats *out, arca_store *s)
 {
 	MDB_txn *txn;
 	MDB_stat ms;
-	MDB_envinfo info;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	uint64_t map_size;
 	int rc, mrc;
 
 	if (!out || !s)
@@ -27,29 +25,18 @@ int arca_store_stats_get(arca_store_stats *out, arca_store *s)
 		return rc;
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		return rc;
-	if ((rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_CHUNKS, &out->chunks)) ||
-	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_UNIQUE, &out->unique_bytes)) ||
-	    (rc = arca_meta_get_u64(txn, s->cas->dbi_meta, ARCA_META_STORED, &out->stored_bytes)))
+	if ((rc = arca_cas_meta_get_u64(s->cas, txn, ARCA_META_CHUNKS, &out->chunks)) ||
+	    (rc = arca_cas_meta_get_u64(s->cas, txn, ARCA_META_UNIQUE, &out->unique_bytes)) ||
+	    (rc = arca_cas_meta_get_u64(s->cas, txn, ARCA_META_STORED, &out->stored_bytes)))
 		goto done;
 	if ((mrc = mdb_stat(txn, s->dbi_artifacts, &ms)) != 0) {
 		rc = arca_lmdb_error(mrc, "stat");
 		goto done;
 	}
 	out->artifacts = ms.ms_entries;
-	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur)) != 0) {
-		rc = arca_lmdb_error(mrc, "packs cursor");
+	if ((rc = arca_cas_pack_totals(s->cas, txn, &out->packs, &out->pack_bytes)) != 0)
 		goto done;
-	}
-	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (v.mv_size == 8)
-			out->pack_bytes += arca_get_le64(v.mv_data);
-		out->packs++;
-	}
-	mdb_cursor_close(cur);
-	mdb_env_info(s->cas->env, &info);
-	mdb_env_stat(s->cas->env, &ms);
-	out->index_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	arca_cas_map_usage(s->cas, &map_size, &out->index_bytes);
 done:
 	mdb_txn_abort(txn);
 	if (!rc)

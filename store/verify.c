@@ -14,6 +14,7 @@
 #include "util/fsutil.h"
 
 #include <fcntl.h>
+#include <limits.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ typedef struct {
 
 typedef struct {
 	arca_store *s;
-	MDB_cursor *cur;
+	arca_cas_iter *cur;
 	group_ref *groups;
 	size_t ngroups, groups_cap, next_group;
 	size_t *gslots;          /* open addressing: index + 1, 0 = empty */
@@ -176,22 +177,22 @@ static void *chunk_worker(void *arg)
 
 	while (!rc) {
 		size_t n = 0;
-		MDB_val k, v;
 		pthread_mutex_lock(&cp->mu);
 		while (n < GRAB && !cp->at_end && !cp->err) {
-			int mrc = mdb_cursor_get(cp->cur, &k, &v, MDB_NEXT);
-			if (mrc == MDB_NOTFOUND) {
+			const uint8_t *id;
+			int irc = arca_cas_chunks_next(cp->cur, &id, &locs[n]);
+			if (irc == ARCA_ITER_END) {
 				cp->at_end = 1;
 				break;
 			}
-			if (mrc) {
-				rc = arca_lmdb_error(mrc, "chunks cursor");
+			if (irc && irc != ARCA_ECORRUPT) {
+				rc = irc;
 				break;
 			}
-			if (k.mv_size != 32)
+			if (!id)
 				continue;
-			memcpy(ids[n], k.mv_data, 32);
-			bad[n] = arca_chunk_loc_decode(&locs[n], v.mv_data, v.mv_size) != 0;
+			memcpy(ids[n], id, 32);
+			bad[n] = irc != 0;
 			n++;
 		}
 		pthread_mutex_unlock(&cp->mu);
@@ -255,30 +256,30 @@ static int artifact_damaged(arca_store *s, MDB_txn *txn, const chunk_pass *cp,
  * repair rewrites the header. Each bad pack counts as one damaged chunk. */
 static int check_pack_headers(arca_store *s, MDB_txn *txn, uint64_t *bad)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int mrc = mdb_cursor_open(txn, s->cas->dbi_packs, &cur);
-	if (mrc)
-		return arca_lmdb_error(mrc, "packs cursor");
-	while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-		const uint8_t *kp = k.mv_data;
+	arca_cas_iter *it;
+	arca_buf path = ARCA_BUF_INIT(PATH_MAX);
+	uint32_t no;
+	uint64_t len;
+	int irc, rc = arca_cas_packs_iter(&it, s->cas, txn, 0);
+	if (rc)
+		return rc;
+	while ((irc = arca_cas_packs_next(it, &no, &len)) == 0 || irc == ARCA_ECORRUPT) {
 		uint8_t h[ARCA_PACK_HEADER_LEN];
-		char path[4096];
-		uint32_t no, hno;
+		uint32_t hno;
 		int fd;
-		if (k.mv_size != 4)
+		if (!no)
 			continue;
-		no = arca_get_be32(kp);
-		if (arca_cas_pack_path(s->cas, no, path, sizeof(path)) != 0)
+		if (arca_cas_pack_path(s->cas, no, &path) != 0)
 			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open(arca_buf_cstr(&path), O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || arca_pread_full(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 		    arca_pack_header_decode(&hno, h, sizeof(h)) != 0 || hno != no)
 			(*bad)++;
 		if (fd >= 0)
 			close(fd);
 	}
-	mdb_cursor_close(cur);
+	arca_cas_iter_free(it);
+	arca_buf_release(&path);
 	return 0;
 }
 
@@ -302,10 +303,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	pthread_mutex_init(&cp.mu, NULL);
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		goto done;
-	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cp.cur)) != 0) {
-		rc = arca_lmdb_error(mrc, "chunks cursor");
+	if ((rc = arca_cas_chunks_iter(&cp.cur, s->cas, txn)) != 0)
 		goto done;
-	}
 	want = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
 	if (want > MAX_THREADS)
 		want = MAX_THREADS;
@@ -316,7 +315,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		chunk_worker(&cp);
 	for (unsigned i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	mdb_cursor_close(cp.cur);
+	arca_cas_iter_free(cp.cur);
 	cp.cur = NULL;
 	if (!cp.err && cp.ngroups) {
 		nth = 0;
@@ -343,18 +342,17 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	for (size_t i = 0; i < cp.ngroups; i++) {
 		if (!cp.groups[i].bad)
 			continue;
-		if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cp.cur)) != 0) {
-			rc = arca_lmdb_error(mrc, "chunks cursor");
+		const uint8_t *id;
+		arca_chunk_loc loc;
+		int irc;
+		if ((rc = arca_cas_chunks_iter(&cp.cur, s->cas, txn)) != 0)
 			goto done;
-		}
-		while ((mrc = mdb_cursor_get(cp.cur, &k, &v, MDB_NEXT)) == 0) {
-			arca_chunk_loc loc;
-			if (k.mv_size == 32 && arca_chunk_loc_decode(&loc, v.mv_data, v.mv_size) == 0 &&
-			    loc.grouped && group_is_bad(&cp, &loc) &&
-			    (rc = add_damaged(&cp, k.mv_data)) != 0)
+		while ((irc = arca_cas_chunks_next(cp.cur, &id, &loc)) == 0 || irc == ARCA_ECORRUPT) {
+			if (irc == 0 && loc.grouped && group_is_bad(&cp, &loc) &&
+			    (rc = add_damaged(&cp, id)) != 0)
 				goto done;
 		}
-		mdb_cursor_close(cp.cur);
+		arca_cas_iter_free(cp.cur);
 		cp.cur = NULL;
 		break;
 	}
@@ -411,8 +409,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 done:
 	if (acur)
 		mdb_cursor_close(acur);
-	if (cp.cur)
-		mdb_cursor_close(cp.cur);
+	arca_cas_iter_free(cp.cur);
 	if (txn)
 		mdb_txn_abort(txn);
 	free(cp.damaged);

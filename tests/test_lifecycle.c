@@ -2,6 +2,7 @@
  * concurrent snapshots and readers in other processes). */
 #include "helpers.h"
 #include "store/store.h"
+#include "cas/cas_impl.h" /* white-box: raw index access */
 
 #include <fcntl.h>
 #include <signal.h>

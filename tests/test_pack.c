@@ -1,5 +1,6 @@
 /* Pack record headers and payloads are checked before use. */
 #include "helpers.h"
+#include "cas/cas.h"
 #include "cas/hash.h"
 #include "cas/pack.h"
 
@@ -155,6 +156,68 @@ static void group_header_and_table_are_checked(void **state)
 	assert_int_equal(arca_group_decode(&back, hdr, sizeof(hdr)), ARCA_ECORRUPT);
 }
 
+/* A stored record read as-is is the compressed form of its chunk, and a
+ * location that disagrees with the record's header is refused. */
+static void stored_record_reads_back_as_its_compressed_chunk(void **state)
+{
+	char *dir = th_tmpdir();
+	uint8_t raw[20000], id[32], ids[2][32];
+	uint32_t lens[2] = { 300, 500 };
+	arca_cas *cas;
+	arca_cas_writer *w;
+	arca_chunk_reader rd;
+	arca_chunk_loc loc, bad;
+	arca_stored_record sr;
+	MDB_txn *txn;
+	uint8_t *back = malloc(sizeof(raw));
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = (uint8_t)(i / 100); /* compresses */
+	assert_int_equal(arca_cas_open(&cas, dir), 0);
+	assert_int_equal(arca_cas_writer_begin(&w, cas), 0);
+	assert_int_equal(arca_cas_writer_put_raw(w, raw, sizeof(raw), 3, id), 0);
+	assert_int_equal(arca_sha256_digest(ids[0], raw, lens[0]), 0);
+	assert_int_equal(arca_sha256_digest(ids[1], raw + lens[0], lens[1]), 0);
+	assert_int_equal(arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids, lens, 2,
+		ARCA_CODEC_RAW, raw, lens[0] + lens[1], NULL, NULL), 0);
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+
+	assert_int_equal(arca_chunk_reader_init(&rd), 0);
+	assert_int_equal(arca_cas_txn_read(cas, &txn), 0);
+	assert_int_equal(arca_cas_lookup(cas, txn, id, &loc), 0);
+	assert_int_equal(arca_cas_read_stored(cas, &loc, id, &rd, &sr), 0);
+	assert_int_equal(sr.codec, ARCA_CODEC_ZSTD);
+	assert_int_equal(sr.raw_len, sizeof(raw));
+	assert_int_equal(sr.nmembers, 0);
+	assert_null(sr.table);
+	assert_true(sr.stored_len < sizeof(raw));
+	assert_int_equal(ZSTD_decompress(back, sizeof(raw), sr.stored, sr.stored_len), sizeof(raw));
+	assert_memory_equal(back, raw, sizeof(raw));
+	/* an index entry that does not match the header */
+	bad = loc;
+	bad.stored_len--;
+	assert_int_equal(arca_cas_read_stored(cas, &bad, id, &rd, &sr), ARCA_ECORRUPT);
+	assert_int_equal(arca_cas_read_stored(cas, &loc, ids[0], &rd, &sr), ARCA_ECORRUPT);
+
+	/* a group member: its whole group record */
+	assert_int_equal(arca_cas_lookup(cas, txn, ids[1], &loc), 0);
+	assert_int_equal(arca_cas_read_stored(cas, &loc, ids[1], &rd, &sr), 0);
+	assert_int_equal(sr.codec, ARCA_CODEC_RAW);
+	assert_int_equal(sr.nmembers, 2);
+	assert_int_equal(sr.raw_len, lens[0] + lens[1]);
+	assert_int_equal(sr.stored_len, lens[0] + lens[1]);
+	assert_memory_equal(sr.table, ids[0], 32);
+	assert_memory_equal(sr.table + ARCA_GROUP_MEMBER_LEN, ids[1], 32);
+	assert_memory_equal(sr.stored, raw, lens[0] + lens[1]);
+	mdb_txn_abort(txn);
+
+	arca_chunk_reader_release(&rd);
+	arca_cas_free(cas);
+	free(back);
+	th_cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +227,7 @@ int main(void)
 		cmocka_unit_test(payload_must_match_its_id),
 		cmocka_unit_test(pack_header_is_checked),
 		cmocka_unit_test(group_header_and_table_are_checked),
+		cmocka_unit_test(stored_record_reads_back_as_its_compressed_chunk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "store/store.h"
 #include "store/artifact.h"
 #include "store/record.h"
+#include "cas/cas_impl.h" /* white-box: raw index access */
 #include "util/buf.h"
 
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * lost chunks are named and can be stored again. */
 #include "helpers.h"
 #include "store/store.h"
+#include "cas/cas_impl.h" /* white-box: raw index access */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -205,7 +206,7 @@ static void after_a_pack_is_deleted_repair_names_the_loss(void **state)
 	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
 	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 
-	f->s->cas->pack_target = 1 << 20; /* several packs */
+	arca_cas_set_pack_target(f->s->cas, 1 << 20); /* several packs */
 	two_versions(f);
 	assert_true(th_file_size(pack_path(f, 3)) > 0);
 	assert_int_equal(unlink(pack_path(f, 2)), 0);

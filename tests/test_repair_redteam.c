@@ -5,6 +5,7 @@
  * call retired. */
 #include "helpers.h"
 #include "store/store.h"
+#include "cas/cas_impl.h" /* white-box: raw index access */
 #include "util/buf.h"
 
 #include <fcntl.h>
@@ -397,7 +398,7 @@ static void a_long_history_in_small_packs_is_rebuilt_whole(void **state)
 	arca_gc_result gr = ARCA_GC_RESULT_INIT;
 	char *want, *got;
 
-	f->s->cas->pack_target = 48 * 1024;
+	arca_cas_set_pack_target(f->s->cas, 48 * 1024);
 	for (int round = 0; round < 6; round++) {
 		arca_id id;
 		char tag[32];
@@ -471,7 +472,7 @@ static void a_checkpoint_spanning_several_packs_is_complete(void **state)
 	MDB_val k = { strlen(ARCA_META_JOURNAL_ON), (void *)ARCA_META_JOURNAL_ON };
 	char *want, *got;
 
-	f->s->cas->pack_target = 4096;
+	arca_cas_set_pack_target(f->s->cas, 4096);
 	for (int i = 0; i < 40; i++) {
 		char name[32], data[64];
 		int n = snprintf(data, sizeof(data), "content number %d\n", i);

@@ -1,0 +1,257 @@
+/* Reading and checking chunk records (and groups) from the packs. */
+#include "cas/cas_impl.h"
+#include "cas/hash.h"
+#include "util/buf.h"
+#include "util/error.h"
+#include "util/fsutil.h"
+#include "util/hex.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int arca_chunk_reader_init(arca_chunk_reader *r)
+{
+	memset(r, 0, sizeof(*r));
+	return arca_decoder_new(&r->dec);
+}
+
+void arca_chunk_reader_release(arca_chunk_reader *r)
+{
+	arca_decoder_free(r->dec);
+	free(r->stored);
+	free(r->raw);
+	free(r->graw);
+	memset(r, 0, sizeof(*r));
+}
+
+int arca_cas__ensure_cap(uint8_t **p, size_t *cap, size_t need)
+{
+	uint8_t *n;
+	if (*cap >= need)
+		return 0;
+	n = realloc(*p, need);
+	if (!n)
+		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
+	*p = n;
+	*cap = need;
+	return 0;
+}
+
+int arca_cas__pack_fd(arca_cas *cas, uint32_t no, int *out)
+{
+	int rc = 0;
+	arca_buf path = ARCA_BUF_INIT(PATH_MAX);
+
+	pthread_mutex_lock(&cas->fd_lock);
+	if (no >= cas->npack_fds) {
+		size_t n = no + 16;
+		int *fds = realloc(cas->pack_fds, n * sizeof(int));
+		if (!fds) {
+			rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t i = cas->npack_fds; i < n; i++)
+			fds[i] = -1;
+		cas->pack_fds = fds;
+		cas->npack_fds = n;
+	}
+	if (cas->pack_fds[no] < 0) {
+		if ((rc = arca_cas__pack_path(&path, cas, no)) != 0)
+			goto done;
+		cas->pack_fds[no] = open(arca_buf_cstr(&path), O_RDONLY | O_CLOEXEC);
+		if (cas->pack_fds[no] < 0) {
+			rc = arca_err_sys("open pack %08u", no);
+			if (rc == ARCA_ENOTFOUND)
+				rc = ARCA_ECORRUPT;
+			goto done;
+		}
+	}
+	*out = cas->pack_fds[no];
+done:
+	pthread_mutex_unlock(&cas->fd_lock);
+	arca_buf_release(&path);
+	return rc;
+}
+
+/* Reads `total` bytes of the record at `loc` into r->stored. */
+static int read_record_bytes(arca_cas *cas, const arca_chunk_loc *loc, size_t total,
+		arca_chunk_reader *r, const char *what)
+{
+	ssize_t got;
+	int fd = -1, rc;
+	r->gvalid = 0; /* r->stored is about to hold this record */
+	if ((rc = arca_cas__pack_fd(cas, loc->pack, &fd)) != 0 ||
+	    (rc = arca_cas__ensure_cap(&r->stored, &r->stored_cap, total)) != 0)
+		return rc;
+	got = arca_pread_full(fd, r->stored, total, (off_t)loc->offset);
+	if (got < 0)
+		return arca_err_sys("pack %08u: read at %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if ((size_t)got != total)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u: %s at %llu is truncated",
+			loc->pack, what, (unsigned long long)loc->offset);
+	return 0;
+}
+
+int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		const uint8_t **table)
+{
+	size_t tlen = (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
+	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
+	arca_group g;
+	int rc;
+
+	if (r->gvalid && r->gpack == loc->pack && r->goff == loc->offset) {
+		*table = r->stored + ARCA_RECORD_HEADER_LEN;
+		return 0;
+	}
+	if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
+	    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
+		return rc;
+	if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
+	    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if (g.nmembers != loc->nmembers || g.raw_len != loc->group_raw ||
+	    g.stored_len != loc->stored_len || g.codec != loc->codec)
+		return arca_err_set(ARCA_ECORRUPT,
+			"pack %08u offset %llu: group does not match the index",
+			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = arca_group_unpack(r->dec, &g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
+			r->graw, r->graw_cap)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	r->gvalid = 1;
+	r->gpack = loc->pack;
+	r->goff = loc->offset;
+	*table = r->stored + ARCA_RECORD_HEADER_LEN;
+	return 0;
+}
+
+/* A member of a group record: the group (decompressed once for
+ * consecutive members) must list it where the index says; its bytes must
+ * hash to its id. */
+static int read_member(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw)
+{
+	const uint8_t *t;
+	uint8_t digest[32];
+	uint64_t off = 0;
+	int found = 0, rc;
+
+	if ((rc = arca_cas_load_group(cas, loc, r, &t)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < loc->nmembers && off <= loc->member_off; i++) {
+		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+		if (off == loc->member_off && !memcmp(m, id, 32) &&
+		    arca_get_le32(m + 32) == loc->raw_len)
+			found = 1;
+		off += arca_get_le32(m + 32);
+	}
+	if (!found)
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: group has no such member",
+			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = arca_sha256_digest(digest, r->graw + loc->member_off, loc->raw_len)) != 0)
+		return rc;
+	if (memcmp(digest, id, 32) != 0) {
+		char hex[17];
+		arca_hex_encode(hex, id, 8);
+		return arca_err_set(ARCA_ECORRUPT, "pack %08u: chunk %s: content does not match its id",
+			loc->pack, hex);
+	}
+	*raw = r->graw + loc->member_off;
+	return 0;
+}
+
+int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw)
+{
+	size_t total = ARCA_RECORD_HEADER_LEN + (size_t)loc->stored_len;
+	arca_record rec;
+	int rc;
+
+	if (loc->grouped)
+		return read_member(cas, loc, id, r, raw);
+	if ((rc = arca_cas__ensure_cap(&r->raw, &r->raw_cap, loc->raw_len)) != 0 ||
+	    (rc = read_record_bytes(cas, loc, total, r, "record")) != 0)
+		return rc;
+	if ((rc = arca_record_decode(&rec, r->stored, total)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if (memcmp(rec.id, id, 32) != 0 || rec.raw_len != loc->raw_len ||
+	    rec.stored_len != loc->stored_len || rec.codec != loc->codec)
+		return arca_err_set(ARCA_ECORRUPT,
+			"pack %08u offset %llu: record does not match the index",
+			loc->pack, (unsigned long long)loc->offset);
+	rc = arca_record_unpack(r->dec, &rec, r->stored + ARCA_RECORD_HEADER_LEN,
+		r->raw, r->raw_cap);
+	if (rc)
+		return arca_err_wrap(rc, "pack %08u", loc->pack);
+	*raw = r->raw;
+	return 0;
+}
+
+int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw, uint32_t *len)
+{
+	arca_chunk_loc loc;
+	int rc = arca_cas_lookup(cas, txn, id, &loc);
+	if (rc == ARCA_ENOTFOUND)
+		return arca_err_set(ARCA_ECORRUPT, "chunk missing from the store");
+	if (rc)
+		return rc;
+	if ((rc = arca_cas_read(cas, &loc, id, r, raw)) != 0)
+		return rc;
+	*len = loc.raw_len;
+	return 0;
+}
+
+int arca_cas_read_stored(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, arca_stored_record *out)
+{
+	size_t tlen = loc->grouped ? (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN : 0;
+	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = read_record_bytes(cas, loc, total, r, loc->grouped ? "group" : "record")) != 0)
+		return rc;
+	if (loc->grouped) {
+		arca_group g;
+		if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
+		    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
+			return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+				(unsigned long long)loc->offset);
+		if (g.nmembers != loc->nmembers || g.raw_len != loc->group_raw ||
+		    g.stored_len != loc->stored_len || g.codec != loc->codec)
+			return arca_err_set(ARCA_ECORRUPT,
+				"pack %08u offset %llu: group does not match the index",
+				loc->pack, (unsigned long long)loc->offset);
+		out->codec = g.codec;
+		out->raw_len = g.raw_len;
+		out->stored_len = g.stored_len;
+		out->nmembers = (uint16_t)g.nmembers;
+		out->table = r->stored + ARCA_RECORD_HEADER_LEN;
+	} else {
+		arca_record rec;
+		if ((rc = arca_record_decode(&rec, r->stored, total)) != 0)
+			return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+				(unsigned long long)loc->offset);
+		if (memcmp(rec.id, id, 32) != 0 || rec.raw_len != loc->raw_len ||
+		    rec.stored_len != loc->stored_len || rec.codec != loc->codec)
+			return arca_err_set(ARCA_ECORRUPT,
+				"pack %08u offset %llu: record does not match the index",
+				loc->pack, (unsigned long long)loc->offset);
+		out->codec = rec.codec;
+		out->raw_len = rec.raw_len;
+		out->stored_len = rec.stored_len;
+	}
+	out->stored = r->stored + ARCA_RECORD_HEADER_LEN + tlen;
+	return 0;
+}
