@@ -7,6 +7,7 @@
 #include "util/array.h"
 #include "store/manifest.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 
@@ -36,8 +37,7 @@ typedef struct {
 	size_t gslots_cap;
 	pthread_mutex_t mu;
 	int at_end;
-	int err;
-	char errmsg[1024];
+	arca_firsterr err;       /* the first a worker hit */
 	uint8_t (*damaged)[32];
 	size_t ndamaged, cap;
 	/* members that fail their hash: damage only if the index uses that copy */
@@ -52,19 +52,6 @@ static int add_damaged(chunk_pass *cp, const uint8_t id[32])
 		return ARCA_ENOMEM;
 	memcpy(cp->damaged[cp->ndamaged++], id, 32);
 	return 0;
-}
-
-/* Keeps the first error a worker hit (its thread-local text included). */
-static void record_error(chunk_pass *cp, int rc)
-{
-	if (!rc)
-		return;
-	pthread_mutex_lock(&cp->mu);
-	if (!cp->err) {
-		cp->err = rc;
-		snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
-	}
-	pthread_mutex_unlock(&cp->mu);
 }
 
 static size_t gslot(const size_t *slots, size_t cap, const group_ref *g, uint32_t pack,
@@ -124,7 +111,7 @@ static void *group_worker(void *arg)
 		const uint8_t *t;
 		uint64_t off = 0;
 		pthread_mutex_lock(&cp->mu);
-		g = cp->next_group < cp->ngroups && !cp->err ? &cp->groups[cp->next_group++] : NULL;
+		g = cp->next_group < cp->ngroups && !arca_firsterr_code(&cp->err) ? &cp->groups[cp->next_group++] : NULL;
 		pthread_mutex_unlock(&cp->mu);
 		if (!g)
 			break;
@@ -157,7 +144,7 @@ static void *group_worker(void *arg)
 			(uint64_t)g->loc.nmembers * ARCA_GROUP_MEMBER_LEN;
 		pthread_mutex_unlock(&cp->mu);
 	}
-	record_error(cp, rc);
+	arca_firsterr_set(&cp->err, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
@@ -175,7 +162,7 @@ static void *chunk_worker(void *arg)
 		size_t n = 0;
 		MDB_val k, v;
 		pthread_mutex_lock(&cp->mu);
-		while (n < GRAB && !cp->at_end && !cp->err) {
+		while (n < GRAB && !cp->at_end && !arca_firsterr_code(&cp->err)) {
 			int mrc = mdb_cursor_get(cp->cur, &k, &v, MDB_NEXT);
 			if (mrc == MDB_NOTFOUND) {
 				cp->at_end = 1;
@@ -212,7 +199,7 @@ static void *chunk_worker(void *arg)
 		}
 		pthread_mutex_unlock(&cp->mu);
 	}
-	record_error(cp, rc);
+	arca_firsterr_set(&cp->err, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
@@ -297,6 +284,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	memset(&cp, 0, sizeof(cp));
 	cp.s = s;
 	pthread_mutex_init(&cp.mu, NULL);
+	arca_firsterr_init(&cp.err);
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		goto done;
 	if ((mrc = mdb_cursor_open(txn, s->cas->dbi_chunks, &cp.cur)) != 0) {
@@ -315,7 +303,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		pthread_join(th[i], NULL);
 	mdb_cursor_close(cp.cur);
 	cp.cur = NULL;
-	if (!cp.err && cp.ngroups) {
+	if (!arca_firsterr_code(&cp.err) && cp.ngroups) {
 		nth = 0;
 		for (unsigned i = 0; i < want; i++)
 			if (pthread_create(&th[nth], NULL, group_worker, &cp) == 0)
@@ -325,10 +313,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		for (unsigned i = 0; i < nth; i++)
 			pthread_join(th[i], NULL);
 	}
-	if (cp.err) {
-		rc = arca_err_set(cp.err, "%s", cp.errmsg);
+	if ((rc = arca_firsterr_raise(&cp.err)) != 0)
 		goto done;
-	}
 	for (size_t i = 0; i < cp.ngbad; i++) {
 		arca_chunk_loc loc;
 		if (arca_cas_lookup(s->cas, txn, cp.gbad[i].id, &loc) != 0 ||
@@ -417,6 +403,7 @@ done:
 	free(cp.groups);
 	free(cp.gslots);
 	pthread_mutex_destroy(&cp.mu);
+	arca_firsterr_release(&cp.err);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "cas/hash.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
@@ -706,12 +707,14 @@ done:
 	git_remote_free(remote);
 	git_repository_free(repo);
 	if (rc) {
-		/* leave nothing half-made behind: a retry must not find DEST */
-		int keep = rc;
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", arca_error_last());
+		/* leave nothing half-made behind: a retry must not find DEST
+		 * (the removal's own errors must not replace the clone's) */
+		arca_firsterr keep;
+		arca_firsterr_init(&keep);
+		arca_firsterr_set(&keep, rc);
 		arca_rm_rf_at(AT_FDCWD, dest);
-		arca_err_set(keep, "%s", msg);
+		arca_firsterr_raise(&keep);
+		arca_firsterr_release(&keep);
 	}
 	return rc;
 }
