@@ -18,6 +18,7 @@
 #include "store/fill.h"
 #include "store/frames.h"
 #include "store/walk.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"
@@ -51,7 +52,7 @@ typedef struct {
 	size_t *index;        /* hash of shared by inode: position + 1, 0 = free */
 	size_t capindex;
 	shared_file *force;   /* second pass: never taken as unchanged (sorted) */
-	size_t nforce;
+	size_t nforce, capforce;
 	arca_frames dirs;     /* the open directories of the tree, DEST first */
 } rb;
 
@@ -198,23 +199,20 @@ static int is_forced(const rb *b, dev_t dev, ino_t ino)
 static int note_shared(rb *b, const struct stat *st, const char *path)
 {
 	shared_file *f;
+	int rc;
 	if (find_shared(b, st->st_dev, st->st_ino))
 		return 0; /* two files of the artifact on one inode: the first counts */
-	if (b->nshared == b->capshared) {
-		size_t nc = b->capshared ? 2 * b->capshared : 16;
-		shared_file *n = realloc(b->shared, nc * sizeof(*n));
-		size_t *ix = calloc(2 * nc, sizeof(*ix));
-		if (!n || !ix) {
-			if (n)
-				b->shared = n;
-			free(ix);
+	if ((rc = arca_array_grow(&b->shared, &b->capshared, b->nshared + 1, sizeof(*b->shared),
+			16)) != 0)
+		return rc;
+	/* the index stays at most half full (a power of two, as capshared) */
+	if (b->capindex < 2 * b->capshared) {
+		size_t *ix = calloc(2 * b->capshared, sizeof(*ix));
+		if (!ix)
 			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		}
-		b->shared = n;
-		b->capshared = nc;
 		free(b->index);
 		b->index = ix;
-		b->capindex = 2 * nc;
+		b->capindex = 2 * b->capshared;
 		for (size_t i = 0; i < b->nshared; i++)
 			b->index[shared_slot(b, b->shared[i].dev, b->shared[i].ino)] = i + 1;
 	}
@@ -411,12 +409,11 @@ static int open_dir(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 static int find_strays(rb *b, const char *dest)
 {
 	int root, rc = 0;
-	shared_file *nf;
 	if (!b->nshared)
 		return 0;
-	if (!(nf = realloc(b->force, (b->nforce + b->nshared) * sizeof(*nf))))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	b->force = nf;
+	if ((rc = arca_array_grow(&b->force, &b->capforce, b->nforce + b->nshared,
+			sizeof(*b->force), 16)) != 0)
+		return rc;
 	if ((root = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return arca_err_sys("open %s", dest);
 	for (size_t i = 0; i < b->nshared; i++) {

@@ -9,6 +9,7 @@
 #include "cas/ingest.h"
 #include "store/manifest.h"
 #include "store/walk.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"
@@ -708,14 +709,12 @@ static int hold_extent(snap *sn, const uint8_t *id, uint64_t len)
 			if ((rc = spill(sn)) != 0)
 				return rc;
 		} else {
+			/* doubling, but never past the memory cap */
 			size_t nc = sn->held_cap ? sn->held_cap * 2 : 64;
-			held_extent *nh;
 			if (nc > max)
 				nc = max;
-			if (!(nh = realloc(sn->held, nc * sizeof(*nh))))
-				return arca_err_set(ARCA_ENOMEM, "out of memory");
-			sn->held = nh;
-			sn->held_cap = nc;
+			if ((rc = arca_array_resize(&sn->held, &sn->held_cap, nc, sizeof(*sn->held))) != 0)
+				return rc;
 		}
 	}
 	x = &sn->held[sn->nheld++];

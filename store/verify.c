@@ -274,6 +274,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	MDB_val k, v;
 	pthread_t th[MAX_THREADS];
 	unsigned nth = 0, want;
+	size_t damaged_cap = 0;   /* of out->damaged */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc = 0, mrc;
 
@@ -372,12 +373,9 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 			goto done;
 		}
 		if (bad) {
-			arca_id *n = realloc(out->damaged, (out->ndamaged + 1) * sizeof(arca_id));
-			if (!n) {
-				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+			if ((rc = arca_array_grow(&out->damaged, &damaged_cap, out->ndamaged + 1,
+					sizeof(arca_id), 16)) != 0)
 				goto done;
-			}
-			out->damaged = n;
 			out->damaged[out->ndamaged++] = id;
 		}
 	}

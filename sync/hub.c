@@ -10,6 +10,7 @@
 #include "arca/hub.h"
 #include "cas/hash.h"
 #include "store/walk.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/firsterr.h"
 #include "util/version.h"
@@ -225,6 +226,7 @@ typedef struct {
 
 static int add_pattern(excludes *x, const char *p, size_t len)
 {
+	int rc;
 	while (len && (p[len - 1] == ' ' || p[len - 1] == '\r' || p[len - 1] == '\t'))
 		len--;
 	if (!len || p[0] == '#')
@@ -232,14 +234,8 @@ static int add_pattern(excludes *x, const char *p, size_t len)
 	if (p[0] == '!')
 		return arca_err_set(ARCA_EINVAL, "exclude pattern '%.*s': negation is not supported",
 			(int)len, p);
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? 2 * x->cap : 32;
-		char **np = realloc(x->pats, nc * sizeof(char *));
-		if (!np)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		x->pats = np;
-		x->cap = nc;
-	}
+	if ((rc = arca_array_grow(&x->pats, &x->cap, x->n + 1, sizeof(char *), 32)) != 0)
+		return rc;
 	if (!(x->pats[x->n] = strndup(p, len)))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	x->n++;
