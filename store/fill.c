@@ -543,6 +543,10 @@ static int open_parent(int root, const char *path, size_t len, arca_rm_guard *g,
 		if (path[i] != '/')
 			continue;
 		size_t n = i - start;
+		if (n >= sizeof(comp)) { /* the manifest reader allows no longer name */
+			close(fd);
+			return arca_err_set(ARCA_ECORRUPT, "hardlink target '%s': name too long", path);
+		}
 		memcpy(comp, path + start, n);
 		comp[n] = '\0';
 		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
