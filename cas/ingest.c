@@ -2,6 +2,7 @@
 #include "cas/chunker.h"
 #include "cas/hash.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -81,8 +82,7 @@ struct arca_ingest {
 	size_t raw_cap, comp_cap, ev_cap, ev_reserve;
 	uint64_t next_submit_seq, next_write_seq;
 	int producer_done;
-	int abort_rc;
-	char abort_msg[1024];
+	arca_firsterr abort;   /* the first thread to fail stops them all */
 
 	/* producer state */
 	struct batch *cur;
@@ -96,11 +96,8 @@ struct arca_ingest {
 
 static void set_abort(arca_ingest *ing, int rc)
 {
+	arca_firsterr_set(&ing->abort, rc);
 	pthread_mutex_lock(&ing->mu);
-	if (!ing->abort_rc) {
-		ing->abort_rc = rc;
-		snprintf(ing->abort_msg, sizeof(ing->abort_msg), "%s", arca_error_last());
-	}
 	pthread_cond_broadcast(&ing->cv_producer);
 	pthread_cond_broadcast(&ing->cv_worker);
 	pthread_cond_broadcast(&ing->cv_writer);
@@ -109,7 +106,7 @@ static void set_abort(arca_ingest *ing, int rc)
 
 static int aborted(arca_ingest *ing)
 {
-	return arca_err_set(ing->abort_rc, "%s", "ingest aborted");
+	return arca_err_set(arca_firsterr_code(&ing->abort), "%s", "ingest aborted");
 }
 
 /* ---- producer side ---- */
@@ -118,7 +115,7 @@ static int acquire_batch(arca_ingest *ing, struct batch **out)
 {
 	pthread_mutex_lock(&ing->mu);
 	for (;;) {
-		if (ing->abort_rc) {
+		if (arca_firsterr_code(&ing->abort)) {
 			pthread_mutex_unlock(&ing->mu);
 			return aborted(ing);
 		}
@@ -186,7 +183,7 @@ int arca_ingest_mark(arca_ingest *ing, void *payload)
 int arca_ingest_buffer(arca_ingest *ing, uint8_t **p, size_t *avail)
 {
 	int rc;
-	if (ing->abort_rc)
+	if (arca_firsterr_code(&ing->abort))
 		return aborted(ing);
 	if (ing->raw_cap - ing->cur->len < ing->raw_cap / 8 &&
 	    (rc = submit(ing)) != 0)
@@ -242,7 +239,7 @@ int arca_ingest_feed(arca_ingest *ing, const void *p, size_t n)
 int arca_ingest_end_run(arca_ingest *ing)
 {
 	int rc;
-	if (ing->abort_rc)
+	if (arca_firsterr_code(&ing->abort))
 		return aborted(ing);
 	if (ing->cur->len > ing->run_start) {
 		if ((rc = reserve_events(ing, 1)) != 0)
@@ -513,7 +510,7 @@ static void *worker_main(void *arg)
 		struct batch *b = NULL;
 		pthread_mutex_lock(&ing->mu);
 		for (;;) {
-			if (ing->abort_rc)
+			if (arca_firsterr_code(&ing->abort))
 				break;
 			for (size_t i = 0; i < ing->nb; i++)
 				if (ing->b[i].state == B_READY && (!b || ing->b[i].seq < b->seq))
@@ -721,6 +718,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 	if (nworkers > MAX_WORKERS)
 		nworkers = MAX_WORKERS;
 	ing.params.threads = nworkers;
+	arca_firsterr_init(&ing.abort);
 	pthread_mutex_init(&ing.mu, NULL);
 	pthread_mutex_init(&ing.seen_mu, NULL);
 	pthread_cond_init(&ing.cv_producer, NULL);
@@ -776,7 +774,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 		struct batch *b = NULL;
 		pthread_mutex_lock(&ing.mu);
 		for (;;) {
-			if (ing.abort_rc)
+			if (arca_firsterr_code(&ing.abort))
 				break;
 			for (size_t i = 0; i < ing.nb; i++)
 				if (ing.b[i].state == B_DONE && ing.b[i].seq == ing.next_write_seq)
@@ -809,10 +807,8 @@ join:
 	for (unsigned i = 0; i < nworkers; i++)
 		if (workers[i].started)
 			pthread_join(workers[i].thread, NULL);
-	if (ing.abort_rc) {
-		rc = ing.abort_rc;
-		arca_err_set(rc, "%s", ing.abort_msg);
-	}
+	if (arca_firsterr_code(&ing.abort))
+		rc = arca_firsterr_raise(&ing.abort);
 out:
 	st.bytes_in = ing.bytes_in;
 	if (stats)
@@ -824,6 +820,7 @@ out:
 	pthread_cond_destroy(&ing.cv_writer);
 	pthread_mutex_destroy(&ing.mu);
 	pthread_mutex_destroy(&ing.seen_mu);
+	arca_firsterr_release(&ing.abort);
 	free(ing.seen);
 	return rc;
 }

@@ -16,11 +16,8 @@
 
 static void pool_fail(fill_pool *p, int rc)
 {
+	arca_firsterr_set(&p->err, rc);
 	pthread_mutex_lock(&p->mu);
-	if (!p->err) {
-		p->err = rc;
-		snprintf(p->errmsg, sizeof(p->errmsg), "%s", arca_error_last());
-	}
 	pthread_cond_broadcast(&p->cv_space);
 	pthread_cond_broadcast(&p->cv_jobs);
 	pthread_mutex_unlock(&p->mu);
@@ -99,7 +96,7 @@ int arca_fill_file_release(fill_pool *p, fill_file *f)
 		return 0;
 	/* a file that missed some of its content keeps no final metadata, so
 	 * a rerun of the rollback does not take it as unchanged */
-	if (f->tree && !f->failed && !p->err)
+	if (f->tree && !f->failed && !arca_firsterr_code(&p->err))
 		rc = arca_fill_apply_meta(p, f->fd, f);
 	if (close(f->fd) < 0 && !rc)
 		rc = arca_err_sys("close");
@@ -136,9 +133,9 @@ static size_t pop_run(fill_pool *p, fill_job *out, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&p->mu);
-	while (!p->count && !p->closing && !p->err)
+	while (!p->count && !p->closing && !arca_firsterr_code(&p->err))
 		pthread_cond_wait(&p->cv_jobs, &p->mu);
-	while (p->count && !p->err && n < max) {
+	while (p->count && !arca_firsterr_code(&p->err) && n < max) {
 		out[n++] = p->q[p->head];
 		p->head = (p->head + 1) % FILL_QUEUE_LEN;
 		p->count--;
@@ -218,7 +215,7 @@ out:
 	for (;;) {
 		fill_job j;
 		pthread_mutex_lock(&p->mu);
-		if (!p->count || !p->err) {
+		if (!p->count || !arca_firsterr_code(&p->err)) {
 			pthread_mutex_unlock(&p->mu);
 			break;
 		}
@@ -260,6 +257,7 @@ int arca_fill_start(fill_pool *p, arca_store *s)
 			mdb_txn_abort(txn);
 		}
 	}
+	arca_firsterr_init(&p->err);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_space, NULL);
 	pthread_cond_init(&p->cv_jobs, NULL);
@@ -272,11 +270,12 @@ int arca_fill_start(fill_pool *p, arca_store *s)
 		}
 		p->nthreads++;
 	}
-	return p->err;
+	return arca_firsterr_code(&p->err);
 }
 
 int arca_fill_finish(fill_pool *p)
 {
+	int rc;
 	pthread_mutex_lock(&p->mu);
 	p->closing = 1;
 	pthread_cond_broadcast(&p->cv_jobs);
@@ -286,20 +285,20 @@ int arca_fill_finish(fill_pool *p)
 	pthread_cond_destroy(&p->cv_space);
 	pthread_cond_destroy(&p->cv_jobs);
 	pthread_mutex_destroy(&p->mu);
-	if (p->err)
-		return arca_err_set(p->err, "%s", p->errmsg);
-	return 0;
+	rc = arca_firsterr_raise(&p->err);
+	arca_firsterr_release(&p->err);
+	return rc;
 }
 
 int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint8_t id[32],
 		int compare)
 {
 	fill_job *j;
+	int rc;
 	pthread_mutex_lock(&p->mu);
-	while (p->count == FILL_QUEUE_LEN && !p->err)
+	while (p->count == FILL_QUEUE_LEN && !arca_firsterr_code(&p->err))
 		pthread_cond_wait(&p->cv_space, &p->mu);
-	if (p->err) {
-		int rc = p->err;
+	if ((rc = arca_firsterr_code(&p->err)) != 0) {
 		pthread_mutex_unlock(&p->mu);
 		return rc;
 	}
@@ -546,6 +545,10 @@ static int open_parent(int root, const char *path, size_t len, arca_rm_guard *g,
 		if (path[i] != '/')
 			continue;
 		size_t n = i - start;
+		if (n >= sizeof(comp)) { /* the manifest reader allows no longer name */
+			close(fd);
+			return arca_err_set(ARCA_ECORRUPT, "hardlink target '%s': name too long", path);
+		}
 		memcpy(comp, path + start, n);
 		comp[n] = '\0';
 		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

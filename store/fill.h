@@ -12,6 +12,7 @@
 
 #include "store/store.h"
 #include "store/manifest.h"
+#include "util/firsterr.h"
 #include "util/fsutil.h"
 
 #define FILL_QUEUE_LEN 256
@@ -42,8 +43,7 @@ typedef struct {
 	fill_job q[FILL_QUEUE_LEN];
 	size_t head, count;
 	int closing;
-	int err;
-	char errmsg[1024];
+	arca_firsterr err;            /* the first a worker hit */
 	uint64_t bytes_written;
 	uint64_t bytes_compared;
 	uint64_t chunks_differing;

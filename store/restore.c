@@ -12,6 +12,7 @@
 #include "store/manifest.h"
 #include "store/mfio.h"
 #include "store/record.h"
+#include "store/frames.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"
@@ -103,15 +104,16 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 /* ---- trees ---- */
 
 typedef struct {
-	int fd;
-	fill_file meta;
+	arca_frame d;
+	fill_file meta;   /* applied when it closes */
 } dframe;
 
-static int close_dir(fill_pool *p, dframe *d, int apply)
+/* Applies the top directory's metadata and pops it. */
+static int close_dir(fill_pool *p, arca_frames *fs)
 {
-	int rc = apply ? arca_fill_apply_meta(p, d->fd, &d->meta) : 0;
-	close(d->fd);
-	d->fd = -1;
+	dframe *d = arca_frames_top(fs);
+	int rc = arca_fill_apply_meta(p, d->d.fd, &d->meta);
+	arca_frames_pop(fs);
 	return rc;
 }
 
@@ -135,8 +137,9 @@ static int is_store(fill_pool *p, int dirfd, const char *name)
 static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int force,
 		uint64_t *nentries)
 {
-	dframe *stack;
-	size_t depth = 0, skip = 0;
+	arca_frames fs;
+	dframe *root;
+	size_t skip = 0;
 	arca_mf_entry e;
 	size_t want;
 	int rc, created = 0;
@@ -149,24 +152,22 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		if (!force)
 			return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option allows an empty directory)", dest);
 	}
-	stack = calloc(ARCA_MF_PATH_MAX / 2 + 2, sizeof(dframe));
-	if (!stack)
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	stack[0].fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (stack[0].fd < 0) {
-		rc = arca_err_sys("open %s", dest);
-		free(stack);
+	if ((rc = arca_frames_init(&fs, sizeof(dframe), ARCA_FRAMES_MAX)) != 0)
 		return rc;
+	root = arca_frames_push(&fs, "", 0);
+	root->d.fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root->d.fd < 0) {
+		rc = arca_err_sys("open %s", dest);
+		goto done;
 	}
-	depth = 1;
-	if ((rc = arca_fill_guard_root(p, stack[0].fd, dest)) != 0) {
+	if ((rc = arca_fill_guard_root(p, root->d.fd, dest)) != 0) {
 		if (created)
 			rmdir(dest);
 		goto done;
 	}
 	if (force) {
 		struct stat st;
-		int dfd = dup(stack[0].fd);
+		int dfd = dup(root->d.fd);
 		DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 		struct dirent *de;
 		int empty = 1;
@@ -178,7 +179,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		while ((de = readdir(d)) != NULL)
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 			    !(p->guard.have_keep &&
-			      fstatat(stack[0].fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			      fstatat(root->d.fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			      st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino))
 				empty = 0;
 		closedir(d);
@@ -191,11 +192,11 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 	while ((rc = arca_mf_next_entry(r, &e, &want)) == 1) {
 		const char *name;
 		int fd;
-		dframe *top;
+		dframe *top, *child;
 
 		(*nentries)++;
 		if (e.path_len == 0) { /* root: applied to DEST at the end */
-			arca_fill_take_meta(&stack[0].meta, &e);
+			arca_fill_take_meta(&root->meta, &e);
 			continue;
 		}
 		if (skip && want > skip) { /* below the store */
@@ -204,17 +205,15 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 			continue;
 		}
 		skip = 0;
-		while (depth > want) {
-			depth--;
-			if ((rc = close_dir(p, &stack[depth], 1)) != 0)
+		while (fs.depth > want)
+			if ((rc = close_dir(p, &fs)) != 0)
 				goto done;
-		}
-		top = &stack[depth - 1];
+		top = arca_frames_top(&fs);
 		name = strrchr(e.path, '/');
 		name = name ? name + 1 : e.path;
 
 		/* the only thing DEST may hold: the store, never replaced */
-		if (depth == 1 && p->guard.have_keep && is_store(p, top->fd, name)) {
+		if (fs.depth == 1 && p->guard.have_keep && is_store(p, top->d.fd, name)) {
 			p->guard.kept++;
 			if (e.type == ARCA_MF_FILE && (rc = skip_extents(r)) != 0)
 				goto done;
@@ -224,23 +223,27 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 
 		switch (e.type) {
 		case ARCA_MF_DIR:
-			if (mkdirat(top->fd, name, 0700) < 0) {
+			if (mkdirat(top->d.fd, name, 0700) < 0) {
 				rc = arca_err_sys("create directory %s", e.path);
 				goto done;
 			}
-			fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			fd = openat(top->d.fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0) {
 				rc = arca_err_sys("open %s", e.path);
 				goto done;
 			}
-			stack[depth].fd = fd;
-			arca_fill_take_meta(&stack[depth].meta, &e);
-			depth++;
+			if (!(child = arca_frames_push(&fs, e.path, e.path_len))) {
+				close(fd);
+				rc = ARCA_EUNSUPPORTED;
+				goto done;
+			}
+			child->d.fd = fd;
+			arca_fill_take_meta(&child->meta, &e);
 			break;
 		case ARCA_MF_FILE: {
 			fill_file *f;
 			uint64_t size;
-			fd = openat(top->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			fd = openat(top->d.fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				rc = arca_err_sys("create %s", e.path);
 				goto done;
@@ -265,40 +268,36 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 			break;
 		}
 		case ARCA_MF_SYMLINK:
-			if (symlinkat(e.target, top->fd, name) < 0) {
+			if (symlinkat(e.target, top->d.fd, name) < 0) {
 				rc = arca_err_sys("create symlink %s", e.path);
 				goto done;
 			}
-			if ((rc = arca_fill_link_meta(p, top->fd, name, &e, 1)) != 0)
+			if ((rc = arca_fill_link_meta(p, top->d.fd, name, &e, 1)) != 0)
 				goto done;
 			break;
 		case ARCA_MF_HARDLINK:
 			/* 1: left out (its target is on another mount or in the store) */
-			if ((rc = arca_fill_hardlink(p, stack[0].fd, top->fd, name, &e, NULL)) < 0)
+			if ((rc = arca_fill_hardlink(p, root->d.fd, top->d.fd, name, &e, NULL)) < 0)
 				goto done;
 			rc = 0;
 			break;
 		case ARCA_MF_FIFO:
-			if (mkfifoat(top->fd, name, 0600) < 0) {
+			if (mkfifoat(top->d.fd, name, 0600) < 0) {
 				rc = arca_err_sys("create fifo %s", e.path);
 				goto done;
 			}
-			if ((rc = arca_fill_link_meta(p, top->fd, name, &e, 0)) != 0)
+			if ((rc = arca_fill_link_meta(p, top->d.fd, name, &e, 0)) != 0)
 				goto done;
 			break;
 		}
 	}
 	if (rc)
 		goto done;
-	while (depth > 0) {
-		depth--;
-		if ((rc = close_dir(p, &stack[depth], 1)) != 0)
+	while (fs.depth > 0)
+		if ((rc = close_dir(p, &fs)) != 0)
 			goto done;
-	}
 done:
-	while (depth > 0)
-		close_dir(p, &stack[--depth], 0);
-	free(stack);
+	arca_frames_release(&fs);
 	return rc;
 }
 

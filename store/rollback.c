@@ -16,12 +16,14 @@
  * and O_NOFOLLOW from descriptors we opened, never outside DEST.
  */
 #include "store/fill.h"
+#include "store/frames.h"
 #include "store/walk.h"
 #include "store/artifact.h"
 #include "store/manifest.h"
 #include "store/mfio.h"
 #include "store/record.h"
 #include "store/store.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"
@@ -55,49 +57,19 @@ typedef struct {
 	size_t *index;        /* hash of shared by inode: position + 1, 0 = free */
 	size_t capindex;
 	shared_file *force;   /* second pass: never taken as unchanged (sorted) */
-	size_t nforce;
-	char dir[ARCA_MF_PATH_MAX + 1];   /* path of the innermost open directory */
-	size_t dirlen;
+	size_t nforce, capforce;
+	arca_frames dirs;     /* the open directories of the tree, DEST first */
 } rb;
 
 /* ---- directory frames ---- */
 
+/* A directory on b->dirs; its names are what it held, sorted. */
+typedef arca_frame frame;
+
 typedef struct {
-	int fd;
-	fill_file meta;
-	char **names;   /* what the directory held, sorted */
-	size_t n, i;
-} frame;
-
-static int list_names(frame *f)
-{
-	f->i = 0;
-	if (arca_dir_names(f->fd, &f->names, &f->n) < 0)
-		return arca_err_sys("read directory");
-	return 0;
-}
-
-static void frame_release(frame *f)
-{
-	arca_dir_names_free(f->names, f->n);
-	if (f->fd >= 0)
-		close(f->fd);
-	memset(f, 0, sizeof(*f));
-	f->fd = -1;
-}
-
-static void dir_push(rb *b, const char *path)
-{
-	b->dirlen = strlen(path);
-	memcpy(b->dir, path, b->dirlen + 1);
-}
-
-static void dir_pop(rb *b)
-{
-	char *sl = strrchr(b->dir, '/');
-	b->dirlen = sl ? (size_t)(sl - b->dir) : 0;
-	b->dir[b->dirlen] = '\0';
-}
+	frame f;
+	fill_file meta;   /* applied when it closes */
+} dir_frame;
 
 /* rm -rf of `name` in the innermost directory, leaving other mounts and
  * the store alone: *left is 1 when some of it had to stay. */
@@ -107,10 +79,13 @@ static int rm_entry(rb *b, int dirfd, const char *name, int *left)
 	uint64_t f0 = g->foreign, k0 = g->kept;
 	int rc = arca_rm_rf_guarded(dirfd, name, g);
 
-	if (!f0 && g->foreign && b->dirlen) { /* name it from DEST */
+	frame *top = arca_frames_top(&b->dirs);
+
+	if (!f0 && g->foreign && top->path_len) { /* name it from DEST */
 		char rel[sizeof(g->first_foreign)];
 		snprintf(rel, sizeof(rel), "%s", g->first_foreign);
-		if (snprintf(g->first_foreign, sizeof(g->first_foreign), "%s/%s", b->dir, rel) < 0)
+		if (snprintf(g->first_foreign, sizeof(g->first_foreign), "%.*s/%s",
+				(int)top->path_len, b->dirs.path, rel) < 0)
 			g->first_foreign[0] = '\0';
 	}
 	*left = g->foreign != f0 || g->kept != k0;
@@ -141,12 +116,15 @@ static int drop_extras(rb *b, frame *f, const char *upto, int *exists)
 	return 0;
 }
 
-static int close_frame(rb *b, frame *f, int apply)
+/* Drops the top directory's remaining extras, applies its metadata and
+ * pops it. */
+static int close_frame(rb *b)
 {
-	int rc = drop_extras(b, f, NULL, NULL);
-	if (!rc && apply)
-		rc = arca_fill_apply_meta(b->p, f->fd, &f->meta);
-	frame_release(f);
+	dir_frame *d = arca_frames_top(&b->dirs);
+	int rc = drop_extras(b, &d->f, NULL, NULL);
+	if (!rc)
+		rc = arca_fill_apply_meta(b->p, d->f.fd, &d->meta);
+	arca_frames_pop(&b->dirs);
 	return rc;
 }
 
@@ -226,23 +204,20 @@ static int is_forced(const rb *b, dev_t dev, ino_t ino)
 static int note_shared(rb *b, const struct stat *st, const char *path)
 {
 	shared_file *f;
+	int rc;
 	if (find_shared(b, st->st_dev, st->st_ino))
 		return 0; /* two files of the artifact on one inode: the first counts */
-	if (b->nshared == b->capshared) {
-		size_t nc = b->capshared ? 2 * b->capshared : 16;
-		shared_file *n = realloc(b->shared, nc * sizeof(*n));
-		size_t *ix = calloc(2 * nc, sizeof(*ix));
-		if (!n || !ix) {
-			if (n)
-				b->shared = n;
-			free(ix);
+	if ((rc = arca_array_grow(&b->shared, &b->capshared, b->nshared + 1, sizeof(*b->shared),
+			16)) != 0)
+		return rc;
+	/* the index stays at most half full (a power of two, as capshared) */
+	if (b->capindex < 2 * b->capshared) {
+		size_t *ix = calloc(2 * b->capshared, sizeof(*ix));
+		if (!ix)
 			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		}
-		b->shared = n;
-		b->capshared = nc;
 		free(b->index);
 		b->index = ix;
-		b->capindex = 2 * nc;
+		b->capindex = 2 * b->capshared;
 		for (size_t i = 0; i < b->nshared; i++)
 			b->index[shared_slot(b, b->shared[i].dev, b->shared[i].ino)] = i + 1;
 	}
@@ -391,12 +366,13 @@ static int do_hardlink(rb *b, int root, frame *top, const char *name, const arca
 	return rc < 0 ? rc : 0;
 }
 
-/* Opens (creating it if needed) the directory entry `e` as a new frame;
+/* Opens (creating it if needed) the directory entry `e` and pushes it;
  * 1 when it has to be left as it is (something in it stays). */
-static int open_dir(rb *b, frame *top, frame *child, const char *name, const arca_mf_entry *e,
+static int open_dir(rb *b, frame *top, const char *name, const arca_mf_entry *e,
 		int exists, const struct stat *st)
 {
-	int rc, left;
+	dir_frame *child;
+	int fd, rc, left;
 	if (exists && !S_ISDIR(st->st_mode)) {
 		if ((rc = rm_entry(b, top->fd, name, &left)) != 0)
 			return rc;
@@ -408,21 +384,26 @@ static int open_dir(rb *b, frame *top, frame *child, const char *name, const arc
 		if (mkdirat(top->fd, name, 0700) < 0)
 			return arca_err_sys("create directory %s", e->path);
 		b->changed++;
-		child->fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (child->fd < 0)
+		fd = openat(top->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
 			return arca_err_sys("open %s", e->path);
 	} else {
 		if (meta_differs(st, e, b->p->as_root))
 			b->changed++;
 		if ((rc = arca_fill_open_same(top->fd, name, O_RDONLY | O_DIRECTORY, st, e->path,
-				&child->fd)) != 0)
+				&fd)) != 0)
 			return rc;
 		if ((st->st_mode & 0700) != 0700)
-			fchmod(child->fd, (st->st_mode & 07777) | 0700);
+			fchmod(fd, (st->st_mode & 07777) | 0700);
 	}
+	if (!(child = arca_frames_push(&b->dirs, e->path, e->path_len))) {
+		close(fd);
+		return ARCA_EUNSUPPORTED;
+	}
+	child->f.fd = fd;
 	arca_fill_take_meta(&child->meta, e);
-	if (exists && (rc = list_names(child)) != 0) {
-		frame_release(child);
+	if (exists && (rc = arca_frames_list(&child->f, NULL)) != 0) {
+		arca_frames_pop(&b->dirs);
 		return rc;
 	}
 	return 0;
@@ -433,12 +414,11 @@ static int open_dir(rb *b, frame *top, frame *child, const char *name, const arc
 static int find_strays(rb *b, const char *dest)
 {
 	int root, rc = 0;
-	shared_file *nf;
 	if (!b->nshared)
 		return 0;
-	if (!(nf = realloc(b->force, (b->nforce + b->nshared) * sizeof(*nf))))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	b->force = nf;
+	if ((rc = arca_array_grow(&b->force, &b->capforce, b->nforce + b->nshared,
+			sizeof(*b->force), 16)) != 0)
+		return rc;
 	if ((root = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return arca_err_sys("open %s", dest);
 	for (size_t i = 0; i < b->nshared; i++) {
@@ -458,8 +438,8 @@ static int find_strays(rb *b, const char *dest)
 
 static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 {
-	frame *stack;
-	size_t depth = 0, want, skip = 0;
+	dir_frame *root;
+	size_t want, skip = 0;
 	arca_mf_entry e;
 	int rc, created = 0;
 
@@ -467,27 +447,25 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		created = 1;
 	else if (errno != EEXIST)
 		return arca_err_sys("create %s", dest);
-	stack = calloc(ARCA_MF_PATH_MAX / 2 + 2, sizeof(frame));
-	if (!stack)
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	stack[0].fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (stack[0].fd < 0) {
-		rc = arca_err_sys("open %s", dest);
-		free(stack);
+	if ((rc = arca_frames_init(&b->dirs, sizeof(dir_frame), ARCA_FRAMES_MAX)) != 0)
 		return rc;
+	root = arca_frames_push(&b->dirs, "", 0);
+	root->f.fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root->f.fd < 0) {
+		rc = arca_err_sys("open %s", dest);
+		goto done;
 	}
-	depth = 1;
-	if ((rc = arca_fill_guard_root(b->p, stack[0].fd, dest)) != 0) {
+	if ((rc = arca_fill_guard_root(b->p, root->f.fd, dest)) != 0) {
 		if (created)
 			rmdir(dest);
 		goto done;
 	}
 	{
 		struct stat rst;
-		if (fstat(stack[0].fd, &rst) == 0 && (rst.st_mode & 0700) != 0700)
-			fchmod(stack[0].fd, (rst.st_mode & 07777) | 0700);
+		if (fstat(root->f.fd, &rst) == 0 && (rst.st_mode & 0700) != 0700)
+			fchmod(root->f.fd, (rst.st_mode & 07777) | 0700);
 	}
-	if ((rc = list_names(&stack[0])) != 0)
+	if ((rc = arca_frames_list(&root->f, NULL)) != 0)
 		goto done;
 
 	while ((rc = arca_mf_next_entry(r, &e, &want)) == 1) {
@@ -498,7 +476,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		int exists;
 
 		if (e.path_len == 0) {
-			arca_fill_take_meta(&stack[0].meta, &e);
+			arca_fill_take_meta(&root->meta, &e);
 			continue;
 		}
 		if (skip && want > skip) { /* below an entry left as it is */
@@ -507,13 +485,10 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 			continue;
 		}
 		skip = 0;
-		while (depth > want) {
-			depth--;
-			dir_pop(b);
-			if ((rc = close_frame(b, &stack[depth], 1)) != 0)
+		while (b->dirs.depth > want)
+			if ((rc = close_frame(b)) != 0)
 				goto done;
-		}
-		top = &stack[depth - 1];
+		top = arca_frames_top(&b->dirs);
 		name = strrchr(e.path, '/');
 		name = name ? name + 1 : e.path;
 		if ((rc = drop_extras(b, top, name, &exists)) != 0)
@@ -535,13 +510,10 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 
 		switch (e.type) {
 		case ARCA_MF_DIR:
-			rc = open_dir(b, top, &stack[depth], name, &e, exists, &st);
+			rc = open_dir(b, top, name, &e, exists, &st);
 			if (rc == 1) {
 				skip = want;
 				rc = 0;
-			} else if (rc == 0) {
-				depth++;
-				dir_push(b, e.path);
 			}
 			break;
 		case ARCA_MF_FILE:
@@ -551,7 +523,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 			rc = do_symlink(b, top, name, &e, exists, &st);
 			break;
 		case ARCA_MF_HARDLINK:
-			rc = do_hardlink(b, stack[0].fd, top, name, &e, exists, &st);
+			rc = do_hardlink(b, root->f.fd, top, name, &e, exists, &st);
 			break;
 		case ARCA_MF_FIFO:
 			rc = do_fifo(b, top, name, &e, exists, &st);
@@ -562,17 +534,12 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 	}
 	if (rc)
 		goto done;
-	while (depth > 0) {
-		depth--;
-		dir_pop(b);
-		if ((rc = close_frame(b, &stack[depth], 1)) != 0)
+	while (b->dirs.depth > 0)
+		if ((rc = close_frame(b)) != 0)
 			goto done;
-	}
 	rc = find_strays(b, dest);
 done:
-	while (depth > 0)
-		frame_release(&stack[--depth]);
-	free(stack);
+	arca_frames_release(&b->dirs);
 	return rc;
 }
 

@@ -19,6 +19,7 @@
 #include "store/record.h"
 #include "store/refs.h"
 #include "store/resolve.h"
+#include "util/array.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/version.h"
@@ -649,16 +650,19 @@ static int produce_tree(arca_ingest *ing, void *ctx)
 
 static void sink_warn(snap *sn, const char *path, const char *message)
 {
-	char full[2 * ARCA_MF_PATH_MAX + 2];
+	arca_buf full = ARCA_BUF_INIT(SIZE_MAX);
+	const char *shown = sn->kind == ARCA_KIND_TREE ? sn->path : path;
 	sn->changed++;
 	if (!sn->o->on_warning)
 		return;
+	/* a path cut short would name another file: without memory, the
+	 * path in the tree is what it gets */
 	if (sn->kind == ARCA_KIND_TREE && path[0])
-		snprintf(full, sizeof(full), "%s%s%s", sn->path,
-			sn->path[strlen(sn->path) - 1] == '/' ? "" : "/", path);
-	else
-		snprintf(full, sizeof(full), "%s", sn->kind == ARCA_KIND_TREE ? sn->path : path);
-	sn->o->on_warning(full, message, sn->o->warning_payload);
+		shown = arca_buf_setf(&full, "%s%s%s", sn->path,
+			sn->path[strlen(sn->path) - 1] == '/' ? "" : "/", path) == 0 ?
+			arca_buf_cstr(&full) : path;
+	sn->o->on_warning(shown, message, sn->o->warning_payload);
+	arca_buf_release(&full);
 }
 
 static void held_reset(snap *sn)
@@ -670,16 +674,20 @@ static void held_reset(snap *sn)
 
 static int spill_open(snap *sn)
 {
-	char tmpl[4096];
+	arca_buf tmpl = ARCA_BUF_INIT(4096);
 	sn->spill_fd = open(sn->s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (sn->spill_fd >= 0)
 		return 0;
-	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/snapshot-XXXXXX", sn->s->dir) >= sizeof(tmpl))
+	if (arca_buf_setf(&tmpl, "%s/snapshot-XXXXXX", sn->s->dir) != 0)
 		return arca_err_set(ARCA_EINVAL, "store path too long");
-	sn->spill_fd = mkostemp(tmpl, O_CLOEXEC);
-	if (sn->spill_fd < 0)
-		return arca_err_sys("temporary file in %s", sn->s->dir);
-	unlink(tmpl);
+	sn->spill_fd = mkostemp((char *)tmpl.ptr, O_CLOEXEC);
+	if (sn->spill_fd < 0) {
+		int rc = arca_err_sys("temporary file in %s", sn->s->dir);
+		arca_buf_release(&tmpl);
+		return rc;
+	}
+	unlink(arca_buf_cstr(&tmpl));
+	arca_buf_release(&tmpl);
 	return 0;
 }
 
@@ -719,14 +727,12 @@ static int hold_extent(snap *sn, const uint8_t *id, uint64_t len)
 			if ((rc = spill(sn)) != 0)
 				return rc;
 		} else {
+			/* doubling, but never past the memory cap */
 			size_t nc = sn->held_cap ? sn->held_cap * 2 : 64;
-			held_extent *nh;
 			if (nc > max)
 				nc = max;
-			if (!(nh = realloc(sn->held, nc * sizeof(*nh))))
-				return arca_err_set(ARCA_ENOMEM, "out of memory");
-			sn->held = nh;
-			sn->held_cap = nc;
+			if ((rc = arca_array_resize(&sn->held, &sn->held_cap, nc, sizeof(*sn->held))) != 0)
+				return rc;
 		}
 	}
 	x = &sn->held[sn->nheld++];

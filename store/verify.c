@@ -10,6 +10,7 @@
 #include "util/array.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 
@@ -40,8 +41,7 @@ typedef struct {
 	size_t gslots_cap;
 	pthread_mutex_t mu;
 	int at_end;
-	int err;
-	char errmsg[1024];
+	arca_firsterr err;       /* the first a worker hit */
 	uint8_t (*damaged)[32];
 	size_t ndamaged, cap;
 	/* members that fail their hash: damage only if the index uses that copy */
@@ -56,19 +56,6 @@ static int add_damaged(chunk_pass *cp, const uint8_t id[32])
 		return ARCA_ENOMEM;
 	memcpy(cp->damaged[cp->ndamaged++], id, 32);
 	return 0;
-}
-
-/* Keeps the first error a worker hit (its thread-local text included). */
-static void record_error(chunk_pass *cp, int rc)
-{
-	if (!rc)
-		return;
-	pthread_mutex_lock(&cp->mu);
-	if (!cp->err) {
-		cp->err = rc;
-		snprintf(cp->errmsg, sizeof(cp->errmsg), "%s", arca_error_last());
-	}
-	pthread_mutex_unlock(&cp->mu);
 }
 
 static size_t gslot(const size_t *slots, size_t cap, const group_ref *g, uint32_t pack,
@@ -128,7 +115,7 @@ static void *group_worker(void *arg)
 		const uint8_t *t;
 		uint64_t off = 0;
 		pthread_mutex_lock(&cp->mu);
-		g = cp->next_group < cp->ngroups && !cp->err ? &cp->groups[cp->next_group++] : NULL;
+		g = cp->next_group < cp->ngroups && !arca_firsterr_code(&cp->err) ? &cp->groups[cp->next_group++] : NULL;
 		pthread_mutex_unlock(&cp->mu);
 		if (!g)
 			break;
@@ -161,7 +148,7 @@ static void *group_worker(void *arg)
 			(uint64_t)g->loc.nmembers * ARCA_GROUP_MEMBER_LEN;
 		pthread_mutex_unlock(&cp->mu);
 	}
-	record_error(cp, rc);
+	arca_firsterr_set(&cp->err, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
@@ -178,7 +165,7 @@ static void *chunk_worker(void *arg)
 	while (!rc) {
 		size_t n = 0;
 		pthread_mutex_lock(&cp->mu);
-		while (n < GRAB && !cp->at_end && !cp->err) {
+		while (n < GRAB && !cp->at_end && !arca_firsterr_code(&cp->err)) {
 			const uint8_t *id;
 			int irc = arca_cas_chunks_next(cp->cur, &id, &locs[n]);
 			if (irc == ARCA_ITER_END) {
@@ -216,7 +203,7 @@ static void *chunk_worker(void *arg)
 		}
 		pthread_mutex_unlock(&cp->mu);
 	}
-	record_error(cp, rc);
+	arca_firsterr_set(&cp->err, rc);
 	arca_chunk_reader_release(&rd);
 	return NULL;
 }
@@ -291,6 +278,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	MDB_val k, v;
 	pthread_t th[MAX_THREADS];
 	unsigned nth = 0, want;
+	size_t damaged_cap = 0;   /* of out->damaged */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc = 0, mrc;
 
@@ -301,6 +289,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	memset(&cp, 0, sizeof(cp));
 	cp.s = s;
 	pthread_mutex_init(&cp.mu, NULL);
+	arca_firsterr_init(&cp.err);
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		goto done;
 	if ((rc = arca_cas_chunks_iter(&cp.cur, s->cas, txn)) != 0)
@@ -317,7 +306,7 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		pthread_join(th[i], NULL);
 	arca_cas_iter_free(cp.cur);
 	cp.cur = NULL;
-	if (!cp.err && cp.ngroups) {
+	if (!arca_firsterr_code(&cp.err) && cp.ngroups) {
 		nth = 0;
 		for (unsigned i = 0; i < want; i++)
 			if (pthread_create(&th[nth], NULL, group_worker, &cp) == 0)
@@ -327,10 +316,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		for (unsigned i = 0; i < nth; i++)
 			pthread_join(th[i], NULL);
 	}
-	if (cp.err) {
-		rc = arca_err_set(cp.err, "%s", cp.errmsg);
+	if ((rc = arca_firsterr_raise(&cp.err)) != 0)
 		goto done;
-	}
 	for (size_t i = 0; i < cp.ngbad; i++) {
 		arca_chunk_loc loc;
 		if (arca_cas_lookup(s->cas, txn, cp.gbad[i].id, &loc) != 0 ||
@@ -387,12 +374,9 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 			goto done;
 		}
 		if (bad) {
-			arca_id *n = realloc(out->damaged, (out->ndamaged + 1) * sizeof(arca_id));
-			if (!n) {
-				rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+			if ((rc = arca_array_grow(&out->damaged, &damaged_cap, out->ndamaged + 1,
+					sizeof(arca_id), 16)) != 0)
 				goto done;
-			}
-			out->damaged = n;
 			out->damaged[out->ndamaged++] = id;
 		}
 	}
@@ -417,6 +401,7 @@ done:
 	free(cp.groups);
 	free(cp.gslots);
 	pthread_mutex_destroy(&cp.mu);
+	arca_firsterr_release(&cp.err);
 	return rc;
 }
 

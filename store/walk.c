@@ -1,4 +1,5 @@
 #include "store/walk.h"
+#include "store/frames.h"
 #include "util/array.h"
 #include "store/manifest.h"
 #include "util/error.h"
@@ -11,14 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the walk's cap, kept one frame below what a manifest allows */
 #define MAX_DEPTH (ARCA_MF_PATH_MAX / 2 + 1)
-
-typedef struct {
-	int fd;
-	char **names;
-	size_t n, i;
-	size_t path_len;
-} frame;
 
 typedef struct {
 	dev_t dev;
@@ -29,15 +24,13 @@ typedef struct {
 
 struct arca_walk {
 	const char *root;
-	frame *stack;
-	size_t depth;
+	arca_frames dirs;      /* dirs.path: the path of the entry returned last */
 	int started;
 	int report_changes;
 	int pending_dir;       /* the last entry was a directory to descend into */
 	char pending_name[256];
 	dev_t pending_dev;     /* its lstat, to check what we open is still it */
 	ino_t pending_ino;
-	char path[ARCA_MF_PATH_MAX + 1];
 	hardlink *links;
 	size_t nlinks, links_cap;
 };
@@ -45,15 +38,6 @@ struct arca_walk {
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void frame_release(frame *f)
-{
-	arca_dir_names_free(f->names, f->n);
-	if (f->fd >= 0)
-		close(f->fd);
-	memset(f, 0, sizeof(*f));
-	f->fd = -1;
 }
 
 int arca_dir_names(int fd, char ***out, size_t *count)
@@ -107,15 +91,6 @@ void arca_dir_names_free(char **names, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-}
-
-/* Reads and sorts the names in directory f->fd (which stays open). */
-static int list_dir(frame *f, const char *what)
-{
-	f->i = 0;
-	if (arca_dir_names(f->fd, &f->names, &f->n) < 0)
-		return arca_err_sys("read directory %s", what);
-	return 0;
 }
 
 static size_t hl_slot(const arca_walk *w, dev_t dev, ino_t ino)
@@ -172,9 +147,11 @@ static int hl_check(arca_walk *w, const struct stat *st, const char *path, const
 int arca_walk_open(arca_walk **out, const char *root)
 {
 	arca_walk *w = calloc(1, sizeof(*w));
-	if (!w || !(w->stack = calloc(MAX_DEPTH, sizeof(frame)))) {
-		free(w);
+	if (!w)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if (arca_frames_init(&w->dirs, sizeof(arca_frame), MAX_DEPTH) != 0) {
+		free(w);
+		return ARCA_ENOMEM;
 	}
 	w->root = root;
 	*out = w;
@@ -185,9 +162,7 @@ void arca_walk_free(arca_walk *w)
 {
 	if (!w)
 		return;
-	while (w->depth > 0)
-		frame_release(&w->stack[--w->depth]);
-	free(w->stack);
+	arca_frames_release(&w->dirs);
 	for (size_t i = 0; i < w->links_cap; i++)
 		free(w->links[i].path);
 	free(w->links);
@@ -219,50 +194,50 @@ void arca_walk_forget_link(arca_walk *w, const struct stat *st)
  * another directory), and then it is not entered. */
 static int descend(arca_walk *w)
 {
-	frame *parent = &w->stack[w->depth - 1], *child;
-	size_t len = strlen(w->path);
+	arca_frame *parent = arca_frames_top(&w->dirs), *child;
+	const char *path = w->dirs.path;
 	struct stat st;
-	if (w->depth == MAX_DEPTH)
-		return arca_err_set(ARCA_EUNSUPPORTED, "tree too deep at %.200s", w->path);
-	child = &w->stack[w->depth];
+	if (!(child = arca_frames_push(&w->dirs, path, strlen(path))))
+		return ARCA_EUNSUPPORTED;
 	child->fd = openat(parent->fd, w->pending_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (child->fd < 0) {
-		if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
-			return 1;
-		return arca_err_sys("open %s", w->path);
+		int rc = errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 1 :
+			arca_err_sys("open %s", path);
+		arca_frames_pop(&w->dirs);
+		return rc;
 	}
 	if (fstat(child->fd, &st) < 0) {
-		int rc = arca_err_sys("stat %s", w->path);
-		frame_release(child);
+		int rc = arca_err_sys("stat %s", path);
+		arca_frames_pop(&w->dirs);
 		return rc;
 	}
 	if (st.st_dev != w->pending_dev || st.st_ino != w->pending_ino) {
-		frame_release(child);
+		arca_frames_pop(&w->dirs);
 		return 1;
 	}
-	child->path_len = len;
-	w->depth++;
-	return list_dir(child, w->path);
+	return arca_frames_list(child, path);
 }
 
 int arca_walk_next(arca_walk *w, arca_walk_entry *e)
 {
+	char *path = w->dirs.path;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if (!w->started) {
+		arca_frame *root;
 		w->started = 1;
-		w->stack[0].fd = open(w->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (w->stack[0].fd < 0)
+		if (!(root = arca_frames_push(&w->dirs, "", 0)))
+			return ARCA_EUNSUPPORTED;
+		root->fd = open(w->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (root->fd < 0)
 			return arca_err_sys("open %s", w->root);
-		w->depth = 1;
-		if (fstat(w->stack[0].fd, &e->st) < 0)
+		if (fstat(root->fd, &e->st) < 0)
 			return arca_err_sys("stat %s", w->root);
-		if ((rc = list_dir(&w->stack[0], w->root)) != 0)
+		if ((rc = arca_frames_list(root, w->root)) != 0)
 			return rc;
-		w->path[0] = '\0';
-		e->path = e->name = w->path;
-		e->dirfd = w->stack[0].fd;
+		e->path = e->name = path;
+		e->dirfd = root->fd;
 		return 1;
 	}
 	if (w->pending_dir) {
@@ -270,39 +245,32 @@ int arca_walk_next(arca_walk *w, arca_walk_entry *e)
 		if ((rc = descend(w)) < 0)
 			return rc;
 		if (rc == 1 && w->report_changes) {
-			e->path = e->name = w->path;
-			e->len = strlen(w->path);
+			e->path = e->name = path;
+			e->len = strlen(path);
 			e->dirfd = -1;
 			e->dir_changed = 1;
 			return 1;
 		}
 	}
-	while (w->depth > 0) {
-		frame *f = &w->stack[w->depth - 1];
+	while (w->dirs.depth > 0) {
+		arca_frame *f = arca_frames_top(&w->dirs);
 		const char *name;
 		size_t len, nlen;
 
 		if (f->i == f->n) {
-			frame_release(f);
-			w->depth--;
+			arca_frames_pop(&w->dirs);
 			continue;
 		}
 		name = f->names[f->i++];
 		nlen = strlen(name);
-		len = f->path_len + (f->path_len ? 1 : 0) + nlen;
-		if (len > ARCA_MF_PATH_MAX)
-			return arca_err_set(ARCA_EUNSUPPORTED, "path too long (over %d bytes) under %.200s",
-				ARCA_MF_PATH_MAX, w->path);
-		if (f->path_len)
-			w->path[f->path_len] = '/';
-		memcpy(w->path + len - nlen, name, nlen);
-		w->path[len] = '\0';
+		if ((rc = arca_frames_join(&w->dirs, name, nlen, &len)) != 0)
+			return rc;
 		if (fstatat(f->fd, name, &e->st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* removed since we listed it */
-			return arca_err_sys("stat %s", w->path);
+			return arca_err_sys("stat %s", path);
 		}
-		e->path = w->path;
+		e->path = path;
 		e->len = len;
 		e->name = name;
 		e->dirfd = f->fd;
@@ -312,7 +280,7 @@ int arca_walk_next(arca_walk *w, arca_walk_entry *e)
 			w->pending_dev = e->st.st_dev;
 			w->pending_ino = e->st.st_ino;
 		} else if (S_ISREG(e->st.st_mode) && e->st.st_nlink > 1) {
-			if ((rc = hl_check(w, &e->st, w->path, &e->first)) != 0)
+			if ((rc = hl_check(w, &e->st, path, &e->first)) != 0)
 				return rc;
 		}
 		return 1;

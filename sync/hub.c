@@ -10,7 +10,10 @@
 #include "arca/hub.h"
 #include "cas/hash.h"
 #include "store/walk.h"
+#include "util/array.h"
+#include "util/buf.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
@@ -19,6 +22,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <git2.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,8 @@
 /* Per-run refs in the cache repository (several pushes to one Hub may run
  * at once): refs/arca/<pid>-<random>/{tip,push}, deleted at the end. */
 #define RUN_REF_FMT "refs/arca/%ld-%08lx/%s"
+/* an exclude pattern, with its NUL */
+#define HUB_PATTERN_MAX 4096
 
 static const char *const default_excludes[] = {
 	".git", "__pycache__", "*.pyc", ".venv", "venv", "node_modules", "*.egg-info",
@@ -224,6 +230,7 @@ typedef struct {
 
 static int add_pattern(excludes *x, const char *p, size_t len)
 {
+	int rc;
 	while (len && (p[len - 1] == ' ' || p[len - 1] == '\r' || p[len - 1] == '\t'))
 		len--;
 	if (!len || p[0] == '#')
@@ -231,14 +238,11 @@ static int add_pattern(excludes *x, const char *p, size_t len)
 	if (p[0] == '!')
 		return arca_err_set(ARCA_EINVAL, "exclude pattern '%.*s': negation is not supported",
 			(int)len, p);
-	if (x->n == x->cap) {
-		size_t nc = x->cap ? 2 * x->cap : 32;
-		char **np = realloc(x->pats, nc * sizeof(char *));
-		if (!np)
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		x->pats = np;
-		x->cap = nc;
-	}
+	if (len >= HUB_PATTERN_MAX)
+		return arca_err_set(ARCA_EINVAL, "exclude pattern '%.40s...' is longer than %d bytes",
+			p, HUB_PATTERN_MAX - 1);
+	if ((rc = arca_array_grow(&x->pats, &x->cap, x->n + 1, sizeof(char *), 32)) != 0)
+		return rc;
 	if (!(x->pats[x->n] = strndup(p, len)))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	x->n++;
@@ -247,15 +251,24 @@ static int add_pattern(excludes *x, const char *p, size_t len)
 
 static int load_arcaignore(excludes *x, const char *root)
 {
-	char path[4096], line[4096];
+	arca_buf path = ARCA_BUF_INIT(PATH_MAX);
+	char *line = NULL;
+	size_t cap = 0;
 	FILE *f;
-	int rc = 0;
-	snprintf(path, sizeof(path), "%s/.arcaignore", root);
-	if (!(f = fopen(path, "r")))
-		return errno == ENOENT ? 0 : arca_err_sys("read %s", path);
-	while (!rc && fgets(line, sizeof(line), f))
+	int rc;
+	if ((rc = arca_buf_setf(&path, "%s/.arcaignore", root)) != 0)
+		return arca_err_set(ARCA_EINVAL, "%s: path too long", root);
+	if (!(f = fopen(arca_buf_cstr(&path), "r"))) {
+		rc = errno == ENOENT ? 0 : arca_err_sys("read %s", arca_buf_cstr(&path));
+		arca_buf_release(&path);
+		return rc;
+	}
+	/* whole lines, however long: add_pattern refuses what is too long */
+	while (!rc && getline(&line, &cap, f) >= 0)
 		rc = add_pattern(x, line, strcspn(line, "\n"));
+	free(line);
 	fclose(f);
+	arca_buf_release(&path);
 	return rc;
 }
 
@@ -263,7 +276,7 @@ static int load_arcaignore(excludes *x, const char *root)
  * path from the root, a trailing '/' matches directories only. */
 static int pattern_matches(const char *pat, const char *path, const char *name, int is_dir)
 {
-	char p[4096];
+	char p[HUB_PATTERN_MAX];   /* add_pattern saw to it that pat fits */
 	size_t n = strlen(pat);
 	int dir_only = n > 1 && pat[n - 1] == '/';
 	snprintf(p, sizeof(p), "%.*s", (int)(dir_only ? n - 1 : n), pat);
@@ -334,7 +347,7 @@ static int build_tree(git_repository *repo, const char *root, excludes *x, git_o
 	arca_walk_entry e;
 	level *stack = calloc(4096 / 2 + 2, sizeof(level));
 	size_t depth = 0;
-	char full[8192];
+	arca_buf full = ARCA_BUF_INIT(PATH_MAX);
 	int rc, ex;
 
 	if (!stack)
@@ -367,7 +380,10 @@ static int build_tree(git_repository *repo, const char *root, excludes *x, git_o
 				arca_walk_skip(w);
 			continue;
 		}
-		snprintf(full, sizeof(full), "%s/%s", root, e.path);
+		if (arca_buf_setf(&full, "%s/%s", root, e.path) != 0) {
+			rc = arca_err_set(ARCA_EUNSUPPORTED, "%s/%s: path too long", root, e.path);
+			goto done;
+		}
 		switch (e.st.st_mode & S_IFMT) {
 		case S_IFDIR:
 			if (git_treebuilder_new(&stack[depth].b, repo, NULL) != 0) {
@@ -384,7 +400,7 @@ static int build_tree(git_repository *repo, const char *root, excludes *x, git_o
 			}
 			continue;
 		case S_IFREG:
-			if (git_blob_create_from_disk(&oid, repo, full) != 0) {
+			if (git_blob_create_from_disk(&oid, repo, arca_buf_cstr(&full)) != 0) {
 				rc = git_fail(c, -1, "push");
 				goto done;
 			}
@@ -395,6 +411,10 @@ static int build_tree(git_repository *repo, const char *root, excludes *x, git_o
 			ssize_t n = readlinkat(e.dirfd, e.name, target, sizeof(target));
 			if (n < 0) {
 				rc = arca_err_sys("read symlink %s", e.path);
+				goto done;
+			}
+			if ((size_t)n >= sizeof(target)) {
+				rc = arca_err_set(ARCA_EUNSUPPORTED, "symlink %s: target too long", e.path);
 				goto done;
 			}
 			if (git_blob_create_from_buffer(&oid, repo, target, (size_t)n) != 0) {
@@ -429,6 +449,7 @@ done:
 	}
 	free(stack);
 	arca_walk_free(w);
+	arca_buf_release(&full);
 	return rc;
 }
 
@@ -436,7 +457,8 @@ done:
 
 static int cache_repo(git_repository **out, const char *cache_dir, hub_ctx *c)
 {
-	char path[4300], hex[33];
+	arca_buf path = ARCA_BUF_INIT(PATH_MAX);
+	char hex[33];
 	uint8_t h[32];
 	const char *base = cache_dir;
 	int rc;
@@ -446,12 +468,14 @@ static int cache_repo(git_repository **out, const char *cache_dir, hub_ctx *c)
 	if ((rc = arca_sha256_digest(h, c->url, strlen(c->url))) != 0)
 		return rc;
 	arca_hex_encode(hex, h, 16);
-	snprintf(path, sizeof(path), "%s/%s.git", base, hex);
-	if (git_repository_open_bare(out, path) == 0)
-		return 0;
-	if (git_repository_init(out, path, 1) != 0)
-		return git_fail(c, -1, "push");
-	return 0;
+	if (arca_buf_setf(&path, "%s/%s.git", base, hex) != 0)
+		return arca_err_set(ARCA_EINVAL, "%s: path too long", base);
+	rc = 0;
+	if (git_repository_open_bare(out, arca_buf_cstr(&path)) != 0 &&
+	    git_repository_init(out, arca_buf_cstr(&path), 1) != 0)
+		rc = git_fail(c, -1, "push");
+	arca_buf_release(&path);
+	return rc;
 }
 
 int arca_hub_push(arca_hub_push_result *res, const char *path, const arca_hub_remote *r,
@@ -706,12 +730,14 @@ done:
 	git_remote_free(remote);
 	git_repository_free(repo);
 	if (rc) {
-		/* leave nothing half-made behind: a retry must not find DEST */
-		int keep = rc;
-		char msg[1024];
-		snprintf(msg, sizeof(msg), "%s", arca_error_last());
+		/* leave nothing half-made behind: a retry must not find DEST
+		 * (the removal's own errors must not replace the clone's) */
+		arca_firsterr keep;
+		arca_firsterr_init(&keep);
+		arca_firsterr_set(&keep, rc);
 		arca_rm_rf_at(AT_FDCWD, dest);
-		arca_err_set(keep, "%s", msg);
+		arca_firsterr_raise(&keep);
+		arca_firsterr_release(&keep);
 	}
 	return rc;
 }
@@ -727,8 +753,9 @@ int arca_hub_pull(const char *path, const arca_hub_remote *r, char commit[41])
 	git_checkout_options cko;
 	git_merge_analysis_t analysis;
 	git_merge_preference_t pref;
-	char spec[1300], tracking[600];
-	char *specs[1] = { spec };
+	/* the branch is the work tree's, of any length */
+	arca_buf spec = ARCA_BUF_INIT(4096), tracking = ARCA_BUF_INIT(4096);
+	char *specs[1] = { NULL };
 	git_strarray sa = { specs, 1 };
 	const char *branch;
 	hub_ctx c;
@@ -759,14 +786,18 @@ int arca_hub_pull(const char *path, const arca_hub_remote *r, char commit[41])
 	}
 	if (!r->url || !*r->url)
 		safe_url(c.url, sizeof(c.url), git_remote_url(remote));
-	snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", branch);
-	snprintf(spec, sizeof(spec), "+refs/heads/%s:%s", branch, tracking);
+	if (arca_buf_setf(&tracking, "refs/remotes/origin/%s", branch) != 0 ||
+	    arca_buf_setf(&spec, "+refs/heads/%s:%s", branch, arca_buf_cstr(&tracking)) != 0) {
+		rc = arca_err_set(ARCA_EINVAL, "hub pull: branch name '%.200s' is too long", branch);
+		goto done;
+	}
+	specs[0] = (char *)arca_buf_cstr(&spec);
 	callbacks(&fo.callbacks, &c);
 	if ((rc = git_remote_fetch(remote, &sa, &fo, NULL)) != 0) {
 		rc = git_fail(&c, rc, "pull");
 		goto done;
 	}
-	if (git_reference_lookup(&target_ref, repo, tracking) != 0) {
+	if (git_reference_lookup(&target_ref, repo, arca_buf_cstr(&tracking)) != 0) {
 		rc = arca_err_set(ARCA_ENOTFOUND, "hub pull: %s has no branch '%s'", c.url, branch);
 		goto done;
 	}
@@ -804,5 +835,7 @@ done:
 	git_reference_free(head);
 	git_remote_free(remote);
 	git_repository_free(repo);
+	arca_buf_release(&spec);
+	arca_buf_release(&tracking);
 	return rc;
 }

@@ -247,6 +247,22 @@ static void gitignore_arcaignore_and_excludes_are_honoured(void **state)
 	assert_null(strstr(t, ".git/"));
 }
 
+/* A line cut at a buffer's end would become two patterns. */
+static void an_arcaignore_line_too_long_is_refused(void **state)
+{
+	arca_hub_push_result res = ARCA_HUB_PUSH_RESULT_INIT;
+	char line[5002];
+	repo r;
+	(void)state;
+	new_repo(&r);
+	memset(line, 'a', sizeof(line) - 2);
+	line[sizeof(line) - 2] = '\n';
+	line[sizeof(line) - 1] = '\0';
+	th_write_file(th_path(r.ws, ".arcaignore"), line, strlen(line));
+	assert_int_equal(push(&r, "main", 0, &res), ARCA_EINVAL);
+	assert_non_null(strstr(arca_error_last(), "longer than 4095 bytes"));
+}
+
 /* Moves the branch on the server behind our back, right after our fetch. */
 typedef struct {
 	const repo *r;
@@ -432,6 +448,7 @@ int main(void)
 		cmocka_unit_test(second_push_records_edits_on_top),
 		cmocka_unit_test(unchanged_tree_pushes_nothing),
 		cmocka_unit_test(gitignore_arcaignore_and_excludes_are_honoured),
+		cmocka_unit_test(an_arcaignore_line_too_long_is_refused),
 		cmocka_unit_test(moved_branch_is_not_overwritten_without_force),
 		cmocka_unit_test(wrong_token_fails_once_with_a_clear_error),
 		cmocka_unit_test(missing_repository_is_not_found),

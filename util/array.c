@@ -5,9 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+int arca_array_resize(void *pp, size_t *cap, size_t n, size_t size)
+{
+	void **p = pp, *nv;
+
+	if (n <= *cap)
+		return 0;
+	if (size && n > SIZE_MAX / size)
+		return arca_err_set(ARCA_ENOMEM, "array of %zu elements is too large", n);
+	if (!(nv = realloc(*p, n * size)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", n * size);
+	*p = nv;
+	*cap = n;
+	return 0;
+}
+
 int arca_array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
 {
-	void **p = pp, *n;
 	size_t nc = *cap ? *cap : (first ? first : 1);
 
 	if (need <= *cap)
@@ -17,11 +31,5 @@ int arca_array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t firs
 			return arca_err_set(ARCA_ENOMEM, "array of %zu elements is too large", need);
 		nc *= 2;
 	}
-	if (size && nc > SIZE_MAX / size)
-		return arca_err_set(ARCA_ENOMEM, "array of %zu elements is too large", nc);
-	if (!(n = realloc(*p, nc * size)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", nc * size);
-	*p = n;
-	*cap = nc;
-	return 0;
+	return arca_array_resize(pp, cap, nc, size);
 }

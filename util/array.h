@@ -12,4 +12,8 @@
  */
 int arca_array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first);
 
+/** Like arca_array_grow, but the capacity becomes exactly `n` (when it
+ *  is less): for arrays whose growth has its own policy or cap. */
+int arca_array_resize(void *pp, size_t *cap, size_t n, size_t size);
+
 #endif

@@ -27,6 +27,8 @@
 #define sprintf(...) ARCA_BANNED(sprintf)
 #undef vsprintf
 #define vsprintf(...) ARCA_BANNED(vsprintf)
+#undef gets
+#define gets(s) ARCA_BANNED(gets)
 #undef strtok
 #define strtok(x, y) ARCA_BANNED(strtok)
 #undef strtok_r
