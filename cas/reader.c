@@ -2,6 +2,7 @@
 #include "cas/cas_impl.h"
 #include "cas/hash.h"
 #include "util/buf.h"
+#include "util/array.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
@@ -50,16 +51,12 @@ int arca_cas__pack_fd(arca_cas *cas, uint32_t no, int *out)
 
 	pthread_mutex_lock(&cas->fd_lock);
 	if (no >= cas->npack_fds) {
-		size_t n = no + 16;
-		int *fds = realloc(cas->pack_fds, n * sizeof(int));
-		if (!fds) {
-			rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		size_t old = cas->npack_fds;
+		if ((rc = arca_array_grow(&cas->pack_fds, &cas->npack_fds, (size_t)no + 1,
+				sizeof(int), 16)) != 0)
 			goto done;
-		}
-		for (size_t i = cas->npack_fds; i < n; i++)
-			fds[i] = -1;
-		cas->pack_fds = fds;
-		cas->npack_fds = n;
+		for (size_t i = old; i < cas->npack_fds; i++)
+			cas->pack_fds[i] = -1;
 	}
 	if (cas->pack_fds[no] < 0) {
 		if ((rc = arca_cas__pack_path(&path, cas, no)) != 0)

@@ -3,10 +3,12 @@
 #include "store/store.h"
 #include "cas/chunker.h"
 #include "cas/hash.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 #include "util/version.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,9 +129,12 @@ int arca_store_open(arca_store **out, const char *path, const arca_store_options
 	if (o && (rc = arca__check_version("arca_store_options", o->version, ARCA_STORE_OPTIONS_VERSION)) != 0)
 		return rc;
 	if (o && o->no_create) {
-		char idx[4096];
-		snprintf(idx, sizeof(idx), "%s/index.lmdb", path);
-		if (stat(idx, &st) < 0)
+		arca_buf idx = ARCA_BUF_INIT(PATH_MAX);
+		if ((rc = arca_buf_setf(&idx, "%s/index.lmdb", path)) != 0)
+			return rc;
+		rc = stat(arca_buf_cstr(&idx), &st);
+		arca_buf_release(&idx);
+		if (rc < 0)
 			return arca_err_set(ARCA_ENOTFOUND, "no arca store at %s", path);
 	} else if (arca_mkdir_p(path, 0700) < 0) {
 		return arca_err_sys("create store %s", path);

@@ -55,7 +55,7 @@ typedef struct {
 	int old_packs_all;        /* every live pack it names is there */
 	int old_packs_any;        /* some are (a deleted pack is damage; none: another store's) */
 	uint32_t *dead;
-	size_t ndead;
+	size_t ndead, dead_cap;
 	uint64_t next;
 	uint8_t key[32];
 	uint64_t old_params[4];
@@ -128,10 +128,8 @@ static void read_old_index(repair *r, const char *dir)
 	if (arca_cas_packs_iter(&it, old, txn, 1) != 0)
 		goto done;
 	while ((irc = arca_cas_packs_next(it, &no, &val)) == 0 || irc == ARCA_ECORRUPT) {
-		uint32_t *nd;
-		if (!no || !(nd = realloc(r->dead, (r->ndead + 1) * sizeof(*nd))))
+		if (!no || arca_array_grow(&r->dead, &r->dead_cap, r->ndead + 1, sizeof(*r->dead), 16))
 			continue;
-		r->dead = nd;
 		r->dead[r->ndead++] = no;
 	}
 	/* the cursor walked keys in order: big-endian numbers sort numerically */
@@ -165,7 +163,7 @@ done:
 		if (!r->old_consistent || !r->old_packs_all) {
 			free(r->dead);
 			r->dead = NULL;
-			r->ndead = 0;
+			r->ndead = r->dead_cap = 0;
 		}
 	}
 	else
@@ -520,7 +518,7 @@ typedef struct {
 
 typedef struct {
 	ckpt_cand *v;
-	size_t n;
+	size_t n, cap;
 } ckpt_list;
 
 static int find_end(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l, void *ctx)
@@ -531,9 +529,10 @@ static int find_end(repair *r, uint64_t seq, uint32_t tag, const arca_journal_lo
 	(void)tag;
 	if (l->type != ARCA_META_CKPT_END || l->len != 24 || arca_cas_read_meta(r->nc, l, seq, p) != 0)
 		return 0;
-	if (!(nv = realloc(cl->v, (cl->n + 1) * sizeof(*nv))))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	cl->v = nv;
+	int rc = arca_array_grow(&cl->v, &cl->cap, cl->n + 1, sizeof(*cl->v), 16);
+	if (rc)
+		return rc;
+	nv = cl->v;
 	nv[cl->n].first = arca_get_le64(p);
 	nv[cl->n].last = arca_get_le64(p + 8);
 	nv[cl->n].members = arca_get_le64(p + 16);
@@ -654,7 +653,7 @@ static int count_db(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
 
 static int replay(repair *r, uint64_t *max_seq)
 {
-	ckpt_list cl = { NULL, 0 };
+	ckpt_list cl = { NULL, 0, 0 };
 	ckpt_pick pk = { 0, 0 };
 	int rc;
 
