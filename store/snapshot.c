@@ -10,6 +10,7 @@
 #include "store/manifest.h"
 #include "store/walk.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 
@@ -101,6 +102,8 @@ typedef struct {
 	int spill_fd;
 	uint64_t nspilled;
 	uint64_t held_total, held_holes, held_chunks;
+	arca_progress_state progress;
+	uint64_t sunk_entries;  /* entries the sink has taken */
 } snap;
 
 static int check_options(const arca_snapshot_options *o)
@@ -800,11 +803,23 @@ static void drop_pending(snap *sn)
 	held_reset(sn);
 }
 
+/* Progress from the sink, on the calling thread; a cancel aborts the
+ * ingest, whose workers and reader then stop. */
+static int sink_progress(snap *sn)
+{
+	return arca_progress__set(&sn->progress, sn->sunk_entries, sn->logical + sn->held_total);
+}
+
 static int sink_mark(void *ctx, void *payload)
 {
 	snap *sn = ctx;
 	entry_msg *m = payload;
 	int rc;
+
+	if ((rc = sink_progress(sn)) != 0)
+		return rc;
+	if (m != &extents_end && m != &extents_discard && m != &image_begin && !m->warning)
+		sn->sunk_entries++;
 
 	if (m == &extents_end)
 		return sn->pending ? flush_pending(sn) : arca_mf_write_extents_end(&sn->mw);
@@ -838,6 +853,9 @@ static int sink_mark(void *ctx, void *payload)
 static int sink_extent(void *ctx, const uint8_t *id, uint64_t len)
 {
 	snap *sn = ctx;
+	int rc;
+	if ((rc = sink_progress(sn)) != 0)
+		return rc;
 	if (sn->pending)
 		return hold_extent(sn, id, len);
 	sn->logical += len;
@@ -1047,6 +1065,8 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	sn.s = s;
 	sn.path = path;
 	sn.o = o;
+	arca_progress__init(&sn.progress, o->version >= 2 ? o->progress_cb : NULL,
+		o->version >= 2 ? o->progress_payload : NULL);
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
@@ -1070,9 +1090,15 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	ip.chunk_max = s->chunk_max;
 	ip.zstd_level = s->zstd_level;
 	ip.threads = s->threads;
+	if ((rc = arca_progress__begin(&sn.progress, ARCA_PROGRESS_CHUNK, 0,
+			sn.kind == ARCA_KIND_IMAGE ? sn.image_size : 0)) != 0)
+		goto done;
 	rc = arca_ingest_run(w, s->cas, &ip,
 		sn.kind == ARCA_KIND_TREE ? produce_tree : produce_image, &sn,
 		&sink, &sn, &ist);
+	if (!rc)
+		/* the last cancel: nothing is committed yet */
+		rc = arca_progress__end(&sn.progress, sn.sunk_entries, sn.logical);
 	if (rc) {
 		arca_err_wrap(rc, "snapshot %s", path);
 		goto done;
