@@ -1,0 +1,85 @@
+/* ^C during a long command: the first SIGINT or SIGTERM sets a flag that
+ * the progress callback returns, so the library cancels cleanly
+ * (ARCA_EUSER); before the operation has started, and on a second signal,
+ * the default action applies. Also the --progress line on stderr. */
+#include "cli.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t started;
+
+static void on_signal(int sig)
+{
+	if (!started || interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	interrupted = sig;
+}
+
+void cli_progress_begin(cli_progress *cp, const char *cmd, int show)
+{
+	struct sigaction sa;
+	memset(cp, 0, sizeof(*cp));
+	cp->cmd = cmd;
+	cp->show = show;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_progress_end(cli_progress *cp)
+{
+	if (cp->line_open)
+		fputc('\n', stderr);
+	cp->line_open = 0;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	started = 0;
+}
+
+int cli_interrupted(void)
+{
+	return interrupted != 0;
+}
+
+int cli_progress_cb(const arca_progress *p, void *payload)
+{
+	cli_progress *cp = payload;
+	started = 1;
+	if (interrupted)
+		return 1;
+	if (cp->show) {
+		char b[32], t[32];
+		cli_human_size(b, sizeof(b), p->bytes_done);
+		fprintf(stderr, "\r%s %s: %llu", cp->cmd, p->phase_name,
+			(unsigned long long)p->items_done);
+		if (p->items_total)
+			fprintf(stderr, "/%llu", (unsigned long long)p->items_total);
+		if (p->bytes_done || p->bytes_total) {
+			fprintf(stderr, ", %s", b);
+			if (p->bytes_total) {
+				cli_human_size(t, sizeof(t), p->bytes_total);
+				fprintf(stderr, "/%s", t);
+			}
+		}
+		fputs("\033[K", stderr);
+		cp->line_open = !p->phase_end;
+		if (p->phase_end)
+			fputc('\n', stderr);
+	}
+	return 0;
+}
+
+int cli_fail_interrupted(cli_progress *cp, const char *what)
+{
+	cli_progress_end(cp);
+	fprintf(stderr, "arca %s: interrupted; %s\n", cp->cmd, what);
+	return EXIT_INTERRUPTED;
+}
