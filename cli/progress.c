@@ -58,12 +58,13 @@ int cli_progress_cb(const arca_progress *p, void *payload)
 	if (cp->show) {
 		char b[32], t[32];
 		cli_human_size(b, sizeof(b), p->bytes_done);
-		fprintf(stderr, "\r%s %s: %llu", cp->cmd, p->phase_name,
-			(unsigned long long)p->items_done);
+		fprintf(stderr, "\r%s %s:", cp->cmd, p->phase_name);
+		if (p->items_done || p->items_total || !p->bytes_total)
+			fprintf(stderr, " %llu", (unsigned long long)p->items_done);
 		if (p->items_total)
 			fprintf(stderr, "/%llu", (unsigned long long)p->items_total);
 		if (p->bytes_done || p->bytes_total) {
-			fprintf(stderr, ", %s", b);
+			fprintf(stderr, "%s %s", p->items_done || p->items_total ? "," : "", b);
 			if (p->bytes_total) {
 				cli_human_size(t, sizeof(t), p->bytes_total);
 				fprintf(stderr, "/%s", t);

@@ -103,7 +103,7 @@ typedef struct {
 	uint64_t nspilled;
 	uint64_t held_total, held_holes, held_chunks;
 	arca_progress_state progress;
-	uint64_t sunk_entries;  /* entries the sink has taken */
+	uint64_t sunk_entries;  /* entries written to the manifest */
 } snap;
 
 static int check_options(const arca_snapshot_options *o)
@@ -788,6 +788,7 @@ static int flush_pending(snap *sn)
 	if (!sn->pending_image) {
 		rc = arca_mf_write_extents_end(&sn->mw);
 		free(m);
+		sn->sunk_entries++; /* counted once written: a file read again is one entry */
 	}
 	sn->pending = NULL;
 	sn->pending_image = 0;
@@ -818,8 +819,6 @@ static int sink_mark(void *ctx, void *payload)
 
 	if ((rc = sink_progress(sn)) != 0)
 		return rc;
-	if (m != &extents_end && m != &extents_discard && m != &image_begin && !m->warning)
-		sn->sunk_entries++;
 
 	if (m == &extents_end)
 		return sn->pending ? flush_pending(sn) : arca_mf_write_extents_end(&sn->mw);
@@ -847,6 +846,7 @@ static int sink_mark(void *ctx, void *payload)
 	}
 	rc = arca_mf_write_entry(&sn->mw, &m->e);
 	free(m);
+	sn->sunk_entries++;
 	return rc;
 }
 
