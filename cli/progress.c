@@ -1,7 +1,9 @@
 /* ^C during a long command: the first SIGINT or SIGTERM sets a flag that
  * the progress callback returns, so the library cancels cleanly
  * (ARCA_EUSER); before the operation has started, and on a second signal,
- * the default action applies. Also the --progress line on stderr. */
+ * the default action applies. A signal ignored when arca started (a
+ * background job of a script) stays ignored. Also the --progress line on
+ * stderr. */
 #include "cli.h"
 
 #include <signal.h>
@@ -9,6 +11,9 @@
 
 static volatile sig_atomic_t interrupted;
 static volatile sig_atomic_t started;
+static const int signals[] = { SIGINT, SIGTERM };
+static struct sigaction saved[2];
+static int installed[2];
 
 static void on_signal(int sig)
 {
@@ -30,8 +35,11 @@ void cli_progress_begin(cli_progress *cp, const char *cmd, int show)
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (int i = 0; i < 2; i++) {
+		installed[i] = sigaction(signals[i], NULL, &saved[i]) == 0 &&
+			saved[i].sa_handler != SIG_IGN &&
+			sigaction(signals[i], &sa, NULL) == 0;
+	}
 }
 
 void cli_progress_end(cli_progress *cp)
@@ -39,8 +47,10 @@ void cli_progress_end(cli_progress *cp)
 	if (cp->line_open)
 		fputc('\n', stderr);
 	cp->line_open = 0;
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	for (int i = 0; i < 2; i++)
+		if (installed[i])
+			sigaction(signals[i], &saved[i], NULL);
+	installed[0] = installed[1] = 0;
 	started = 0;
 }
 
