@@ -1096,8 +1096,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	rc = arca_ingest_run(w, s->cas, &ip,
 		sn.kind == ARCA_KIND_TREE ? produce_tree : produce_image, &sn,
 		&sink, &sn, &ist);
-	if (!rc)
-		/* the last cancel: nothing is committed yet */
+	if (!rc) /* the last chance to cancel: nothing is committed yet */
 		rc = arca_progress__end(&sn.progress, sn.sunk_entries, sn.logical);
 	if (rc) {
 		arca_err_wrap(rc, "snapshot %s", path);

@@ -293,7 +293,8 @@ ARCA_API int arca_snapshot_options_init(arca_snapshot_options *opts, unsigned in
  * Cancelled by the progress callback (checked as content is stored and
  * once more at the end of the phase, before anything is committed), it
  * returns ARCA_EUSER and the store is as if it never started: no ref, no
- * artifact, no chunk, the packs' uncommitted tail cut off.
+ * artifact, no chunk, the pack's uncommitted tail cut off (a further pack
+ * file it began is in no index; the next writer deletes it).
  *
  * Writes: holds the writer lock for the whole snapshot.
  */
@@ -344,8 +345,9 @@ typedef struct {
 	 *  (by default such files are taken as unchanged, like rsync). */
 	int checksum;
 	/** Version 2. Progress (see arca_progress_cb), phase "write": items
-	 *  are manifest entries handled, bytes the logical bytes checked or
-	 *  rewritten; totals known. May be NULL. */
+	 *  are manifest entries handled, bytes the logical bytes compared or
+	 *  rewritten (files taken as unchanged by size and mtime count only
+	 *  at the end); totals known. May be NULL. */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
 } arca_rollback_options;
@@ -542,8 +544,9 @@ typedef struct {
  *
  * Cancelled by the progress callback (checked in every phase, the last
  * time at the end of the last phase, before the commit), it returns
- * ARCA_EUSER and the store is unchanged. Retired pack files are deleted
- * after the commit; that step is not cancelled.
+ * ARCA_EUSER and the store is unchanged (a new pack file it began for the
+ * repack is in no index; the next writer deletes it). Retired pack files
+ * are deleted after the commit; that step is not cancelled.
  *
  * Writes: holds the writer lock while it marks and repacks; readers go
  * on (they may still use retired packs, deleted later).
