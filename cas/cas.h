@@ -283,6 +283,9 @@ typedef struct arca_cas_iter arca_cas_iter;
 void arca_cas_iter_free(arca_cas_iter *it);
 
 int arca_cas_chunks_iter(arca_cas_iter **out, arca_cas *cas, MDB_txn *txn);
+/** Entries in the chunk index in `txn` (0 when it cannot tell): a total
+ *  for progress reports. */
+uint64_t arca_cas_chunks_count(arca_cas *cas, MDB_txn *txn);
 /** *id points at the entry's id (valid until the iterator moves); on
  *  ARCA_ECORRUPT it is NULL when the key is bad, set when only the
  *  location is. */

@@ -78,6 +78,12 @@ int arca_cas_lookup(arca_cas *cas, MDB_txn *txn, const uint8_t id[32], arca_chun
 	return arca_chunk_loc_decode(loc, v.mv_data, v.mv_size);
 }
 
+uint64_t arca_cas_chunks_count(arca_cas *cas, MDB_txn *txn)
+{
+	MDB_stat ms;
+	return mdb_stat(txn, cas->dbi_chunks, &ms) == 0 ? (uint64_t)ms.ms_entries : 0;
+}
+
 int arca_cas_chunks_iter(arca_cas_iter **out, arca_cas *cas, MDB_txn *txn)
 {
 	return arca_cas__iter_open(out, cas, txn, cas->dbi_chunks, "chunks cursor");

@@ -28,7 +28,8 @@ enum {
 	EXIT_REFERENCED = 9,
 	EXIT_AUTH = 10,
 	EXIT_CONFLICT = 11,
-	EXIT_LOCKED = 12
+	EXIT_LOCKED = 12,
+	EXIT_INTERRUPTED = 13  /* SIGINT/SIGTERM cancelled the operation */
 };
 
 /* Prints "arca <cmd>: <library error>" ("arca: ..." when cmd is NULL, for
@@ -87,6 +88,27 @@ void json_null(json_w *j, const char *key);
 void json_id(json_w *j, const char *key, const arca_id *id);
 /* Writes the shared fields of one artifact into the current object. */
 void json_artifact_fields(json_w *j, const arca_artifact *a);
+
+/* Progress and ^C of one long library call (cli/progress.c). */
+typedef struct {
+	const char *cmd;
+	int show;        /* --progress: a line on stderr */
+	int line_open;   /* that line awaits its newline */
+} cli_progress;
+
+/* Catches SIGINT and SIGTERM until cli_progress_end: once the operation
+ * has called cli_progress_cb, the first one makes that callback cancel it
+ * (the library returns ARCA_EUSER); before that, or a second one, has
+ * the default effect. */
+void cli_progress_begin(cli_progress *cp, const char *cmd, int show);
+void cli_progress_end(cli_progress *cp);
+/* The arca_progress_cb to pass with a cli_progress as its payload. */
+int cli_progress_cb(const arca_progress *p, void *payload);
+/* 1 once a signal asked to cancel. */
+int cli_interrupted(void);
+/* Ends `cp`, prints "arca <cmd>: interrupted; <what>" and returns
+ * EXIT_INTERRUPTED. */
+int cli_fail_interrupted(cli_progress *cp, const char *what);
 
 int cmd_snapshot(cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(cli_ctx *ctx, int argc, char **argv);

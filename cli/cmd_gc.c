@@ -6,18 +6,24 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] gc [--threshold F] [--json]\n"
+		"usage: arca [--store DIR] gc [--threshold F] [--progress] [--json]\n"
 		"\n"
 		"Drops chunks that no artifact references and rewrites pack files whose\n"
 		"live fraction is below F (default 0.75), then deletes the old pack files\n"
 		"once no reader can still be using them. Safe to run while snapshots and\n"
-		"restores are running in other processes.\n");
+		"restores are running in other processes. ^C before the commit cancels it\n"
+		"(exit status 13) and leaves the store unchanged.\n"
+		"\n"
+		"  --threshold F  rewrite packs whose live fraction is below F\n"
+		"  --progress     print a progress line to stderr\n"
+		"  --json         print a JSON object with counters\n");
 }
 
 int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -26,7 +32,8 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 	arca_gc_options go = ARCA_GC_OPTIONS_INIT;
 	arca_store *store = NULL;
 	arca_gc_result r = ARCA_GC_RESULT_INIT;
-	int json = 0, c, rc, status;
+	int json = 0, show = 0, c, rc, status;
+	cli_progress cp;
 	char *end;
 
 	optind = 1;
@@ -37,6 +44,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 			if (*end || go.repack_threshold <= 0 || go.repack_threshold > 1)
 				return cli_usage_error("gc", "--threshold needs a number in (0, 1]");
 			break;
+		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
@@ -47,7 +55,17 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 		return cli_usage_error("gc", "unexpected argument '%s'", argv[optind]);
 	if ((status = cli_open_store(ctx, "gc", &store, 0)) != 0)
 		return status;
-	if ((rc = arca_gc(&r, store, &go)) != 0) {
+	cli_progress_begin(&cp, "gc", show);
+	go.progress_cb = cli_progress_cb;
+	go.progress_payload = &cp;
+	rc = arca_gc(&r, store, &go);
+	if (rc == ARCA_EUSER && cli_interrupted()) {
+		status = cli_fail_interrupted(&cp, "the store is unchanged");
+		arca_store_free(store);
+		return status;
+	}
+	cli_progress_end(&cp);
+	if (rc) {
 		status = cli_fail("gc", rc);
 	} else if (json) {
 		json_w j;

@@ -8,14 +8,16 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] restore REF DEST [--force] [--json]\n"
+		"usage: arca [--store DIR] restore REF DEST [--force] [--progress] [--json]\n"
 		"\n"
 		"Restores artifact REF to DEST: a tree into a new directory, an image into a\n"
 		"new file that is sparse where the artifact has holes. Every chunk is checked\n"
-		"against its SHA-256 id. Nothing is ever written outside DEST.\n"
+		"against its SHA-256 id. Nothing is ever written outside DEST. ^C stops it\n"
+		"(exit status 13) and leaves DEST partly written, as any failed restore does.\n"
 		"\n"
 		"  --force   for trees: allow DEST to be an existing empty directory;\n"
 		"            for images: overwrite an existing file or block device\n"
+		"  --progress  print a progress line to stderr\n"
 		"  --json    print a JSON object with counters\n");
 }
 
@@ -23,6 +25,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -31,13 +34,15 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
 	arca_store *store = NULL;
 	arca_op_stats st = ARCA_OP_STATS_INIT;
-	int json = 0, c, rc, status;
+	int json = 0, show = 0, c, rc, status;
 	struct timespec t0, t1;
+	cli_progress cp;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': ro.force = 1; break;
+		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
@@ -49,8 +54,17 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	if ((status = cli_open_store(ctx, "restore", &store, 0)) != 0)
 		return status;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cli_progress_begin(&cp, "restore", show);
+	ro.progress_cb = cli_progress_cb;
+	ro.progress_payload = &cp;
 	rc = arca_restore(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == ARCA_EUSER && cli_interrupted()) {
+		status = cli_fail_interrupted(&cp, "the store is unchanged; DEST may be partly "
+			"written (remove it)");
+		goto out;
+	}
+	cli_progress_end(&cp);
 	if (!rc && st.setid_dropped)
 		fprintf(stderr, "arca restore: warning: %llu setuid/setgid bits dropped "
 			"(ownership could not be restored)\n", (unsigned long long)st.setid_dropped);
@@ -80,6 +94,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 			argv[optind + 1],
 			(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
+out:
 	arca_store_free(store);
 	return status;
 }

@@ -7,16 +7,18 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] rollback REF DEST [--checksum] [--json]\n"
+		"usage: arca [--store DIR] rollback REF DEST [--checksum] [--progress] [--json]\n"
 		"\n"
 		"Brings the existing directory or image DEST back to exactly artifact REF,\n"
 		"rewriting only what differs. Trees: extra entries are removed, missing ones\n"
 		"created, changed files patched chunk by chunk, metadata fixed; a file whose\n"
 		"size and mtime match is taken as unchanged unless --checksum. Images: every\n"
 		"chunk is hashed in place and rewritten only if it differs; holes are punched.\n"
-		"Afterwards DEST equals a fresh restore. If interrupted, run it again.\n"
+		"Afterwards DEST equals a fresh restore. If interrupted, run it again: ^C\n"
+		"stops between entries (exit status 13), leaving DEST partly rolled back.\n"
 		"\n"
 		"  --checksum   also compare the content of files whose size and mtime match\n"
+		"  --progress   print a progress line to stderr\n"
 		"  --json       print a JSON object with counters\n");
 }
 
@@ -24,6 +26,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "checksum", no_argument, NULL, 'c' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -33,13 +36,15 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	arca_store *store = NULL;
 	arca_op_stats st = ARCA_OP_STATS_INIT;
 	struct timespec t0, t1;
-	int json = 0, c, rc, status;
+	int json = 0, show = 0, c, rc, status;
+	cli_progress cp;
 	double secs;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': ro.checksum = 1; break;
+		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
@@ -51,8 +56,17 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	if ((status = cli_open_store(ctx, "rollback", &store, 0)) != 0)
 		return status;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cli_progress_begin(&cp, "rollback", show);
+	ro.progress_cb = cli_progress_cb;
+	ro.progress_payload = &cp;
 	rc = arca_rollback(store, argv[optind], argv[optind + 1], &ro, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == ARCA_EUSER && cli_interrupted()) {
+		status = cli_fail_interrupted(&cp, "the store is unchanged; DEST is partly rolled "
+			"back: run the rollback again to finish");
+		goto out;
+	}
+	cli_progress_end(&cp);
 	/* filled also when a mount inside DEST was left alone */
 	if ((!rc || rc == ARCA_EUNSAFE) && st.setid_dropped)
 		fprintf(stderr, "arca rollback: warning: %llu setuid/setgid bits dropped "
@@ -82,6 +96,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 			(unsigned long long)st.entries_changed, (unsigned long long)st.entries_removed,
 			cmp, w, secs);
 	}
+out:
 	arca_store_free(store);
 	return status;
 }

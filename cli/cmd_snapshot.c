@@ -12,12 +12,13 @@ static void help(FILE *f)
 		"usage: arca [--store DIR] snapshot PATH [--name NAME] [--tag TAG]\n"
 		"                                   [--label KEY=VALUE]... [--parent REF]\n"
 		"                                   [--kind tree|image]\n"
-		"                                   [--json] [--quiet]\n"
+		"                                   [--progress] [--json] [--quiet]\n"
 		"\n"
 		"Stores PATH as a new artifact and prints its id (art_<sha256 of manifest>).\n"
 		"A directory becomes a tree artifact; a regular file or block device becomes\n"
 		"an image artifact, read sparse-aware (holes are neither read nor stored).\n"
 		"Identical content gives the identical id and adds nothing to the store.\n"
+		"^C cancels it (exit status 13): the store is left unchanged.\n"
 		"\n"
 		"  --name NAME        name the artifact; sets ref NAME:latest\n"
 		"  --tag TAG          also set ref NAME:TAG (needs --name)\n"
@@ -29,6 +30,7 @@ static void help(FILE *f)
 		"                     artifact hub.commit, hub.branch and hub.url\n"
 		"  --hub-url URL      the Hub repository for --hub-push\n"
 		"  --hub-branch B     the branch for --hub-push\n"
+		"  --progress         print a progress line to stderr\n"
 		"  --json             print a JSON object with the id and counters\n"
 		"  --quiet            print only the id (no summary on stderr)\n");
 }
@@ -80,6 +82,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		{ "hub-branch", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -90,7 +93,8 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_id id;
 	char ids[ARCA_ID_STRLEN];
-	int json = 0, quiet = 0, hub = 0, c, rc, status = 0;
+	int json = 0, quiet = 0, hub = 0, show = 0, c, rc, status = 0;
+	cli_progress cp;
 	const char *hub_url = NULL, *hub_branch = NULL;
 	arca_hub_push_result hr = ARCA_HUB_PUSH_RESULT_INIT;
 	warnings warns = { NULL, 0, 0, 0 };
@@ -132,6 +136,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j': json = 1; break;
 		case 'q': quiet = 1; break;
+		case 'P': show = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(labels); return 0;
 		default: free(labels); return cli_usage_error("snapshot", "bad option");
@@ -172,7 +177,16 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		labels[so.nlabels++].value = hub_url;
 	}
 	t0 = now_s();
-	if ((rc = arca_snapshot(&id, store, argv[optind], &so, &st)) != 0) {
+	cli_progress_begin(&cp, "snapshot", show);
+	so.progress_cb = cli_progress_cb;
+	so.progress_payload = &cp;
+	rc = arca_snapshot(&id, store, argv[optind], &so, &st);
+	if (rc == ARCA_EUSER && cli_interrupted()) {
+		status = cli_fail_interrupted(&cp, "the store is unchanged");
+		goto out;
+	}
+	cli_progress_end(&cp);
+	if (rc) {
 		status = cli_fail("snapshot", rc);
 		goto out;
 	}

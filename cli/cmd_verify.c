@@ -1,29 +1,61 @@
 #include "cli.h"
 
+#include <getopt.h>
 #include <string.h>
 
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] verify [--json]\n"
+		"usage: arca [--store DIR] verify [--progress] [--json]\n"
 		"\n"
 		"Re-reads every chunk from the pack files and re-hashes it, then checks every\n"
 		"artifact's manifest and chunk references. Exits 0 when all is well and 4\n"
 		"when anything is damaged, naming the damaged artifacts; 'arca repair' then\n"
-		"rebuilds the index from the packs and marks what is lost.\n");
+		"rebuilds the index from the packs and marks what is lost. ^C stops it\n"
+		"(exit status 13); verify changes nothing.\n"
+		"\n"
+		"  --progress  print a progress line to stderr\n"
+		"  --json      print a JSON object with the counters and damaged artifacts\n");
 }
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "progress", no_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 	arca_store *store = NULL;
 	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
-	int json = 0, rc, status;
+	arca_verify_options vo = ARCA_VERIFY_OPTIONS_INIT;
+	cli_progress cp;
+	int json = 0, show = 0, c, rc, status;
 
-	if ((status = cli_parse_common(ctx, "verify", argc, argv, help, &json, 0, 0)) >= 0)
-		return status;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'P': show = 1; break;
+		case 'j': json = 1; break;
+		case 's': ctx->store_path = optarg; break;
+		case 'h': help(stdout); return 0;
+		default: return cli_usage_error("verify", "bad option");
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("verify", "unexpected argument '%s'", argv[optind]);
 	if ((status = cli_open_store(ctx, "verify", &store, 0)) != 0)
 		return status;
-	rc = arca_verify(&vr, store);
+	cli_progress_begin(&cp, "verify", show);
+	vo.progress_cb = cli_progress_cb;
+	vo.progress_payload = &cp;
+	rc = arca_verify_ext(&vr, store, &vo);
+	if (rc == ARCA_EUSER && cli_interrupted()) {
+		status = cli_fail_interrupted(&cp, "verify did not finish; the store is unchanged");
+		goto out;
+	}
+	cli_progress_end(&cp);
 	if (rc && rc != ARCA_ECORRUPT) {
 		status = cli_fail("verify", rc);
 		goto out;

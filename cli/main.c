@@ -63,7 +63,9 @@ static void usage(FILE *f)
 		"5 destination exists, 6 ambiguous reference, 7 unsafe path, 8 no space,\n"
 		"9 artifact still referenced by a tag, 10 authentication failed,\n"
 		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
-		"locked by another writer (see --wait).\n");
+		"locked by another writer (see --wait), 13 interrupted (SIGINT or SIGTERM\n"
+		"during snapshot, restore, rollback, gc or verify: the operation was\n"
+		"cancelled cleanly).\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -95,6 +97,7 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_EAUTH: return EXIT_AUTH;
 	case ARCA_ECONFLICT: return EXIT_CONFLICT;
 	case ARCA_ELOCKED: return EXIT_LOCKED;
+	case ARCA_EUSER: return EXIT_INTERRUPTED;
 	default: return EXIT_FAIL;
 	}
 }

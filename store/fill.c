@@ -290,6 +290,14 @@ int arca_fill_finish(fill_pool *p)
 	return rc;
 }
 
+int arca_fill_progress(fill_pool *p, uint64_t items, uint64_t bytes)
+{
+	int rc = p->progress ? arca_progress__add(p->progress, items, bytes) : 0;
+	if (rc)
+		pool_fail(p, rc);
+	return rc;
+}
+
 int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const uint8_t id[32],
 		int compare)
 {
@@ -370,6 +378,8 @@ int arca_fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare
 			return rc;
 		}
 		off += len;
+		if ((rc = arca_fill_progress(p, 0, len)) != 0)
+			return rc;
 	}
 	*size = off;
 	return rc;

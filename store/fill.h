@@ -14,6 +14,7 @@
 #include "store/manifest.h"
 #include "util/firsterr.h"
 #include "util/fsutil.h"
+#include "util/progress.h"
 
 #define FILL_QUEUE_LEN 256
 #define FILL_MAX_THREADS 64
@@ -61,11 +62,17 @@ typedef struct {
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];
 	unsigned nthreads;
+	/* the caller's progress (calling thread only), or NULL */
+	arca_progress_state *progress;
 } fill_pool;
 
 int arca_fill_start(fill_pool *p, arca_store *s);
 /** Waits for every job; returns the first error any worker hit. */
 int arca_fill_finish(fill_pool *p);
+/** Counts `items` entries and `bytes` logical bytes in p->progress (if
+ *  set); a cancel fails the pool (workers drop what is queued) and
+ *  returns ARCA_EUSER. Calling thread only. */
+int arca_fill_progress(fill_pool *p, uint64_t items, uint64_t bytes);
 /** Queues one chunk for `f` (taking a reference on it). */
 int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len,
 		const uint8_t id[32], int compare);

@@ -16,6 +16,7 @@
 #include "store/record.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/version.h"
 
 #include <stdlib.h>
@@ -107,6 +108,7 @@ static int mark_artifact(arca_store *s, id_set *live, const arca_artifact_rec *r
 typedef struct {
 	id_set *live;
 	uint64_t *nart, *nunreadable;
+	arca_progress_state *ps;
 } mark_job;
 
 static int mark_one_artifact(arca_store *s, MDB_txn *txn, const arca_artifact_rec *rec,
@@ -120,14 +122,24 @@ static int mark_one_artifact(arca_store *s, MDB_txn *txn, const arca_artifact_re
 		(*m->nunreadable)++;
 		rc = 0;
 	}
-	return rc;
+	return rc ? rc : arca_progress__add(m->ps, 1, 0);
+}
+
+/* Entries of a database, for a phase's total (0: not known). */
+static uint64_t db_entries(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat ms;
+	return mdb_stat(txn, dbi, &ms) == 0 ? (uint64_t)ms.ms_entries : 0;
 }
 
 static int mark_all(arca_store *s, MDB_txn *txn, id_set *live, uint64_t *nart,
-		uint64_t *nunreadable)
+		uint64_t *nunreadable, arca_progress_state *ps)
 {
-	mark_job m = { live, nart, nunreadable };
-	return arca_store__records_walk(s, txn, mark_one_artifact, &m);
+	mark_job m = { live, nart, nunreadable, ps };
+	int rc = arca_progress__begin(ps, ARCA_PROGRESS_MARK, db_entries(txn, s->dbi_artifacts), 0);
+	if (!rc)
+		rc = arca_store__records_walk(s, txn, mark_one_artifact, &m);
+	return rc ? rc : arca_progress__end(ps, *nart, 0);
 }
 
 #define PACK_OVERHEAD (ARCA_PACK_HEADER_LEN + ARCA_RECORD_HEADER_LEN + 32)
@@ -209,17 +221,25 @@ static int journal_in_retired(arca_store *s, MDB_txn *txn, const pack_info *pack
 
 /* Drops unmarked chunks from the index and sums live bytes per pack. */
 static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_info *packs,
-		uint32_t npacks, arca_gc_result *res)
+		uint32_t npacks, arca_gc_result *res, arca_progress_state *ps)
 {
 	arca_cas_iter *it;
 	const uint8_t *id;
 	arca_chunk_loc loc;
 	int64_t d_chunks = 0, d_unique = 0, d_stored = 0;
-	int rc = arca_cas_chunks_iter(&it, s->cas, arca_cas_writer_txn(w));
+	MDB_txn *txn = arca_cas_writer_txn(w);
+	int rc = arca_cas_chunks_iter(&it, s->cas, txn);
 
 	if (rc)
 		return rc;
+	if ((rc = arca_progress__begin(ps, ARCA_PROGRESS_SWEEP,
+			arca_cas_chunks_count(s->cas, txn), 0)) != 0) {
+		arca_cas_iter_free(it);
+		return rc;
+	}
 	while ((rc = arca_cas_chunks_next(it, &id, &loc)) == 0) {
+		if ((rc = arca_progress__add(ps, 1, 0)) != 0)
+			break;
 		if (set_has(live, id)) {
 			if (loc.pack < npacks)
 				packs[loc.pack].live += arca_chunk_loc_footprint(&loc);
@@ -237,12 +257,14 @@ static int sweep(arca_store *s, arca_cas_writer *w, const id_set *live, pack_inf
 	arca_cas_iter_free(it);
 	if (rc == ARCA_ITER_END)
 		rc = arca_cas_writer_add_stats(w, d_chunks, d_unique, d_stored);
+	if (!rc)
+		rc = arca_progress__end(ps, res->chunks_live + res->chunks_removed, 0);
 	return rc;
 }
 
 /* Copies live records out of the packs marked for rewriting. */
 static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t npacks,
-		arca_gc_result *res)
+		arca_gc_result *res, arca_progress_state *ps)
 {
 	arca_cas_iter *it;
 	const uint8_t *kid;
@@ -258,9 +280,13 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 		return rc;
 	}
 	arca_cas_writer_new_pack(w);
+	rc = arca_progress__begin(ps, ARCA_PROGRESS_REPACK,
+		arca_cas_chunks_count(s->cas, arca_cas_writer_txn(w)), 0);
 	while (!rc && (irc = arca_cas_chunks_next(it, &kid, &loc)) == 0) {
 		const uint8_t *raw;
 
+		if ((rc = arca_progress__set(ps, ps->p.items_done + 1, res->bytes_moved)) != 0)
+			break;
 		if (loc.pack >= npacks || !packs[loc.pack].rewrite)
 			continue;
 		/* copy only what still checks out: never spread damage */
@@ -302,6 +328,8 @@ static int repack(arca_store *s, arca_cas_writer *w, pack_info *packs, uint32_t 
 	for (size_t i = 0; !rc && i < bad.len; i += 32)
 		rc = arca_cas_writer_mark_damaged(w, bad.ptr + i);
 	arca_buf_release(&bad);
+	if (!rc)
+		rc = arca_progress__end(ps, 0, res->bytes_moved);
 	return rc;
 }
 
@@ -335,6 +363,7 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 	uint32_t npacks = 0;
 	double threshold = 0.75;
 	uint64_t deleted, pending;
+	arca_progress_state ps;
 	int rc;
 
 	if (!res || !s)
@@ -347,15 +376,17 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 		return arca_err_set(ARCA_EINVAL, "repack threshold must be in (0, 1]");
 	if ((rc = arca__result_start("arca_gc_result", res, sizeof(*res), ARCA_GC_RESULT_VERSION)) != 0)
 		return rc;
+	arca_progress__init(&ps, opts && opts->version >= 2 ? opts->progress_cb : NULL,
+		opts && opts->version >= 2 ? opts->progress_payload : NULL);
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0)
 		goto done;
 	if ((rc = live_pack_bytes(s, &res->pack_bytes_before)) != 0)
 		goto done;
 	if ((rc = mark_all(s, arca_cas_writer_txn(w), &live, &res->artifacts,
-			&res->artifacts_unreadable)) != 0 ||
+			&res->artifacts_unreadable, &ps)) != 0 ||
 	    (rc = load_packs(s, arca_cas_writer_txn(w), &packs, &npacks)) != 0 ||
-	    (rc = sweep(s, w, &live, packs, npacks, res)) != 0 ||
+	    (rc = sweep(s, w, &live, packs, npacks, res, &ps)) != 0 ||
 	    (rc = journal_live(s, arca_cas_writer_txn(w), packs, npacks)) != 0)
 		goto done;
 	for (uint32_t i = 0; i < npacks; i++) {
@@ -369,7 +400,7 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 			res->packs_rewritten++;
 		}
 	}
-	if (res->packs_rewritten && (rc = repack(s, w, packs, npacks, res)) != 0)
+	if (res->packs_rewritten && (rc = repack(s, w, packs, npacks, res, &ps)) != 0)
 		goto done;
 	for (uint32_t i = 0; i < npacks; i++)
 		if (packs[i].rewrite && (rc = arca_cas_writer_retire_pack(w, i)) != 0)
@@ -378,6 +409,7 @@ int arca_gc(arca_gc_result *res, arca_store *s, const arca_gc_options *opts)
 	if (res->packs_rewritten && journal_in_retired(s, arca_cas_writer_txn(w), packs, npacks) &&
 	    (rc = arca_store__checkpoint(s, w)) != 0)
 		goto done;
+	/* a cancel is no longer possible: the pack files are deleted after this */
 	rc = arca_cas_writer_commit(w);
 	w = NULL;
 	if (rc || (rc = live_pack_bytes(s, &res->pack_bytes_after)) != 0)

@@ -194,6 +194,8 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		int fd;
 		dframe *top, *child;
 
+		if ((rc = arca_fill_progress(p, 1, 0)) != 0)
+			goto done;
 		(*nentries)++;
 		if (e.path_len == 0) { /* root: applied to DEST at the end */
 			arca_fill_take_meta(&root->meta, &e);
@@ -308,6 +310,7 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 	arca_mf_in *in = NULL;
 	arca_mf_reader r;
 	fill_pool p;
+	arca_progress_state ps;
 	char tmp[4096] = "";
 	uint64_t entries = 0;
 	int kind, rc, rc2, force = o ? o->force : 0;
@@ -320,14 +323,20 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		return rc;
 	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
 		return rc;
+	arca_progress__init(&ps, o && o->version >= 2 ? o->progress_cb : NULL,
+		o && o->version >= 2 ? o->progress_payload : NULL);
 	arca_fill_start(&p, s);
-	if (kind == ARCA_KIND_IMAGE)
+	p.progress = &ps;
+	rc = arca_progress__begin(&ps, ARCA_PROGRESS_WRITE, rec.a.entries, rec.a.logical_bytes);
+	if (!rc && kind == ARCA_KIND_IMAGE)
 		rc = restore_image(&p, &r, dest, force, tmp, sizeof(tmp));
-	else
+	else if (!rc)
 		rc = restore_tree(&p, &r, dest, force, &entries);
 	rc2 = arca_fill_finish(&p);
 	if (!rc)
 		rc = rc2;
+	if (!rc)
+		rc = arca_progress__end(&ps, entries, rec.a.logical_bytes);
 	if (*tmp) {
 		if (!rc && rename(tmp, dest) < 0)
 			rc = arca_err_sys("replace %s", dest);

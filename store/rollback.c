@@ -475,6 +475,9 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 		frame *top;
 		int exists;
 
+		/* a cancel stops between entries */
+		if ((rc = arca_fill_progress(b->p, 1, 0)) != 0)
+			goto done;
 		if (e.path_len == 0) {
 			arca_fill_take_meta(&root->meta, &e);
 			continue;
@@ -614,6 +617,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 	arca_mf_in *in = NULL;
 	arca_mf_reader r;
 	fill_pool p;
+	arca_progress_state ps;
 	char tmp[4096] = "";
 	rb *b;
 	int kind, rc, rc2;
@@ -631,9 +635,15 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		free(b);
 		return rc;
 	}
+	arca_progress__init(&ps, o && o->version >= 2 ? o->progress_cb : NULL,
+		o && o->version >= 2 ? o->progress_payload : NULL);
 	arca_fill_start(&p, s);
+	p.progress = &ps;
 	b->p = &p;
-	if (kind == ARCA_KIND_IMAGE) {
+	rc = arca_progress__begin(&ps, ARCA_PROGRESS_WRITE, rec.a.entries, rec.a.logical_bytes);
+	if (rc) {
+		/* cancelled before anything was done */
+	} else if (kind == ARCA_KIND_IMAGE) {
 		rc = rollback_image(b, &r, dest, tmp, sizeof(tmp));
 	} else {
 		rc = rollback_tree(b, &r, dest);
@@ -663,6 +673,8 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		if (rc)
 			unlink(tmp);
 	}
+	if (!rc)
+		rc = arca_progress__end(&ps, rec.a.entries, rec.a.logical_bytes);
 	if (rc) {
 		arca_err_wrap(rc, "rollback %s (run it again to finish)", dest);
 	} else if (p.guard.foreign) {

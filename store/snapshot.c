@@ -22,6 +22,7 @@
 #include "util/array.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/progress.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 
@@ -113,6 +114,8 @@ typedef struct {
 	int spill_fd;
 	uint64_t nspilled;
 	uint64_t held_total, held_holes, held_chunks;
+	arca_progress_state progress;
+	uint64_t sunk_entries;  /* entries written to the manifest */
 } snap;
 
 static int check_options(const arca_snapshot_options *o)
@@ -802,6 +805,7 @@ static int flush_pending(snap *sn)
 	if (!sn->pending_image) {
 		rc = arca_mf_write_extents_end(&sn->mw);
 		free(m);
+		sn->sunk_entries++; /* counted once written: a file read again is one entry */
 	}
 	sn->pending = NULL;
 	sn->pending_image = 0;
@@ -817,11 +821,21 @@ static void drop_pending(snap *sn)
 	held_reset(sn);
 }
 
+/* Progress from the sink, on the calling thread; a cancel aborts the
+ * ingest, whose workers and reader then stop. */
+static int sink_progress(snap *sn)
+{
+	return arca_progress__set(&sn->progress, sn->sunk_entries, sn->logical + sn->held_total);
+}
+
 static int sink_mark(void *ctx, void *payload)
 {
 	snap *sn = ctx;
 	entry_msg *m = payload;
 	int rc;
+
+	if ((rc = sink_progress(sn)) != 0)
+		return rc;
 
 	if (m == &extents_end)
 		return sn->pending ? flush_pending(sn) : arca_mf_write_extents_end(&sn->mw);
@@ -849,12 +863,16 @@ static int sink_mark(void *ctx, void *payload)
 	}
 	rc = arca_mf_write_entry(&sn->mw, &m->e);
 	free(m);
+	sn->sunk_entries++;
 	return rc;
 }
 
 static int sink_extent(void *ctx, const uint8_t *id, uint64_t len)
 {
 	snap *sn = ctx;
+	int rc;
+	if ((rc = sink_progress(sn)) != 0)
+		return rc;
 	if (sn->pending)
 		return hold_extent(sn, id, len);
 	sn->logical += len;
@@ -1064,6 +1082,8 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	sn.s = s;
 	sn.path = path;
 	sn.o = o;
+	arca_progress__init(&sn.progress, o->version >= 2 ? o->progress_cb : NULL,
+		o->version >= 2 ? o->progress_payload : NULL);
 
 	if ((rc = arca_store__writer_begin(&w, s)) != 0 ||
 	    (rc = arca_mf_out_new(&mo, s, w)) != 0)
@@ -1087,9 +1107,14 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	ip.chunk_max = s->chunk_max;
 	ip.zstd_level = s->zstd_level;
 	ip.threads = s->threads;
+	if ((rc = arca_progress__begin(&sn.progress, ARCA_PROGRESS_CHUNK, 0,
+			sn.kind == ARCA_KIND_IMAGE ? sn.image_size : 0)) != 0)
+		goto done;
 	rc = arca_ingest_run(w, s->cas, &ip,
 		sn.kind == ARCA_KIND_TREE ? produce_tree : produce_image, &sn,
 		&sink, &sn, &ist);
+	if (!rc) /* the last chance to cancel: nothing is committed yet */
+		rc = arca_progress__end(&sn.progress, sn.sunk_entries, sn.logical);
 	if (rc) {
 		arca_err_wrap(rc, "snapshot %s", path);
 		goto done;

@@ -11,6 +11,7 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/firsterr.h"
+#include "util/progress.h"
 #include "util/version.h"
 #include "util/fsutil.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GRAB 64
@@ -48,6 +50,8 @@ typedef struct {
 	struct { uint8_t id[32]; uint32_t pack; uint64_t offset; } *gbad;
 	size_t ngbad, gbad_cap;
 	uint64_t checked, bytes;
+	unsigned running;        /* workers not yet finished (under mu) */
+	pthread_cond_t cv_done;  /* a worker finished */
 } chunk_pass;
 
 static int add_damaged(chunk_pass *cp, const uint8_t id[32])
@@ -208,6 +212,75 @@ static void *chunk_worker(void *arg)
 	return NULL;
 }
 
+static void worker_finished(chunk_pass *cp)
+{
+	pthread_mutex_lock(&cp->mu);
+	cp->running--;
+	pthread_cond_broadcast(&cp->cv_done);
+	pthread_mutex_unlock(&cp->mu);
+}
+
+static void *chunk_thread(void *arg)
+{
+	chunk_worker(arg);
+	worker_finished(arg);
+	return NULL;
+}
+
+static void *group_thread(void *arg)
+{
+	group_worker(arg);
+	worker_finished(arg);
+	return NULL;
+}
+
+/* Starts up to `want` threads of `fn` and waits for them, reporting
+ * progress meanwhile on this thread; a cancel is recorded as the pass's
+ * error, which makes the workers stop at their next chunk. */
+static void run_workers(chunk_pass *cp, void *(*fn)(void *), void *(*inline_fn)(void *),
+		unsigned want, arca_progress_state *ps)
+{
+	pthread_t th[MAX_THREADS];
+	unsigned nth = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; i < want; i++) {
+		pthread_mutex_lock(&cp->mu);
+		cp->running++;
+		pthread_mutex_unlock(&cp->mu);
+		if (pthread_create(&th[nth], NULL, fn, cp) == 0) {
+			nth++;
+			continue;
+		}
+		pthread_mutex_lock(&cp->mu);
+		cp->running--;
+		pthread_mutex_unlock(&cp->mu);
+	}
+	if (nth == 0)
+		inline_fn(cp);
+	pthread_mutex_lock(&cp->mu);
+	while (ps->cb && cp->running) {
+		struct timespec ts;
+		uint64_t checked, bytes;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&cp->cv_done, &cp->mu, &ts);
+		checked = cp->checked;
+		bytes = cp->bytes;
+		pthread_mutex_unlock(&cp->mu);
+		if (!rc && (rc = arca_progress__set(ps, checked, bytes)) != 0)
+			arca_firsterr_set(&cp->err, rc);
+		pthread_mutex_lock(&cp->mu);
+	}
+	pthread_mutex_unlock(&cp->mu);
+	for (unsigned i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+}
+
 static int id_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, 32);
@@ -270,26 +343,42 @@ static int check_pack_headers(arca_store *s, MDB_txn *txn, uint64_t *bad)
 	return 0;
 }
 
+/* Entries of a database, for a phase's total (0: not known). */
+static uint64_t db_entries(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat ms;
+	return mdb_stat(txn, dbi, &ms) == 0 ? (uint64_t)ms.ms_entries : 0;
+}
+
 int arca_verify(arca_verify_result *out, arca_store *s)
+{
+	return arca_verify_ext(out, s, NULL);
+}
+
+int arca_verify_ext(arca_verify_result *out, arca_store *s, const arca_verify_options *o)
 {
 	chunk_pass cp;
 	MDB_txn *txn = NULL;
 	MDB_cursor *acur = NULL;
 	MDB_val k, v;
-	pthread_t th[MAX_THREADS];
-	unsigned nth = 0, want;
+	arca_progress_state ps;
+	unsigned want;
 	size_t damaged_cap = 0;   /* of out->damaged */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int rc = 0, mrc;
 
 	if (!out || !s)
 		return arca_err_set(ARCA_EINVAL, "arca_verify: NULL argument");
+	if (o && (rc = arca__check_version("arca_verify_options", o->version, ARCA_VERIFY_OPTIONS_VERSION)) != 0)
+		return rc;
 	if ((rc = arca__result_start("arca_verify_result", out, sizeof(*out), ARCA_VERIFY_RESULT_VERSION)) != 0)
 		return rc;
+	arca_progress__init(&ps, o ? o->progress_cb : NULL, o ? o->progress_payload : NULL);
 	memset(&cp, 0, sizeof(cp));
 	cp.s = s;
 	pthread_mutex_init(&cp.mu, NULL);
 	arca_firsterr_init(&cp.err);
+	pthread_cond_init(&cp.cv_done, NULL);
 	if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 		goto done;
 	if ((rc = arca_cas_chunks_iter(&cp.cur, s->cas, txn)) != 0)
@@ -297,26 +386,17 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 	want = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
 	if (want > MAX_THREADS)
 		want = MAX_THREADS;
-	for (unsigned i = 0; i < want; i++)
-		if (pthread_create(&th[nth], NULL, chunk_worker, &cp) == 0)
-			nth++;
-	if (nth == 0)
-		chunk_worker(&cp);
-	for (unsigned i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	if ((rc = arca_progress__begin(&ps, ARCA_PROGRESS_VERIFY,
+			arca_cas_chunks_count(s->cas, txn), 0)) != 0)
+		goto done;
+	run_workers(&cp, chunk_thread, chunk_worker, want, &ps);
 	arca_cas_iter_free(cp.cur);
 	cp.cur = NULL;
-	if (!arca_firsterr_code(&cp.err) && cp.ngroups) {
-		nth = 0;
-		for (unsigned i = 0; i < want; i++)
-			if (pthread_create(&th[nth], NULL, group_worker, &cp) == 0)
-				nth++;
-		if (nth == 0)
-			group_worker(&cp);
-		for (unsigned i = 0; i < nth; i++)
-			pthread_join(th[i], NULL);
-	}
+	if (!arca_firsterr_code(&cp.err) && cp.ngroups)
+		run_workers(&cp, group_thread, group_worker, want, &ps);
 	if ((rc = arca_firsterr_raise(&cp.err)) != 0)
+		goto done;
+	if ((rc = arca_progress__end(&ps, cp.checked, cp.bytes)) != 0)
 		goto done;
 	for (size_t i = 0; i < cp.ngbad; i++) {
 		arca_chunk_loc loc;
@@ -355,6 +435,9 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		rc = arca_lmdb_error(mrc, "artifacts cursor");
 		goto done;
 	}
+	if ((rc = arca_progress__begin(&ps, ARCA_PROGRESS_CHECK, db_entries(txn, s->dbi_artifacts),
+			0)) != 0)
+		goto done;
 	for (mrc = mdb_cursor_get(acur, &k, &v, MDB_FIRST); mrc == 0;
 	     mrc = mdb_cursor_get(acur, &k, &v, MDB_NEXT)) {
 		arca_artifact_rec rec;
@@ -362,6 +445,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		int bad;
 		if (k.mv_size != 32)
 			continue;
+		if ((rc = arca_progress__set(&ps, out->artifacts_checked, 0)) != 0)
+			goto done;
 		memcpy(id.bytes, k.mv_data, 32);
 		out->artifacts_checked++;
 		bad = arca_artifact_rec_decode(&rec, &id, v.mv_data, v.mv_size) != 0;
@@ -384,6 +469,8 @@ int arca_verify(arca_verify_result *out, arca_store *s)
 		rc = arca_lmdb_error(mrc, "artifacts cursor");
 		goto done;
 	}
+	if ((rc = arca_progress__end(&ps, out->artifacts_checked, 0)) != 0)
+		goto done;
 	if (out->chunks_damaged || out->ndamaged || out->packs_damaged)
 		rc = arca_err_set(ARCA_ECORRUPT,
 			"%llu damaged chunks, %zu damaged artifacts, %llu damaged pack headers "
@@ -400,8 +487,11 @@ done:
 	free(cp.gbad);
 	free(cp.groups);
 	free(cp.gslots);
+	pthread_cond_destroy(&cp.cv_done);
 	pthread_mutex_destroy(&cp.mu);
 	arca_firsterr_release(&cp.err);
+	if (rc == ARCA_EUSER)
+		arca_verify_result_clear(out); /* cancelled: no partial verdict */
 	return rc;
 }
 

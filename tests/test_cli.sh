@@ -305,6 +305,48 @@ check "snapshot --hub-push without a cache location exits 2" \
 check "snapshot --hub-push: the message says what to set" grep -q "no hub cache directory: set XDG_CACHE_HOME or HOME" "$T/err"
 check "hub push uses XDG_CACHE_HOME" bash -c "! env XDG_CACHE_HOME='$T/xc' '$ARCA' hub push '$T/src' --url http://127.0.0.1:9/x.git --branch main 2>/dev/null; [ -d '$T/xc/arca/hub' ]"
 
+# ^C during a snapshot cancels it cleanly: exit 13, no new artifact. The
+# signal goes once the progress line shows the snapshot has started; one
+# that finished first (exit 0) is retried with twice the data. Job control
+# (set -m): a script's background job would otherwise ignore SIGINT.
+S=$T/store-int
+"$ARCA" --store "$S" snapshot "$T/src" --name base -q >/dev/null
+interrupt_snapshot() { # signal: sets int_status, leaves the ls before in ls-before
+	int_status=none
+	"$ARCA" --store "$S" ls >"$T/ls-before"
+	for mb in 64 128 256 512; do
+		head -c $((mb << 20)) /dev/urandom >"$T/big.img"
+		set -m
+		"$ARCA" --store "$S" snapshot "$T/big.img" --name big --progress >/dev/null 2>"$T/int-err" &
+		pid=$!
+		set +m
+		for _ in $(seq 1 1000); do
+			grep -q 'snapshot chunk:' "$T/int-err" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.01
+		done
+		kill -"$1" "$pid" 2>/dev/null
+		wait "$pid"
+		int_status=$?
+		[ "$int_status" -ne 0 ] && break
+		"$ARCA" --store "$S" ls >"$T/ls-before" # it finished first: try a bigger one
+	done
+	rm -f "$T/big.img"
+}
+for sig in INT TERM; do
+	interrupt_snapshot $sig
+	check "snapshot interrupted by SIG$sig exits 13" test "$int_status" = 13
+	check "SIG$sig: the snapshot says the store is unchanged" grep -q '^arca snapshot: interrupted; the store is unchanged$' "$T/int-err"
+	check "SIG$sig: no new artifact" bash -c "'$ARCA' --store '$S' ls | cmp -s - '$T/ls-before'"
+	check "SIG$sig: the store verifies" status_is 0 "$ARCA" --store "$S" verify
+done
+check "a snapshot after the interrupted ones works" status_is 0 "$ARCA" --store "$S" snapshot "$T/src" --name again
+for c in snapshot restore rollback gc verify; do
+	check "$c --help lists --progress" bash -c "'$ARCA' $c --help | grep -q -- '--progress'"
+done
+check "global --help lists exit status 13" bash -c "'$ARCA' --help | grep -q '13 interrupted'"
+check "verify --progress ends its line" bash -c "'$ARCA' --store '$S' verify --progress 2>&1 >/dev/null | grep -Eq 'verify check: [0-9]+/[0-9]+'"
+
 # hub: a Hub that wants credentials and gets none: the library says so,
 # the CLI hint names the ways to give a token (skipped without a test hub)
 echo hub-cli-token > "$T/hubtok"

@@ -32,6 +32,7 @@ const char *arca_error_name(int code)
 	case ARCA_EREFERENCED: return "EREFERENCED";
 	case ARCA_EAUTH: return "EAUTH";
 	case ARCA_ECONFLICT: return "ECONFLICT";
+	case ARCA_EUSER: return "EUSER";
 	default: return "ERROR";
 	}
 }

@@ -69,7 +69,9 @@ typedef enum {
 	ARCA_EUNSUPPORTED = -12, /**< file type or format version not supported */
 	ARCA_EREFERENCED = -13, /**< artifact is still pointed to by a ref */
 	ARCA_EAUTH = -14,       /**< credentials missing or rejected */
-	ARCA_ECONFLICT = -15    /**< the remote moved, or history diverged */
+	ARCA_ECONFLICT = -15,   /**< the remote moved, or history diverged */
+	ARCA_EUSER = -16        /**< cancelled: a progress callback returned
+	                             non-zero */
 } arca_error_t;
 
 /**
@@ -98,6 +100,53 @@ ARCA_API void arca_id_format(char out[ARCA_ID_STRLEN], const arca_id *id);
 ARCA_API void arca_ids_free(arca_id *ids);
 
 typedef struct arca_store arca_store;
+
+/** Phases of a long operation, as arca_progress.phase. */
+typedef enum {
+	ARCA_PROGRESS_CHUNK = 1,  /**< snapshot: content read, chunked, stored */
+	ARCA_PROGRESS_WRITE = 2,  /**< restore, rollback: DEST written */
+	ARCA_PROGRESS_MARK = 3,   /**< gc: artifacts' chunks marked live */
+	ARCA_PROGRESS_SWEEP = 4,  /**< gc: unreferenced chunks dropped */
+	ARCA_PROGRESS_REPACK = 5, /**< gc: live chunks copied out of sparse packs */
+	ARCA_PROGRESS_VERIFY = 6, /**< verify: chunks re-read and re-hashed */
+	ARCA_PROGRESS_CHECK = 7   /**< verify: artifacts' manifests checked */
+} arca_progress_phase_t;
+
+/**
+ * Where a long operation is, passed to an arca_progress_cb. The library
+ * fills every field of its own version (ARCA_PROGRESS_VERSION); a caller
+ * built against an older header reads only the fields it knows.
+ */
+typedef struct {
+	unsigned version;
+	arca_progress_phase_t phase;
+	const char *phase_name;   /**< "chunk", "write", "mark", "sweep",
+	                               "repack", "verify", "check"; static */
+	uint64_t items_done;      /**< entries, artifacts or chunks of the phase */
+	uint64_t items_total;     /**< 0 when not known in advance */
+	uint64_t bytes_done;
+	uint64_t bytes_total;     /**< 0 when not known in advance */
+	int phase_end;            /**< 1 on the phase's last call */
+} arca_progress;
+
+#define ARCA_PROGRESS_VERSION 1
+
+/**
+ * Progress callback of the long operations (arca_snapshot, arca_restore,
+ * arca_rollback, arca_gc, arca_verify_ext). Rules shared by all of them:
+ *  - it is called on the thread that called the operation, never on a
+ *    worker thread, and never concurrently with itself;
+ *  - once when a phase starts (done counters 0), then at most about every
+ *    100 ms while it runs, and always once at its end with `phase_end`
+ *    set; at that last call each total equals its done counter (a total
+ *    known in advance is never exceeded before it);
+ *  - done counters never decrease within a phase;
+ *  - returning non-zero cancels: the operation stops at its next check
+ *    (worker threads at their next item) and returns ARCA_EUSER; what is
+ *    left behind is documented per operation. It is not called again.
+ * `p` is valid during the call only.
+ */
+typedef int (*arca_progress_cb)(const arca_progress *p, void *payload);
 
 typedef struct {
 	unsigned version;
@@ -215,11 +264,17 @@ typedef struct {
 	 *  valid only during the call. May be NULL. */
 	void (*on_warning)(const char *path, const char *message, void *payload);
 	void *warning_payload;
+	/** Version 2. Progress (see arca_progress_cb), phase "chunk": items
+	 *  are entries sent to the manifest, bytes their logical size (holes
+	 *  included); bytes_total is the image's size for an image, 0 for a
+	 *  tree (not walked in advance). May be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_snapshot_options;
 
-#define ARCA_SNAPSHOT_OPTIONS_VERSION 1
+#define ARCA_SNAPSHOT_OPTIONS_VERSION 2
 #define ARCA_SNAPSHOT_OPTIONS_INIT { ARCA_SNAPSHOT_OPTIONS_VERSION, NULL, NULL, NULL, 0, ARCA_KIND_AUTO, NULL, \
-	NULL, NULL }
+	NULL, NULL, NULL, NULL }
 
 /**
  * Fills `opts` with the defaults of ARCA_SNAPSHOT_OPTIONS_INIT for `version`
@@ -235,6 +290,12 @@ ARCA_API int arca_snapshot_options_init(arca_snapshot_options *opts, unsigned in
  * NAME's history (also when its content was already stored, under any
  * name), which arca_prune() ranks by. `stats` may be NULL.
  *
+ * Cancelled by the progress callback (checked as content is stored and
+ * once more at the end of the phase, before anything is committed), it
+ * returns ARCA_EUSER and the store is as if it never started: no ref, no
+ * artifact, no chunk, the pack's uncommitted tail cut off (a further pack
+ * file it began is in no index; the next writer deletes it).
+ *
  * Writes: holds the writer lock for the whole snapshot.
  */
 ARCA_API int arca_snapshot(arca_id *out, arca_store *store, const char *path,
@@ -245,10 +306,15 @@ typedef struct {
 	/** Allow DEST to exist: an empty directory for trees, any regular
 	 *  file or block device for images (it is overwritten). */
 	int force;
+	/** Version 2. Progress (see arca_progress_cb), phase "write": items
+	 *  are manifest entries (the artifact's entries), bytes its logical
+	 *  bytes handed to the writers; totals known. May be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_restore_options;
 
-#define ARCA_RESTORE_OPTIONS_VERSION 1
-#define ARCA_RESTORE_OPTIONS_INIT { ARCA_RESTORE_OPTIONS_VERSION, 0 }
+#define ARCA_RESTORE_OPTIONS_VERSION 2
+#define ARCA_RESTORE_OPTIONS_INIT { ARCA_RESTORE_OPTIONS_VERSION, 0, NULL, NULL }
 
 /**
  * Fills `opts` with the defaults of ARCA_RESTORE_OPTIONS_INIT for `version`
@@ -263,6 +329,10 @@ ARCA_API int arca_restore_options_init(arca_restore_options *opts, unsigned int 
  * manifests naming `..`, absolute paths or paths through symlinks are
  * refused with ARCA_EUNSAFE. Every chunk is verified against its id.
  *
+ * Cancelled by the progress callback (checked per entry and per chunk
+ * queued), it returns ARCA_EUSER; the store is untouched and `dest` is
+ * left partly written, as after any failed restore (remove it).
+ *
  * Reads; writes only under `dest`.
  */
 ARCA_API int arca_restore(arca_store *store, const char *ref,
@@ -274,10 +344,16 @@ typedef struct {
 	/** Compare the content of files whose size and mtime already match
 	 *  (by default such files are taken as unchanged, like rsync). */
 	int checksum;
+	/** Version 2. Progress (see arca_progress_cb), phase "write": items
+	 *  are manifest entries handled, bytes the logical bytes compared or
+	 *  rewritten (files taken as unchanged by size and mtime count only
+	 *  at the end); totals known. May be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_rollback_options;
 
-#define ARCA_ROLLBACK_OPTIONS_VERSION 1
-#define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0 }
+#define ARCA_ROLLBACK_OPTIONS_VERSION 2
+#define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0, NULL, NULL }
 
 /**
  * Fills `opts` with the defaults of ARCA_ROLLBACK_OPTIONS_INIT for `version`
@@ -296,6 +372,11 @@ ARCA_API int arca_rollback_options_init(arca_rollback_options *opts, unsigned in
  * created. Nothing on another mount inside `dest` is removed, replaced or
  * entered: the rest is done and ARCA_EUNSAFE names the first such path
  * (counted in entries_foreign). A store inside `dest` is left alone.
+ *
+ * Cancelled by the progress callback (checked between entries and per
+ * chunk queued), it returns ARCA_EUSER; the store is untouched and `dest`
+ * is left partly rolled back, exactly as after any other error midway:
+ * running it again finishes the job.
  *
  * Reads; writes only under `dest`. Not atomic: an interrupted
  * rollback is finished by running it again.
@@ -415,10 +496,16 @@ typedef struct {
 	unsigned version;
 	/** Rewrite packs whose live fraction is below this; 0 = 0.75. */
 	double repack_threshold;
+	/** Version 2. Progress (see arca_progress_cb): phase "mark" (items:
+	 *  artifacts), "sweep" (items: chunks in the index), then "repack"
+	 *  when packs are rewritten (items: chunks looked at, bytes: bytes
+	 *  moved). May be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_gc_options;
 
-#define ARCA_GC_OPTIONS_VERSION 1
-#define ARCA_GC_OPTIONS_INIT { ARCA_GC_OPTIONS_VERSION, 0 }
+#define ARCA_GC_OPTIONS_VERSION 2
+#define ARCA_GC_OPTIONS_INIT { ARCA_GC_OPTIONS_VERSION, 0, NULL, NULL }
 
 /**
  * Fills `opts` with the defaults of ARCA_GC_OPTIONS_INIT for `version`
@@ -454,6 +541,12 @@ typedef struct {
  * Reclaims chunks no artifact references and rewrites packs whose live
  * fraction is under the threshold. Safe against concurrent snapshots and
  * readers in other threads and processes.
+ *
+ * Cancelled by the progress callback (checked in every phase, the last
+ * time at the end of the last phase, before the commit), it returns
+ * ARCA_EUSER and the store is unchanged (a new pack file it began for the
+ * repack is in no index; the next writer deletes it). Retired pack files
+ * are deleted after the commit; that step is not cancelled.
  *
  * Writes: holds the writer lock while it marks and repacks; readers go
  * on (they may still use retired packs, deleted later).
@@ -536,6 +629,34 @@ typedef struct {
  * Reads (every chunk): writers go on meanwhile.
  */
 ARCA_API int arca_verify(arca_verify_result *out, arca_store *store);
+
+typedef struct {
+	unsigned version;
+	/** Progress (see arca_progress_cb): phase "verify" (items: chunks of
+	 *  the index, bytes: stored bytes read), then "check" (items:
+	 *  artifacts). May be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
+} arca_verify_options;
+
+#define ARCA_VERIFY_OPTIONS_VERSION 1
+#define ARCA_VERIFY_OPTIONS_INIT { ARCA_VERIFY_OPTIONS_VERSION, NULL, NULL }
+
+/**
+ * Fills `opts` with the defaults of ARCA_VERIFY_OPTIONS_INIT for `version`
+ * (pass ARCA_VERIFY_OPTIONS_VERSION). Returns ARCA_EINVAL for a NULL `opts`
+ * or a version this library does not know.
+ */
+ARCA_API int arca_verify_options_init(arca_verify_options *opts, unsigned int version);
+
+/**
+ * arca_verify() with options (`opts` NULL: the defaults). Cancelled by the
+ * progress callback (the worker threads stop at their next chunk), it
+ * returns ARCA_EUSER and `out` holds nothing; verify writes nothing, so
+ * the store is unchanged.
+ */
+ARCA_API int arca_verify_ext(arca_verify_result *out, arca_store *store,
+		const arca_verify_options *opts);
 
 /** Releases what arca_verify() stored in `result`; its version stays. */
 ARCA_API void arca_verify_result_clear(arca_verify_result *result);
