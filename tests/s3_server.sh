@@ -221,6 +221,7 @@ EOF
 }
 
 [ $# -ge 2 ] || usage
+case $1 in start | stop) ;; *) usage ;; esac
 if [ "$1" = start ]; then
 	for tool in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool curl timeout; do
 		command -v "$tool" >/dev/null || {
@@ -229,10 +230,10 @@ if [ "$1" = start ]; then
 		}
 	done
 fi
-mkdir -p "$2"
+[ "$1" = start ] && mkdir -p "$2"
+[ -d "$2" ] || exit 0 # stop: nothing was started there
 D=$(cd "$2" && pwd)
 case $1 in
 start) [ $# -le 4 ] || usage; start "${3:-}" "${4:-}" ;;
 stop) [ $# -eq 2 ] || usage; stop ;;
-*) usage ;;
 esac
