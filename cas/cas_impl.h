@@ -50,6 +50,7 @@ struct arca_cas_writer {
 	int fd;
 	uint64_t pack_len;     /* logical length incl. buffered bytes */
 	uint32_t next_pack;    /* number for the next new pack (never reused) */
+	uint32_t begin_next;   /* next_pack when the writer began: packs from it on are ours */
 	int force_new;         /* start a new pack before the next append */
 	uint64_t first_pack_committed; /* committed length of the pack we appended to */
 	uint32_t first_pack_no;

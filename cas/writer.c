@@ -227,7 +227,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 			arca_cas_writer_abort(w);
 			return arca_err_set(ARCA_ECORRUPT, "index: pack numbering out of range");
 		}
-		w->next_pack = (uint32_t)next;
+		w->next_pack = w->begin_next = (uint32_t)next;
 		if (w->jseq == 0)
 			w->jseq = 1;
 		if ((rc = repair_tails(cas, no, len, w->next_pack, next_known, w->jseq)) != 0) {
@@ -692,6 +692,12 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	 * Best effort; the next writer repairs whatever is left. */
 	if (w->txn && w->first_pack_no && w->fd >= 0 && w->pack_no == w->first_pack_no)
 		if (arca_ftruncate(w->fd, (off_t)w->first_pack_committed) < 0) { /* repaired later */ }
+	/* Packs this writer created are in no committed state: remove them
+	 * while the lock still keeps their numbers ours. */
+	if (w->txn && w->created_pack && w->begin_next)
+		for (uint32_t no = w->begin_next; no < w->next_pack; no++)
+			if (arca_cas__pack_path(&w->path, w->cas, no) == 0)
+				(void)unlink(arca_buf_cstr(&w->path));
 	if (w->cas->active == w)
 		w->cas->active = NULL;
 	arca_cas_write_txn_abort(w->cas, w->txn);

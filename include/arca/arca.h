@@ -544,9 +544,9 @@ typedef struct {
  *
  * Cancelled by the progress callback (checked in every phase, the last
  * time at the end of the last phase, before the commit), it returns
- * ARCA_EUSER and the store is unchanged (a new pack file it began for the
- * repack is in no index; the next writer deletes it). Retired pack files
- * are deleted after the commit; that step is not cancelled.
+ * ARCA_EUSER and the store is unchanged (a pack file it began for the
+ * repack is removed). Retired pack files are deleted after the commit;
+ * that step is not cancelled.
  *
  * Writes: holds the writer lock while it marks and repacks; readers go
  * on (they may still use retired packs, deleted later).
