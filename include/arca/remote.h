@@ -1,0 +1,132 @@
+/*
+ * arca remotes and bundles: mirror artifacts between a store and a
+ * directory, an S3-compatible bucket (AWS S3, Ceph RGW, MinIO) or a static
+ * HTTP server (pull only), and carry them offline in one file.
+ *
+ * The remote layout and the bundle format are in docs/FORMAT.md ("Remote
+ * layout", "Bundle"). Credentials are whatever the caller passes in the
+ * options (the arca CLI reads $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY
+ * and $AWS_SESSION_TOKEN); the library never stores, logs or prints them.
+ *
+ * Concurrency: push, ls and export only read the store (they take no
+ * writer lock); pull and import hold the writer lock for their commit
+ * only, after every byte has been fetched and checked. Any number of
+ * machines may push to one remote at once (see FORMAT.md for what happens
+ * when two move the same ref).
+ */
+#ifndef ARCA_REMOTE_H
+#define ARCA_REMOTE_H
+
+#include "arca/arca.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Progress phases of sync operations (continuing arca_progress_phase_t). */
+#define ARCA_PROGRESS_UPLOAD ((arca_progress_phase_t)20)   /**< push: objects sent */
+#define ARCA_PROGRESS_DOWNLOAD ((arca_progress_phase_t)21) /**< pull: objects fetched */
+
+/* ---- remotes the store knows by name ---- */
+
+/** Adds remote `name` (a word, as a tag is) for `url`: a directory path,
+ *  `s3://HOST[:PORT]/BUCKET[/PREFIX]` or `http(s)://...`. `region` (may be
+ *  NULL: us-east-1) and `insecure_http` (plain HTTP to a non-loopback S3
+ *  host) are kept with it. ARCA_EEXISTS when the name is taken,
+ *  ARCA_EINVAL for a URL arca cannot use. Writes (journaled). */
+ARCA_API int arca_remote_add(arca_store *s, const char *name, const char *url,
+		const char *region, int insecure_http);
+/** Removes remote `name`; ARCA_ENOTFOUND when there is none. */
+ARCA_API int arca_remote_remove(arca_store *s, const char *name);
+
+typedef int (*arca_remote_cb)(const char *name, const char *url, const char *region,
+		int insecure_http, void *payload);
+/** Calls cb for each remote, by name; a non-zero return stops and is
+ *  returned. */
+ARCA_API int arca_remote_foreach(arca_store *s, arca_remote_cb cb, void *payload);
+
+/* ---- push, pull, list ---- */
+
+typedef struct {
+	unsigned int version;
+	const char *access_key;      /**< S3; NULL: anonymous */
+	const char *secret_key;
+	const char *session_token;   /**< may be NULL */
+	unsigned jobs;               /**< parallel transfers; 0: 4 */
+	int force;                   /**< push: move refs the remote moved meanwhile */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
+} arca_sync_options;
+
+#define ARCA_SYNC_OPTIONS_VERSION 1
+#define ARCA_SYNC_OPTIONS_INIT { ARCA_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL }
+ARCA_API int arca_sync_options_init(arca_sync_options *opts, unsigned int version);
+
+typedef struct {
+	unsigned int version;
+	uint64_t artifacts;          /**< artifacts sent / received */
+	uint64_t chunks;             /**< chunks sent / received */
+	uint64_t bytes;              /**< object bytes sent / received (bodies) */
+	uint64_t objects;            /**< objects written / read */
+	uint64_t requests;           /**< requests made, retries included */
+	uint64_t refs_moved;         /**< refs created or moved */
+} arca_sync_result;
+
+#define ARCA_SYNC_RESULT_VERSION 1
+#define ARCA_SYNC_RESULT_INIT { ARCA_SYNC_RESULT_VERSION, 0, 0, 0, 0, 0, 0 }
+
+/**
+ * Uploads what `remote` (a name from arca_remote_add, or a URL) lacks of
+ * the `n` refs in `refs` ("NAME:TAG", "NAME", or an artifact id: then it
+ * is uploaded without a ref), packs before indexes before artifacts before
+ * refs. Interrupted at any point and run again, it resumes: what is
+ * already there is not sent again. A ref the remote moved to an artifact
+ * that is not an ancestor of ours is refused (ARCA_EEXISTS) unless
+ * opts->force. Reads the store only.
+ */
+ARCA_API int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
+		const char *const *refs, size_t n, const arca_sync_options *opts);
+
+/**
+ * Fetches the `n` refs (as for push) from `remote` with plain GETs (ranges
+ * of pack objects where that saves bytes), only the chunks this store
+ * lacks, hashing each before it enters the store; then adds the artifacts
+ * and sets the refs in one transaction. On any error nothing is added.
+ */
+ARCA_API int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
+		const char *const *refs, size_t n, const arca_sync_options *opts);
+
+typedef int (*arca_remote_ref_cb)(const char *name, const char *tag, const arca_id *id,
+		void *payload);
+/** Calls cb for each ref `remote` holds (by name, tag); needs a remote
+ *  that can list (directory, S3): ARCA_EUNSUPPORTED for static HTTP. */
+ARCA_API int arca_remote_ref_foreach(arca_store *s, const char *remote,
+		const arca_sync_options *opts, arca_remote_ref_cb cb, void *payload);
+
+/* ---- bundles ---- */
+
+/**
+ * Writes a bundle holding everything needed to restore the `n` refs to
+ * `fd` (a file or a pipe: written in one pass); with `since` (n_since
+ * refs), only what those artifacts lack. Same store, refs and since: same
+ * bytes. Reads the store only.
+ */
+ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs,
+		size_t n, const char *const *since, size_t n_since, int fd,
+		const arca_sync_options *opts);
+
+/**
+ * Reads a bundle from `fd` in one pass, checks every object, then adds its
+ * artifacts and refs in one transaction. A truncated, damaged or hostile
+ * bundle, or one whose `since` bases this store lacks, is refused with
+ * ARCA_ECORRUPT (or ARCA_ENOTFOUND for a missing base) and the store is
+ * left exactly as it was.
+ */
+ARCA_API int arca_import(arca_sync_result *out, arca_store *s, int fd,
+		const arca_sync_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
