@@ -96,6 +96,24 @@ static int read_record_bytes(arca_cas *cas, const arca_chunk_loc *loc, size_t to
 	return 0;
 }
 
+/* Decodes the group record read for `loc` (`total` bytes) and checks its
+ * member table and that it is the group the index describes. */
+static int check_group(arca_group *g, const arca_chunk_loc *loc, const uint8_t *bytes,
+		size_t total)
+{
+	int rc;
+	if ((rc = arca_group_decode(g, bytes, total)) != 0 ||
+	    (rc = arca_group_table_check(g, bytes + ARCA_RECORD_HEADER_LEN)) != 0)
+		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
+			(unsigned long long)loc->offset);
+	if (g->nmembers != loc->nmembers || g->raw_len != loc->group_raw ||
+	    g->stored_len != loc->stored_len || g->codec != loc->codec)
+		return arca_err_set(ARCA_ECORRUPT,
+			"pack %08u offset %llu: group does not match the index",
+			loc->pack, (unsigned long long)loc->offset);
+	return 0;
+}
+
 int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
 		const uint8_t **table)
 {
@@ -111,15 +129,8 @@ int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_rea
 	if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
 	    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
 		return rc;
-	if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
-	    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
-		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
-			(unsigned long long)loc->offset);
-	if (g.nmembers != loc->nmembers || g.raw_len != loc->group_raw ||
-	    g.stored_len != loc->stored_len || g.codec != loc->codec)
-		return arca_err_set(ARCA_ECORRUPT,
-			"pack %08u offset %llu: group does not match the index",
-			loc->pack, (unsigned long long)loc->offset);
+	if ((rc = check_group(&g, loc, r->stored, total)) != 0)
+		return rc;
 	if ((rc = arca_group_unpack(r->dec, &g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
 			r->graw, r->graw_cap)) != 0)
 		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
@@ -221,15 +232,8 @@ int arca_cas_read_stored(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t
 		return rc;
 	if (loc->grouped) {
 		arca_group g;
-		if ((rc = arca_group_decode(&g, r->stored, total)) != 0 ||
-		    (rc = arca_group_table_check(&g, r->stored + ARCA_RECORD_HEADER_LEN)) != 0)
-			return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
-				(unsigned long long)loc->offset);
-		if (g.nmembers != loc->nmembers || g.raw_len != loc->group_raw ||
-		    g.stored_len != loc->stored_len || g.codec != loc->codec)
-			return arca_err_set(ARCA_ECORRUPT,
-				"pack %08u offset %llu: group does not match the index",
-				loc->pack, (unsigned long long)loc->offset);
+		if ((rc = check_group(&g, loc, r->stored, total)) != 0)
+			return rc;
 		out->codec = g.codec;
 		out->raw_len = g.raw_len;
 		out->stored_len = g.stored_len;

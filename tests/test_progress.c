@@ -178,7 +178,7 @@ static void make_tree(const char *dir, uint64_t seed)
 {
 	for (int d = 0; d < 3; d++) {
 		char sub[4096];
-		snprintf(sub, sizeof(sub), "%s/d%d", dir, d);
+		assert_true(snprintf(sub, sizeof(sub), "%s/d%d", dir, d) < (int)sizeof(sub));
 		mkdir(sub, 0755);
 		for (int i = 0; i < 8; i++) {
 			char name[32];
