@@ -15,6 +15,8 @@
 # given, then prints S3_ENDPOINT=, S3_ACCESS_KEY=, S3_SECRET_KEY=,
 # S3_REGION= (and S3_BUCKET=) lines and writes them to DIR/env.
 # Exits 77 (ctest's skip code) when the ceph packages are missing.
+# S3_MEMSTORE_BYTES sets the OSD's capacity (objects live in memory;
+# 1 GiB by default, which the tests need; the sync benchmark wants more).
 set -euo pipefail
 
 ACCESS_KEY=ARCATESTACCESSKEY000
@@ -164,6 +166,7 @@ mon data = $D/data/mon/\$cluster-\$id
 [osd]
 osd data = $D/data/osd/\$cluster-\$id
 osd objectstore = memstore
+memstore device bytes = ${S3_MEMSTORE_BYTES:-1073741824}
 
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$port
