@@ -7,18 +7,20 @@ every path while ignoring Range.
   flaky_http.py proxy UPSTREAM_PORT | flaky_http.py static FILE
 
 Prints its port on stdout once it listens. Control paths (not counted):
-  GET /__arca/fail/N/before   the next N requests get 500 at once
-  GET /__arca/fail/N/after    the next N are forwarded, then answered 500
+  GET /__arca/fail/N/before[/CODE]   the next N requests get 500 (or CODE) at once
+  GET /__arca/fail/N/after           the next N are forwarded, then answered 500
+  GET /__arca/fail/N/stall           the next N get no answer for 3 s
   GET /__arca/count           requests seen so far
 """
 import http.client
 import http.server
 import sys
 import threading
+import time
 
 MODE, ARG = sys.argv[1], sys.argv[2]
 LOCK = threading.Lock()
-STATE = {"fail": 0, "when": "before", "count": 0}
+STATE = {"fail": 0, "when": "before", "code": 500, "count": 0}
 ERR = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code></Error>'
 HOP = ("connection", "keep-alive", "transfer-encoding", "content-length")
 
@@ -46,6 +48,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with LOCK:
                 if p[2] == "fail":
                     STATE["fail"], STATE["when"] = int(p[3]), p[4]
+                    STATE["code"] = int(p[5]) if len(p) > 5 else 500
                 c = STATE["count"]
             return self.reply(200, str(c).encode())
         with LOCK:
@@ -53,9 +56,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             fail = STATE["fail"] > 0
             if fail:
                 STATE["fail"] -= 1
-            when = STATE["when"]
+            when, code = STATE["when"], STATE["code"]
+        if fail and when == "stall":
+            time.sleep(3)
+            self.close_connection = True
+            return
         if fail and when == "before":
-            return self.reply(500, ERR, [("Content-Type", "application/xml")])
+            return self.reply(code, ERR, [("Content-Type", "application/xml")])
         if MODE == "static":
             with open(ARG, "rb") as f:
                 data = f.read()

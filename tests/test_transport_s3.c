@@ -828,7 +828,7 @@ static void http_get_range_head_from_lighttpd(void **state)
 
 static void http_server_ignoring_range_and_failing(void **state)
 {
-	char file[4300], url[256];
+	char file[4300], url[256], msg[256];
 	uint8_t data[50000];
 	arca_transport_config c = cfg_with(NULL, NULL);
 	arca_transport *t = NULL;
@@ -857,6 +857,33 @@ static void http_server_ignoring_range_and_failing(void **state)
 	n0 = arca_http_transport_requests(t);
 	assert_int_equal(get_mem(t, "packs/x", 10, 10, &b, NULL), 0);
 	assert_int_equal(arca_http_transport_requests(t) - n0, 3);
+	assert_memory_equal(b.ptr, data + 10, 10);
+	/* 429 and 503 are retried too */
+	flaky_ctl(port, "fail/1/before/429");
+	n0 = arca_http_transport_requests(t);
+	assert_int_equal(t->head(t, "packs/x", NULL), 0);
+	assert_int_equal(arca_http_transport_requests(t) - n0, 2);
+	flaky_ctl(port, "fail/1/before/503");
+	n0 = arca_http_transport_requests(t);
+	assert_int_equal(t->head(t, "packs/x", NULL), 0);
+	assert_int_equal(arca_http_transport_requests(t) - n0, 2);
+	/* other 4xx never are */
+	flaky_ctl(port, "fail/1/before/400");
+	n0 = arca_http_transport_requests(t);
+	assert_int_equal(get_mem(t, "packs/x", 0, 10, &b, NULL), ARCA_EIO);
+	assert_int_equal(arca_http_transport_requests(t) - n0, 1);
+	snprintf(msg, sizeof(msg), "get http://127.0.0.1:%d/r/packs/x: 400 InternalError", port);
+	assert_string_equal(arca_error_last(), msg);
+	flaky_ctl(port, "fail/1/before/401");
+	assert_int_equal(get_mem(t, "packs/x", 0, 10, &b, NULL), ARCA_EAUTH);
+	assert_int_equal(arca_http_transport_requests(t) - n0, 2);
+	t->free(t);
+	/* no progress for timeout_s: the request is given up and retried */
+	c.timeout_s = 1;
+	assert_int_equal(arca_transport_http_open(&t, url, &c), 0);
+	flaky_ctl(port, "fail/1/stall");
+	assert_int_equal(get_mem(t, "packs/x", 10, 10, &b, NULL), 0);
+	assert_int_equal(arca_http_transport_requests(t), 2);
 	assert_memory_equal(b.ptr, data + 10, 10);
 	t->free(t);
 	stop_pid(pid);
