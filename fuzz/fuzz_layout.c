@@ -137,7 +137,8 @@ static void ref_key(const uint8_t *p, size_t n)
 		CHECK(rc == ARCA_EINVAL);
 		return;
 	}
-	CHECK(strstr(key, "..") == NULL && key[0] != '/' && strstr(key, "//") == NULL);
+	/* no part is empty or starts with '.' (so none is "." or "..") */
+	CHECK(key[0] != '/' && strstr(key, "//") == NULL && strstr(key, "/.") == NULL);
 	CHECK(arca_layout_ref_key(&b, name, tag, seq) == 0);
 	CHECK(strcmp(arca_buf_cstr(&b), key) == 0);
 	arca_buf_release(&b);
