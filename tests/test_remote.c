@@ -173,6 +173,40 @@ static void a_second_push_sends_no_pack(void **state)
 	assert_true(res.bytes < 400000);
 }
 
+static void a_pull_fetches_only_the_records_the_store_lacks(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char part[4096], cmd[16384];
+	arca_sync_result res;
+	arca_store *b;
+	off_t packsize = 0;
+	DIR *d;
+	struct dirent *de;
+
+	make_tree(f->src, 10, 8u << 20);
+	th_write_random(th_path(f->src, "mid"), 200000, 11);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_non_null(d = opendir(th_path(r, "packs")));
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".arcp"))
+			packsize += th_file_size(th_path(th_path(r, "packs"), de->d_name));
+	closedir(d);
+
+	/* a store that has everything but "mid" */
+	snprintf(part, sizeof(part), "%s/part", f->tmp);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm '%s/mid'", f->src, part, part);
+	assert_int_equal(system(cmd), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	th_snapshot(b, part, "part", NULL, NULL);
+	assert_int_equal(pull(b, r, "web", &res), 0);
+	assert_true(res.bytes < (uint64_t)packsize / 2);
+	assert_true(res.chunks >= 1);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
 static int kill_after_first_pack(const arca_progress *p, void *payload)
 {
 	(void)payload;
@@ -509,6 +543,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(push_then_pull_restores_identical_tree_and_image,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_pull_fetches_only_the_records_the_store_lacks,
+			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_killed_push_resumes_without_sending_finished_packs,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(racing_pushers_one_wins_and_a_descendant_follows,
