@@ -207,6 +207,29 @@ static void a_pull_fetches_only_the_records_the_store_lacks(void **state)
 	arca_store_free(b);
 }
 
+static void a_pack_gone_from_the_remote_is_sent_again(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char cmd[8192];
+	arca_store *b;
+
+	make_tree(f->src, 12, 400000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	/* the remote loses everything; the cache still names its packs */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r);
+	assert_int_equal(system(cmd), 0);
+	th_write_random(th_path(f->src, "new"), 1000, 13);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web", NULL), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
 static int kill_after_first_pack(const arca_progress *p, void *payload)
 {
 	(void)payload;
@@ -545,6 +568,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_pull_fetches_only_the_records_the_store_lacks,
 			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_pack_gone_from_the_remote_is_sent_again, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(a_killed_push_resumes_without_sending_finished_packs,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(racing_pushers_one_wins_and_a_descendant_follows,
