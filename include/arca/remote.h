@@ -54,13 +54,14 @@ typedef struct {
 	const char *access_key;      /**< S3; NULL: anonymous */
 	const char *secret_key;
 	const char *session_token;   /**< may be NULL */
-	unsigned jobs;               /**< parallel transfers; 0: 4 */
+	unsigned jobs;               /**< parallel transfers; 0: 4, at most 64 */
 	int force;                   /**< push: move refs the remote moved meanwhile */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
-	/** push: directory for the pack objects being built (up to `jobs` + 1
-	 *  files of about 64 MiB, unlinked at once); NULL: /tmp. The arca
-	 *  CLI passes $TMPDIR. */
+	/** Directory for temporary files, unlinked at once: push builds pack
+	 *  objects there (up to `jobs` + 1 of about 64 MiB), pull lands its
+	 *  parallel GETs there (up to `jobs` at a time). NULL: /tmp. The
+	 *  arca CLI passes $TMPDIR. */
 	const char *tmp_dir;
 } arca_sync_options;
 
