@@ -43,13 +43,21 @@ static int push(arca_store *s, const char *remote, const char *ref, arca_sync_re
 	return arca_push(r, s, remote, &ref, 1, &o);
 }
 
-static int pull(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+static int pull_jobs(arca_store *s, const char *remote, const char *ref, arca_sync_result *r,
+		unsigned jobs)
 {
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
 	arca_sync_result tmp = ARCA_SYNC_RESULT_INIT;
+	o.jobs = jobs;
 	if (!r)
 		r = &tmp;
 	r->version = ARCA_SYNC_RESULT_VERSION;
-	return arca_pull(r, s, remote, &ref, 1, NULL);
+	return arca_pull(r, s, remote, &ref, 1, &o);
+}
+
+static int pull(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+{
+	return pull_jobs(s, remote, ref, r, 0);
 }
 
 /* Files under dir/sub whose names end with `suffix`. */
@@ -203,6 +211,14 @@ static void a_pull_fetches_only_the_records_the_store_lacks(void **state)
 	assert_int_equal(pull(b, r, "web", &res), 0);
 	assert_true(res.bytes < (uint64_t)packsize / 2);
 	assert_true(res.chunks >= 1);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+
+	/* the same one GET at a time */
+	b = th_store_open(th_path(f->tmp, "b1"));
+	th_snapshot(b, part, "part", NULL, NULL);
+	assert_int_equal(pull_jobs(b, r, "web", &res, 1), 0);
+	assert_true(res.bytes < (uint64_t)packsize / 2);
 	th_restore_equals(b, f->tmp, "web", f->src);
 	arca_store_free(b);
 }
