@@ -516,6 +516,21 @@ static void hostile_keys_and_ref_entries_are_refused(void **state)
 	assert_int_equal(b.len, 1);
 	assert_int_equal(b.ptr[0], '1');
 	assert_int_equal(arca_transport_get_all(t, "k/none", &b), ARCA_ENOTFOUND);
+	/* a symlink inside the remote is never followed, at any depth */
+	{
+		char out[4096], lnk[4096];
+		snprintf(out, sizeof(out), "%s/outside", f->tmp);
+		assert_int_equal(mkdir(out, 0755), 0);
+		th_write_file(th_path(out, "secret"), "s", 1);
+		snprintf(lnk, sizeof(lnk), "%s/ln", r);
+		assert_int_equal(symlink(out, lnk), 0);
+		assert_int_equal(arca_transport_get_all(t, "ln/secret", &b), ARCA_ENOTFOUND);
+		assert_int_equal(t->head(t, "ln/secret", &size), ARCA_ENOTFOUND);
+		assert_int_equal(arca_transport_put_buf(t, "ln/new", "x", 1, 0), ARCA_EUNSAFE);
+		assert_int_equal(t->remove(t, "ln/secret"), 0);
+		assert_int_equal(access(th_path(out, "secret"), F_OK), 0);
+		assert_int_equal(access(th_path(out, "new"), F_OK), -1);
+	}
 	t->free(t);
 	arca_buf_release(&b);
 
