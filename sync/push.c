@@ -121,7 +121,13 @@ typedef struct {
 static int from_fd(void *ctx, void *buf, size_t cap, size_t *n)
 {
 	fd_src *f = ctx;
-	ssize_t got = arca_pread_full(f->fd, buf, cap, (off_t)f->off);
+	ssize_t got;
+	if (!buf && !cap) {
+		f->off = 0; /* a retry starts over */
+		*n = 0;
+		return 0;
+	}
+	got = arca_pread_full(f->fd, buf, cap, (off_t)f->off);
 	if (got < 0)
 		return arca_err_sys("read pack object");
 	f->off += (uint64_t)got;
