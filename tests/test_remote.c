@@ -558,6 +558,29 @@ static void hostile_keys_and_ref_entries_are_refused(void **state)
 		assert_int_equal(pull(b2, r, "web", NULL), ARCA_ENOTFOUND);
 		arca_store_free(b2);
 	}
+	/* an artifact object that holds another artifact: its manifest does
+	 * not hash to the id its key names */
+	{
+		char src2[4096], ka[4096], kb[4096], hexa[65], hexb[65], cmd[16384];
+		arca_id id2;
+		snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
+		make_tree(src2, 31, 50000);
+		id2 = th_snapshot(f->s, src2, "other", NULL, NULL);
+		assert_int_equal(push(f->s, r, "other", NULL), 0);
+		for (int i = 0; i < 32; i++) {
+			snprintf(hexa + 2 * i, 3, "%02x", id.bytes[i]);
+			snprintf(hexb + 2 * i, 3, "%02x", id2.bytes[i]);
+		}
+		snprintf(ka, sizeof(ka), "%s/artifacts/%s", r, hexa);
+		snprintf(kb, sizeof(kb), "%s/artifacts/%s", r, hexb);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", kb, ka);
+		assert_int_equal(system(cmd), 0);
+		snprintf(entry, sizeof(entry), "art_%s", hexa);
+		arca_store *b4 = th_store_open(th_path(f->tmp, "b4"));
+		assert_int_equal(pull(b4, r, entry, NULL), ARCA_ECORRUPT);
+		assert_non_null(strstr(arca_error_last(), "does not hash to its id"));
+		arca_store_free(b4);
+	}
 	/* not a remote */
 	{
 		arca_store *b3 = th_store_open(th_path(f->tmp, "b3"));
