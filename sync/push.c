@@ -716,6 +716,8 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 			goto done;
 	rc = arca_progress__end(&p.ps, p.packs_done, p.bytes);
 done:
+	if (rc)
+		arca_firsterr_set(&p.fe, rc); /* workers skip what is still queued */
 	pthread_mutex_lock(&p.mu);
 	p.closing = 1;
 	pthread_cond_broadcast(&p.cv_job);
