@@ -22,6 +22,9 @@ static const struct command {
 	{ "ls", cmd_ls, "list artifacts" },
 	{ "show", cmd_show, "show one artifact's metadata" },
 	{ "hub", cmd_hub, "push a workspace to a branch on a git Hub; clone or pull it" },
+	{ "remote", cmd_remote, "name, list or forget remotes (directory, S3, HTTP)" },
+	{ "push", cmd_push, "upload artifacts and move refs on a remote" },
+	{ "pull", cmd_pull, "fetch artifacts and refs from a remote" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
 	{ "repair", cmd_repair, "rebuild the index from the packs; mark and name lost data" },
@@ -64,7 +67,7 @@ static void usage(FILE *f)
 		"9 artifact still referenced by a tag, 10 authentication failed,\n"
 		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
 		"locked by another writer (see --wait), 13 interrupted (SIGINT or SIGTERM\n"
-		"during snapshot, restore, rollback, gc or verify: the operation was\n"
+		"during snapshot, restore, rollback, gc, verify, push or pull: the operation was\n"
 		"cancelled cleanly).\n");
 }
 

@@ -9,6 +9,7 @@
 #include "cas/pack.h"
 #include "store/manifest.h"
 #include "store/record.h"
+#include "sync/layout.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -394,6 +395,131 @@ static void references(void)
 		put("fuzz_ref", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }
 
+/* ---- remote pack objects (fuzz_rpack: data[0] = how to feed, then the
+ * pack: header, a raw chunk record, a raw group of two members) ---- */
+
+static void rpack_objects(void)
+{
+	uint8_t buf[4096], raw[200], table[2 * ARCA_GROUP_MEMBER_LEN];
+	arca_record r;
+	arca_group g;
+	size_t n = 1;
+
+	buf[0] = 0; /* whole pack, piece size 1 */
+	arca_pack_header_encode(buf + n, 0);
+	n += ARCA_PACK_HEADER_LEN;
+	fill(raw, sizeof(raw), 21);
+	memset(&r, 0, sizeof(r));
+	if (arca_sha256_digest(r.id, raw, 100))
+		die("sha256");
+	r.codec = ARCA_CODEC_RAW;
+	r.raw_len = r.stored_len = 100;
+	arca_record_encode(buf + n, &r);
+	n += ARCA_RECORD_HEADER_LEN;
+	memcpy(buf + n, raw, 100);
+	n += 100;
+	memset(&g, 0, sizeof(g));
+	for (int i = 0; i < 2; i++) {
+		if (arca_sha256_digest(table + i * ARCA_GROUP_MEMBER_LEN, raw + 100 + 50 * i, 50))
+			die("sha256");
+		arca_put_le32(table + i * ARCA_GROUP_MEMBER_LEN + 32, 50);
+	}
+	g.codec = ARCA_CODEC_RAW;
+	g.raw_len = g.stored_len = 100;
+	g.nmembers = 2;
+	if (arca_sha256_digest(g.table_hash, table, sizeof(table)))
+		die("sha256");
+	arca_group_encode(buf + n, &g);
+	n += ARCA_RECORD_HEADER_LEN;
+	memcpy(buf + n, table, sizeof(table));
+	n += sizeof(table);
+	memcpy(buf + n, raw + 100, 100);
+	n += 100;
+	put("fuzz_rpack", "whole", buf, n);
+	buf[0] = 1 | (3 << 1); /* records from offset 16, pieces of 112 */
+	put("fuzz_rpack", "records", buf, n);
+}
+
+/* ---- remote layout objects (fuzz_layout: first byte picks the decoder) ---- */
+
+static void put_layout(const char *name, uint8_t kind, const arca_buf *b)
+{
+	uint8_t *p = malloc(b->len + 1);
+	if (!p)
+		die("malloc");
+	p[0] = kind;
+	memcpy(p + 1, b->ptr, b->len);
+	put("fuzz_layout", name, p, b->len + 1);
+	free(p);
+}
+
+static void layout_objects(void)
+{
+	arca_buf b = ARCA_BUF_INIT(1 << 20);
+	arca_pidx_entry e[3];
+	uint8_t sha[32], packs[2][32];
+	arca_ref_entry re;
+	arca_id ids[2];
+	char names[2][ARCA_NAME_MAX + 1] = { "web", "team/app" };
+	char tags[2][ARCA_TAG_MAX + 1] = { "latest", "prod" };
+	arca_bundle_header h = { 2, names, tags, ids, 1, ids };
+
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		fill(e[i].id, 32, (uint32_t)i + 7);
+		e[i].offset = 16 + 100 * (uint64_t)i;
+		e[i].length = 100;
+		e[i].member = i == 2 ? ARCA_PIDX_PLAIN : (uint16_t)i;
+	}
+	fill(sha, 32, 3);
+	if (arca_pidx_encode(&b, sha, 316, e, 3) != 0)
+		die("pidx");
+	put_layout("pidx", 0, &b);
+	b.len = 0;
+	fill(packs[0], 32, 4);
+	fill(packs[1], 32, 5);
+	if (arca_arto_encode(&b, "\x01\x01record", 8, packs, 2) != 0)
+		die("arto");
+	put_layout("arto", 1, &b);
+	memset(&re, 0, sizeof(re));
+	memcpy(re.name, "team/app", 9);
+	memcpy(re.tag, "prod", 5);
+	re.seq = 3;
+	fill(re.id.bytes, 32, 6);
+	re.has_prev = 1;
+	fill(re.prev.bytes, 32, 7);
+	re.time_ns = 1700000000123456789ll;
+	b.len = 0;
+	if (arca_ref_entry_encode(&b, &re) != 0)
+		die("ref entry");
+	put_layout("ref-entry", 2, &b);
+	re.deleted = 1;
+	re.has_prev = 0;
+	b.len = 0;
+	if (arca_ref_entry_encode(&b, &re) != 0)
+		die("ref entry");
+	put_layout("ref-entry-deleted", 2, &b);
+	b.len = 0;
+	if (arca_ref_hint_encode(&b, 12) != 0)
+		die("hint");
+	put_layout("ref-hint", 3, &b);
+	fill(ids[0].bytes, 32, 8);
+	fill(ids[1].bytes, 32, 9);
+	b.len = 0;
+	if (arca_bundle_header_encode(&b, &h) != 0)
+		die("bundle header");
+	put_layout("bundle-header", 4, &b);
+	b.len = 0;
+	if (arca_layout_ref_key(&b, "team/app", "prod", 3) != 0)
+		die("ref key");
+	put_layout("ref-key", 5, &b);
+	b.len = 0;
+	if (arca_layout_ref_key(&b, "web", "latest", 0) != 0)
+		die("ref key");
+	put_layout("ref-key-head", 5, &b);
+	arca_buf_release(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -410,5 +536,7 @@ int main(int argc, char **argv)
 	artifact_records();
 	chunker_streams();
 	references();
+	layout_objects();
+	rpack_objects();
 	return 0;
 }

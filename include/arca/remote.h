@@ -8,9 +8,11 @@
  * options (the arca CLI reads $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY
  * and $AWS_SESSION_TOKEN); the library never stores, logs or prints them.
  *
- * Concurrency: push, ls and export only read the store (they take no
- * writer lock); pull and import hold the writer lock for their commit
- * only, after every byte has been fetched and checked. Any number of
+ * Concurrency: push, ls and export only read the store (push takes the
+ * writer lock only for a moment after each pack it uploaded, to note in
+ * its cache what the remote holds); pull and import hold the writer lock
+ * while they stage what they fetch (every chunk checked before it is
+ * staged) and commit once, or abort and leave the store as it was. Any number of
  * machines may push to one remote at once (see FORMAT.md for what happens
  * when two move the same ref).
  */
@@ -52,14 +54,19 @@ typedef struct {
 	const char *access_key;      /**< S3; NULL: anonymous */
 	const char *secret_key;
 	const char *session_token;   /**< may be NULL */
-	unsigned jobs;               /**< parallel transfers; 0: 4 */
+	unsigned jobs;               /**< parallel transfers; 0: 4, at most 64 */
 	int force;                   /**< push: move refs the remote moved meanwhile */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
+	/** Directory for temporary files, unlinked at once: push builds pack
+	 *  objects there (up to `jobs` + 1 of about 64 MiB), pull lands its
+	 *  parallel GETs there (up to `jobs` at a time). NULL: /tmp. The
+	 *  arca CLI passes $TMPDIR. */
+	const char *tmp_dir;
 } arca_sync_options;
 
 #define ARCA_SYNC_OPTIONS_VERSION 1
-#define ARCA_SYNC_OPTIONS_INIT { ARCA_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL }
+#define ARCA_SYNC_OPTIONS_INIT { ARCA_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL }
 ARCA_API int arca_sync_options_init(arca_sync_options *opts, unsigned int version);
 
 typedef struct {
