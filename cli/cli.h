@@ -133,6 +133,8 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv);
 /* Remotes (cli/cmd_push.c): credentials from $AWS_* and $TMPDIR into `o`;
  * a result line or JSON object; --jobs. */
 void cli_sync_env(arca_sync_options *o);
+/** 1 when the store the command would open exists (no message either way). */
+int cli_store_exists(cli_ctx *ctx);
 void cli_sync_print(const char *verb, int json, const arca_sync_result *r);
 int cli_parse_jobs(const char *cmd, const char *arg, unsigned *jobs);
 

@@ -8,13 +8,17 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] restore REF DEST [--force] [--progress] [--json]\n"
+		"usage: arca [--store DIR] restore [--from REMOTE] REF DEST [--force] [--progress]\n"
+		"                                  [--json]\n"
 		"\n"
 		"Restores artifact REF to DEST: a tree into a new directory, an image into a\n"
 		"new file that is sparse where the artifact has holes. Every chunk is checked\n"
 		"against its SHA-256 id. Nothing is ever written outside DEST. ^C stops it\n"
 		"(exit status 13) and leaves DEST partly written, as any failed restore does.\n"
 		"\n"
+		"  --from REMOTE  restore REF of REMOTE (a name from 'arca remote add', or a\n"
+		"            URL) without adding it to the store: its chunks are fetched into\n"
+		"            a temporary store in $TMPDIR (else /tmp), removed afterwards\n"
 		"  --force   for trees: allow DEST to be an existing empty directory;\n"
 		"            for images: overwrite an existing file or block device\n"
 		"  --progress  print a progress line to stderr\n"
@@ -25,6 +29,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "from", required_argument, NULL, 'F' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
@@ -34,6 +39,8 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
 	arca_store *store = NULL;
 	arca_op_stats st = ARCA_OP_STATS_INIT;
+	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+	const char *from = NULL;
 	int json = 0, show = 0, c, rc, status;
 	struct timespec t0, t1;
 	cli_progress cp;
@@ -42,6 +49,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': ro.force = 1; break;
+		case 'F': from = optarg; break;
 		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
@@ -51,13 +59,24 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	}
 	if (optind + 2 != argc)
 		return cli_usage_error("restore", "expected REF and DEST");
-	if ((status = cli_open_store(ctx, "restore", &store, 0)) != 0)
+	if (from && !cli_store_exists(ctx)) {
+		store = NULL; /* a URL needs no store: nothing is kept */
+	} else if ((status = cli_open_store(ctx, "restore", &store, 0)) != 0) {
 		return status;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cli_progress_begin(&cp, "restore", show);
 	ro.progress_cb = cli_progress_cb;
 	ro.progress_payload = &cp;
-	rc = arca_restore(store, argv[optind], argv[optind + 1], &ro, &st);
+	if (from) {
+		cli_sync_env(&so);
+		so.progress_cb = cli_progress_cb;
+		so.progress_payload = &cp;
+		rc = arca_remote_restore(&st, store, from, argv[optind], argv[optind + 1], &ro, &so,
+			NULL);
+	} else {
+		rc = arca_restore(store, argv[optind], argv[optind + 1], &ro, &st);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (rc == ARCA_EUSER && cli_interrupted()) {
 		status = cli_fail_interrupted(&cp, "the store is unchanged; DEST may be partly "

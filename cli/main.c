@@ -186,6 +186,15 @@ static void on_wait(long pid, double waited_s, void *payload)
 	fprintf(stderr, "arca: waiting for the store's writer (pid %ld)...\n", pid);
 }
 
+int cli_store_exists(cli_ctx *ctx)
+{
+	const char *path = ctx->store_path ? ctx->store_path : store_default();
+	char idx[4096];
+	struct stat st;
+	return path && (size_t)snprintf(idx, sizeof(idx), "%s/index.lmdb", path) < sizeof(idx) &&
+		stat(idx, &st) == 0;
+}
+
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create)
 {
 	arca_store_options o = ARCA_STORE_OPTIONS_INIT;

@@ -389,6 +389,8 @@ check "ls --remote --json" bash -c "'$ARCA' --store '$RS' ls --remote origin --j
 check "pull by URL into a new store" status_is 0 "$ARCA" --store "$T/rstore2" pull "$R" site
 check "pulled artifact restores" bash -c "'$ARCA' --store '$T/rstore2' restore site '$RD' && diff -r '$T/rsrc' '$RD'"
 check "pull of a missing ref exits 3" status_is 3 "$ARCA" --store "$T/rstore2" pull "$R" nosuch
+check "restore --from a remote into a store that lacks it" bash -c "'$ARCA' --store '$T/rstore3' restore --from '$R' site '$T/rdest3' && diff -r '$T/rsrc' '$T/rdest3'"
+check "restore --from adds nothing to the store" bash -c "'$ARCA' --store '$T/rstore3' ls | grep -c art_ | grep -qx 0"
 check "push to an unknown remote exits 3" status_is 3 "$ARCA" --store "$RS" push nowhere site
 check "remote rm" status_is 0 "$ARCA" --store "$RS" remote rm origin
 check "remote rm again exits 3" status_is 3 "$ARCA" --store "$RS" remote rm origin

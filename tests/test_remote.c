@@ -612,6 +612,48 @@ static void remote_refs_are_listed(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* restore --from: the bytes come from the remote, the store gains nothing
+ * and the temporary store is gone afterwards. */
+static void a_remote_restore_adds_nothing_to_the_store(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char tmpdir[4096], out[4096];
+	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result pulled = ARCA_SYNC_RESULT_INIT;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
+	arca_store_stats before = ARCA_STORE_STATS_INIT, after = ARCA_STORE_STATS_INIT;
+	arca_store *b;
+
+	make_tree(f->src, 4, 300000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(arca_remote_add(b, "origin", r, NULL, 0), 0);
+	assert_int_equal(arca_store_stats_get(&before, b), 0);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	so.tmp_dir = tmpdir;
+	snprintf(out, sizeof(out), "%s/out", f->tmp);
+	assert_int_equal(arca_remote_restore(&st, b, "origin", "web", out, NULL, &so, &pulled), 0);
+	{
+		char why[512];
+		assert_int_equal(th_tree_equal(f->src, out, why, sizeof(why)), 0);
+	}
+	assert_int_equal(pulled.artifacts, 1);
+	assert_true(st.entries > 0);
+	assert_int_equal(arca_store_stats_get(&after, b), 0);
+	assert_int_equal(after.artifacts, 0);
+	assert_int_equal(after.chunks, before.chunks);
+	assert_int_equal(count_files(tmpdir, "", ""), 0);
+	/* an unknown ref fails, and still leaves nothing behind */
+	snprintf(out, sizeof(out), "%s/out2", f->tmp);
+	assert_int_equal(arca_remote_restore(NULL, b, "origin", "nope", out, NULL, &so, NULL),
+		ARCA_ENOTFOUND);
+	assert_int_equal(count_files(tmpdir, "", ""), 0);
+	arca_store_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -634,6 +676,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(hostile_keys_and_ref_entries_are_refused, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(remote_refs_are_listed, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_remote_restore_adds_nothing_to_the_store, th_setup,
+			th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

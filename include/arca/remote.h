@@ -110,6 +110,19 @@ typedef int (*arca_remote_ref_cb)(const char *name, const char *tag, const arca_
 ARCA_API int arca_remote_ref_foreach(arca_store *s, const char *remote,
 		const arca_sync_options *opts, arca_remote_ref_cb cb, void *payload);
 
+/**
+ * Restores `ref` of `remote` (a name store `s` knows, or a URL; `s` may be
+ * NULL for a URL) to `dest` as arca_restore would, adding nothing to `s`:
+ * the chunks are
+ * fetched (as arca_pull) into a throw-away store in so->tmp_dir (NULL:
+ * /tmp), which is removed afterwards, so that directory needs room for
+ * the artifact's compressed chunks. `stats` and `pulled` (either may be
+ * NULL) receive the restore's and the fetch's counters.
+ */
+ARCA_API int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
+		const char *ref, const char *dest, const arca_restore_options *ro,
+		const arca_sync_options *so, arca_sync_result *pulled);
+
 /* ---- bundles ---- */
 
 /**
