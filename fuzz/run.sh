@@ -10,7 +10,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS    seconds per target (default 30)
-#   FUZZ_TARGETS    targets to run (default: all six)
+#   FUZZ_TARGETS    targets to run (default: all of fuzz/targets.cmake)
 #   FUZZ_BUILD_DIR  build directory (default: <repo>/build-fuzz)
 #   FUZZ_CC         compiler (default: clang)
 #   FUZZ_ARGS       extra libFuzzer flags for every target
@@ -20,7 +20,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack"}
+all=$(sed -n 's/^set(ARCA_FUZZ_TARGETS \(.*\))$/\1/p' "$here/targets.cmake")
+[ -n "$all" ] || { echo "run.sh: no targets in $here/targets.cmake" >&2; exit 1; }
+targets=${FUZZ_TARGETS:-$all}
 cc=${FUZZ_CC:-clang}
 
 mkdir -p "$build"

@@ -1,4 +1,4 @@
 # The fuzz targets: fuzz/<name>.c each defines LLVMFuzzerTestOneInput.
 # Shared by fuzz/CMakeLists.txt (libFuzzer builds) and fuzz/replay.cmake
 # (corpus replays in the normal build).
-set(ARCA_FUZZ_TARGETS fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack fuzz_layout fuzz_rpack)
+set(ARCA_FUZZ_TARGETS fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack fuzz_layout fuzz_rpack fuzz_s3)

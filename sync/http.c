@@ -311,11 +311,8 @@ static void parse_content_range(arca_http_response *r, const char *p, const char
 	r->has_range = 1;
 }
 
-static size_t on_header(char *buf, size_t sz, size_t nm, void *u)
+void arca_http__parse_header(arca_http_response *r, const char *buf, size_t n)
 {
-	one_try *a = u;
-	arca_http_response *r = a->resp;
-	size_t n = sz * nm;
 	const char *end = buf + n, *p;
 	while (end > buf && (end[-1] == '\r' || end[-1] == '\n'))
 		end--;
@@ -330,6 +327,12 @@ static size_t on_header(char *buf, size_t sz, size_t nm, void *u)
 	} else if (ieq_prefix(buf, n, "content-range:")) {
 		parse_content_range(r, buf + 14, end);
 	}
+}
+
+static size_t on_header(char *buf, size_t sz, size_t nm, void *u)
+{
+	one_try *a = u;
+	arca_http__parse_header(a->resp, buf, sz * nm);
 	return sz * nm;
 }
 

@@ -124,6 +124,14 @@ int arca_http_get_range(arca_http_client *c, const char *base, arca_http_request
  * no answer or anything else -> ARCA_EIO.
  */
 int arca_http_fail(const char *op, const char *what, const arca_http_response *r);
+/** Takes one response header line (status line, Content-Length,
+ *  Content-Range; hostile bytes) into `r`. (Fuzzed: fuzz/fuzz_s3.c.) */
+void arca_http__parse_header(arca_http_response *r, const char *buf, size_t n);
+/** One ListObjectsV2 page (hostile bytes): cb per key under `prefix`, with
+ *  the prefix cut; `token` gets the continuation token, empty at the end.
+ *  (Fuzzed: fuzz/fuzz_s3.c.) */
+int arca_s3__list_page(const char *prefix, const char *body, size_t blen, const char *what,
+		arca_transport_list_cb cb, void *ctx, arca_buf *token);
 
 /** The <Code> of an S3 XML error body into `out` ("" when none). */
 void arca_http_error_code(const arca_http_response *r, char *out, size_t n);

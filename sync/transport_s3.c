@@ -502,12 +502,12 @@ static const char *xml_elem(const char *p, const char *end, const char *tag, siz
 }
 
 /* One page: calls cb per key; sets `token` (empty when it was the last). */
-static int list_page(s3 *t, const char *body, size_t blen, const char *what,
+int arca_s3__list_page(const char *prefix, const char *body, size_t blen, const char *what,
 		arca_transport_list_cb cb, void *ctx, arca_buf *token)
 {
 	const char *p = body, *end = body + blen, *v;
 	arca_buf key = ARCA_BUF_INIT(4 * S3_KEY_MAX);
-	size_t n, plen = strlen(t->prefix);
+	size_t n, plen = strlen(prefix);
 	int rc = 0, truncated = 0;
 	if (!memmem(body, blen, "<ListBucketResult", 17)) {
 		rc = arca_err_set(ARCA_ECORRUPT, "list %s: not a ListBucketResult", what);
@@ -529,7 +529,7 @@ static int list_page(s3 *t, const char *body, size_t blen, const char *what,
 			size = size * 10 + (uint64_t)(s[i] - '0');
 		}
 		if (!sn || xml_decode(&key, k, kn) < 0 || key.len < plen ||
-				memcmp(key.ptr, t->prefix, plen) != 0) {
+				memcmp(key.ptr, prefix, plen) != 0) {
 			rc = arca_err_set(ARCA_ECORRUPT, "list %s: a bad key", what);
 			goto done;
 		}
@@ -594,7 +594,7 @@ static int s3_list(arca_transport *tr, const char *prefix, arca_transport_list_c
 		else if (rc == 0 && resp.status != 200)
 			rc = arca_http_fail("list", arca_buf_cstr(&what), &resp);
 		else if (rc == 0 && (rc = arca_buf_setf(&prev, "%s", arca_buf_cstr(&token))) == 0)
-			rc = list_page(t, (const char *)resp.body.ptr ? (const char *)resp.body.ptr : "",
+			rc = arca_s3__list_page(t->prefix, (const char *)resp.body.ptr ? (const char *)resp.body.ptr : "",
 				resp.body.len, arca_buf_cstr(&what), cb, ctx, &token);
 		arca_http_response_release(&resp);
 		if (rc || !token.len)
