@@ -106,10 +106,13 @@ ARCA_API int arca_remote_ref_foreach(arca_store *s, const char *remote,
 /* ---- bundles ---- */
 
 /**
- * Writes a bundle holding everything needed to restore the `n` refs to
- * `fd` (a file or a pipe: written in one pass); with `since` (n_since
- * refs), only what those artifacts lack. Same store, refs and since: same
- * bytes. Reads the store only.
+ * Writes a bundle holding everything needed to restore the `n` refs
+ * ("NAME:TAG" or "NAME"; a bundle carries refs, so an artifact id is
+ * ARCA_EINVAL) to `fd` (a file or a pipe: written in one pass); with
+ * `since` (n_since references of any kind), only what those artifacts
+ * lack. Same store, refs and since: same bytes. Reads the store only;
+ * each pack is built in an unlinked temporary file in the store's
+ * directory (else /tmp) before it is copied out. `out` may be NULL.
  */
 ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs,
 		size_t n, const char *const *since, size_t n_since, int fd,
@@ -120,7 +123,10 @@ ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const
  * artifacts and refs in one transaction. A truncated, damaged or hostile
  * bundle, or one whose `since` bases this store lacks, is refused with
  * ARCA_ECORRUPT (or ARCA_ENOTFOUND for a missing base) and the store is
- * left exactly as it was.
+ * left exactly as it was. An artifact the store has keeps its record; a
+ * ref it moves gets a history entry at the artifact's creation time.
+ * Progress phase ARCA_PROGRESS_DOWNLOAD (export: ARCA_PROGRESS_UPLOAD):
+ * items are members, bytes their sizes. `out` may be NULL.
  */
 ARCA_API int arca_import(arca_sync_result *out, arca_store *s, int fd,
 		const arca_sync_options *opts);
