@@ -125,5 +125,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_rollback(cli_ctx *ctx, int argc, char **argv);
 int cmd_diff(cli_ctx *ctx, int argc, char **argv);
 int cmd_hub(cli_ctx *ctx, int argc, char **argv);
+int cmd_export(cli_ctx *ctx, int argc, char **argv);
+int cmd_import(cli_ctx *ctx, int argc, char **argv);
 
 #endif
