@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack"}
+targets=${FUZZ_TARGETS:-"fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_chunker fuzz_ref fuzz_pack fuzz_bundle"}
 cc=${FUZZ_CC:-clang}
 
 mkdir -p "$build"
@@ -39,6 +39,7 @@ target_args() {
 	fuzz_chunker) echo "-max_len=8192" ;;
 	fuzz_ref) echo "-max_len=600" ;;
 	fuzz_pack) echo "-max_len=65536" ;;
+	fuzz_bundle) echo "-max_len=262144" ;;
 	*) echo "" ;;
 	esac
 }
