@@ -75,7 +75,6 @@ typedef struct {
 	uint8_t *buf;
 	size_t buf_cap;
 	arca_chunk_reader cr;
-	int cr_ok;
 } importer;
 
 static int corrupt(const char *fmt, const char *name)

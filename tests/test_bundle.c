@@ -349,6 +349,30 @@ static void image_round_trip_restores_identically(void **state)
 	assert_int_equal(th_file_equal(img, out), 0);
 }
 
+static void long_ref_names_round_trip(void **state)
+{
+	fixture *f = *state;
+	char name[256], tag[129], ref[400], path[4200];
+	const char *refs[] = { ref };
+	arca_id id, got;
+
+	/* a key longer than ustar's 100-byte name field: pax carries it */
+	memset(name, 'n', 255);
+	for (int i = 50; i < 250; i += 51)
+		name[i] = '/';
+	name[255] = 0;
+	memset(tag, 't', 128);
+	tag[128] = 0;
+	snprintf(ref, sizeof(ref), "%s:%s", name, tag);
+	id = th_snapshot(f->a, f->src, name, tag, NULL);
+	snprintf(path, sizeof(path), "%s/long.tar", f->tmp);
+	export_ok(f->a, refs, 1, NULL, 0, path);
+	if (import_from(f->b, path, NULL) != 0)
+		fail_msg("import: %s", arca_error_last());
+	assert_int_equal(arca_resolve(&got, f->b, ref), 0);
+	assert_memory_equal(got.bytes, id.bytes, 32);
+}
+
 /* ---- determinism ---- */
 
 typedef struct {
@@ -820,6 +844,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(tree_round_trip_restores_identically, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_round_trip_restores_identically, setup, teardown),
+		cmocka_unit_test_setup_teardown(long_ref_names_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_exports_are_byte_identical, setup, teardown),
 		cmocka_unit_test_setup_teardown(members_follow_the_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(since_leaves_out_the_base, setup, teardown),
