@@ -79,7 +79,9 @@ enum {
 	ARCA_META_CKPT_END = 7, /* u64 first seq, u64 last seq, u64 members */
 	ARCA_META_COMMIT = 8,   /* u64 first seq, u64 records: the writer's
 	                           records before this one are committed */
-	ARCA_META_TYPE_MAX = 8
+	ARCA_META_REMOTE_SET = 9, /* NAME + 0 + remote config */
+	ARCA_META_REMOTE_DEL = 10, /* NAME */
+	ARCA_META_TYPE_MAX = 10
 };
 
 /* flags */

@@ -7,6 +7,7 @@
 
 #include "arca/arca.h"
 #include "arca/hub.h"
+#include "arca/remote.h"
 
 typedef struct {
 	const char *store_path;
@@ -125,7 +126,16 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv);
 int cmd_rollback(cli_ctx *ctx, int argc, char **argv);
 int cmd_diff(cli_ctx *ctx, int argc, char **argv);
 int cmd_hub(cli_ctx *ctx, int argc, char **argv);
+int cmd_remote(cli_ctx *ctx, int argc, char **argv);
+int cmd_push(cli_ctx *ctx, int argc, char **argv);
+int cmd_pull(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cmd_import(cli_ctx *ctx, int argc, char **argv);
+
+/* Remotes (cli/cmd_push.c): credentials from $AWS_* and $TMPDIR into `o`;
+ * a result line or JSON object; --jobs. */
+void cli_sync_env(arca_sync_options *o);
+void cli_sync_print(const char *verb, int json, const arca_sync_result *r);
+int cli_parse_jobs(const char *cmd, const char *arg, unsigned *jobs);
 
 #endif

@@ -20,7 +20,8 @@ static void help(FILE *f)
 		"'arca import'. With --since, only what the artifacts BASE (any reference)\n"
 		"lack; the importing store must have those. The same refs of the same store\n"
 		"give the same bytes. FILE is written as FILE.tmp and renamed when complete;\n"
-		"'-o -' writes to standard output (not to a terminal). Reads the store only.\n"
+		"'-o -' writes to standard output (not to a terminal). Reads the store only;\n"
+		"pack objects are built in $TMPDIR (else beside the store, else /tmp).\n"
 		"\n"
 		"  -o, --output FILE  where to write the bundle ('-': standard output)\n"
 		"  --since BASE       leave out what artifact BASE has (repeatable)\n"
@@ -126,6 +127,8 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		status = EXIT_FAIL;
 		goto out;
 	}
+	if (getenv("TMPDIR") && *getenv("TMPDIR"))
+		so.tmp_dir = getenv("TMPDIR");
 	cli_progress_begin(&cp, "export", show);
 	so.progress_cb = cli_progress_cb;
 	so.progress_payload = &cp;

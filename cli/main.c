@@ -22,6 +22,9 @@ static const struct command {
 	{ "ls", cmd_ls, "list artifacts" },
 	{ "show", cmd_show, "show one artifact's metadata" },
 	{ "hub", cmd_hub, "push a workspace to a branch on a git Hub; clone or pull it" },
+	{ "remote", cmd_remote, "name, list or forget remotes (directory, S3, HTTP)" },
+	{ "push", cmd_push, "upload artifacts and move refs on a remote" },
+	{ "pull", cmd_pull, "fetch artifacts and refs from a remote" },
 	{ "export", cmd_export, "write refs and what they need to one bundle file (tar)" },
 	{ "import", cmd_import, "check a bundle and add its artifacts and refs" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
@@ -66,8 +69,8 @@ static void usage(FILE *f)
 		"9 artifact still referenced by a tag, 10 authentication failed,\n"
 		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
 		"locked by another writer (see --wait), 13 interrupted (SIGINT or SIGTERM\n"
-		"during snapshot, restore, rollback, gc, verify, export or import: the\n"
-		"operation was cancelled cleanly).\n");
+		"during snapshot, restore, rollback, gc, verify, push, pull, export or\n"
+		"import: the operation was cancelled cleanly).\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -10,6 +10,7 @@
 #include "cas/pack.h"
 #include "store/manifest.h"
 #include "store/record.h"
+#include "sync/layout.h"
 #include "util/buf.h"
 
 #include <errno.h>
@@ -488,6 +489,84 @@ static void bundles(void)
 	put_bundle(s, dir, "image", img, 1, NULL, 0);
 	arca_store_free(s);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+/* ---- remote layout objects (fuzz_layout: first byte picks the decoder) ---- */
+
+static void put_layout(const char *name, uint8_t kind, const arca_buf *b)
+{
+	uint8_t *p = malloc(b->len + 1);
+	if (!p)
+		die("malloc");
+	p[0] = kind;
+	memcpy(p + 1, b->ptr, b->len);
+	put("fuzz_layout", name, p, b->len + 1);
+	free(p);
+}
+
+static void layout_objects(void)
+{
+	arca_buf b = ARCA_BUF_INIT(1 << 20);
+	arca_pidx_entry e[3];
+	uint8_t sha[32], packs[2][32];
+	arca_ref_entry re;
+	arca_id ids[2];
+	char names[2][ARCA_NAME_MAX + 1] = { "web", "team/app" };
+	char tags[2][ARCA_TAG_MAX + 1] = { "latest", "prod" };
+	arca_bundle_header h = { 2, names, tags, ids, 1, ids };
+
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		fill(e[i].id, 32, (uint32_t)i + 7);
+		e[i].offset = 16 + 100 * (uint64_t)i;
+		e[i].length = 100;
+		e[i].member = i == 2 ? ARCA_PIDX_PLAIN : (uint16_t)i;
+	}
+	fill(sha, 32, 3);
+	if (arca_pidx_encode(&b, sha, 316, e, 3) != 0)
+		die("pidx");
+	put_layout("pidx", 0, &b);
+	b.len = 0;
+	fill(packs[0], 32, 4);
+	fill(packs[1], 32, 5);
+	if (arca_arto_encode(&b, "\x01\x01record", 8, packs, 2) != 0)
+		die("arto");
+	put_layout("arto", 1, &b);
+	memset(&re, 0, sizeof(re));
+	memcpy(re.name, "team/app", 9);
+	memcpy(re.tag, "prod", 5);
+	re.seq = 3;
+	fill(re.id.bytes, 32, 6);
+	re.has_prev = 1;
+	fill(re.prev.bytes, 32, 7);
+	re.time_ns = 1700000000123456789ll;
+	b.len = 0;
+	if (arca_ref_entry_encode(&b, &re) != 0)
+		die("ref entry");
+	put_layout("ref-entry", 2, &b);
+	re.deleted = 1;
+	re.has_prev = 0;
+	b.len = 0;
+	if (arca_ref_entry_encode(&b, &re) != 0)
+		die("ref entry");
+	put_layout("ref-entry-deleted", 2, &b);
+	b.len = 0;
+	if (arca_ref_hint_encode(&b, 12) != 0)
+		die("hint");
+	put_layout("ref-hint", 3, &b);
+	fill(ids[0].bytes, 32, 8);
+	fill(ids[1].bytes, 32, 9);
+	b.len = 0;
+	if (arca_bundle_header_encode(&b, &h) != 0)
+		die("bundle header");
+	put_layout("bundle-header", 4, &b);
+	b.len = 0;
+	if (arca_layout_ref_key(&b, "team/app", "prod", 3) != 0)
+		die("ref key");
+	put_layout("ref-key", 5, &b);
+	b.len = 0;
+	if (arca_layout_ref_key(&b, "web", "latest", 0) != 0)
+		die("ref key");
+	put_layout("ref-key-head", 5, &b);
+	arca_buf_release(&b);
 }
 
 int main(int argc, char **argv)
@@ -507,5 +586,6 @@ int main(int argc, char **argv)
 	chunker_streams();
 	references();
 	bundles();
+	layout_objects();
 	return 0;
 }

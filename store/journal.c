@@ -89,6 +89,55 @@ int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t kle
 	return arca_cas_writer_journal(w, ARCA_META_REF_DEL, 0, key, klen, NULL, 0, NULL);
 }
 
+int arca_store__remote_put(arca_store *s, MDB_txn *txn, const char *name, const void *config,
+		size_t n)
+{
+	arca_cas_writer *w = writer(s, txn);
+	size_t nl = strlen(name);
+	MDB_val k = { nl, (void *)name }, v = { n, (void *)config };
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	/* the name's NUL separates it from the config */
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_REMOTE_SET, 0, name, nl + 1, config, n,
+			NULL)) != 0)
+		return rc;
+	mrc = mdb_put(txn, s->dbi_remotes, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "set remote") : 0;
+}
+
+int arca_store__remote_del(arca_store *s, MDB_txn *txn, const char *name)
+{
+	arca_cas_writer *w = writer(s, txn);
+	size_t nl = strlen(name);
+	MDB_val k = { nl, (void *)name }, v;
+	MDB_cursor *cur;
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	mrc = mdb_del(txn, s->dbi_remotes, &k, NULL);
+	if (mrc == MDB_NOTFOUND)
+		return ARCA_ENOTFOUND;
+	if (mrc)
+		return arca_lmdb_error(mrc, "delete remote");
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_REMOTE_DEL, 0, name, nl, NULL, 0, NULL)) != 0)
+		return rc;
+	/* its cache entries: NAME 0 id */
+	if ((mrc = mdb_cursor_open(txn, s->dbi_remote_chunks, &cur)) != 0)
+		return arca_lmdb_error(mrc, "remote cache");
+	k.mv_size = nl + 1;
+	k.mv_data = (void *)name;
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != nl + 33 || memcmp(k.mv_data, name, nl + 1) != 0)
+			break;
+		if ((mrc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return mrc && mrc != MDB_NOTFOUND ? arca_lmdb_error(mrc, "remote cache") : 0;
+}
+
 int arca_store__journal_history(arca_store *s, MDB_txn *txn, const char *name,
 		const arca_id *id, int64_t time_ns)
 {
@@ -118,6 +167,31 @@ static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count, uint
 			continue;
 		rc = arca_cas_writer_journal(w, ARCA_META_HIST_ADD, ARCA_META_F_CKPT, v.mv_data, 40,
 			k.mv_data, (size_t)(z - (const char *)k.mv_data), last);
+		(*count)++;
+	}
+	mdb_cursor_close(cur);
+	if (!rc && mrc != MDB_NOTFOUND && mrc != 0)
+		rc = arca_lmdb_error(mrc, "checkpoint cursor");
+	return rc;
+}
+
+/* Remotes as REMOTE_SET members: NAME 0 config. */
+static int dump_remotes(arca_store *s, arca_cas_writer *w, uint64_t *count, uint64_t *last)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char name[256];
+	int rc = 0, mrc = mdb_cursor_open(arca_cas_writer_txn(w), s->dbi_remotes, &cur);
+	if (mrc)
+		return arca_lmdb_error(mrc, "checkpoint cursor");
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 0 || k.mv_size >= sizeof(name) || memchr(k.mv_data, 0, k.mv_size))
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		rc = arca_cas_writer_journal(w, ARCA_META_REMOTE_SET, ARCA_META_F_CKPT, name,
+			k.mv_size + 1, v.mv_data, v.mv_size, last);
 		(*count)++;
 	}
 	mdb_cursor_close(cur);
@@ -169,7 +243,8 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 	last = first;
 	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count, &last)) != 0 ||
 	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count, &last)) != 0 ||
-	    (rc = dump_history(s, w, &count, &last)) != 0)
+	    (rc = dump_history(s, w, &count, &last)) != 0 ||
+	    (rc = dump_remotes(s, w, &count, &last)) != 0)
 		return rc;
 	arca_put_le64(end, first);
 	arca_put_le64(end + 8, last);

@@ -19,6 +19,12 @@ int arca_store__ref_put(arca_store *s, MDB_txn *txn, const char *key, size_t kle
 		const arca_id *id);
 /** Deletes ref `key`; ARCA_ENOTFOUND (no detail) when absent. */
 int arca_store__ref_del(arca_store *s, MDB_txn *txn, const char *key, size_t klen);
+/** Sets remote `name` to `config` (n bytes of text, no NUL). */
+int arca_store__remote_put(arca_store *s, MDB_txn *txn, const char *name, const void *config,
+		size_t n);
+/** Deletes remote `name` (and its cache entries); ARCA_ENOTFOUND (no
+ *  detail) when absent. */
+int arca_store__remote_del(arca_store *s, MDB_txn *txn, const char *name);
 /** Journals the whole state as a checkpoint that supersedes older records. */
 int arca_store__checkpoint(arca_store *s, arca_cas_writer *w);
 /** Journals a history entry. */

@@ -44,7 +44,7 @@ typedef struct {
 	arca_repair_result *res;
 	arca_cas *nc;             /* the index being built */
 	MDB_txn *txn;
-	MDB_dbi artifacts, refs, history, scan;
+	MDB_dbi artifacts, refs, history, scan, remotes;
 	arca_store st;            /* a store view of the new index */
 	arca_chunk_reader rd;
 	/* from the old index, when readable */
@@ -630,6 +630,22 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 		k.mv_data = p;
 		mrc = l->len ? mdb_del(r->txn, r->refs, &k, NULL) : 0;
 		break;
+	case ARCA_META_REMOTE_SET: {
+		const uint8_t *z = memchr(p, 0, l->len);
+		if (!z || z == p)
+			break;
+		k.mv_size = (size_t)(z - p);
+		k.mv_data = p;
+		v.mv_size = l->len - k.mv_size - 1;
+		v.mv_data = (void *)(z + 1);
+		mrc = mdb_put(r->txn, r->remotes, &k, &v, 0);
+		break;
+	}
+	case ARCA_META_REMOTE_DEL:
+		k.mv_size = l->len;
+		k.mv_data = p;
+		mrc = l->len ? mdb_del(r->txn, r->remotes, &k, NULL) : 0;
+		break;
 	default:
 		break;
 	}
@@ -773,10 +789,12 @@ static int finish_meta(repair *r, uint64_t max_seq)
 
 static int open_store_dbis(repair *r)
 {
-	MDB_dbi files, stage, scan;
-	const char *names[] = { "artifacts", "refs", "files", "files_stage", "history", SCAN_DB };
-	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &r->history, &scan };
-	int rc = arca_cas_open_dbis(r->nc, names, dbis, 6);
+	MDB_dbi files, stage, scan, rchunks;
+	const char *names[] = { "artifacts", "refs", "files", "files_stage", "history", SCAN_DB,
+		"remotes", "remote_chunks" };
+	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &r->history, &scan,
+		&r->remotes, &rchunks };
+	int rc = arca_cas_open_dbis(r->nc, names, dbis, 8);
 	r->scan = scan;
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.cas = r->nc;
@@ -785,6 +803,8 @@ static int open_store_dbis(repair *r)
 	r->st.dbi_files = files;
 	r->st.dbi_files_stage = stage;
 	r->st.dbi_history = r->history;
+	r->st.dbi_remotes = r->remotes;
+	r->st.dbi_remote_chunks = rchunks;
 	return rc;
 }
 

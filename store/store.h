@@ -15,6 +15,8 @@ struct arca_store {
 	MDB_dbi dbi_files;      /* id[32] + sha256(path) -> file_stat (40) */
 	MDB_dbi dbi_files_stage;/* sha256(path) -> file_stat, during a snapshot */
 	MDB_dbi dbi_history;    /* name + 0 + u64be seq -> id[32] + i64le ns */
+	MDB_dbi dbi_remotes;    /* remote name -> config text (journaled) */
+	MDB_dbi dbi_remote_chunks; /* name + 0 + chunk id -> pack sha (a cache) */
 	uint32_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
 	unsigned threads;

@@ -4,8 +4,9 @@
  * those their --since bases reach, copied as stored into remote pack
  * objects in the order the artifacts need them, so the same store, refs
  * and bases give the same bytes. A tar member needs its size before its
- * bytes: each pack is built in an unlinked temporary file (in the store's
- * directory, else /tmp) and copied into the tar once it is cut.
+ * bytes: each pack is built in an unlinked temporary file (opts->tmp_dir,
+ * else the store's directory, else /tmp) and copied into the tar once it
+ * is cut.
  */
 #include "arca/remote.h"
 #include "store/names.h"
@@ -15,7 +16,7 @@
 #include "store/store.h"
 #include "store/ids.h"
 #include "sync/bundle_tar.h"
-#include "sync/chunkset.h"
+#include "sync/idset.h"
 #include "sync/layout.h"
 #include "sync/rpack.h"
 #include "util/array.h"
@@ -36,7 +37,7 @@
 #include <unistd.h>
 
 /* The value of a chunk in a --since base: the importer has it. */
-#define IN_BASE ARCA_CHUNKSET_VAL_MAX
+#define IN_BASE UINT32_MAX
 
 typedef struct {
 	arca_id id;
@@ -48,11 +49,12 @@ typedef struct {
 
 typedef struct {
 	arca_store *s;
+	const char *tmp_dir;
 	MDB_txn *txn;
 	struct archive *ar;
 	arca_sync_result *out;
 	arca_progress_state ps;
-	arca_chunkset where;       /* chunk -> pack index, or IN_BASE */
+	arca_idset where;       /* chunk -> pack index, or IN_BASE */
 	/* the pack being built */
 	arca_rpack_builder *b;
 	int tmpfd;
@@ -128,20 +130,30 @@ static void art_clear(art *a)
 
 /* ---- members ---- */
 
-static int tmp_open(exporter *x)
+/* An unlinked file in opts->tmp_dir, else in the store's directory (no
+ * name at all where the filesystem has O_TMPFILE), else in /tmp. */
+static int tmp_in(exporter *x, const char *dir)
 {
-	char tmpl[] = "/tmp/arca-export-XXXXXX";
-	/* no name at all where the filesystem can: nothing to leave behind */
-	x->tmpfd = open(x->s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (x->tmpfd < 0)
-		x->tmpfd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	arca_buf tmpl = ARCA_BUF_INIT(PATH_MAX);
+	x->tmpfd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (x->tmpfd >= 0)
 		return 0;
-	x->tmpfd = mkostemp(tmpl, O_CLOEXEC);
-	if (x->tmpfd < 0)
-		return arca_err_sys("export: temporary file in %s or /tmp", x->s->dir);
-	(void)unlink(tmpl);
-	return 0;
+	if (arca_buf_setf(&tmpl, "%s/arca-export-XXXXXX", dir) != 0)
+		return arca_err_set(ARCA_EINVAL, "export: temporary directory path too long");
+	x->tmpfd = mkostemp((char *)tmpl.ptr, O_CLOEXEC);
+	if (x->tmpfd >= 0)
+		(void)unlink(arca_buf_cstr(&tmpl));
+	arca_buf_release(&tmpl);
+	return x->tmpfd >= 0 ? 0 : arca_err_sys("export: temporary file in %s", dir);
+}
+
+static int tmp_open(exporter *x)
+{
+	if (x->tmp_dir && *x->tmp_dir)
+		return tmp_in(x, x->tmp_dir);
+	if (tmp_in(x, x->s->dir) == 0)
+		return 0;
+	return tmp_in(x, "/tmp");
 }
 
 static int counted(exporter *x, uint64_t bytes)
@@ -235,7 +247,7 @@ static int pack_finish(exporter *x)
 		goto done;
 	memcpy(x->pack_shas[x->npacks++], sha, 32);
 	for (uint32_t i = 0; i < px.n; i++)
-		if ((rc = arca_chunkset_add(&x->where, px.e[i].id, no)) < 0)
+		if ((rc = arca_idset_put(&x->where, px.e[i].id, no)) < 0)
 			goto done;
 	x->out->chunks += px.n;
 	if ((rc = arca_layout_pack_key(&key, sha)) != 0 ||
@@ -286,7 +298,7 @@ static int on_chunk(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
 	(void)len;
 	(void)manifest;
 
-	if (arca_chunkset_get(&x->where, id, &no))
+	if (arca_idset_get(&x->where, id, &no))
 		return no == IN_BASE ? 0 : need_pack(x, no);
 	if ((rc = arca_progress__cancelled(&x->ps)) != 0)
 		return rc;
@@ -294,7 +306,7 @@ static int on_chunk(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
 		return rc;
 	no = (uint32_t)x->npacks;
 	if ((rc = arca_rpack_builder_add(x->b, x->txn, id, &size)) != 0 ||
-	    (rc = arca_chunkset_add(&x->where, id, no)) < 0 ||
+	    (rc = arca_idset_put(&x->where, id, no)) < 0 ||
 	    (rc = need_pack(x, no)) != 0)
 		return rc;
 	return size >= ARCA_REMOTE_PACK_TARGET ? pack_finish(x) : 0;
@@ -305,7 +317,7 @@ static int on_base_chunk(const uint8_t id[32], uint32_t len, int manifest, void 
 	exporter *x = ctx;
 	(void)len;
 	(void)manifest;
-	int rc = arca_chunkset_add(&x->where, id, IN_BASE);
+	int rc = arca_idset_put(&x->where, id, IN_BASE);
 	return rc < 0 ? rc : 0;
 }
 
@@ -473,6 +485,7 @@ int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs, s
 	memset(&x, 0, sizeof(x));
 	memset(&h, 0, sizeof(h));
 	x.s = s;
+	x.tmp_dir = opts ? opts->tmp_dir : NULL;
 	x.out = out;
 	x.tmpfd = -1;
 	arca_progress__init(&x.ps, opts ? opts->progress_cb : NULL,
@@ -535,7 +548,7 @@ done:
 	free(x.arts);
 	free(x.pack_shas);
 	free(x.seen);
-	arca_chunkset_release(&x.where);
+	arca_idset_release(&x.where);
 	if (x.txn)
 		mdb_txn_abort(x.txn);
 	free(h.names);

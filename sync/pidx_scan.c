@@ -20,9 +20,9 @@ void arca_pidx_scan_init(arca_pidx_scan *sc)
 
 static int entry(arca_pidx_scan *sc, const uint8_t id[32], uint16_t member)
 {
-	int rc = arca_chunkset_add(&sc->seen, id, 0);
-	if (rc != 0)
-		return rc < 0 ? rc : 0; /* a later copy: the first one is indexed */
+	int rc = arca_idset_add(&sc->seen, id);
+	if (rc <= 0)
+		return rc; /* 0: a later copy, the first one is indexed */
 	if ((rc = arca_array_grow(&sc->e, &sc->cap_e, sc->n + 1, sizeof(*sc->e), 256)) != 0)
 		return rc;
 	memcpy(sc->e[sc->n].id, id, 32);
@@ -147,7 +147,7 @@ int arca_pidx_scan_check(arca_pidx_scan *sc, const uint8_t sha[32], uint64_t siz
 
 void arca_pidx_scan_release(arca_pidx_scan *sc)
 {
-	arca_chunkset_release(&sc->seen);
+	arca_idset_release(&sc->seen);
 	free(sc->buf);
 	free(sc->e);
 	memset(sc, 0, sizeof(*sc));

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sync/chunkset.h"
+#include "sync/idset.h"
 #include "sync/layout.h"
 
 typedef struct {
@@ -25,7 +25,7 @@ typedef struct {
 	uint32_t rec_len;
 	uint32_t nmembers;
 	int bad;                 /* not a pack object: the reader says why */
-	arca_chunkset seen;
+	arca_idset seen;
 	arca_pidx_entry *e;
 	size_t n, cap_e;
 } arca_pidx_scan;

@@ -41,8 +41,13 @@ void arca_rpack_builder_free(arca_rpack_builder *b);
 
 typedef struct arca_rpack_reader arca_rpack_reader;
 
-/** Which chunks to keep: 1 keep, 0 skip (the store has it, or not needed). */
+/** Which chunks to keep: 1 keep, 0 skip (the store has it, or not needed),
+ *  2 check and pass to the tap even when the writer has it already. */
 typedef int (*arca_rpack_want_fn)(const uint8_t id[32], void *ctx);
+/** Sees the raw bytes of each chunk the reader checked (hashed) and kept;
+ *  they are valid during the call only. Non-zero stops the reader. */
+typedef int (*arca_rpack_tap_fn)(const uint8_t id[32], const uint8_t *raw, uint32_t len,
+		void *ctx);
 
 /**
  * Takes in the bytes of pack object `sha` (whole, as a stream; or, with
@@ -55,6 +60,8 @@ typedef int (*arca_rpack_want_fn)(const uint8_t id[32], void *ctx);
  */
 int arca_rpack_reader_new(arca_rpack_reader **out, arca_cas_writer *w, const uint8_t sha[32],
 		uint64_t from_offset, arca_rpack_want_fn want, void *ctx);
+/** Passes every chunk kept to `tap` (the same ctx as `want`). */
+void arca_rpack_reader_tap(arca_rpack_reader *r, arca_rpack_tap_fn tap);
 /** An arca_transport_sink: feeds bytes. */
 int arca_rpack_reader_feed(void *reader, const void *p, size_t n);
 /** Checks the stream ended on a record boundary (and the hash, for a whole

@@ -398,5 +398,30 @@ else
 	echo "skip: hub token hint checks (cannot start the test hub)"
 fi
 
+# remotes: a directory remote, push, pull into another store, ls --remote
+R=$T/remote RS=$T/rstore RD=$T/rdest
+mkdir -p "$T/rsrc"
+head -c 200000 /dev/urandom > "$T/rsrc/f"
+echo small > "$T/rsrc/g"
+for c in remote push pull; do
+	check "$c --help" bash -c "'$ARCA' $c --help | grep -q '^usage: arca'"
+done
+"$ARCA" --store "$RS" snapshot "$T/rsrc" --name site -q >/dev/null
+check "remote add" status_is 0 "$ARCA" --store "$RS" remote add origin "$R"
+check "remote add twice exits 5" status_is 5 "$ARCA" --store "$RS" remote add origin "$R"
+check "remote add of a bad URL is a usage error" status_is 2 "$ARCA" --store "$RS" remote add other "ftp://x/y"
+check "remote ls names it" bash -c "'$ARCA' --store '$RS' remote ls | grep -q '^origin	$R'"
+check "remote ls --json" bash -c "'$ARCA' --store '$RS' remote ls --json | grep -q '\"name\":\"origin\"'"
+check "push" status_is 0 "$ARCA" --store "$RS" push origin site
+check "push --json counts the ref" bash -c "'$ARCA' --store '$RS' push origin site --json | grep -q '\"refs_moved\":0'"
+check "ls --remote lists the ref" bash -c "'$ARCA' --store '$RS' ls --remote origin | grep -q '^site:latest	art_'"
+check "ls --remote --json" bash -c "'$ARCA' --store '$RS' ls --remote origin --json | grep -q '\"tag\":\"latest\"'"
+check "pull by URL into a new store" status_is 0 "$ARCA" --store "$T/rstore2" pull "$R" site
+check "pulled artifact restores" bash -c "'$ARCA' --store '$T/rstore2' restore site '$RD' && diff -r '$T/rsrc' '$RD'"
+check "pull of a missing ref exits 3" status_is 3 "$ARCA" --store "$T/rstore2" pull "$R" nosuch
+check "push to an unknown remote exits 3" status_is 3 "$ARCA" --store "$RS" push nowhere site
+check "remote rm" status_is 0 "$ARCA" --store "$RS" remote rm origin
+check "remote rm again exits 3" status_is 3 "$ARCA" --store "$RS" remote rm origin
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

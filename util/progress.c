@@ -1,5 +1,7 @@
 #include "util/progress.h"
 
+#include "arca/remote.h"
+
 #include "util/error.h"
 
 #include <string.h>
@@ -9,7 +11,7 @@ int64_t arca_progress__interval_ns = 100000000;
 
 static const char *phase_name(arca_progress_phase_t phase)
 {
-	switch (phase) {
+	switch ((int)phase) {
 	case ARCA_PROGRESS_CHUNK: return "chunk";
 	case ARCA_PROGRESS_WRITE: return "write";
 	case ARCA_PROGRESS_MARK: return "mark";
@@ -17,6 +19,8 @@ static const char *phase_name(arca_progress_phase_t phase)
 	case ARCA_PROGRESS_REPACK: return "repack";
 	case ARCA_PROGRESS_VERIFY: return "verify";
 	case ARCA_PROGRESS_CHECK: return "check";
+	case ARCA_PROGRESS_UPLOAD: return "upload";
+	case ARCA_PROGRESS_DOWNLOAD: return "download";
 	}
 	return "";
 }

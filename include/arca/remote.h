@@ -8,9 +8,11 @@
  * options (the arca CLI reads $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY
  * and $AWS_SESSION_TOKEN); the library never stores, logs or prints them.
  *
- * Concurrency: push, ls and export only read the store (they take no
- * writer lock); pull and import hold the writer lock for their commit
- * only, after every byte has been fetched and checked. Any number of
+ * Concurrency: push, ls and export only read the store (push takes the
+ * writer lock only for a moment after each pack it uploaded, to note in
+ * its cache what the remote holds); pull and import hold the writer lock
+ * while they stage what they fetch (every chunk checked before it is
+ * staged) and commit once, or abort and leave the store as it was. Any number of
  * machines may push to one remote at once (see FORMAT.md for what happens
  * when two move the same ref).
  */
@@ -56,10 +58,15 @@ typedef struct {
 	int force;                   /**< push: move refs the remote moved meanwhile */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
+	/** push, export: directory for the pack objects being built (up to
+	 *  `jobs` + 1 files of about 64 MiB, unlinked at once; export: one);
+	 *  NULL: /tmp (export: the store's directory, then /tmp). The arca
+	 *  CLI passes $TMPDIR. */
+	const char *tmp_dir;
 } arca_sync_options;
 
 #define ARCA_SYNC_OPTIONS_VERSION 1
-#define ARCA_SYNC_OPTIONS_INIT { ARCA_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL }
+#define ARCA_SYNC_OPTIONS_INIT { ARCA_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL }
 ARCA_API int arca_sync_options_init(arca_sync_options *opts, unsigned int version);
 
 typedef struct {
@@ -111,8 +118,9 @@ ARCA_API int arca_remote_ref_foreach(arca_store *s, const char *remote,
  * ARCA_EINVAL) to `fd` (a file or a pipe: written in one pass); with
  * `since` (n_since references of any kind), only what those artifacts
  * lack. Same store, refs and since: same bytes. Reads the store only;
- * each pack is built in an unlinked temporary file in the store's
- * directory (else /tmp) before it is copied out. `out` may be NULL.
+ * each pack is built in an unlinked temporary file (opts->tmp_dir, else
+ * the store's directory, else /tmp) before it is copied out. `out` may
+ * be NULL.
  */
 ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs,
 		size_t n, const char *const *since, size_t n_since, int fd,

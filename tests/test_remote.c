@@ -1,0 +1,524 @@
+/* Remotes in a directory: push, pull, resume, races, damage, hostile
+ * objects (docs/FORMAT.md, "Remote layout"). */
+#include "helpers.h"
+#include "arca/remote.h"
+#include "sync/sync.h"
+#include "sync/transport.h"
+#include "util/progress.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void make_tree(const char *dir, uint64_t seed, size_t big)
+{
+	char p[4096];
+	assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	th_write_random(th_path(dir, "big"), big, seed);
+	th_write_random(th_path(dir, "small"), 5000, seed + 1);
+	th_write_file(th_path(dir, "empty"), "", 0);
+	snprintf(p, sizeof(p), "%s/sub", dir);
+	assert_true(mkdir(p, 0750) == 0 || errno == EEXIST);
+	th_write_random(th_path(p, "inner"), 70000, seed + 2);
+	snprintf(p, sizeof(p), "%s/link", dir);
+	unlink(p);
+	assert_int_equal(symlink("sub/inner", p), 0);
+}
+
+static int push(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+{
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result tmp = ARCA_SYNC_RESULT_INIT;
+	o.tmp_dir = getenv("TMPDIR");
+	if (!r)
+		r = &tmp;
+	r->version = ARCA_SYNC_RESULT_VERSION;
+	return arca_push(r, s, remote, &ref, 1, &o);
+}
+
+static int pull(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+{
+	arca_sync_result tmp = ARCA_SYNC_RESULT_INIT;
+	if (!r)
+		r = &tmp;
+	r->version = ARCA_SYNC_RESULT_VERSION;
+	return arca_pull(r, s, remote, &ref, 1, NULL);
+}
+
+/* Files under dir/sub whose names end with `suffix`. */
+static int count_files(const char *dir, const char *sub, const char *suffix)
+{
+	DIR *d = opendir(th_path(dir, sub));
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name), sl = strlen(suffix);
+		if (de->d_name[0] != '.' && l >= sl && !strcmp(de->d_name + l - sl, suffix))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int count_remote(const char *name, const char *url, const char *region,
+		int insecure_http, void *payload)
+{
+	(void)name;
+	(void)region;
+	(void)insecure_http;
+	assert_non_null(url);
+	(*(int *)payload)++;
+	return 0;
+}
+
+static void remotes_are_kept_and_survive_repair(void **state)
+{
+	th_fixture *f = *state;
+	int n = 0;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+
+	assert_int_equal(arca_remote_add(f->s, "origin", th_path(f->tmp, "r"), NULL, 0), 0);
+	assert_int_equal(arca_remote_add(f->s, "origin", "/x", NULL, 0), ARCA_EEXISTS);
+	assert_int_equal(arca_remote_add(f->s, "bad/name", "/x", NULL, 0), ARCA_EINVAL);
+	assert_int_equal(arca_remote_add(f->s, "two", "ftp://x/y", NULL, 0), ARCA_EINVAL);
+	assert_int_equal(arca_remote_add(f->s, "other", "/srv/m", "eu-west-1", 1), 0);
+	assert_int_equal(arca_remote_foreach(f->s, count_remote, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(arca_remote_remove(f->s, "other"), 0);
+	assert_int_equal(arca_remote_remove(f->s, "other"), ARCA_ENOTFOUND);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(arca_repair(&rr, f->storedir), 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	n = 0;
+	assert_int_equal(arca_remote_foreach(f->s, count_remote, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+static void push_then_pull_restores_identical_tree_and_image(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096];
+	arca_sync_result res;
+	arca_store *b;
+	arca_id ia, ib;
+
+	make_tree(f->src, 1, 900000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(img, sizeof(img), "%s/disk.img", f->tmp);
+	th_write_random(img, 3u << 20, 9);
+	ia = th_snapshot(f->s, img, "disk", "v1", NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web", &res), 0);
+	assert_int_equal(res.artifacts, 1);
+	assert_int_equal(res.refs_moved, 1);
+	assert_true(res.objects >= 4);
+	assert_int_equal(push(f->s, "origin", "disk:v1", NULL), 0);
+	assert_int_equal(count_files(r, "", "ARCA-REMOTE"), 1);
+
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web", &res), 0);
+	assert_int_equal(res.artifacts, 1);
+	assert_int_equal(res.refs_moved, 1);
+	assert_int_equal(pull(b, r, "disk:v1", NULL), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	{
+		char out[4096];
+		snprintf(out, sizeof(out), "%s/disk.out", f->tmp);
+		assert_int_equal(arca_restore(b, "disk:v1", out, NULL, NULL), 0);
+		assert_int_equal(th_file_equal(img, out), 0);
+	}
+	assert_int_equal(arca_resolve(&ib, b, "disk:v1"), 0);
+	assert_memory_equal(ia.bytes, ib.bytes, 32);
+	/* a second pull changes nothing */
+	assert_int_equal(pull(b, r, "web", &res), 0);
+	assert_int_equal(res.artifacts, 0);
+	assert_int_equal(res.refs_moved, 0);
+	arca_store_free(b);
+}
+
+static void a_second_push_sends_no_pack(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	arca_sync_result res;
+
+	make_tree(f->src, 2, 600000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	int packs = count_files(r, "packs", ".arcp");
+	assert_true(packs >= 1);
+	assert_int_equal(push(f->s, "origin", "web", &res), 0);
+	assert_int_equal(res.objects, 0);
+	assert_int_equal(res.refs_moved, 0);
+	assert_int_equal(count_files(r, "packs", ".arcp"), packs);
+
+	/* new content that shares most chunks: only what is new is sent */
+	th_write_random(th_path(f->src, "extra"), 100000, 77);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, "origin", "web", &res), 0);
+	assert_int_equal(res.refs_moved, 1);
+	assert_true(res.bytes < 400000);
+}
+
+static int kill_after_first_pack(const arca_progress *p, void *payload)
+{
+	(void)payload;
+	if (p->items_done >= 1)
+		raise(SIGKILL);
+	return 0;
+}
+
+static void a_killed_push_resumes_without_sending_finished_packs(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	struct stat before[64], st;
+	char names[64][300];
+	int nbefore = 0, status;
+	DIR *d;
+	struct dirent *de;
+	pid_t pid;
+
+	make_tree(f->src, 3, 3u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	arca_store_free(f->s);
+	f->s = NULL;
+	arca_sync__pack_target = 512u << 10;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s = NULL;
+		arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+		arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+		const char *ref = "web";
+		arca_progress__interval_ns = 0;
+		o.jobs = 1;
+		o.progress_cb = kill_after_first_pack;
+		if (arca_store_open(&s, f->storedir, NULL) != 0)
+			_exit(3);
+		arca_push(&res, s, "origin", &ref, 1, &o);
+		_exit(4); /* not killed: the test fails */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	/* at least one whole pack and its index are there, no ref yet */
+	assert_non_null(d = opendir(th_path(r, "packs")));
+	while ((de = readdir(d)) != NULL && nbefore < 64) {
+		if (de->d_name[0] == '.' || !strstr(de->d_name, ".arcp"))
+			continue;
+		snprintf(names[nbefore], sizeof(names[0]), "%s/packs/%s", r, de->d_name);
+		assert_int_equal(stat(names[nbefore], &before[nbefore]), 0);
+		nbefore++;
+	}
+	closedir(d);
+	assert_true(nbefore >= 1);
+	assert_int_equal(count_files(r, "refs/web/latest", ""), 0);
+
+	f->s = th_store_open(f->storedir);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	for (int i = 0; i < nbefore; i++) {
+		assert_int_equal(stat(names[i], &st), 0);
+		assert_int_equal(st.st_ino, before[i].st_ino); /* not written again */
+	}
+	assert_true(count_files(r, "packs", ".arcp") > nbefore);
+	{
+		arca_store *b = th_store_open(th_path(f->tmp, "b"));
+		assert_int_equal(pull(b, r, "web", NULL), 0);
+		th_restore_equals(b, f->tmp, "web", f->src);
+		arca_store_free(b);
+	}
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+}
+
+/* Forks a pusher of `ref` from store `dir` that waits for a byte on `go`;
+ * its exit status: 0, 5 for ARCA_EEXISTS, 1 otherwise. */
+static pid_t racer(const char *dir, const char *remote, int go)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		arca_store *s = NULL;
+		char c;
+		int rc;
+		if (arca_store_open(&s, dir, NULL) != 0 || read(go, &c, 1) != 1)
+			_exit(1);
+		rc = push(s, remote, "web", NULL);
+		_exit(rc == 0 ? 0 : rc == ARCA_EEXISTS ? 5 : 1);
+	}
+	return pid;
+}
+
+static void racing_pushers_one_wins_and_a_descendant_follows(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char sa[4096], sb[4096], srcb[4096], key[512];
+	arca_store *a, *b;
+	arca_id ida, idb, winner;
+	int go[2], st[2], wins = 0, losses = 0;
+	pid_t pids[2];
+	arca_transport *t;
+	arca_ref_entry e;
+
+	snprintf(sa, sizeof(sa), "%s/sa", f->tmp);
+	snprintf(sb, sizeof(sb), "%s/sb", f->tmp);
+	snprintf(srcb, sizeof(srcb), "%s/srcb", f->tmp);
+	make_tree(f->src, 4, 300000);
+	make_tree(srcb, 5, 300000);
+	a = th_store_open(sa);
+	b = th_store_open(sb);
+	ida = th_snapshot(a, f->src, "web", NULL, NULL);
+	idb = th_snapshot(b, srcb, "web", NULL, NULL);
+	arca_store_free(a);
+	arca_store_free(b);
+
+	assert_int_equal(pipe(go), 0);
+	pids[0] = racer(sa, r, go[0]);
+	pids[1] = racer(sb, r, go[0]);
+	assert_int_equal(write(go[1], "xx", 2), 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(waitpid(pids[i], &st[i], 0), pids[i]);
+		assert_true(WIFEXITED(st[i]));
+		wins += WEXITSTATUS(st[i]) == 0;
+		losses += WEXITSTATUS(st[i]) == 5;
+	}
+	close(go[0]);
+	close(go[1]);
+	assert_int_equal(wins, 1);
+	assert_int_equal(losses, 1);
+
+	/* entry 1 only, no prev */
+	assert_int_equal(arca_transport_dir_open(&t, r), 0);
+	assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+	assert_int_equal(e.seq, 1);
+	assert_false(e.has_prev);
+	winner = e.id;
+	assert_true(!memcmp(winner.bytes, ida.bytes, 32) || !memcmp(winner.bytes, idb.bytes, 32));
+
+	/* the loser takes the winner's artifact and builds on it */
+	{
+		int a_won = !memcmp(winner.bytes, ida.bytes, 32);
+		const char *ldir = a_won ? sb : sa, *lsrc = a_won ? srcb : f->src;
+		arca_snapshot_options o = ARCA_SNAPSHOT_OPTIONS_INIT;
+		char par[ARCA_ID_STRLEN];
+		arca_id nid;
+		arca_store *l = th_store_open(ldir);
+		assert_int_equal(pull(l, r, "web", NULL), 0);
+		arca_id_format(par, &winner);
+		th_write_random(th_path(lsrc, "more"), 1000, 99);
+		o.name = "web";
+		o.parent = par;
+		assert_int_equal(arca_snapshot(&nid, l, lsrc, &o, NULL), 0);
+		assert_int_equal(push(l, r, "web", NULL), 0);
+		assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+		assert_int_equal(e.seq, 2);
+		assert_true(e.has_prev);
+		assert_memory_equal(e.prev.bytes, winner.bytes, 32);
+		assert_memory_equal(e.id.bytes, nid.bytes, 32);
+		arca_store_free(l);
+	}
+	/* the other store's old artifact is refused, then forced */
+	{
+		int a_won = !memcmp(winner.bytes, ida.bytes, 32);
+		arca_store *w = th_store_open(a_won ? sa : sb);
+		arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+		arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+		const char *ref = "web";
+		assert_int_equal(push(w, r, "web", NULL), ARCA_EEXISTS);
+		o.force = 1;
+		assert_int_equal(arca_push(&res, w, r, &ref, 1, &o), 0);
+		assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+		assert_int_equal(e.seq, 3);
+		arca_store_free(w);
+	}
+	snprintf(key, sizeof(key), "%s/refs/web/latest/HEAD", r);
+	assert_int_equal(access(key, F_OK), 0);
+	t->free(t);
+}
+
+static int count_ref(const char *name, const char *tag, const arca_id *id, void *payload)
+{
+	(void)name;
+	(void)tag;
+	(void)id;
+	(*(int *)payload)++;
+	return 0;
+}
+
+static void a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char srcb[4096], pk[4096];
+	arca_store *b;
+	arca_store_stats s0 = { .version = ARCA_STORE_STATS_VERSION }, s1 = s0;
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	int refs0 = 0, refs1 = 0;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+	uint8_t c;
+	off_t size;
+
+	make_tree(f->src, 6, 500000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_non_null(d = opendir(th_path(r, "packs")));
+	pk[0] = '\0';
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".arcp"))
+			snprintf(pk, sizeof(pk), "%s/packs/%s", r, de->d_name);
+	closedir(d);
+	assert_true(pk[0] != '\0');
+	fd = open(pk, O_RDWR);
+	assert_true(fd >= 0);
+	size = lseek(fd, 0, SEEK_END);
+	assert_int_equal(pread(fd, &c, 1, size / 2), 1);
+	c ^= 0x20;
+	assert_int_equal(pwrite(fd, &c, 1, size / 2), 1);
+	close(fd);
+
+	snprintf(srcb, sizeof(srcb), "%s/srcb", f->tmp);
+	make_tree(srcb, 7, 100000);
+	b = th_store_open(th_path(f->tmp, "b"));
+	th_snapshot(b, srcb, "mine", NULL, NULL);
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs0), 0);
+	assert_int_equal(pull(b, r, "web", NULL), ARCA_ECORRUPT);
+	assert_int_equal(arca_store_stats_get(&s1, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs1), 0);
+	assert_int_equal(refs0, refs1);
+	assert_int_equal(s0.artifacts, s1.artifacts);
+	assert_int_equal(s0.chunks, s1.chunks);
+	assert_int_equal(s0.stored_bytes, s1.stored_bytes);
+	assert_int_equal(arca_verify(&vr, b), 0);
+	assert_int_equal(vr.chunks_damaged, 0);
+	arca_verify_result_clear(&vr);
+	arca_store_free(b);
+}
+
+static void write_obj(const char *root, const char *key, const char *text)
+{
+	arca_transport *t;
+	assert_int_equal(arca_transport_dir_open(&t, root), 0);
+	assert_int_equal(arca_transport_put_buf(t, key, text, strlen(text), 0), 0);
+	t->free(t);
+}
+
+static void hostile_keys_and_ref_entries_are_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	static const char *bad_keys[] = { "../x", "/etc/passwd", "a//b", "a/../b", ".tmp-1",
+		"a/.hidden", "", "a/", "a b" };
+	arca_transport *t;
+	arca_buf b = ARCA_BUF_INIT(1024);
+	uint64_t size;
+	arca_id id;
+	char entry[1024];
+
+	assert_int_equal(arca_transport_dir_open(&t, r), 0);
+	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		assert_int_equal(arca_transport_put_buf(t, bad_keys[i], "x", 1, 0), ARCA_EINVAL);
+		assert_int_equal(arca_transport_get_all(t, bad_keys[i], &b), ARCA_EINVAL);
+		assert_int_equal(t->head(t, bad_keys[i], &size), ARCA_EINVAL);
+	}
+	assert_int_equal(arca_transport_put_buf(t, "k/one", "1", 1, 1), 0);
+	assert_int_equal(arca_transport_put_buf(t, "k/one", "2", 1, 1), ARCA_EEXISTS);
+	assert_int_equal(arca_transport_get_all(t, "k/one", &b), 0);
+	assert_int_equal(b.len, 1);
+	assert_int_equal(b.ptr[0], '1');
+	assert_int_equal(arca_transport_get_all(t, "k/none", &b), ARCA_ENOTFOUND);
+	t->free(t);
+	arca_buf_release(&b);
+
+	make_tree(f->src, 8, 100000);
+	id = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	/* entry 2 that names another ref, then one with an extra line */
+	{
+		char hex[65];
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", id.bytes[i]);
+		snprintf(entry, sizeof(entry), "arca-ref 1\nref other:latest\nseq 2\nid %s\n"
+			"prev none\ntime 1\n", hex);
+		write_obj(r, "refs/web/latest/0000000000000002", entry);
+		arca_store *b2 = th_store_open(th_path(f->tmp, "b2"));
+		assert_int_equal(pull(b2, r, "web", NULL), ARCA_ECORRUPT);
+		snprintf(entry, sizeof(entry), "arca-ref 1\nref web:latest\nseq 2\nid %s\n"
+			"prev none\ntime 1\nextra\n", hex);
+		write_obj(r, "refs/web/latest/0000000000000002", entry);
+		assert_int_equal(pull(b2, r, "web", NULL), ARCA_ECORRUPT);
+		/* an entry pointing at an artifact the remote lacks */
+		snprintf(entry, sizeof(entry), "arca-ref 1\nref web:latest\nseq 2\nid %s\n"
+			"prev none\ntime 1\n", "ab00000000000000000000000000000000000000000000000000000000000000");
+		write_obj(r, "refs/web/latest/0000000000000002", entry);
+		assert_int_equal(pull(b2, r, "web", NULL), ARCA_ENOTFOUND);
+		arca_store_free(b2);
+	}
+	/* not a remote */
+	{
+		arca_store *b3 = th_store_open(th_path(f->tmp, "b3"));
+		assert_int_equal(pull(b3, th_path(f->tmp, "nothing"), "web", NULL), ARCA_ENOTFOUND);
+		arca_store_free(b3);
+	}
+}
+
+static int list_ref(const char *name, const char *tag, const arca_id *id, void *payload)
+{
+	(void)id;
+	if (!strcmp(name, "web") && !strcmp(tag, "latest"))
+		(*(int *)payload)++;
+	else
+		(*(int *)payload) += 100;
+	return 0;
+}
+
+static void remote_refs_are_listed(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	int n = 0;
+	make_tree(f->src, 9, 100000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_int_equal(arca_remote_ref_foreach(f->s, r, NULL, list_ref, &n), 0);
+	assert_int_equal(n, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(remotes_are_kept_and_survive_repair, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(push_then_pull_restores_identical_tree_and_image,
+			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_killed_push_resumes_without_sending_finished_packs,
+			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(racing_pushers_one_wins_and_a_descendant_follows,
+			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(
+			a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(hostile_keys_and_ref_entries_are_refused, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(remote_refs_are_listed, th_setup, th_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
