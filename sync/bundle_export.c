@@ -447,6 +447,7 @@ static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *si
 	if ((rc = arca_bundle__tar_close(x->ar)) != 0)
 		goto done;
 	rc = arca_progress__end(&x->ps, x->out->objects, x->out->bytes);
+	x->out->bytes = arca_bundle__tar_bytes(x->ar); /* the bundle's size */
 done:
 	for (size_t i = 0; bases && i < n_since; i++)
 		art_clear(&bases[i]);

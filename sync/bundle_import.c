@@ -648,7 +648,7 @@ static int run(importer *im, int fd)
 	if (im->next_art != im->narts || im->next_ref != im->h.nrefs)
 		return arca_err_set(ARCA_ECORRUPT, "bundle: truncated (%zu of %zu artifacts, "
 			"%zu of %zu refs)", im->next_art, im->narts, im->next_ref, im->h.nrefs);
-	im->out->bytes = (uint64_t)archive_filter_bytes(im->ar, -1);
+	im->out->bytes = arca_bundle__tar_bytes(im->ar);
 	if ((rc = arca_progress__end(&im->ps, 0, 0)) != 0)
 		return rc;
 	rc = arca_cas_writer_commit(im->w);

@@ -20,6 +20,12 @@ int arca_bundle__tar_error(struct archive *a, int code, const char *what)
 	return arca_err_set(code, "%s: %s", what, m ? m : "libarchive failed");
 }
 
+uint64_t arca_bundle__tar_bytes(struct archive *a)
+{
+	la_int64_t n = archive_filter_bytes(a, -1);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
 int arca_bundle__tar_open_write(struct archive **out, int fd)
 {
 	struct archive *a = archive_write_new();

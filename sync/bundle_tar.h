@@ -29,6 +29,8 @@ int arca_bundle__tar_close(struct archive *a);
 
 /** A tar reader on `fd` (ustar and pax; no compression). */
 int arca_bundle__tar_open_read(struct archive **out, int fd);
+/** Bytes written to or read from the fd so far (the tar's own). */
+uint64_t arca_bundle__tar_bytes(struct archive *a);
 /** The error of the last libarchive call on `a`, as `code` with context. */
 int arca_bundle__tar_error(struct archive *a, int code, const char *what);
 /** Frees a writer (NULL ok), writing nothing more (after

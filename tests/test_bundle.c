@@ -296,19 +296,27 @@ static void good_still_imports(fixture *f, const char *good)
 static void tree_round_trip_restores_identically(void **state)
 {
 	fixture *f = *state;
-	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
+	arca_sync_result r = ARCA_SYNC_RESULT_INIT, e = ARCA_SYNC_RESULT_INIT;
 	const char *refs[] = { "web:v1", "web" };
 	char path[4200];
 	arca_id ida, idb;
+	int fd;
 
 	arca_id id = th_snapshot(f->a, f->src, "web", "v1", NULL);
 	snprintf(path, sizeof(path), "%s/b.tar", f->tmp);
-	export_ok(f->a, refs, 2, NULL, 0, path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(arca_export(&e, f->a, refs, 2, NULL, 0, fd, NULL), 0);
+	close(fd);
+	assert_int_equal(e.bytes, (uint64_t)th_file_size(path));
+	assert_int_equal(e.artifacts, 1);
+	assert_int_equal(e.refs_moved, 2);
+	assert_int_equal(e.objects, 6); /* header, pack, index, artifact, 2 refs */
 	if (import_from(f->b, path, &r) != 0)
 		fail_msg("import: %s", arca_error_last());
 	assert_int_equal(r.artifacts, 1);
 	assert_int_equal(r.refs_moved, 2);
-	assert_true(r.chunks > 0);
+	assert_int_equal(r.chunks, e.chunks);
+	assert_int_equal(r.bytes, e.bytes);
 	assert_int_equal(arca_resolve(&ida, f->b, "web:v1"), 0);
 	assert_int_equal(arca_resolve(&idb, f->b, "web:latest"), 0);
 	assert_memory_equal(ida.bytes, id.bytes, 32);
@@ -839,6 +847,26 @@ static void a_cancelled_import_changes_nothing(void **state)
 	good_still_imports(f, good);
 }
 
+static void a_cancelled_export_returns_euser(void **state)
+{
+	fixture *f = *state;
+	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+	const char *refs[] = { "web" };
+	char path[4200];
+	int calls = 0, fd;
+
+	th_snapshot(f->a, f->src, "web", NULL, NULL);
+	arca_progress__interval_ns = 0;
+	so.progress_cb = cancel_cb;
+	so.progress_payload = &calls;
+	snprintf(path, sizeof(path), "%s/cancel.tar", f->tmp);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(arca_export(NULL, f->a, refs, 1, NULL, 0, fd, &so), ARCA_EUSER);
+	close(fd);
+	/* what was written is refused as cut short */
+	refused(f, path, ARCA_ECORRUPT, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -860,6 +888,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(garbage_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cancelled_import_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_cancelled_export_returns_euser, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
