@@ -426,7 +426,9 @@ static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *si
 	if ((rc = arca_bundle_header_encode(&hb, h)) != 0 ||
 	    (rc = arca_bundle__tar_open_write(&x->ar, fd)) != 0 ||
 	    (rc = arca_progress__begin(&x->ps, ARCA_PROGRESS_UPLOAD, 0, 0)) != 0 ||
-	    (rc = put_buf(x, ARCA_BUNDLE_HEADER_KEY, hb.ptr, hb.len)) != 0)
+	    (rc = put_buf(x, ARCA_BUNDLE_HEADER_KEY, hb.ptr, hb.len)) != 0 ||
+	    (rc = put_buf(x, ARCA_LAYOUT_MARKER_KEY, ARCA_LAYOUT_MARKER,
+		    strlen(ARCA_LAYOUT_MARKER))) != 0)
 		goto done;
 	for (size_t i = 0; i < x->narts; i++) {
 		x->cur = &x->arts[i];

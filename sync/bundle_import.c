@@ -36,11 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_HEADER, K_PACK, K_INDEX, K_ARTO, K_REF };
+enum { K_HEADER, K_MARKER, K_PACK, K_INDEX, K_ARTO, K_REF };
 
 /* Where the member sequence is: what may come next. */
 enum {
 	S_HEADER,   /* arca-bundle */
+	S_MARKER,   /* ARCA-REMOTE */
 	S_PACKS,    /* a pack, or the first artifact */
 	S_INDEX,    /* the index of the pack just read */
 	S_ARTS,     /* the next artifact, or the first ref */
@@ -103,6 +104,8 @@ static int classify(const char *name, uint8_t sha[32], char *rname, char *rtag, 
 	int ok;
 	if (!strcmp(name, ARCA_BUNDLE_HEADER_KEY))
 		return K_HEADER;
+	if (!strcmp(name, ARCA_LAYOUT_MARKER_KEY))
+		return K_MARKER;
 	if (parse_hex_key(name, "packs/", ".arcp", sha))
 		return K_PACK;
 	if (parse_hex_key(name, "packs/", ".idx", sha))
@@ -557,6 +560,7 @@ static int allowed(int st, int kind)
 {
 	switch (st) {
 	case S_HEADER: return kind == K_HEADER;
+	case S_MARKER: return kind == K_MARKER;
 	case S_PACKS: return kind == K_PACK || kind == K_ARTO;
 	case S_INDEX: return kind == K_INDEX;
 	case S_ARTS: return kind == K_ARTO || kind == K_REF;
@@ -587,7 +591,7 @@ static int take_member(importer *im, struct archive_entry *e)
 	if ((uint64_t)size > cap_of(kind))
 		return corrupt("bundle: member %.300s is larger than its kind allows", name);
 	if (!allowed(im->state, kind)) {
-		if (kind == K_HEADER || (kind == K_PACK && known_pack(im, sha)) ||
+		if (kind == K_HEADER || (kind == K_MARKER && im->state > S_MARKER) || (kind == K_PACK && known_pack(im, sha)) ||
 		    (kind == K_INDEX && im->state != S_INDEX && known_pack(im, sha)))
 			return corrupt("bundle: duplicate member %.300s", name);
 		return corrupt("bundle: member %.300s is out of order", name);
@@ -595,6 +599,13 @@ static int take_member(importer *im, struct archive_entry *e)
 	switch (kind) {
 	case K_HEADER:
 		rc = take_header(im, (size_t)size);
+		im->state = S_MARKER;
+		break;
+	case K_MARKER: /* unpacked, a bundle is a directory remote */
+		if ((rc = read_all(im, name, (size_t)size)) == 0 &&
+		    (size != (int64_t)strlen(ARCA_LAYOUT_MARKER) ||
+		     memcmp(im->buf, ARCA_LAYOUT_MARKER, (size_t)size)))
+			rc = corrupt("bundle: member %.300s is not a version 1 remote marker", name);
 		im->state = S_PACKS;
 		break;
 	case K_PACK:
@@ -643,6 +654,9 @@ static int run(importer *im, int fd)
 		return arca_bundle__tar_error(im->ar, ARCA_ECORRUPT, "bundle");
 	if (im->state == S_HEADER)
 		return arca_err_set(ARCA_ECORRUPT, "bundle: empty (no arca-bundle member)");
+	if (im->state == S_MARKER)
+		return arca_err_set(ARCA_ECORRUPT, "bundle: truncated (no %s member)",
+			ARCA_LAYOUT_MARKER_KEY);
 	if (im->state == S_INDEX)
 		return arca_err_set(ARCA_ECORRUPT, "bundle: truncated (a pack without its index)");
 	if (im->next_art != im->narts || im->next_ref != im->h.nrefs)

@@ -310,7 +310,7 @@ static void tree_round_trip_restores_identically(void **state)
 	assert_int_equal(e.bytes, (uint64_t)th_file_size(path));
 	assert_int_equal(e.artifacts, 1);
 	assert_int_equal(e.refs_moved, 2);
-	assert_int_equal(e.objects, 6); /* header, pack, index, artifact, 2 refs */
+	assert_int_equal(e.objects, 7); /* header, marker, pack, index, artifact, 2 refs */
 	if (import_from(f->b, path, &r) != 0)
 		fail_msg("import: %s", arca_error_last());
 	assert_int_equal(r.artifacts, 1);
@@ -455,9 +455,12 @@ static void members_follow_the_format(void **state)
 	good_bundle(f, &t, path, sizeof(path));
 	assert_string_equal(t.m[0].name, "arca-bundle");
 	assert_true(!strncmp((char *)t.m[0].data, "arca-bundle 1\nref web:v1 ", 25));
-	assert_true(!strncmp(t.m[1].name, "packs/", 6));
-	assert_true(strstr(t.m[1].name, ".arcp") != NULL);
-	assert_true(strstr(t.m[2].name, ".idx") != NULL);
+	assert_string_equal(t.m[1].name, "ARCA-REMOTE");
+	assert_int_equal(t.m[1].len, 14);
+	assert_memory_equal(t.m[1].data, "arca-remote 1\n", 14);
+	assert_true(!strncmp(t.m[2].name, "packs/", 6));
+	assert_true(strstr(t.m[2].name, ".arcp") != NULL);
+	assert_true(strstr(t.m[3].name, ".idx") != NULL);
 	assert_true(!strncmp(t.m[t.n - 3].name, "artifacts/", 10));
 	assert_string_equal(t.m[t.n - 2].name + strlen(t.m[t.n - 2].name) - 20,
 		"/v1/0000000000000001");
@@ -612,6 +615,29 @@ static void bad_member_names_are_refused(void **state)
 	good_still_imports(f, good);
 }
 
+static void the_remote_marker_is_required(void **state)
+{
+	fixture *f = *state;
+	tarball t;
+	char good[4200], bad[4200];
+	member gone;
+
+	good_bundle(f, &t, good, sizeof(good));
+	snprintf(bad, sizeof(bad), "%s/marker.tar", f->tmp);
+	t.m[1].data[12] = '2';
+	tar_write(&t, bad);
+	refused(f, bad, ARCA_ECORRUPT, "marker");
+	t.m[1].data[12] = '1';
+	gone = t.m[1];
+	memmove(&t.m[1], &t.m[2], (t.n - 2) * sizeof(member));
+	t.n--;
+	tar_write(&t, bad);
+	refused(f, bad, ARCA_ECORRUPT, "order");
+	t.m[t.n++] = gone; /* freed with the others */
+	tar_clear(&t);
+	good_still_imports(f, good);
+}
+
 static void a_symlink_member_is_refused(void **state)
 {
 	fixture *f = *state;
@@ -674,7 +700,8 @@ static void oversized_members_are_refused(void **state)
 	tar_read(&t, good);
 	p = slurp(good, &n);
 	i = find_member(&t, "packs/", ".arcp");
-	first = 512 + ((t.m[0].len + 511) / 512) * 512; /* the header member */
+	/* the header and marker members as they are */
+	first = 512 + ((t.m[0].len + 511) / 512) * 512 + 512 + ((t.m[1].len + 511) / 512) * 512;
 	fd = open(bad, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, p, first), (ssize_t)first);
@@ -880,6 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(truncated_bundles_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_flipped_byte_in_a_pack_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_member_names_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_remote_marker_is_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_symlink_member_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(oversized_members_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(members_out_of_order_are_refused, setup, teardown),

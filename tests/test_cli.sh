@@ -365,6 +365,8 @@ else
 	check "the imported ref restores" bash -c "'$ARCA' --store '$T/bstore2' restore bun:v1 '$T/bout' >/dev/null && diff -r --no-dereference '$T/src' '$T/bout'"
 	check "import --json" bash -c "'$ARCA' --store '$T/bstore2' import '$T/b.tar' --json | grep -q '\"refs_moved\":0'"
 	check "export -o - | import -" bash -c "'$ARCA' --store '$B' export bun -o - | '$ARCA' --store '$T/bstore3' import - >/dev/null && '$ARCA' --store '$T/bstore3' tag --list | grep -q '^bun:latest'"
+	mkdir -p "$T/unpacked" && tar xf "$T/b.tar" -C "$T/unpacked"
+	check "an unpacked bundle is a directory remote pull takes" bash -c "'$ARCA' --store '$T/bstore6' pull '$T/unpacked' bun:v1 >/dev/null && '$ARCA' --store '$T/bstore6' restore bun:v1 '$T/bout6' >/dev/null 2>&1 && diff -r --no-dereference '$T/src' '$T/bout6'"
 	head -c 3000 "$T/b.tar" > "$T/cut.tar"
 	check "import of a truncated bundle gives 4" status_is 4 "$ARCA" --store "$T/bstore4" import "$T/cut.tar"
 	check "a refused import adds no ref" bash -c "[ -z \"\$('$ARCA' --store '$T/bstore4' tag --list)\" ]"
