@@ -20,6 +20,7 @@
 #include "store/refs.h"
 #include "store/store.h"
 #include "sync/bundle_tar.h"
+#include "sync/idset.h"
 #include "sync/layout.h"
 #include "sync/pidx_scan.h"
 #include "sync/rpack.h"
@@ -68,6 +69,11 @@ typedef struct {
 	/* the index the pack just read must come with */
 	arca_pidx_scan scan;
 	int scanning;
+	/* chunk -> the first pack of the bundle that holds it; chunks that
+	 * more than one holds */
+	arca_idset where, multi;
+	/* per pack: the artifact being checked lists it */
+	uint8_t *listed;
 	/* the artifacts the refs name, each once, in the header's order */
 	art_seen *arts;
 	size_t narts, next_art;
@@ -295,10 +301,30 @@ static int take_index(importer *im, const char *name, size_t size)
 	if ((rc = arca_pidx_scan_check(&im->scan, im->packs[im->npacks - 1], im->pack_size,
 			im->buf, size)) != 0)
 		return arca_err_wrap(rc, "bundle: member %.300s", name);
+	for (size_t i = 0; i < im->scan.n; i++) {
+		rc = arca_idset_put(&im->where, im->scan.e[i].id, (uint32_t)(im->npacks - 1));
+		if (rc == 0)
+			rc = arca_idset_add(&im->multi, im->scan.e[i].id);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
 /* ---- artifacts ---- */
+
+/* A chunk this bundle carries must be in a pack the artifact object
+ * lists: unpacked, the bundle is a remote that pulls go by. */
+static int placed(importer *im, const uint8_t id[32])
+{
+	uint32_t p;
+	char hex[17];
+	if (!arca_idset_get(&im->where, id, &p) || im->listed[p] || arca_idset_has(&im->multi, id))
+		return 0;
+	arca_hex_encode(hex, id, 8);
+	return arca_err_set(ARCA_ECORRUPT, "its object does not list the pack that holds chunk %s",
+		hex);
+}
 
 /* The manifest's bytes, read back from the chunks this write has (staged
  * or committed), each checked against its id, all hashed. */
@@ -330,7 +356,7 @@ static int mf_read(void *ctx, void *p, size_t n)
 			if (rc == ARCA_ENOTFOUND)
 				return arca_err_set(ARCA_ECORRUPT, "a manifest chunk is in neither the "
 					"bundle nor the store");
-			if (rc)
+			if (rc || (rc = placed(m->im, m->rec->chunk_ids[m->next])) != 0)
 				return rc;
 			if (len != m->rec->chunk_lens[m->next])
 				return arca_err_set(ARCA_ECORRUPT, "manifest chunk has the wrong length");
@@ -355,7 +381,7 @@ static int need_chunk(importer *im, const uint8_t id[32])
 {
 	char hex[17];
 	if (arca_cas_writer_has(im->w, id))
-		return 0;
+		return placed(im, id);
 	arca_hex_encode(hex, id, 8);
 	return arca_err_set(ARCA_ECORRUPT, "needs chunk %s, which neither the bundle nor the "
 		"store has", hex);
@@ -423,11 +449,12 @@ done:
 	return rc;
 }
 
-static int known_pack(importer *im, const uint8_t sha[32])
+/* 1 + the pack's number in the bundle, or 0. */
+static size_t known_pack(importer *im, const uint8_t sha[32])
 {
 	for (size_t i = 0; i < im->npacks; i++)
 		if (!memcmp(im->packs[i], sha, 32))
-			return 1;
+			return i + 1;
 	return 0;
 }
 
@@ -461,11 +488,19 @@ static int take_artifact(importer *im, const char *name, const uint8_t idb[32], 
 		rc = arca_err_set(ARCA_ECORRUPT, "record is not in canonical form");
 		goto bad;
 	}
-	for (uint32_t i = 0; i < o.npacks; i++)
-		if (!known_pack(im, o.packs[i])) {
+	free(im->listed);
+	if (!(im->listed = calloc(im->npacks + 1, 1))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < o.npacks; i++) {
+		size_t no = known_pack(im, o.packs[i]);
+		if (!no) {
 			rc = arca_err_set(ARCA_ECORRUPT, "names a pack the bundle does not hold");
 			goto bad;
 		}
+		im->listed[no - 1] = 1;
+	}
 	if ((rc = check_manifest(im, &rec)) != 0)
 		goto bad;
 	a->created_ns = rec.a.created_ns;
@@ -591,7 +626,8 @@ static int take_member(importer *im, struct archive_entry *e)
 	if ((uint64_t)size > cap_of(kind))
 		return corrupt("bundle: member %.300s is larger than its kind allows", name);
 	if (!allowed(im->state, kind)) {
-		if (kind == K_HEADER || (kind == K_MARKER && im->state > S_MARKER) || (kind == K_PACK && known_pack(im, sha)) ||
+		if (kind == K_HEADER || (kind == K_MARKER && im->state > S_MARKER) ||
+		    (kind == K_PACK && known_pack(im, sha)) ||
 		    (kind == K_INDEX && im->state != S_INDEX && known_pack(im, sha)))
 			return corrupt("bundle: duplicate member %.300s", name);
 		return corrupt("bundle: member %.300s is out of order", name);
@@ -701,6 +737,9 @@ int arca_import(arca_sync_result *out, arca_store *s, int fd, const arca_sync_op
 	arca_chunk_reader_release(&im.cr);
 	arca_bundle_header_clear(&im.h);
 	free(im.packs);
+	free(im.listed);
+	arca_idset_release(&im.where);
+	arca_idset_release(&im.multi);
 	if (im.scanning)
 		arca_pidx_scan_release(&im.scan);
 	free(im.arts);

@@ -4,6 +4,8 @@
  * it was. */
 #include "helpers.h"
 #include "arca/remote.h"
+#include "sync/layout.h"
+#include "util/buf.h"
 #include "util/progress.h"
 
 #include <archive.h>
@@ -830,6 +832,33 @@ static void chunks_in_neither_bundle_nor_store_are_refused(void **state)
 	th_restore_equals(f->b, f->tmp, "web:v2", f->src);
 }
 
+/* An artifact object must list the packs that hold its chunks: an
+ * unpacked bundle is a remote, and pulls go by that list. */
+static void an_artifact_object_must_list_its_packs(void **state)
+{
+	fixture *f = *state;
+	tarball t;
+	char good[4200], bad[4200];
+	arca_buf obj = ARCA_BUF_INIT(SIZE_MAX);
+	arca_arto o;
+	uint8_t none[1][32];
+	size_t i;
+
+	good_bundle(f, &t, good, sizeof(good));
+	snprintf(bad, sizeof(bad), "%s/arto.tar", f->tmp);
+	i = find_member(&t, "artifacts/", "");
+	assert_int_equal(arca_arto_decode(&o, t.m[i].data, t.m[i].len), 0);
+	assert_int_equal(o.npacks, 1);
+	assert_int_equal(arca_arto_encode(&obj, o.record, o.record_len, none, 0), 0);
+	free(t.m[i].data);
+	t.m[i].data = obj.ptr;
+	t.m[i].len = obj.len;
+	tar_write(&t, bad);
+	refused(f, bad, ARCA_ECORRUPT, "does not list the pack");
+	tar_clear(&t);
+	good_still_imports(f, good);
+}
+
 static void garbage_is_refused(void **state)
 {
 	fixture *f = *state;
@@ -913,6 +942,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(members_out_of_order_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_members_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(chunks_in_neither_bundle_nor_store_are_refused, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(an_artifact_object_must_list_its_packs, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(garbage_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cancelled_import_changes_nothing, setup, teardown),
