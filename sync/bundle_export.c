@@ -423,8 +423,13 @@ static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *si
 			goto done;
 	}
 
-	if ((rc = arca_bundle_header_encode(&hb, h)) != 0 ||
-	    (rc = arca_bundle__tar_open_write(&x->ar, fd)) != 0 ||
+	if ((rc = arca_bundle_header_encode(&hb, h)) != 0) {
+		if (rc == ARCA_EINVAL && hb.len + 1024 > hb.max)
+			rc = arca_err_set(ARCA_EINVAL, "export: too many refs for one bundle (its "
+				"header is at most %u KiB)", ARCA_BUNDLE_MAX_HEADER >> 10);
+		goto done;
+	}
+	if ((rc = arca_bundle__tar_open_write(&x->ar, fd)) != 0 ||
 	    (rc = arca_progress__begin(&x->ps, ARCA_PROGRESS_UPLOAD, 0, 0)) != 0 ||
 	    (rc = put_buf(x, ARCA_BUNDLE_HEADER_KEY, hb.ptr, hb.len)) != 0 ||
 	    (rc = put_buf(x, ARCA_LAYOUT_MARKER_KEY, ARCA_LAYOUT_MARKER,
