@@ -17,8 +17,8 @@ static void help(FILE *f)
 		"was. S3 credentials come from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY\n"
 		"and $AWS_SESSION_TOKEN.\n"
 		"\n"
-		"  --jobs N     connections the backend may keep (default 4; this version\n"
-		"               fetches one object at a time)\n"
+		"  --jobs N     parallel GETs (default 4), each into a file in $TMPDIR\n"
+		"               (else /tmp) until it is checked and taken in\n"
 		"  --progress   print a progress line to stderr\n"
 		"  --json       print a JSON object with counters\n");
 }

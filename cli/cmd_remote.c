@@ -64,6 +64,8 @@ static int absolute_url(const char *url, char *out, size_t n)
 	}
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -1;
+	while (url[0] == '.' && url[1] == '/')
+		url += 2;
 	return snprintf(out, n, "%s/%s", cwd, url) < (int)n ? 0 : -1;
 }
 

@@ -489,6 +489,51 @@ static void bundles(void)
 	put_bundle(s, dir, "image", img, 1, NULL, 0);
 	arca_store_free(s);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+/* ---- remote pack objects (fuzz_rpack: data[0] = how to feed, then the
+ * pack: header, a raw chunk record, a raw group of two members) ---- */
+
+static void rpack_objects(void)
+{
+	uint8_t buf[4096], raw[200], table[2 * ARCA_GROUP_MEMBER_LEN];
+	arca_record r;
+	arca_group g;
+	size_t n = 1;
+
+	buf[0] = 0; /* whole pack, piece size 1 */
+	arca_pack_header_encode(buf + n, 0);
+	n += ARCA_PACK_HEADER_LEN;
+	fill(raw, sizeof(raw), 21);
+	memset(&r, 0, sizeof(r));
+	if (arca_sha256_digest(r.id, raw, 100))
+		die("sha256");
+	r.codec = ARCA_CODEC_RAW;
+	r.raw_len = r.stored_len = 100;
+	arca_record_encode(buf + n, &r);
+	n += ARCA_RECORD_HEADER_LEN;
+	memcpy(buf + n, raw, 100);
+	n += 100;
+	memset(&g, 0, sizeof(g));
+	for (int i = 0; i < 2; i++) {
+		if (arca_sha256_digest(table + i * ARCA_GROUP_MEMBER_LEN, raw + 100 + 50 * i, 50))
+			die("sha256");
+		arca_put_le32(table + i * ARCA_GROUP_MEMBER_LEN + 32, 50);
+	}
+	g.codec = ARCA_CODEC_RAW;
+	g.raw_len = g.stored_len = 100;
+	g.nmembers = 2;
+	if (arca_sha256_digest(g.table_hash, table, sizeof(table)))
+		die("sha256");
+	arca_group_encode(buf + n, &g);
+	n += ARCA_RECORD_HEADER_LEN;
+	memcpy(buf + n, table, sizeof(table));
+	n += sizeof(table);
+	memcpy(buf + n, raw + 100, 100);
+	n += 100;
+	put("fuzz_rpack", "whole", buf, n);
+	buf[0] = 1 | (3 << 1); /* records from offset 16, pieces of 112 */
+	put("fuzz_rpack", "records", buf, n);
+}
+
 /* ---- remote layout objects (fuzz_layout: first byte picks the decoder) ---- */
 
 static void put_layout(const char *name, uint8_t kind, const arca_buf *b)
@@ -587,5 +632,6 @@ int main(int argc, char **argv)
 	references();
 	bundles();
 	layout_objects();
+	rpack_objects();
 	return 0;
 }

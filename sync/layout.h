@@ -58,7 +58,8 @@ typedef struct {
 	arca_pidx_entry *e;   /* sorted by id; owned */
 } arca_pidx;
 
-/** Sorts `e` (n entries; duplicates: first kept) and encodes the index. */
+/** Sorts `e` (n entries, 1 or more; of duplicate ids the entry at the
+ *  lowest offset is kept) and appends the encoded index to `out`. */
 int arca_pidx_encode(arca_buf *out, const uint8_t pack_sha[32], uint64_t pack_size,
 		arca_pidx_entry *e, uint32_t n);
 int arca_pidx_decode(arca_pidx *out, const void *p, size_t n);

@@ -16,15 +16,21 @@
 #include "store/journal.h"
 #include "store/manifest.h"
 #include "store/record.h"
+#include "util/array.h"
 #include "util/error.h"
+#include "util/firsterr.h"
+#include "util/fsutil.h"
 #include "util/hex.h"
 #include "util/progress.h"
 #include "util/version.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ARTO_MAX ((size_t)ARCA_RECORD_MAX + ARCA_ARTO_MAX_PACKS * 32u + 128u)
 #define PIDX_MAX ((size_t)ARCA_PIDX_HEADER_LEN + (size_t)ARCA_PIDX_MAX_ENTRIES * ARCA_PIDX_ENTRY_LEN + 32u)
@@ -86,6 +92,8 @@ static int tap(const uint8_t id[32], const uint8_t *raw, uint32_t len, void *ctx
 	return 0;
 }
 
+static int missing_chunk(const arca_id *id, const uint8_t c[32]);
+
 /* ---- fetching chunks from packs ---- */
 
 typedef struct {
@@ -137,30 +145,38 @@ done:
 	return rc;
 }
 
-/* Fetches every chunk in p->need from the packs `x` (the artifact's). */
-static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids)[32], size_t n)
+typedef struct {
+	const uint8_t *sha;
+	uint64_t off, len;        /* off 0: the whole pack */
+} run;
+
+/* The GETs that bring every chunk of p->need: per pack (the first listed
+ * that has a chunk), the whole pack when most of it is needed, else runs
+ * of records closer than RANGE_GAP. *missing: a needed chunk no pack has. */
+static int plan(pull_ctx *p, arca_pidx *x, uint32_t npacks, run **out, size_t *nout,
+		const uint8_t **missing, const uint8_t (*ids)[32], size_t n)
 {
+	arca_idset placed = ARCA_IDSET_INIT;
 	rec_span *sp = NULL;
-	size_t nsp;
+	run *runs = NULL;
+	size_t nruns = 0, cap = 0, nsp;
 	int rc = 0;
 
-	if (n == 0)
-		return 0;
+	*missing = NULL;
 	if (!(sp = malloc(n * sizeof(*sp))))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	for (uint32_t k = 0; k < npacks && !rc; k++) {
 		uint64_t bytes = 0;
 		nsp = 0;
-		for (size_t i = 0; i < n; i++) {
-			const arca_pidx_entry *e = arca_pidx_find(&x[k], ids[i]);
-			/* the first listed pack that has it */
-			int earlier = 0;
-			if (!e)
+		for (uint32_t i = 0; i < x[k].n && nsp < n; i++) {
+			const arca_pidx_entry *e = &x[k].e[i];
+			if (!arca_idset_has(&p->need, e->id))
 				continue;
-			for (uint32_t j = 0; j < k && !earlier; j++)
-				earlier = arca_pidx_find(&x[j], ids[i]) != NULL;
-			if (earlier)
-				continue;
+			if ((rc = arca_idset_add(&placed, e->id)) < 0)
+				goto done;
+			if (rc == 0)
+				continue; /* an earlier pack brings it */
+			rc = 0;
 			sp[nsp].off = e->offset;
 			sp[nsp].len = e->length;
 			nsp++;
@@ -177,26 +193,202 @@ static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids
 		}
 		for (size_t i = 0; i < nsp; i++)
 			bytes += sp[i].len;
-		if (bytes * 2 >= x[k].pack_size) {
-			rc = fetch_run(p, x[k].pack_sha, 0, x[k].pack_size);
-			continue;
-		}
-		for (size_t i = 0; i < nsp && !rc;) {
-			uint64_t start = sp[i].off, end = sp[i].off + sp[i].len;
+		for (size_t i = 0; i < nsp;) {
+			uint64_t st = sp[i].off, end = sp[i].off + sp[i].len;
 			size_t j = i + 1;
+			if (bytes * 2 >= x[k].pack_size) {
+				st = 0;
+				end = x[k].pack_size;
+				j = nsp;
+			}
 			while (j < nsp && sp[j].off >= end && sp[j].off - end <= RANGE_GAP) {
 				end = sp[j].off + sp[j].len;
 				j++;
 			}
 			if (j < nsp && sp[j].off < end) {
 				rc = arca_err_set(ARCA_ECORRUPT, "pack index: records overlap");
-				break;
+				goto done;
 			}
-			rc = fetch_run(p, x[k].pack_sha, start, end - start);
+			if ((rc = arca_array_grow(&runs, &cap, nruns + 1, sizeof(*runs), 16)) != 0)
+				goto done;
+			runs[nruns].sha = x[k].pack_sha;
+			runs[nruns].off = st;
+			runs[nruns].len = end - st;
+			nruns++;
 			i = j;
 		}
 	}
+	for (size_t i = 0; i < n && !*missing; i++)
+		if (!arca_idset_has(&placed, ids[i]))
+			*missing = ids[i];
+done:
 	free(sp);
+	arca_idset_release(&placed);
+	if (rc)
+		free(runs);
+	else {
+		*out = runs;
+		*nout = nruns;
+	}
+	return rc;
+}
+
+/* ---- parallel GETs: --jobs runs land in unlinked temp files, then the
+ * calling thread (the writer's) takes them in, in order ---- */
+
+typedef struct {
+	pull_ctx *p;
+	const run *r;
+	int fd;
+	arca_firsterr *fe;
+	pthread_t th;
+	int started;
+} dl_job;
+
+static int to_fd(void *ctx, const void *buf, size_t n)
+{
+	dl_job *j = ctx;
+	if (arca_write_all(j->fd, buf, n) < 0)
+		return arca_err_sys("write temporary file");
+	return 0;
+}
+
+static void *download(void *arg)
+{
+	dl_job *j = arg;
+	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX);
+	int rc;
+	if (arca_firsterr_code(j->fe))
+		goto done;
+	if ((rc = arca_layout_pack_key(&key, j->r->sha)) == 0)
+		rc = j->p->t->get(j->p->t, arca_buf_cstr(&key), j->r->off,
+			j->r->off ? j->r->len : 0, to_fd, j, NULL);
+	arca_firsterr_set(j->fe, rc);
+done:
+	arca_buf_release(&key);
+	return NULL;
+}
+
+static int temp_fd(pull_ctx *p, int *fd)
+{
+	const char *dir = p->o.tmp_dir && *p->o.tmp_dir ? p->o.tmp_dir : "/tmp";
+	arca_buf path = ARCA_BUF_INIT(4096);
+	int rc;
+	if ((rc = arca_buf_setf(&path, "%s/arca-pull-XXXXXX", dir)) != 0)
+		return rc;
+	*fd = mkostemp((char *)path.ptr, O_CLOEXEC);
+	if (*fd < 0)
+		rc = arca_err_sys("create a temporary file in %s", dir);
+	else
+		unlink(arca_buf_cstr(&path));
+	arca_buf_release(&path);
+	return rc;
+}
+
+/* Takes the bytes of run `r` from `fd` in. */
+static int take_file(pull_ctx *p, const run *r, int fd)
+{
+	feed_ctx f = { p, NULL };
+	uint8_t *buf = NULL;
+	uint64_t staged = 0, off = 0;
+	int rc;
+
+	if ((rc = arca_rpack_reader_new(&f.r, p->w, r->sha, r->off, want, p)) != 0)
+		return rc;
+	arca_rpack_reader_tap(f.r, tap);
+	if (!(buf = malloc(1u << 20))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (;;) {
+		ssize_t got = arca_pread_full(fd, buf, 1u << 20, (off_t)off);
+		if (got < 0) {
+			rc = arca_err_sys("read temporary file");
+			goto done;
+		}
+		if (got == 0)
+			break;
+		if ((rc = feed(&f, buf, (size_t)got)) != 0)
+			goto done;
+		off += (uint64_t)got;
+	}
+	if ((rc = arca_rpack_reader_finish(f.r, &staged)) != 0)
+		goto done;
+	p->objects++;
+	p->chunks += staged;
+	rc = arca_progress__set(&p->ps, p->chunks, p->bytes);
+done:
+	free(buf);
+	arca_rpack_reader_free(f.r);
+	return rc;
+}
+
+static int run_parallel(pull_ctx *p, const run *runs, size_t n)
+{
+	dl_job *jobs = calloc(p->o.jobs, sizeof(*jobs));
+	arca_firsterr fe;
+	int rc = 0;
+
+	if (!jobs)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	arca_firsterr_init(&fe);
+	for (size_t at = 0; at < n && !rc; at += p->o.jobs) {
+		size_t k = n - at < p->o.jobs ? n - at : p->o.jobs;
+		for (size_t i = 0; i < k; i++) {
+			jobs[i].p = p;
+			jobs[i].r = &runs[at + i];
+			jobs[i].fe = &fe;
+			jobs[i].started = 0;
+			if ((rc = temp_fd(p, &jobs[i].fd)) != 0) {
+				jobs[i].fd = -1;
+				arca_firsterr_set(&fe, rc);
+				break;
+			}
+			p->requests++;
+			if (pthread_create(&jobs[i].th, NULL, download, &jobs[i]) != 0) {
+				arca_firsterr_set(&fe, arca_err_set(ARCA_ERROR, "cannot start a thread"));
+				break;
+			}
+			jobs[i].started = 1;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (jobs[i].started)
+				pthread_join(jobs[i].th, NULL);
+		rc = arca_firsterr_raise(&fe);
+		for (size_t i = 0; i < k; i++) {
+			if (!rc && jobs[i].started)
+				rc = take_file(p, jobs[i].r, jobs[i].fd);
+			if (jobs[i].fd >= 0)
+				close(jobs[i].fd);
+			jobs[i].fd = -1;
+		}
+	}
+	arca_firsterr_release(&fe);
+	free(jobs);
+	return rc;
+}
+
+/* Fetches every chunk in p->need from the packs `x` (the artifact's). */
+static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids)[32], size_t n,
+		const arca_id *art)
+{
+	run *runs = NULL;
+	size_t nruns = 0;
+	const uint8_t *missing;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = plan(p, x, npacks, &runs, &nruns, &missing, ids, n)) != 0)
+		return rc;
+	if (missing)
+		rc = missing_chunk(art, missing);
+	else if (p->o.jobs > 1 && nruns > 1)
+		rc = run_parallel(p, runs, nruns);
+	else
+		for (size_t i = 0; i < nruns && !rc; i++)
+			rc = fetch_run(p, runs[i].sha, runs[i].off, runs[i].len);
+	free(runs);
 	return rc;
 }
 
@@ -312,15 +504,11 @@ static int fetch_ids(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (
 	arca_idset_release(&p->need);
 	p->need_mode = mode;
 	for (size_t i = 0; i < n; i++) {
-		int found = 0, rc;
-		for (uint32_t k = 0; k < npacks && !found; k++)
-			found = arca_pidx_find(&x[k], ids[i]) != NULL;
-		if (!found)
-			return missing_chunk(art, ids[i]);
-		if ((rc = arca_idset_add(&p->need, ids[i])) < 0)
+		int rc = arca_idset_add(&p->need, ids[i]);
+		if (rc < 0)
 			return rc;
 	}
-	return fetch(p, x, npacks, ids, n);
+	return fetch(p, x, npacks, ids, n, art);
 }
 
 static int pull_artifact(pull_ctx *p, const arca_id *id)

@@ -121,7 +121,13 @@ typedef struct {
 static int from_fd(void *ctx, void *buf, size_t cap, size_t *n)
 {
 	fd_src *f = ctx;
-	ssize_t got = arca_pread_full(f->fd, buf, cap, (off_t)f->off);
+	ssize_t got;
+	if (!buf && !cap) {
+		f->off = 0; /* a retry starts over */
+		*n = 0;
+		return 0;
+	}
+	got = arca_pread_full(f->fd, buf, cap, (off_t)f->off);
 	if (got < 0)
 		return arca_err_sys("read pack object");
 	f->off += (uint64_t)got;
@@ -331,6 +337,42 @@ fail:
 	arca_buf_release(&j->index);
 	free(j);
 	return rc;
+}
+
+/* Drops the cache entries of the packs HEAD found gone. */
+static int drop_gone(push_ctx *p)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t nl;
+	int rc, mrc;
+
+	if (!p->gone.n || !p->cache_ok || !p->c->cache)
+		return 0;
+	nl = strlen(p->c->cache);
+	if ((rc = arca_cas_write_txn_begin(p->s->cas, &txn)) != 0)
+		return rc;
+	if ((mrc = mdb_cursor_open(txn, p->s->dbi_remote_chunks, &cur)) != 0) {
+		arca_cas_write_txn_abort(p->s->cas, txn);
+		return arca_lmdb_error(mrc, "remote cache");
+	}
+	k.mv_size = nl + 1;
+	k.mv_data = (void *)p->c->cache;
+	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != nl + 33 || memcmp(k.mv_data, p->c->cache, nl + 1) != 0)
+			break;
+		if (v.mv_size == 32 && arca_idset_has(&p->gone, v.mv_data) &&
+		    (mrc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (mrc && mrc != MDB_NOTFOUND) {
+		arca_cas_write_txn_abort(p->s->cas, txn);
+		return arca_lmdb_error(mrc, "remote cache");
+	}
+	return arca_cas_write_txn_commit(p->s->cas, txn);
 }
 
 /* 1 with `sha` when the cache places `id` in a pack the remote still has. */
@@ -658,7 +700,8 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 	}
 	if (p.b && (rc = finish_pack(&p)) != 0)
 		goto done;
-	if ((rc = wait_queue(&p, 1)) != 0 || (rc = arca_firsterr_raise(&p.fe)) != 0)
+	if ((rc = wait_queue(&p, 1)) != 0 || (rc = arca_firsterr_raise(&p.fe)) != 0 ||
+	    (rc = drop_gone(&p)) != 0)
 		goto done;
 
 	for (size_t i = 0; i < narts; i++) {
@@ -673,6 +716,8 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 			goto done;
 	rc = arca_progress__end(&p.ps, p.packs_done, p.bytes);
 done:
+	if (rc)
+		arca_firsterr_set(&p.fe, rc); /* workers skip what is still queued */
 	pthread_mutex_lock(&p.mu);
 	p.closing = 1;
 	pthread_cond_broadcast(&p.cv_job);

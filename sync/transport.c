@@ -52,13 +52,19 @@ int arca_transport_get_all(arca_transport *t, const char *key, arca_buf *out)
 }
 
 typedef struct {
-	const uint8_t *p;
-	size_t left;
+	const uint8_t *start, *p;
+	size_t len, left;
 } mem_src;
 
 static int from_mem(void *ctx, void *p, size_t cap, size_t *n)
 {
 	mem_src *m = ctx;
+	if (!p && !cap) {
+		m->p = m->start;
+		m->left = m->len;
+		*n = 0;
+		return 0;
+	}
 	*n = m->left < cap ? m->left : cap;
 	memcpy(p, m->p, *n);
 	m->p += *n;
@@ -69,6 +75,6 @@ static int from_mem(void *ctx, void *p, size_t cap, size_t *n)
 int arca_transport_put_buf(arca_transport *t, const char *key, const void *p, size_t n,
 		int create_only)
 {
-	mem_src m = { p, n };
+	mem_src m = { p, p, n, n };
 	return t->put(t, key, n, from_mem, &m, create_only);
 }

@@ -40,7 +40,9 @@
 typedef int (*arca_transport_sink)(void *ctx, const void *p, size_t n);
 
 /** Fills up to `cap` bytes of the body at `p`; *n = 0 at the end. The
- *  engine knows bodies' lengths in advance (`len` of put). */
+ *  engine knows bodies' lengths in advance (`len` of put). A call with
+ *  p == NULL and cap == 0 rewinds to the body's first byte (a backend
+ *  retrying a put); every source the engine passes supports it. */
 typedef int (*arca_transport_source)(void *ctx, void *p, size_t cap, size_t *n);
 
 /** Called per key by list; non-zero stops and is returned. */

@@ -86,19 +86,59 @@ static int missing(int e)
 	return e == ENOENT || e == ENOTDIR;
 }
 
+/* Opens (with `create`, making it) the directory that holds `key`, never
+ * following a symlink on the way; *base = the key's last part. Without
+ * `create`, a missing directory is ARCA_ENOTFOUND. */
+static int parent_dir(dir_transport *d, const char *key, int create, int *out, const char **base)
+{
+	char part[KEY_MAX + 1];
+	const char *slash;
+	int rc, fd = -1, next;
+
+	if ((rc = root_fd(d, create, &fd)) != 0)
+		return create ? rc : arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
+	if ((fd = dup(fd)) < 0)
+		return arca_err_sys("dup");
+	for (const char *p = key; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+		memcpy(part, p, (size_t)(slash - p));
+		part[slash - p] = '\0';
+		if (create && mkdirat(fd, part, 0755) < 0 && errno != EEXIST) {
+			rc = arca_err_sys("%s/%s: create directory", d->root, key);
+			close(fd);
+			return rc;
+		}
+		next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		if (next < 0 && !create && (missing(errno) || errno == ELOOP))
+			return arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
+		if (next < 0 && (errno == ENOTDIR || errno == ELOOP))
+			return arca_err_set(ARCA_EUNSAFE, "%s/%s: '%s' is not a directory (a "
+				"symlink is never followed)", d->root, key, part);
+		if (next < 0)
+			return arca_err_sys("%s/%s: open directory", d->root, key);
+		fd = next;
+	}
+	*base = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
+	*out = fd;
+	return 0;
+}
+
 static int dir_head(arca_transport *t, const char *key, uint64_t *size)
 {
 	dir_transport *d = (dir_transport *)t;
 	struct stat st;
-	int rc, fd = -1;
+	const char *base;
+	int rc, fd = -1, e;
 
-	if ((rc = check_key(key)) != 0)
+	if ((rc = check_key(key)) != 0 || (rc = parent_dir(d, key, 0, &fd, &base)) != 0)
 		return rc;
-	if (root_fd(d, 0, &fd) != 0)
-		return arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
-	if (fstatat(fd, key, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (missing(errno))
+	rc = fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW);
+	e = errno;
+	close(fd);
+	if (rc < 0) {
+		if (missing(e))
 			return arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
+		errno = e;
 		return arca_err_sys("%s/%s", d->root, key);
 	}
 	if (!S_ISREG(st.st_mode))
@@ -114,13 +154,13 @@ static int dir_get(arca_transport *t, const char *key, uint64_t off, uint64_t le
 	dir_transport *d = (dir_transport *)t;
 	struct stat st;
 	uint8_t *buf = NULL;
-	int rc, rfd = -1, fd = -1;
+	const char *base;
+	int rc, pfd = -1, fd = -1;
 
-	if ((rc = check_key(key)) != 0)
+	if ((rc = check_key(key)) != 0 || (rc = parent_dir(d, key, 0, &pfd, &base)) != 0)
 		return rc;
-	if (root_fd(d, 0, &rfd) != 0)
-		return arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
-	fd = openat(rfd, key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(pfd);
 	if (fd < 0) {
 		if (missing(errno))
 			return arca_err_set(ARCA_ENOTFOUND, "%s/%s: not found", d->root, key);
@@ -169,36 +209,6 @@ done:
 	return rc;
 }
 
-/* Opens (making it) the directory that holds `key`; *base = its last part. */
-static int parent_dir(dir_transport *d, const char *key, int *out, const char **base)
-{
-	char part[KEY_MAX + 1];
-	const char *slash;
-	int rc, fd = -1, next;
-
-	if ((rc = root_fd(d, 1, &fd)) != 0)
-		return rc;
-	if ((fd = dup(fd)) < 0)
-		return arca_err_sys("dup");
-	for (const char *p = key; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
-		memcpy(part, p, (size_t)(slash - p));
-		part[slash - p] = '\0';
-		if (mkdirat(fd, part, 0755) < 0 && errno != EEXIST) {
-			rc = arca_err_sys("%s/%s: create directory", d->root, key);
-			close(fd);
-			return rc;
-		}
-		next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (next < 0)
-			return arca_err_sys("%s/%s: open directory", d->root, key);
-		fd = next;
-	}
-	*base = strrchr(key, '/') ? strrchr(key, '/') + 1 : key;
-	*out = fd;
-	return 0;
-}
-
 static int dir_put(arca_transport *t, const char *key, uint64_t len, arca_transport_source src,
 		void *ctx, int create_only)
 {
@@ -211,7 +221,7 @@ static int dir_put(arca_transport *t, const char *key, uint64_t len, arca_transp
 
 	if ((rc = check_key(key)) != 0)
 		return rc;
-	if ((rc = parent_dir(d, key, &dfd, &base)) != 0)
+	if ((rc = parent_dir(d, key, 1, &dfd, &base)) != 0)
 		return rc;
 	snprintf(tmp, sizeof(tmp), ".tmp-%ld-%u", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -276,14 +286,16 @@ done:
 static int dir_remove(arca_transport *t, const char *key)
 {
 	dir_transport *d = (dir_transport *)t;
+	const char *base;
 	int rc, fd = -1;
 	if ((rc = check_key(key)) != 0)
 		return rc;
-	if (root_fd(d, 0, &fd) != 0)
-		return 0;
-	if (unlinkat(fd, key, 0) < 0 && !missing(errno))
-		return arca_err_sys("remove %s/%s", d->root, key);
-	return 0;
+	if ((rc = parent_dir(d, key, 0, &fd, &base)) != 0)
+		return rc == ARCA_ENOTFOUND ? 0 : rc;
+	rc = unlinkat(fd, base, 0) < 0 && !missing(errno) ?
+		arca_err_sys("remove %s/%s", d->root, key) : 0;
+	close(fd);
+	return rc;
 }
 
 /* Calls cb for every regular file below `dirfd` (its key: `prefix` plus

@@ -43,13 +43,21 @@ static int push(arca_store *s, const char *remote, const char *ref, arca_sync_re
 	return arca_push(r, s, remote, &ref, 1, &o);
 }
 
-static int pull(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+static int pull_jobs(arca_store *s, const char *remote, const char *ref, arca_sync_result *r,
+		unsigned jobs)
 {
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
 	arca_sync_result tmp = ARCA_SYNC_RESULT_INIT;
+	o.jobs = jobs;
 	if (!r)
 		r = &tmp;
 	r->version = ARCA_SYNC_RESULT_VERSION;
-	return arca_pull(r, s, remote, &ref, 1, NULL);
+	return arca_pull(r, s, remote, &ref, 1, &o);
+}
+
+static int pull(arca_store *s, const char *remote, const char *ref, arca_sync_result *r)
+{
+	return pull_jobs(s, remote, ref, r, 0);
 }
 
 /* Files under dir/sub whose names end with `suffix`. */
@@ -171,6 +179,71 @@ static void a_second_push_sends_no_pack(void **state)
 	assert_int_equal(push(f->s, "origin", "web", &res), 0);
 	assert_int_equal(res.refs_moved, 1);
 	assert_true(res.bytes < 400000);
+}
+
+static void a_pull_fetches_only_the_records_the_store_lacks(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char part[4096], cmd[16384];
+	arca_sync_result res;
+	arca_store *b;
+	off_t packsize = 0;
+	DIR *d;
+	struct dirent *de;
+
+	make_tree(f->src, 10, 8u << 20);
+	th_write_random(th_path(f->src, "mid"), 200000, 11);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_non_null(d = opendir(th_path(r, "packs")));
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".arcp"))
+			packsize += th_file_size(th_path(th_path(r, "packs"), de->d_name));
+	closedir(d);
+
+	/* a store that has everything but "mid" */
+	snprintf(part, sizeof(part), "%s/part", f->tmp);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm '%s/mid'", f->src, part, part);
+	assert_int_equal(system(cmd), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	th_snapshot(b, part, "part", NULL, NULL);
+	assert_int_equal(pull(b, r, "web", &res), 0);
+	assert_true(res.bytes < (uint64_t)packsize / 2);
+	assert_true(res.chunks >= 1);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+
+	/* the same one GET at a time */
+	b = th_store_open(th_path(f->tmp, "b1"));
+	th_snapshot(b, part, "part", NULL, NULL);
+	assert_int_equal(pull_jobs(b, r, "web", &res, 1), 0);
+	assert_true(res.bytes < (uint64_t)packsize / 2);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
+static void a_pack_gone_from_the_remote_is_sent_again(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char cmd[8192];
+	arca_store *b;
+
+	make_tree(f->src, 12, 400000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	/* the remote loses everything; the cache still names its packs */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r);
+	assert_int_equal(system(cmd), 0);
+	th_write_random(th_path(f->src, "new"), 1000, 13);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, "origin", "web", NULL), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web", NULL), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
 }
 
 static int kill_after_first_pack(const arca_progress *p, void *payload)
@@ -443,6 +516,21 @@ static void hostile_keys_and_ref_entries_are_refused(void **state)
 	assert_int_equal(b.len, 1);
 	assert_int_equal(b.ptr[0], '1');
 	assert_int_equal(arca_transport_get_all(t, "k/none", &b), ARCA_ENOTFOUND);
+	/* a symlink inside the remote is never followed, at any depth */
+	{
+		char out[4096], lnk[4096];
+		snprintf(out, sizeof(out), "%s/outside", f->tmp);
+		assert_int_equal(mkdir(out, 0755), 0);
+		th_write_file(th_path(out, "secret"), "s", 1);
+		snprintf(lnk, sizeof(lnk), "%s/ln", r);
+		assert_int_equal(symlink(out, lnk), 0);
+		assert_int_equal(arca_transport_get_all(t, "ln/secret", &b), ARCA_ENOTFOUND);
+		assert_int_equal(t->head(t, "ln/secret", &size), ARCA_ENOTFOUND);
+		assert_int_equal(arca_transport_put_buf(t, "ln/new", "x", 1, 0), ARCA_EUNSAFE);
+		assert_int_equal(t->remove(t, "ln/secret"), 0);
+		assert_int_equal(access(th_path(out, "secret"), F_OK), 0);
+		assert_int_equal(access(th_path(out, "new"), F_OK), -1);
+	}
 	t->free(t);
 	arca_buf_release(&b);
 
@@ -469,6 +557,29 @@ static void hostile_keys_and_ref_entries_are_refused(void **state)
 		write_obj(r, "refs/web/latest/0000000000000002", entry);
 		assert_int_equal(pull(b2, r, "web", NULL), ARCA_ENOTFOUND);
 		arca_store_free(b2);
+	}
+	/* an artifact object that holds another artifact: its manifest does
+	 * not hash to the id its key names */
+	{
+		char src2[4096], ka[4096], kb[4096], hexa[65], hexb[65], cmd[16384];
+		arca_id id2;
+		snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
+		make_tree(src2, 31, 50000);
+		id2 = th_snapshot(f->s, src2, "other", NULL, NULL);
+		assert_int_equal(push(f->s, r, "other", NULL), 0);
+		for (int i = 0; i < 32; i++) {
+			snprintf(hexa + 2 * i, 3, "%02x", id.bytes[i]);
+			snprintf(hexb + 2 * i, 3, "%02x", id2.bytes[i]);
+		}
+		snprintf(ka, sizeof(ka), "%s/artifacts/%s", r, hexa);
+		snprintf(kb, sizeof(kb), "%s/artifacts/%s", r, hexb);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", kb, ka);
+		assert_int_equal(system(cmd), 0);
+		snprintf(entry, sizeof(entry), "art_%s", hexa);
+		arca_store *b4 = th_store_open(th_path(f->tmp, "b4"));
+		assert_int_equal(pull(b4, r, entry, NULL), ARCA_ECORRUPT);
+		assert_non_null(strstr(arca_error_last(), "does not hash to its id"));
+		arca_store_free(b4);
 	}
 	/* not a remote */
 	{
@@ -509,6 +620,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(push_then_pull_restores_identical_tree_and_image,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_pull_fetches_only_the_records_the_store_lacks,
+			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_pack_gone_from_the_remote_is_sent_again, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(a_killed_push_resumes_without_sending_finished_packs,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(racing_pushers_one_wins_and_a_descendant_follows,

@@ -54,14 +54,15 @@ typedef struct {
 	const char *access_key;      /**< S3; NULL: anonymous */
 	const char *secret_key;
 	const char *session_token;   /**< may be NULL */
-	unsigned jobs;               /**< parallel transfers; 0: 4 */
+	unsigned jobs;               /**< parallel transfers; 0: 4, at most 64 */
 	int force;                   /**< push: move refs the remote moved meanwhile */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
-	/** push, export: directory for the pack objects being built (up to
-	 *  `jobs` + 1 files of about 64 MiB, unlinked at once; export: one);
-	 *  NULL: /tmp (export: the store's directory, then /tmp). The arca
-	 *  CLI passes $TMPDIR. */
+	/** Directory for temporary files, unlinked at once: push builds pack
+	 *  objects there (up to `jobs` + 1 of about 64 MiB), pull lands its
+	 *  parallel GETs there (up to `jobs` at a time), export builds its
+	 *  packs there (one at a time). NULL: /tmp (export: the store's
+	 *  directory, then /tmp). The arca CLI passes $TMPDIR. */
 	const char *tmp_dir;
 } arca_sync_options;
 
