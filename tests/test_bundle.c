@@ -41,6 +41,11 @@ static int setup(void **state)
 	assert_int_equal(symlink("sub/hello", th_path(f->src, "link")), 0);
 	f->a = th_store_open(f->a_dir);
 	f->b = th_store_open(f->b_dir);
+	/* the importing store has data of its own: a refused import must
+	 * leave its packs, refs and artifacts as they were */
+	mkdir(th_path(f->tmp, "own"), 0755);
+	th_write_random(th_path(f->tmp, "own/data"), 200000, 77);
+	th_snapshot(f->b, th_path(f->tmp, "own"), "own", NULL, NULL);
 	*state = f;
 	return 0;
 }
