@@ -908,6 +908,59 @@ static void a_cancelled_import_changes_nothing(void **state)
 	good_still_imports(f, good);
 }
 
+typedef struct {
+	int calls, ends;
+	arca_progress_phase_t phase;
+	uint64_t items, bytes;
+	int went_back;
+} progress_log;
+
+static int log_cb(const arca_progress *p, void *payload)
+{
+	progress_log *l = payload;
+	if (l->calls++ && (p->items_done < l->items || p->bytes_done < l->bytes))
+		l->went_back = 1;
+	l->phase = p->phase;
+	l->items = p->items_done;
+	l->bytes = p->bytes_done;
+	l->ends += p->phase_end;
+	return 0;
+}
+
+static void progress_counts_members(void **state)
+{
+	fixture *f = *state;
+	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
+	const char *refs[] = { "web" };
+	progress_log l = { 0, 0, 0, 0, 0, 0 };
+	char path[4200];
+	int fd;
+
+	th_snapshot(f->a, f->src, "web", NULL, NULL);
+	arca_progress__interval_ns = 0;
+	so.progress_cb = log_cb;
+	so.progress_payload = &l;
+	snprintf(path, sizeof(path), "%s/p.tar", f->tmp);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(arca_export(&r, f->a, refs, 1, NULL, 0, fd, &so), 0);
+	close(fd);
+	assert_int_equal(l.phase, ARCA_PROGRESS_UPLOAD);
+	assert_int_equal(l.ends, 1);
+	assert_int_equal(l.items, r.objects);
+	assert_false(l.went_back);
+
+	memset(&l, 0, sizeof(l));
+	fd = open(path, O_RDONLY);
+	assert_int_equal(arca_import(&r, f->b, fd, &so), 0);
+	close(fd);
+	assert_int_equal(l.phase, ARCA_PROGRESS_DOWNLOAD);
+	assert_int_equal(l.ends, 1);
+	assert_int_equal(l.items, r.objects);
+	assert_int_equal(l.items, 6);
+	assert_false(l.went_back);
+}
+
 static void a_cancelled_export_returns_euser(void **state)
 {
 	fixture *f = *state;
@@ -953,6 +1006,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(garbage_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cancelled_import_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_cancelled_export_returns_euser, setup, teardown),
+		cmocka_unit_test_setup_teardown(progress_counts_members, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
