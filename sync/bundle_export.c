@@ -9,12 +9,12 @@
  * is cut.
  */
 #include "arca/remote.h"
+#include "store/ids.h"
 #include "store/names.h"
 #include "store/reach.h"
 #include "store/record.h"
 #include "store/resolve.h"
 #include "store/store.h"
-#include "store/ids.h"
 #include "sync/bundle_tar.h"
 #include "sync/idset.h"
 #include "sync/layout.h"
@@ -26,9 +26,6 @@
 #include "util/progress.h"
 #include "util/version.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
