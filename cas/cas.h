@@ -236,6 +236,10 @@ arca_cas_writer *arca_cas_writer_of(arca_cas *cas, MDB_txn *txn);
  *  (l->len bytes). */
 int arca_cas_read_meta(arca_cas *cas, const arca_journal_loc *l, uint64_t seq, uint8_t *out);
 
+/** Writes this writer's buffered pack bytes to its pack file (not durable
+ *  yet), so that its own chunks can be read back through its txn. */
+int arca_cas_writer_flush(arca_cas_writer *w);
+
 /** Marks chunk `id` as lost (dropped from the index). */
 int arca_cas_writer_mark_damaged(arca_cas_writer *w, const uint8_t id[32]);
 

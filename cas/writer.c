@@ -316,6 +316,11 @@ static int flush_wbuf(arca_cas_writer *w)
 	return 0;
 }
 
+int arca_cas_writer_flush(arca_cas_writer *w)
+{
+	return w->fd >= 0 ? flush_wbuf(w) : 0;
+}
+
 static int record_pack_len(arca_cas_writer *w)
 {
 	uint8_t kb[4], vb[8];
@@ -695,9 +700,18 @@ void arca_cas_writer_abort(arca_cas_writer *w)
 	/* Packs this writer created are in no committed state: remove them
 	 * while the lock still keeps their numbers ours. */
 	if (w->txn && w->created_pack && w->begin_next)
-		for (uint32_t no = w->begin_next; no < w->next_pack; no++)
+		for (uint32_t no = w->begin_next; no < w->next_pack; no++) {
 			if (arca_cas__pack_path(&w->path, w->cas, no) == 0)
 				(void)unlink(arca_buf_cstr(&w->path));
+			/* the next writer reuses the number: a descriptor cached
+			 * by a read of our own chunks must not outlive the file */
+			pthread_mutex_lock(&w->cas->fd_lock);
+			if (no < w->cas->npack_fds && w->cas->pack_fds[no] >= 0) {
+				close(w->cas->pack_fds[no]);
+				w->cas->pack_fds[no] = -1;
+			}
+			pthread_mutex_unlock(&w->cas->fd_lock);
+		}
 	if (w->cas->active == w)
 		w->cas->active = NULL;
 	arca_cas_write_txn_abort(w->cas, w->txn);

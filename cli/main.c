@@ -25,6 +25,8 @@ static const struct command {
 	{ "remote", cmd_remote, "name, list or forget remotes (directory, S3, HTTP)" },
 	{ "push", cmd_push, "upload artifacts and move refs on a remote" },
 	{ "pull", cmd_pull, "fetch artifacts and refs from a remote" },
+	{ "export", cmd_export, "write refs and what they need to one bundle file (tar)" },
+	{ "import", cmd_import, "check a bundle and add its artifacts and refs" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
 	{ "repair", cmd_repair, "rebuild the index from the packs; mark and name lost data" },
@@ -67,8 +69,8 @@ static void usage(FILE *f)
 		"9 artifact still referenced by a tag, 10 authentication failed,\n"
 		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
 		"locked by another writer (see --wait), 13 interrupted (SIGINT or SIGTERM\n"
-		"during snapshot, restore, rollback, gc, verify, push or pull: the operation was\n"
-		"cancelled cleanly).\n");
+		"during snapshot, restore, rollback, gc, verify, push, pull, export or\n"
+		"import: the operation was cancelled cleanly).\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

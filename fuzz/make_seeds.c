@@ -5,6 +5,7 @@
  * valid inputs that the fuzzer then mutates.
  */
 #include "arca/arca.h"
+#include "arca/remote.h"
 #include "cas/hash.h"
 #include "cas/pack.h"
 #include "store/manifest.h"
@@ -13,10 +14,13 @@
 #include "util/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
 static const char *outdir;
@@ -395,6 +399,96 @@ static void references(void)
 		put("fuzz_ref", seeds[i][0], seeds[i][1], strlen(seeds[i][1]));
 }
 
+/* ---- bundles: real exports of a tiny store ---- */
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+/* Exports `refs` (and `since`) of `s` as seed `name`. */
+static void put_bundle(arca_store *s, const char *dir, const char *name,
+		const char *const *refs, size_t n, const char *const *since, size_t ns)
+{
+	char path[4200];
+	uint8_t *p;
+	struct stat st;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/bundle", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror(path);
+		exit(1);
+	}
+	rc = arca_export(NULL, s, refs, n, since, ns, fd, NULL);
+	if (rc == ARCA_EUNSUPPORTED) { /* built without bundles */
+		close(fd);
+		return;
+	}
+	if (rc || fstat(fd, &st) < 0 || !(p = malloc((size_t)st.st_size + 1)) ||
+	    pread(fd, p, (size_t)st.st_size, 0) != st.st_size)
+		die("arca_export");
+	put("fuzz_bundle", name, p, (size_t)st.st_size);
+	free(p);
+	close(fd);
+}
+
+static void bundles(void)
+{
+	char dir[] = "/tmp/arca-seeds-XXXXXX", path[4200], src[4200];
+	const char *tree[] = { "seed:v1", "seed" }, *img[] = { "disk" }, *v2[] = { "seed:v2" };
+	const char *base[] = { "seed:v1" };
+	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
+	arca_store *s;
+	arca_id id;
+	uint8_t data[3000];
+
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	snprintf(path, sizeof(path), "%s/store", dir);
+	if (arca_store_open(&s, path, NULL) != 0)
+		die("arca_store_open");
+	snprintf(src, sizeof(src), "%s/src", dir);
+	if (mkdir(src, 0755) < 0)
+		die("mkdir");
+	fill(data, sizeof(data), 7);
+	snprintf(path, sizeof(path), "%s/a", src);
+	write_file(path, data, sizeof(data));
+	snprintf(path, sizeof(path), "%s/b", src);
+	write_file(path, "hello\n", 6);
+	so.name = "seed";
+	so.tag = "v1";
+	if (arca_snapshot(&id, s, src, &so, NULL) != 0)
+		die("arca_snapshot");
+	put_bundle(s, dir, "tree", tree, 2, NULL, 0);
+	snprintf(path, sizeof(path), "%s/c", src);
+	write_file(path, data, 1000);
+	so.tag = "v2";
+	if (arca_snapshot(&id, s, src, &so, NULL) != 0)
+		die("arca_snapshot");
+	put_bundle(s, dir, "since", v2, 1, base, 1);
+	snprintf(path, sizeof(path), "%s/disk", dir);
+	write_file(path, data, sizeof(data));
+	so.name = "disk";
+	so.tag = NULL;
+	if (arca_snapshot(&id, s, path, &so, NULL) != 0)
+		die("arca_snapshot");
+	put_bundle(s, dir, "image", img, 1, NULL, 0);
+	arca_store_free(s);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 /* ---- remote pack objects (fuzz_rpack: data[0] = how to feed, then the
  * pack: header, a raw chunk record, a raw group of two members) ---- */
 
@@ -536,6 +630,7 @@ int main(int argc, char **argv)
 	artifact_records();
 	chunker_streams();
 	references();
+	bundles();
 	layout_objects();
 	rpack_objects();
 	return 0;

@@ -20,8 +20,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-30}
-all=$(sed -n 's/^set(ARCA_FUZZ_TARGETS \(.*\))$/\1/p' "$here/targets.cmake")
-[ -n "$all" ] || { echo "run.sh: no targets in $here/targets.cmake" >&2; exit 1; }
+# every target fuzz/targets.cmake names (its optional ones included: this
+# build has every option on)
+all=$(grep -oE '(set\(|APPEND )ARCA_FUZZ_TARGETS [a-z0-9_ ]+' "$here/targets.cmake" |
+	sed -E 's/^(set\(|APPEND )ARCA_FUZZ_TARGETS //' | tr '\n' ' ')
+[ -n "${all// /}" ] || { echo "run.sh: no targets in $here/targets.cmake" >&2; exit 1; }
 targets=${FUZZ_TARGETS:-$all}
 cc=${FUZZ_CC:-clang}
 
@@ -41,6 +44,7 @@ target_args() {
 	fuzz_chunker) echo "-max_len=8192" ;;
 	fuzz_ref) echo "-max_len=600" ;;
 	fuzz_pack) echo "-max_len=65536" ;;
+	fuzz_bundle) echo "-max_len=262144" ;;
 	*) echo "" ;;
 	esac
 }

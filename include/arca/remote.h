@@ -60,8 +60,9 @@ typedef struct {
 	void *progress_payload;
 	/** Directory for temporary files, unlinked at once: push builds pack
 	 *  objects there (up to `jobs` + 1 of about 64 MiB), pull lands its
-	 *  parallel GETs there (up to `jobs` at a time). NULL: /tmp. The
-	 *  arca CLI passes $TMPDIR. */
+	 *  parallel GETs there (up to `jobs` at a time), export builds its
+	 *  packs there (one at a time). NULL: /tmp (export: the store's
+	 *  directory, then /tmp). The arca CLI passes $TMPDIR. */
 	const char *tmp_dir;
 } arca_sync_options;
 
@@ -126,10 +127,14 @@ ARCA_API int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char
 /* ---- bundles ---- */
 
 /**
- * Writes a bundle holding everything needed to restore the `n` refs to
- * `fd` (a file or a pipe: written in one pass); with `since` (n_since
- * refs), only what those artifacts lack. Same store, refs and since: same
- * bytes. Reads the store only.
+ * Writes a bundle holding everything needed to restore the `n` refs
+ * ("NAME:TAG" or "NAME"; a bundle carries refs, so an artifact id is
+ * ARCA_EINVAL) to `fd` (a file or a pipe: written in one pass); with
+ * `since` (n_since references of any kind), only what those artifacts
+ * lack. Same store, refs and since: same bytes. Reads the store only;
+ * each pack is built in an unlinked temporary file (opts->tmp_dir, else
+ * the store's directory, else /tmp) before it is copied out. `out` may
+ * be NULL.
  */
 ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs,
 		size_t n, const char *const *since, size_t n_since, int fd,
@@ -140,7 +145,10 @@ ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const
  * artifacts and refs in one transaction. A truncated, damaged or hostile
  * bundle, or one whose `since` bases this store lacks, is refused with
  * ARCA_ECORRUPT (or ARCA_ENOTFOUND for a missing base) and the store is
- * left exactly as it was.
+ * left exactly as it was. An artifact the store has keeps its record; a
+ * ref it moves gets a history entry at the artifact's creation time.
+ * Progress phase ARCA_PROGRESS_DOWNLOAD (export: ARCA_PROGRESS_UPLOAD):
+ * items are members, bytes their sizes. `out` may be NULL.
  */
 ARCA_API int arca_import(arca_sync_result *out, arca_store *s, int fd,
 		const arca_sync_options *opts);
