@@ -177,24 +177,23 @@ static int upload(push_ctx *p, job *j)
 	fd_src src = { j->fd, 0 };
 	int rc;
 
-	if ((rc = arca_layout_pack_key(&key, j->sha)) != 0)
-		goto done;
-	p->requests++;
-	rc = p->t->head(p->t, arca_buf_cstr(&key), NULL);
-	if (rc == ARCA_ENOTFOUND) {
-		p->requests++;
-		if ((rc = p->t->put(p->t, arca_buf_cstr(&key), j->size, from_fd, &src, 0)) != 0)
-			goto done;
-		p->bytes += j->size;
-		p->objects++;
-	} else if (rc) {
-		goto done;
-	}
+	/* The index goes up after its pack, so an index that is there means
+	 * both are (a resumed or repeated push): one HEAD per pack, then
+	 * the two PUTs only when needed. */
 	if ((rc = arca_layout_index_key(&key, j->sha)) != 0)
 		goto done;
 	p->requests++;
 	rc = p->t->head(p->t, arca_buf_cstr(&key), NULL);
 	if (rc == ARCA_ENOTFOUND) {
+		if ((rc = arca_layout_pack_key(&key, j->sha)) != 0)
+			goto done;
+		p->requests++;
+		if ((rc = p->t->put(p->t, arca_buf_cstr(&key), j->size, from_fd, &src, 0)) != 0)
+			goto done;
+		p->bytes += j->size;
+		p->objects++;
+		if ((rc = arca_layout_index_key(&key, j->sha)) != 0)
+			goto done;
 		p->requests++;
 		if ((rc = arca_transport_put_buf(p->t, arca_buf_cstr(&key), j->index.ptr,
 				j->index.len, 0)) != 0)
