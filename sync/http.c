@@ -785,3 +785,18 @@ void arca_http_transport_set_list_page(arca_transport *t, unsigned max_keys)
 	if (h && h->magic == ARCA_HTTP_TRANSPORT_MAGIC)
 		h->list_page = max_keys;
 }
+
+int arca_http_head(arca_http_client *c, const char *base, arca_http_request *req,
+		const char *what, uint64_t *size, arca_http_response *resp)
+{
+	int rc = arca_http_run(c, base, req, resp);
+	if (rc)
+		return rc;
+	if (resp->status != 200)
+		return arca_http_fail("head", what, resp);
+	if (!resp->has_length)
+		return arca_err_set(ARCA_ECORRUPT, "head %s: no Content-Length", what);
+	if (size)
+		*size = resp->length;
+	return 0;
+}

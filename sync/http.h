@@ -124,6 +124,10 @@ int arca_http_get_range(arca_http_client *c, const char *base, arca_http_request
  * no answer or anything else -> ARCA_EIO.
  */
 int arca_http_fail(const char *op, const char *what, const arca_http_response *r);
+/** Runs the HEAD `req` and reads its answer: 0 with *size (may be NULL),
+ *  ARCA_ENOTFOUND for 404, else the failure as arca_http_fail says. */
+int arca_http_head(arca_http_client *c, const char *base, arca_http_request *req,
+		const char *what, uint64_t *size, arca_http_response *resp);
 /** Takes one response header line (status line, Content-Length,
  *  Content-Range; hostile bytes) into `r`. (Fuzzed: fuzz/fuzz_s3.c.) */
 void arca_http__parse_header(arca_http_response *r, const char *buf, size_t n);

@@ -82,17 +82,8 @@ static int http_head(arca_transport *tr, const char *key, uint64_t *size)
 	if ((rc = path_make(&p, t, key)) < 0)
 		goto out;
 	arca_http_request_init(&req, "HEAD", (const char *)p.path.ptr);
-	rc = arca_http_run(t->h.client, t->base, &req, &resp);
+	rc = arca_http_head(t->h.client, t->base, &req, arca_buf_cstr(&p.what), size, &resp);
 	arca_http_request_release(&req);
-	if (rc == 0 && resp.status == 200) {
-		if (!resp.has_length)
-			rc = arca_err_set(ARCA_ECORRUPT, "head %s: no Content-Length",
-				arca_buf_cstr(&p.what));
-		else if (size)
-			*size = resp.length;
-	} else if (rc == 0) {
-		rc = arca_http_fail("head", arca_buf_cstr(&p.what), &resp);
-	}
 out:
 	path_release(&p);
 	arca_http_response_release(&resp);

@@ -202,16 +202,7 @@ static int s3_head(arca_transport *tr, const char *key, uint64_t *size)
 	if ((rc = path_make(&p, t, key)) < 0)
 		goto out;
 	request_setup(&req, "HEAD", t, &p, &sc, EMPTY_SHA256);
-	rc = arca_http_run(t->h.client, t->base, &req, &resp);
-	if (rc == 0 && resp.status == 200) {
-		if (!resp.has_length)
-			rc = arca_err_set(ARCA_ECORRUPT, "head %s: no Content-Length",
-				arca_buf_cstr(&p.what));
-		else if (size)
-			*size = resp.length;
-	} else if (rc == 0) {
-		rc = arca_http_fail("head", arca_buf_cstr(&p.what), &resp);
-	}
+	rc = arca_http_head(t->h.client, t->base, &req, arca_buf_cstr(&p.what), size, &resp);
 	arca_http_request_release(&req);
 out:
 	path_release(&p);
