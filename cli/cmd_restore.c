@@ -41,7 +41,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	arca_op_stats st = ARCA_OP_STATS_INIT;
 	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
 	const char *from = NULL;
-	int json = 0, show = 0, c, rc, status;
+	int json = 0, show = 0, c, rc, status = 0;
 	struct timespec t0, t1;
 	cli_progress cp;
 

@@ -49,6 +49,7 @@ typedef struct {
 	const char *tmp_dir;
 	MDB_txn *txn;
 	struct archive *ar;
+	arca_bundle_sink *sink;
 	arca_sync_result *out;
 	arca_progress_state ps;
 	arca_idset where;       /* chunk -> pack index, or IN_BASE */
@@ -426,7 +427,7 @@ static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *si
 				"header is at most %u KiB)", ARCA_BUNDLE_MAX_HEADER >> 10);
 		goto done;
 	}
-	if ((rc = arca_bundle__tar_open_write(&x->ar, fd)) != 0 ||
+	if ((rc = arca_bundle__tar_open_write(&x->ar, &x->sink, fd)) != 0 ||
 	    (rc = arca_progress__begin(&x->ps, ARCA_PROGRESS_UPLOAD, 0, 0)) != 0 ||
 	    (rc = put_buf(x, ARCA_BUNDLE_HEADER_KEY, hb.ptr, hb.len)) != 0 ||
 	    (rc = put_buf(x, ARCA_LAYOUT_MARKER_KEY, ARCA_LAYOUT_MARKER,
@@ -543,7 +544,7 @@ int arca_export(arca_sync_result *out, arca_store *s, const char *const *refs, s
 	rc = run(&x, &h, fd, since, n_since);
 done:
 	if (x.ar)
-		arca_bundle__tar_free_writer(x.ar);
+		arca_bundle__tar_free_writer(x.ar, x.sink);
 	if (x.b)
 		arca_rpack_builder_free(x.b);
 	if (x.tmpfd >= 0)

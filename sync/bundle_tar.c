@@ -4,6 +4,8 @@
 #include "arca/arca.h"
 #include "util/error.h"
 
+#include <stdlib.h>
+#include <unistd.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -26,23 +28,57 @@ uint64_t arca_bundle__tar_bytes(struct archive *a)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-int arca_bundle__tar_open_write(struct archive **out, int fd)
+/* Where the bytes go: the fd, until a failure says to drop the rest. */
+struct arca_bundle_sink {
+	int fd;
+	int discard;
+};
+
+static la_ssize_t sink_write(struct archive *a, void *cd, const void *buf, size_t n)
+{
+	arca_bundle_sink *s = cd;
+	const char *p = buf;
+	size_t done = 0;
+	if (s->discard)
+		return (la_ssize_t)n;
+	while (done < n) {
+		ssize_t w = write(s->fd, p + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			archive_set_error(a, w < 0 ? errno : EIO, "write");
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	return (la_ssize_t)n;
+}
+
+int arca_bundle__tar_open_write(struct archive **out, arca_bundle_sink **sink, int fd)
 {
 	struct archive *a = archive_write_new();
-	if (!a)
+	arca_bundle_sink *s = calloc(1, sizeof(*s));
+	if (!a || !s) {
+		if (a)
+			archive_write_free(a);
+		free(s);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	s->fd = fd;
 	/* libarchive pads the last block only for fd 1 and devices unless
 	 * told: a file and a pipe must get the same bytes */
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(a, TAR_BLOCK) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+	    archive_write_open2(a, s, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
 		int rc = arca_bundle__tar_error(a, ARCA_EIO, "bundle: open for writing");
 		archive_write_free(a);
+		free(s);
 		return rc;
 	}
 	*out = a;
+	*sink = s;
 	return 0;
 }
 
@@ -104,13 +140,16 @@ int arca_bundle__tar_open_read(struct archive **out, int fd)
 	return 0;
 }
 
-void arca_bundle__tar_free_writer(struct archive *a)
+void arca_bundle__tar_free_writer(struct archive *a, arca_bundle_sink *sink)
 {
-	if (!a)
-		return;
-	/* after a failure no end is written: a cut bundle must look cut */
-	(void)archive_write_fail(a);
-	(void)archive_write_free(a);
+	/* after a failure no end is written: a cut bundle must look cut. The
+	 * sink drops what the free still writes (archive_write_fail would
+	 * keep libarchive from freeing its buffers). */
+	if (sink)
+		sink->discard = 1;
+	if (a)
+		(void)archive_write_free(a);
+	free(sink);
 }
 
 void arca_bundle__tar_free_reader(struct archive *a)

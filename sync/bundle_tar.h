@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct archive;
+typedef struct arca_bundle_sink arca_bundle_sink;
 
 /* Caps on a member's size, by kind (docs/FORMAT.md, "Bundle"). */
 #define ARCA_BUNDLE_MAX_PACK (256ull << 20)
@@ -19,7 +20,7 @@ struct archive;
 
 /** A POSIX (pax restricted) tar writer on `fd`: no compression, every
  *  block but the last padded, whatever `fd` is. */
-int arca_bundle__tar_open_write(struct archive **out, int fd);
+int arca_bundle__tar_open_write(struct archive **out, arca_bundle_sink **sink, int fd);
 /** Starts member `key` of `size` bytes: a regular file, mode 0644, owner
  *  0:0 without names, mtime 0. */
 int arca_bundle__tar_header(struct archive *a, const char *key, uint64_t size);
@@ -35,7 +36,7 @@ uint64_t arca_bundle__tar_bytes(struct archive *a);
 int arca_bundle__tar_error(struct archive *a, int code, const char *what);
 /** Frees a writer (NULL ok), writing nothing more (after
  *  arca_bundle__tar_close, or after a failure); does not close the fd. */
-void arca_bundle__tar_free_writer(struct archive *a);
+void arca_bundle__tar_free_writer(struct archive *a, arca_bundle_sink *sink);
 /** Frees a reader (NULL ok); does not close the fd. */
 void arca_bundle__tar_free_reader(struct archive *a);
 
