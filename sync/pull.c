@@ -411,21 +411,22 @@ static int mem_read(void *ctx, void *out, size_t n)
 	return 0;
 }
 
-/* The data chunks of the manifest in `mf` (unique, in order) into `ids`. */
-static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids)
+/* The data chunks of the manifest in `mf` (unique, in order) into `ids`;
+ * the record's kind and sizes must be the manifest's. */
+static int data_chunks(const uint8_t *mf, size_t n, const arca_artifact *want, arca_buf *ids)
 {
 	mem_in m = { mf, n, 0 };
 	arca_mf_reader r;
 	arca_mf_entry e;
 	arca_idset seen = ARCA_IDSET_INIT;
 	uint8_t id[32];
-	uint64_t len;
+	uint64_t len, logical = 0, data = 0;
 	int kind, has_id, rc;
 
 	arca_mf_reader_init(&r, mem_read, &m);
 	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
 		goto done;
-	if (kind != want_kind) {
+	if (kind != (int)want->kind) {
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the artifact record");
 		goto done;
 	}
@@ -437,8 +438,14 @@ static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids
 				continue;
 		}
 		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1) {
+			if (logical + len < logical) {
+				rc = arca_err_set(ARCA_ECORRUPT, "manifest: sizes overflow");
+				goto done;
+			}
+			logical += len;
 			if (!has_id)
 				continue;
+			data += len;
 			if ((rc = arca_idset_add(&seen, id)) < 0)
 				goto done;
 			if (rc == 1 && (rc = arca_buf_put(ids, id, 32)) != 0)
@@ -453,6 +460,8 @@ static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids
 	}
 	if (!rc && m.off != m.n)
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest: bytes after its end");
+	if (!rc && (logical != want->logical_bytes || data != want->data_bytes))
+		rc = arca_err_set(ARCA_ECORRUPT, "the record's sizes differ from the manifest's");
 done:
 	arca_idset_release(&seen);
 	return rc;
@@ -602,7 +611,7 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 	}
 
 	/* the data chunks the store lacks */
-	if ((rc = data_chunks(mf.ptr, mf.len, (int)rec.a.kind, &data)) != 0) {
+	if ((rc = data_chunks(mf.ptr, mf.len, &rec.a, &data)) != 0) {
 		arca_err_wrap(rc, "artifact %s", ids);
 		goto done;
 	}
