@@ -786,6 +786,50 @@ static void a_symlinked_packs_dir_is_not_followed(void **state)
 	arca_store_free(b);
 }
 
+/* Pulls `ref` from `r` into a new store in a child that must finish within
+ * 20 s; its return code, or -1000 when it hung. */
+static int pull_in_child(const char *storedir, const char *r, const char *ref)
+{
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s = NULL;
+		alarm(20);
+		if (arca_store_open(&s, storedir, NULL) != 0)
+			_exit(99);
+		int rc = pull(s, r, ref);
+		arca_store_free(s);
+		_exit(rc < 0 ? -rc : rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return -1000;
+	return -WEXITSTATUS(status);
+}
+
+/* A FIFO where an object should be: an error (or, for the hint, ignored),
+ * never a pull that waits forever for a writer. */
+static void a_fifo_in_the_remote_does_not_hang_a_pull(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char head[4096], pa[4096];
+	arca_id ia;
+
+	make_tree(f->src, 22, 100000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	snprintf(head, sizeof(head), "%s/refs/web/latest/HEAD", r);
+	assert_int_equal(unlink(head), 0);
+	assert_int_equal(mkfifo(head, 0644), 0);
+	assert_int_equal(pull_in_child(th_path(f->tmp, "b"), r, "web"), 0);
+	artifact_path(pa, sizeof(pa), r, &ia);
+	assert_int_equal(unlink(pa), 0);
+	assert_int_equal(mkfifo(pa, 0644), 0);
+	assert_int_equal(pull_in_child(th_path(f->tmp, "c"), r, "web"), ARCA_ECORRUPT);
+}
+
 static void a_remote_that_is_a_file_is_refused(void **state)
 {
 	th_fixture *f = *state;
@@ -1193,6 +1237,7 @@ int main(void)
 		T(ref_seq_gaps_and_wild_hints_are_handled),
 		T(a_symlinked_packs_dir_is_not_followed),
 		T(a_remote_that_is_a_file_is_refused),
+		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),
 		T(a_pull_and_a_gc_at_once_leave_a_clean_store),
