@@ -1043,6 +1043,81 @@ static void a_pull_and_a_gc_at_once_leave_a_clean_store(void **state)
 	arca_store_free(b);
 }
 
+static int gc_pipe = -1;
+
+/* Tells the parent the gc holds the writer lock, then keeps it a while. */
+static int gc_hold(const arca_progress *p, void *payload)
+{
+	static int told;
+	(void)p;
+	(void)payload;
+	if (!told++) {
+		(void)!write(gc_pipe, "x", 1);
+		usleep(1500000);
+	}
+	return 0;
+}
+
+/* The pulling store once had the artifact, removed it, and a gc in
+ * another process drops its chunks while the pull waits for the writer
+ * lock: the pull must fetch them again, not take the store's view from
+ * before the wait for the truth (and blame the remote). */
+static void a_pull_waiting_for_a_gc_fetches_what_the_gc_dropped(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char bdir[4096];
+	arca_store *b;
+	arca_id ia;
+	int fds[2], status;
+	pid_t pid;
+	char c;
+
+	snprintf(bdir, sizeof(bdir), "%s/b", f->tmp);
+	make_tree(f->src, 23, 1u << 20);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(bdir);
+	assert_int_equal(pull(b, r, "web"), 0);
+	assert_int_equal(arca_artifact_remove(b, &ia, 1, 1), 0);
+	arca_store_free(b);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_store *s = NULL;
+		arca_gc_options go;
+		arca_gc_result g = ARCA_GC_RESULT_INIT;
+		close(fds[0]);
+		gc_pipe = fds[1];
+		arca_progress__interval_ns = 0;
+		if (arca_store_open(&s, bdir, NULL) != 0)
+			_exit(3);
+		arca_gc_options_init(&go, ARCA_GC_OPTIONS_VERSION);
+		go.progress_cb = gc_hold;
+		if (arca_gc(&g, s, &go) != 0 || g.chunks_removed == 0)
+			_exit(5);
+		arca_store_free(s);
+		_exit(0);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	b = th_store_open(bdir);
+	{
+		int rc = pull(b, r, "web");
+		if (rc)
+			print_message("pull after the gc: %s\n", arca_error_last());
+		assert_int_equal(rc, 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	verify_clean(b);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
 /* Snapshots in another process while this one pushes. */
 static void a_push_while_another_process_snapshots(void **state)
 {
@@ -1241,6 +1316,7 @@ int main(void)
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),
 		T(a_pull_and_a_gc_at_once_leave_a_clean_store),
+		T(a_pull_waiting_for_a_gc_fetches_what_the_gc_dropped),
 		T(a_push_while_another_process_snapshots),
 		T(a_push_while_another_process_gcs),
 		T(a_remote_restore_failing_leaves_no_temporary_store),
