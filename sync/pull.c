@@ -566,12 +566,15 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 	if ((rc = load_indexes(p, &a, x)) != 0)
 		goto done;
 
-	/* the manifest: from the store where it has the chunks, else fetched */
+	/* the manifest: from the store where it has the chunks, else fetched;
+	 * the writer must still have them too (a gc may have dropped them
+	 * while this pull waited for the lock) */
 	for (uint32_t i = 0; i < rec.nchunks; i++) {
 		arca_chunk_loc loc;
 		uint32_t at;
 		if (arca_idset_get(&p->mf_at, rec.chunk_ids[i], &at) ||
-		    arca_cas_lookup(p->s->cas, p->committed, rec.chunk_ids[i], &loc) == 0)
+		    (arca_cas_lookup(p->s->cas, p->committed, rec.chunk_ids[i], &loc) == 0 &&
+		     arca_cas_writer_has(p->w, rec.chunk_ids[i])))
 			continue;
 		if ((rc = arca_buf_put(&need, rec.chunk_ids[i], 32)) != 0)
 			goto done;
