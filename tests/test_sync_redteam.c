@@ -295,6 +295,40 @@ static void a_pull_moves_a_local_ref_that_points_elsewhere(void **state)
 	arca_store_free(b);
 }
 
+static int cancel_at_end(const arca_progress *p, void *payload)
+{
+	(void)payload;
+	return p->phase_end ? 1 : 0;
+}
+
+/* The progress callback's last call may cancel (as a snapshot's and an
+ * import's may): the pull then fails, and must have added nothing. */
+static void a_pull_cancelled_at_its_last_progress_call_adds_nothing(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	char *before, *after;
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	arca_store *b;
+	int rc;
+
+	make_tree(f->src, 24, 300000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	o.progress_cb = cancel_at_end;
+	rc = arca_pull(&res, b, r, &ref, 1, &o);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(rc, ARCA_EUSER);
+	assert_same(before, after);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
 static void importing_a_bundle_twice_adds_nothing_the_second_time(void **state)
 {
 	th_fixture *f = *state;
@@ -1300,6 +1334,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(a_pull_failing_on_its_second_artifact_changes_nothing),
 		T(a_pull_moves_a_local_ref_that_points_elsewhere),
+		T(a_pull_cancelled_at_its_last_progress_call_adds_nothing),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),
 		T(an_artifact_pulled_without_its_parent_verifies_and_gcs),
 		T(an_artifact_object_under_another_id_is_refused),
