@@ -772,13 +772,13 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 				goto done;
 			out->refs_moved += (uint64_t)rc;
 		}
-	rc = 0;
+	/* the last chance to cancel: nothing is committed yet */
+	if ((rc = arca_progress__end(&p.ps, p.chunks, p.bytes)) != 0)
+		goto done;
 	mdb_txn_abort(p.committed);
 	p.committed = NULL;
 	rc = arca_cas_writer_commit(p.w);
 	p.w = NULL;
-	if (!rc)
-		rc = arca_progress__end(&p.ps, p.chunks, p.bytes);
 done:
 	if (p.w)
 		arca_cas_writer_abort(p.w);
