@@ -279,9 +279,8 @@ static void a_pull_moves_a_local_ref_that_points_elsewhere(void **state)
 	make_tree(src2, 77, 200000);
 	local_id = th_snapshot(b, src2, "web", NULL, NULL);
 	assert_int_equal(pulln(b, r, &ref, 1, &res), 0);
-	/* RED: pull silently moves a local ref to an unrelated artifact (push
-	 * would refuse the same move without --force); the local artifact
-	 * stays in the store and in the ref's history. Documented here. */
+	/* moved, as remote.h says (no ancestry check, unlike push); the
+	 * local artifact stays in the store */
 	assert_int_equal(arca_resolve(&now, b, "web"), 0);
 	assert_memory_equal(now.bytes, remote_id.bytes, 32);
 	assert_int_equal(res.refs_moved, 1);
