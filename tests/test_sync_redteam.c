@@ -328,6 +328,49 @@ static void a_pull_cancelled_at_its_last_progress_call_adds_nothing(void **state
 	arca_store_free(b);
 }
 
+/* Parallel GETs whose temporary file cannot be made: an error, the store
+ * unchanged, and no descriptor of the caller's closed (jobs never started
+ * must not close fd 0). */
+static void parallel_gets_without_a_temporary_dir_fail_cleanly(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	char *before, *after;
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	arca_store *b;
+	int saved0 = dup(0), null = open("/dev/null", O_RDONLY);
+
+	assert_true(saved0 >= 0 && null >= 0);
+	arca_sync__pack_target = 256u << 10;
+	make_tree(f->src, 25, 2u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	o.jobs = 4;
+	o.tmp_dir = th_path(f->tmp, "no-such-dir");
+	assert_int_equal(dup2(null, 0), 0);
+	assert_true(arca_pull(&res, b, r, &ref, 1, &o) < 0);
+	{
+		int open0 = fcntl(0, F_GETFD) != -1;
+		assert_int_equal(dup2(saved0, 0), 0);
+		assert_true(open0);
+	}
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	o.tmp_dir = NULL;
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	close(saved0);
+	close(null);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
 static void importing_a_bundle_twice_adds_nothing_the_second_time(void **state)
 {
 	th_fixture *f = *state;
@@ -1334,6 +1377,7 @@ int main(void)
 		T(a_pull_failing_on_its_second_artifact_changes_nothing),
 		T(a_pull_moves_a_local_ref_that_points_elsewhere),
 		T(a_pull_cancelled_at_its_last_progress_call_adds_nothing),
+		T(parallel_gets_without_a_temporary_dir_fail_cleanly),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),
 		T(an_artifact_pulled_without_its_parent_verifies_and_gcs),
 		T(an_artifact_object_under_another_id_is_refused),
