@@ -331,6 +331,8 @@ static int run_parallel(pull_ctx *p, const run *runs, size_t n)
 
 	if (!jobs)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->o.jobs; i++)
+		jobs[i].fd = -1; /* a job never started has nothing to close */
 	arca_firsterr_init(&fe);
 	for (size_t at = 0; at < n && !rc; at += p->o.jobs) {
 		size_t k = n - at < p->o.jobs ? n - at : p->o.jobs;
