@@ -664,6 +664,43 @@ static void an_index_for_another_pack_is_refused(void **state)
 	arca_store_free(b);
 }
 
+/* packs/<A>.arcp holds pack B's bytes (its index is A's): refused. */
+static void a_pack_object_holding_another_packs_bytes_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char p0[4096], p1[4096], *before, *after;
+	arca_store *b;
+	uint8_t *bytes;
+	size_t n;
+
+	arca_sync__pack_target = 256u << 10;
+	make_tree(f->src, 26, 2u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+	assert_true(first_file(r, "packs", ".arcp", p0, sizeof(p0), 0));
+	assert_true(first_file(r, "packs", ".arcp", p1, sizeof(p1), 1));
+	read_whole(p0, &bytes, &n);
+	th_write_file(p1, bytes, n);
+	free(bytes);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(pulln(b, r, (const char *const[]){ "web" }, 1, NULL), ARCA_ECORRUPT);
+	{
+		arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+		arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+		const char *ref = "web";
+		o.jobs = 4;
+		assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), ARCA_ECORRUPT);
+	}
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
 /* Re-encodes an index with every offset moved by `delta` (the trailer
  * made right again): a well-formed index that lies. */
 static void shift_index(const char *path, int64_t delta)
@@ -1386,6 +1423,7 @@ int main(void)
 		T(sparse_and_hardlinked_content_pulls_and_imports),
 		T(an_index_for_another_pack_is_refused),
 		T(an_index_one_record_off_is_refused),
+		T(a_pack_object_holding_another_packs_bytes_is_refused),
 		T(an_artifact_object_missing_a_pack_is_refused),
 		T(ref_seq_gaps_and_wild_hints_are_handled),
 		T(a_symlinked_packs_dir_is_not_followed),
