@@ -943,6 +943,42 @@ static void a_fifo_in_the_remote_does_not_hang_a_pull(void **state)
 	assert_int_equal(pull_in_child(th_path(f->tmp, "c"), r, "web"), ARCA_ECORRUPT);
 }
 
+/* Refs that would climb out, and objects that are symlinks to files
+ * outside the remote: refused, nothing read from outside. */
+static void dotdot_refs_and_symlinked_objects_are_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char pa[4096], outside[4096];
+	arca_store *b;
+	arca_id ia;
+	uint8_t *bytes;
+	size_t n;
+
+	make_tree(f->src, 27, 100000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "../web"), ARCA_EINVAL);
+	assert_int_equal(pull(b, r, "web:.."), ARCA_EINVAL);
+	assert_int_equal(pull(b, r, "web/../../x:latest"), ARCA_EINVAL);
+	/* the artifact object moved outside, a symlink left in its place */
+	artifact_path(pa, sizeof(pa), r, &ia);
+	snprintf(outside, sizeof(outside), "%s/outside-object", f->tmp);
+	read_whole(pa, &bytes, &n);
+	th_write_file(outside, bytes, n);
+	free(bytes);
+	assert_int_equal(unlink(pa), 0);
+	assert_int_equal(symlink(outside, pa), 0);
+	assert_true(pull(b, r, "web") < 0);
+	{
+		arca_store_stats st = ARCA_STORE_STATS_INIT;
+		assert_int_equal(arca_store_stats_get(&st, b), 0);
+		assert_int_equal(st.artifacts, 0);
+	}
+	arca_store_free(b);
+}
+
 static void a_remote_that_is_a_file_is_refused(void **state)
 {
 	th_fixture *f = *state;
@@ -1372,13 +1408,13 @@ static void a_remote_restore_failing_leaves_no_temporary_store(void **state)
 	assert_int_equal(mkdir(tmpdir, 0700), 0);
 	so.tmp_dir = tmpdir;
 
-	/* dest exists and holds a file: refused or restored over, never
-	 * leaving the throw-away store */
+	/* dest exists and holds a file: refused (only after the whole
+	 * fetch), leaving no throw-away store */
 	snprintf(out, sizeof(out), "%s/out", f->tmp);
 	assert_int_equal(mkdir(out, 0755), 0);
 	th_write_file(th_path(out, "keep"), "keep", 4);
 	rc = arca_remote_restore(NULL, NULL, r, "web", out, NULL, &so, NULL);
-	print_message("restore --from into a non-empty dest: %d %s\n", rc, rc ? arca_error_last() : "");
+	assert_int_equal(rc, ARCA_EEXISTS);
 	assert_int_equal(count_entries(tmpdir), 0);
 	assert_int_equal(th_file_size(th_path(out, "keep")), 4);
 
@@ -1427,6 +1463,7 @@ int main(void)
 		T(an_artifact_object_missing_a_pack_is_refused),
 		T(ref_seq_gaps_and_wild_hints_are_handled),
 		T(a_symlinked_packs_dir_is_not_followed),
+		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
 		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
