@@ -393,7 +393,7 @@ static int check_manifest(importer *im, const arca_artifact_rec *rec)
 	mf_src m;
 	arca_mf_entry e;
 	uint8_t id[32], d[32];
-	uint64_t len;
+	uint64_t len, logical = 0, data = 0;
 	int kind, has_id, rc;
 
 	memset(&m, 0, sizeof(m));
@@ -419,9 +419,16 @@ static int check_manifest(importer *im, const arca_artifact_rec *rec)
 			if (e.type != ARCA_MF_FILE)
 				continue;
 		}
-		while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1)
+		while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
+			if (logical + len < logical) {
+				rc = arca_err_set(ARCA_ECORRUPT, "manifest: sizes overflow");
+				goto done;
+			}
+			logical += len;
+			data += has_id ? len : 0;
 			if (has_id && (rc = need_chunk(im, id)) != 0)
 				goto done;
+		}
 		if (rc < 0)
 			goto done;
 		if (kind == ARCA_KIND_IMAGE) {
@@ -441,6 +448,8 @@ static int check_manifest(importer *im, const arca_artifact_rec *rec)
 		goto done;
 	if (memcmp(d, rec->a.id.bytes, 32) != 0 || m.total != rec->a.manifest_bytes)
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest does not hash to the artifact id");
+	else if (logical != rec->a.logical_bytes || data != rec->a.data_bytes)
+		rc = arca_err_set(ARCA_ECORRUPT, "the record's sizes differ from the manifest's");
 done:
 	arca_sha256_free(m.hash);
 	free(r);

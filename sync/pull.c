@@ -331,6 +331,8 @@ static int run_parallel(pull_ctx *p, const run *runs, size_t n)
 
 	if (!jobs)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->o.jobs; i++)
+		jobs[i].fd = -1; /* a job never started has nothing to close */
 	arca_firsterr_init(&fe);
 	for (size_t at = 0; at < n && !rc; at += p->o.jobs) {
 		size_t k = n - at < p->o.jobs ? n - at : p->o.jobs;
@@ -411,21 +413,22 @@ static int mem_read(void *ctx, void *out, size_t n)
 	return 0;
 }
 
-/* The data chunks of the manifest in `mf` (unique, in order) into `ids`. */
-static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids)
+/* The data chunks of the manifest in `mf` (unique, in order) into `ids`;
+ * the record's kind and sizes must be the manifest's. */
+static int data_chunks(const uint8_t *mf, size_t n, const arca_artifact *want, arca_buf *ids)
 {
 	mem_in m = { mf, n, 0 };
 	arca_mf_reader r;
 	arca_mf_entry e;
 	arca_idset seen = ARCA_IDSET_INIT;
 	uint8_t id[32];
-	uint64_t len;
+	uint64_t len, logical = 0, data = 0;
 	int kind, has_id, rc;
 
 	arca_mf_reader_init(&r, mem_read, &m);
 	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
 		goto done;
-	if (kind != want_kind) {
+	if (kind != (int)want->kind) {
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the artifact record");
 		goto done;
 	}
@@ -437,8 +440,14 @@ static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids
 				continue;
 		}
 		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1) {
+			if (logical + len < logical) {
+				rc = arca_err_set(ARCA_ECORRUPT, "manifest: sizes overflow");
+				goto done;
+			}
+			logical += len;
 			if (!has_id)
 				continue;
+			data += len;
 			if ((rc = arca_idset_add(&seen, id)) < 0)
 				goto done;
 			if (rc == 1 && (rc = arca_buf_put(ids, id, 32)) != 0)
@@ -453,6 +462,8 @@ static int data_chunks(const uint8_t *mf, size_t n, int want_kind, arca_buf *ids
 	}
 	if (!rc && m.off != m.n)
 		rc = arca_err_set(ARCA_ECORRUPT, "manifest: bytes after its end");
+	if (!rc && (logical != want->logical_bytes || data != want->data_bytes))
+		rc = arca_err_set(ARCA_ECORRUPT, "the record's sizes differ from the manifest's");
 done:
 	arca_idset_release(&seen);
 	return rc;
@@ -557,12 +568,15 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 	if ((rc = load_indexes(p, &a, x)) != 0)
 		goto done;
 
-	/* the manifest: from the store where it has the chunks, else fetched */
+	/* the manifest: from the store where it has the chunks, else fetched;
+	 * the writer must still have them too (a gc may have dropped them
+	 * while this pull waited for the lock) */
 	for (uint32_t i = 0; i < rec.nchunks; i++) {
 		arca_chunk_loc loc;
 		uint32_t at;
 		if (arca_idset_get(&p->mf_at, rec.chunk_ids[i], &at) ||
-		    arca_cas_lookup(p->s->cas, p->committed, rec.chunk_ids[i], &loc) == 0)
+		    (arca_cas_lookup(p->s->cas, p->committed, rec.chunk_ids[i], &loc) == 0 &&
+		     arca_cas_writer_has(p->w, rec.chunk_ids[i])))
 			continue;
 		if ((rc = arca_buf_put(&need, rec.chunk_ids[i], 32)) != 0)
 			goto done;
@@ -602,7 +616,7 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 	}
 
 	/* the data chunks the store lacks */
-	if ((rc = data_chunks(mf.ptr, mf.len, (int)rec.a.kind, &data)) != 0) {
+	if ((rc = data_chunks(mf.ptr, mf.len, &rec.a, &data)) != 0) {
 		arca_err_wrap(rc, "artifact %s", ids);
 		goto done;
 	}
@@ -760,13 +774,13 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 				goto done;
 			out->refs_moved += (uint64_t)rc;
 		}
-	rc = 0;
+	/* the last chance to cancel: nothing is committed yet */
+	if ((rc = arca_progress__end(&p.ps, p.chunks, p.bytes)) != 0)
+		goto done;
 	mdb_txn_abort(p.committed);
 	p.committed = NULL;
 	rc = arca_cas_writer_commit(p.w);
 	p.w = NULL;
-	if (!rc)
-		rc = arca_progress__end(&p.ps, p.chunks, p.bytes);
 done:
 	if (p.w)
 		arca_cas_writer_abort(p.w);

@@ -159,7 +159,9 @@ static int dir_get(arca_transport *t, const char *key, uint64_t off, uint64_t le
 
 	if ((rc = check_key(key)) != 0 || (rc = parent_dir(d, key, 0, &pfd, &base)) != 0)
 		return rc;
-	fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put where an object should be must not block the
+	 * open (it is refused below; regular files ignore the flag) */
+	fd = openat(pfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	close(pfd);
 	if (fd < 0) {
 		if (missing(errno))

@@ -100,6 +100,9 @@ ARCA_API int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
  * of pack objects where that saves bytes), only the chunks this store
  * lacks, hashing each before it enters the store; then adds the artifacts
  * and sets the refs in one transaction. On any error nothing is added.
+ * A local ref of the same name is moved to the remote's artifact whatever
+ * it pointed at (no ancestry check, unlike push); what it pointed at stays
+ * in the store and in the name's history.
  */
 ARCA_API int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 		const char *const *refs, size_t n, const arca_sync_options *opts);
