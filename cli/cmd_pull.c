@@ -7,16 +7,20 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--progress] [--json]\n"
+		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--force] [--progress]\n"
+		"                                [--json]\n"
 		"\n"
 		"Fetches each REF (NAME:TAG, NAME for NAME:latest, or a full artifact id\n"
 		"art_<64 hex>) from REMOTE (a name from 'arca remote add', or a URL) with\n"
 		"plain GETs, only the chunks this store lacks, checking every chunk's hash\n"
 		"and each manifest against its artifact id; then adds the artifacts and\n"
-		"sets the local refs in one transaction. Any error leaves the store as it\n"
-		"was. S3 credentials come from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY\n"
+		"sets the local refs in one transaction. A local ref moves only to an\n"
+		"artifact that descends from the one it points at (its parents), unless\n"
+		"--force. Any error leaves the store as it was. S3 credentials come from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY\n"
 		"and $AWS_SESSION_TOKEN.\n"
 		"\n"
+		"  --force      move local refs even to artifacts that do not descend\n"
+		"               from what they point at (the old artifact stays stored)\n"
 		"  --jobs N     parallel GETs (default 4), each into a file in $TMPDIR\n"
 		"               (else /tmp) until it is checked and taken in\n"
 		"  --progress   print a progress line to stderr\n"
@@ -27,6 +31,7 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'J' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
@@ -46,6 +51,7 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 			if ((status = cli_parse_jobs("pull", optarg, &so.jobs)) != 0)
 				return status;
 			break;
+		case 'f': so.force = 1; break;
 		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
@@ -69,8 +75,11 @@ int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 		return status;
 	}
 	cli_progress_end(&cp);
-	if (rc)
+	if (rc) {
 		status = cli_fail("pull", rc);
+		if (rc == ARCA_EEXISTS)
+			cli_hint("--force moves the local ref anyway (its artifact stays in the store)");
+	}
 	else
 		cli_sync_print("pulled", json, &r);
 	arca_store_free(store);

@@ -707,9 +707,20 @@ static int set_ref(pull_ctx *p, const pull_ref *r)
 
 	k.mv_size = (size_t)n;
 	k.mv_data = key;
-	if (mdb_get(txn, p->s->dbi_refs, &k, &v) == 0 && v.mv_size == 32 &&
-	    !memcmp(v.mv_data, r->id.bytes, 32))
-		return 0;
+	if (mdb_get(txn, p->s->dbi_refs, &k, &v) == 0 && v.mv_size == 32) {
+		arca_id here;
+		memcpy(here.bytes, v.mv_data, 32);
+		if (!memcmp(here.bytes, r->id.bytes, 32))
+			return 0;
+		/* as a push: a ref moves only forward, unless forced */
+		if (!p->o.force && !arca_sync__is_ancestor(p->s, txn, &here, &r->id)) {
+			char mine[ARCA_ID_STRLEN], theirs[ARCA_ID_STRLEN];
+			arca_id_format(mine, &here);
+			arca_id_format(theirs, &r->id);
+			return arca_err_set(ARCA_EEXISTS, "ref %s is at %s here, which %s from %s "
+				"does not descend from", key, mine, theirs, p->t->url);
+		}
+	}
 	if ((rc = arca_store__ref_put(p->s, txn, key, (size_t)n, &r->id)) != 0 ||
 	    (rc = arca_store__history_add(p->s, txn, r->name, &r->id)) != 0)
 		return rc;

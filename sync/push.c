@@ -479,26 +479,6 @@ done:
 	return rc;
 }
 
-/* 1 when `anc` is `id` or among its ancestors in this store. */
-static int is_ancestor(push_ctx *p, const arca_id *anc, const arca_id *id)
-{
-	arca_id cur = *id;
-	for (int i = 0; i < ARCA_ANCESTRY_MAX; i++) {
-		arca_artifact_rec rec;
-		int has;
-		if (!memcmp(cur.bytes, anc->bytes, 32))
-			return 1;
-		if (arca_artifact_rec_get(&rec, p->s, p->txn, &cur) != 0)
-			return 0;
-		has = rec.a.has_parent;
-		cur = rec.a.parent;
-		arca_artifact_rec_clear(&rec);
-		if (!has)
-			return 0;
-	}
-	return 0;
-}
-
 static int move_ref(push_ctx *p, const char *name, const char *tag, const arca_id *id,
 		uint64_t *moved)
 {
@@ -514,13 +494,13 @@ static int move_ref(push_ctx *p, const char *name, const char *tag, const arca_i
 		}
 		if (found && !cur.deleted && !memcmp(cur.id.bytes, id->bytes, 32))
 			goto done; /* already there */
-		if (found && !cur.deleted && !p->o.force && !is_ancestor(p, &cur.id, id)) {
+		if (found && !cur.deleted && !p->o.force && !arca_sync__is_ancestor(p->s, p->txn, &cur.id, id)) {
 			char theirs[ARCA_ID_STRLEN], ours[ARCA_ID_STRLEN];
 			arca_id_format(theirs, &cur.id);
 			arca_id_format(ours, id);
 			rc = arca_err_set(ARCA_EEXISTS,
-				"%s: ref %s:%s is at %s, which %s does not descend from "
-				"(push --force to move it anyway)", p->t->url, name, tag, theirs, ours);
+				"%s: ref %s:%s is at %s, which %s does not descend from",
+				p->t->url, name, tag, theirs, ours);
 			goto done;
 		}
 		memset(&e, 0, sizeof(e));

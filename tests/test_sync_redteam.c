@@ -57,6 +57,16 @@ static int pull(arca_store *s, const char *remote, const char *ref)
 	return pulln(s, remote, &ref, 1, NULL);
 }
 
+/* The ref may go back and forth between unrelated artifacts: forced. */
+static int pull_forced(arca_store *s, const char *remote, const char *ref)
+{
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
+	o.jobs = 1;
+	o.force = 1;
+	return arca_pull(&r, s, remote, &ref, 1, &o);
+}
+
 static int export_to(arca_store *s, const char *ref, const char *path)
 {
 	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
@@ -261,7 +271,7 @@ static void a_pull_failing_on_its_second_artifact_changes_nothing(void **state)
 }
 
 /* A local ref of the same name pointing at an unrelated artifact. */
-static void a_pull_moves_a_local_ref_that_points_elsewhere(void **state)
+static void a_pull_moves_a_local_ref_only_forward_unless_forced(void **state)
 {
 	th_fixture *f = *state;
 	const char *r = th_path(f->tmp, "remote");
@@ -278,17 +288,34 @@ static void a_pull_moves_a_local_ref_that_points_elsewhere(void **state)
 	snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
 	make_tree(src2, 77, 200000);
 	local_id = th_snapshot(b, src2, "web", NULL, NULL);
-	assert_int_equal(pulln(b, r, &ref, 1, &res), 0);
-	/* moved, as remote.h says (no ancestry check, unlike push); the
-	 * local artifact stays in the store */
+	/* refused: the remote's artifact does not descend from the local one */
+	assert_int_equal(pulln(b, r, &ref, 1, &res), ARCA_EEXISTS);
+	assert_non_null(strstr(arca_error_last(), "does not descend"));
 	assert_int_equal(arca_resolve(&now, b, "web"), 0);
-	assert_memory_equal(now.bytes, remote_id.bytes, 32);
-	assert_int_equal(res.refs_moved, 1);
+	assert_memory_equal(now.bytes, local_id.bytes, 32);
+	/* forced: moved, and the local artifact stays in the store */
 	{
+		arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+		arca_sync_result fr = ARCA_SYNC_RESULT_INIT;
 		char s[ARCA_ID_STRLEN];
 		arca_id got;
+		so.force = 1;
+		assert_int_equal(arca_pull(&fr, b, r, &ref, 1, &so), 0);
+		assert_int_equal(fr.refs_moved, 1);
+		assert_int_equal(arca_resolve(&now, b, "web"), 0);
+		assert_memory_equal(now.bytes, remote_id.bytes, 32);
 		arca_id_format(s, &local_id);
 		assert_int_equal(arca_resolve(&got, b, s), 0);
+	}
+	/* a descendant moves it without force */
+	{
+		arca_id next;
+		make_tree(f->src, 3, 200000);
+		next = th_snapshot(f->s, f->src, "web", NULL, NULL);
+		assert_int_equal(push(f->s, r, "web"), 0);
+		assert_int_equal(pulln(b, r, &ref, 1, &res), 0);
+		assert_int_equal(arca_resolve(&now, b, "web"), 0);
+		assert_memory_equal(now.bytes, next.bytes, 32);
 	}
 	verify_clean(b);
 	arca_store_free(b);
@@ -841,26 +868,26 @@ static void ref_seq_gaps_and_wild_hints_are_handled(void **state)
 	b = th_store_open(th_path(f->tmp, "b"));
 
 	write_hint(r, 1);
-	assert_int_equal(pull(b, r, "web"), 0);
+	assert_int_equal(pull_forced(b, r, "web"), 0);
 	assert_int_equal(arca_resolve(&got, b, "web"), 0);
 	assert_memory_equal(got.bytes, i1.bytes, 32); /* the gap ends the walk */
 
 	write_hint(r, 3);
-	assert_int_equal(pull(b, r, "web"), 0);
+	assert_int_equal(pull_forced(b, r, "web"), 0);
 	assert_int_equal(arca_resolve(&got, b, "web"), 0);
 	assert_memory_equal(got.bytes, i3.bytes, 32);
 
 	write_hint(r, 1000);
-	assert_int_equal(pull(b, r, "web"), 0);
+	assert_int_equal(pull_forced(b, r, "web"), 0);
 	assert_int_equal(arca_resolve(&got, b, "web"), 0);
 	assert_memory_equal(got.bytes, i1.bytes, 32);
 
 	write_hint(r, UINT64_MAX);
-	assert_int_equal(pull(b, r, "web"), 0);
+	assert_int_equal(pull_forced(b, r, "web"), 0);
 
 	/* an entry at seq 2^64-1 itself: the walk must not wrap to 0 (HEAD) */
 	write_entry(r, "web", "latest", UINT64_MAX, &i3);
-	rc = pull(b, r, "web");
+	rc = pull_forced(b, r, "web");
 	assert_true(rc == 0 || rc == ARCA_ECORRUPT);
 	verify_clean(b);
 	arca_store_free(b);
@@ -1448,7 +1475,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(a_pull_failing_on_its_second_artifact_changes_nothing),
-		T(a_pull_moves_a_local_ref_that_points_elsewhere),
+		T(a_pull_moves_a_local_ref_only_forward_unless_forced),
 		T(a_pull_cancelled_at_its_last_progress_call_adds_nothing),
 		T(parallel_gets_without_a_temporary_dir_fail_cleanly),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),

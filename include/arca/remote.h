@@ -55,7 +55,8 @@ typedef struct {
 	const char *secret_key;
 	const char *session_token;   /**< may be NULL */
 	unsigned jobs;               /**< parallel transfers; 0: 4, at most 64 */
-	int force;                   /**< push: move refs the remote moved meanwhile */
+	int force;                   /**< move refs that do not move forward: on the
+	                                  remote (push) or here (pull) */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
 	/** Directory for temporary files, unlinked at once: push builds pack
@@ -100,9 +101,10 @@ ARCA_API int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
  * of pack objects where that saves bytes), only the chunks this store
  * lacks, hashing each before it enters the store; then adds the artifacts
  * and sets the refs in one transaction. On any error nothing is added.
- * A local ref of the same name is moved to the remote's artifact whatever
- * it pointed at (no ancestry check, unlike push); what it pointed at stays
- * in the store and in the name's history.
+ * A local ref of the same name moves only to an artifact that descends
+ * from the one it points at (by recorded parents); otherwise the pull
+ * fails with ARCA_EEXISTS, unless opts->force, and then what it pointed at
+ * stays in the store and in the name's history.
  */
 ARCA_API int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 		const char *const *refs, size_t n, const arca_sync_options *opts);
