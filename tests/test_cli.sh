@@ -316,8 +316,12 @@ interrupt_snapshot() { # signal: sets int_status, leaves the ls before in ls-bef
 	"$ARCA" --store "$S" ls >"$T/ls-before"
 	for mb in 64 128 256 512; do
 		head -c $((mb << 20)) /dev/urandom >"$T/big.img"
+		# emptied here, not by the child's redirection: a progress line left
+		# from the last round must not send the signal before the child has
+		# even become arca (bash's forked child would run our EXIT trap)
+		: >"$T/int-err"
 		set -m
-		"$ARCA" --store "$S" snapshot "$T/big.img" --name big --progress >/dev/null 2>"$T/int-err" &
+		"$ARCA" --store "$S" snapshot "$T/big.img" --name big --progress >/dev/null 2>>"$T/int-err" &
 		pid=$!
 		set +m
 		for _ in $(seq 1 1000); do
