@@ -135,6 +135,18 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv);
 /* Remotes (cli/cmd_push.c): credentials from $AWS_* and $TMPDIR into `o`;
  * a result line or JSON object; --jobs. */
 void cli_sync_env(arca_sync_options *o);
+/** What differs between push and pull at the command line. */
+typedef struct {
+	const char *cmd, *done;          /* "push", "pushed" */
+	void (*help)(FILE *f);
+	int (*run)(arca_sync_result *out, arca_store *s, const char *remote,
+		const char *const *refs, size_t n, const arca_sync_options *opts);
+	int create_store;                /* pull may start a store */
+	const char *interrupted;         /* what ^C leaves */
+	const char *conflict_hint;       /* for a ref that would not move forward */
+} cli_sync_verb;
+/** The push/pull command: options, the call, progress, ^C, the report. */
+int cli_sync_run(cli_ctx *ctx, int argc, char **argv, const cli_sync_verb *v);
 /** 1 when the store the command would open exists (no message either way). */
 int cli_store_exists(cli_ctx *ctx);
 void cli_sync_print(const char *verb, int json, const arca_sync_result *r);

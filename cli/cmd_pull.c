@@ -1,9 +1,5 @@
 #include "cli.h"
 
-#include <getopt.h>
-#include <stdlib.h>
-#include <string.h>
-
 static void help(FILE *f)
 {
 	fprintf(f,
@@ -29,59 +25,8 @@ static void help(FILE *f)
 
 int cmd_pull(cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "jobs", required_argument, NULL, 'J' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'P' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "store", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
-	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
-	arca_store *store = NULL;
-	int json = 0, show = 0, c, rc, status;
-	cli_progress cp;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'J':
-			if ((status = cli_parse_jobs("pull", optarg, &so.jobs)) != 0)
-				return status;
-			break;
-		case 'f': so.force = 1; break;
-		case 'P': show = 1; break;
-		case 'j': json = 1; break;
-		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("pull", "bad option");
-		}
-	}
-	if (argc - optind < 2)
-		return cli_usage_error("pull", "give a REMOTE and at least one REF");
-	if ((status = cli_open_store(ctx, "pull", &store, 1)) != 0)
-		return status;
-	cli_sync_env(&so);
-	cli_progress_begin(&cp, "pull", show);
-	so.progress_cb = cli_progress_cb;
-	so.progress_payload = &cp;
-	rc = arca_pull(&r, store, argv[optind], (const char *const *)argv + optind + 1,
-		(size_t)(argc - optind - 1), &so);
-	if (rc == ARCA_EUSER && cli_interrupted()) {
-		status = cli_fail_interrupted(&cp, "the store is unchanged");
-		arca_store_free(store);
-		return status;
-	}
-	cli_progress_end(&cp);
-	if (rc) {
-		status = cli_fail("pull", rc);
-		if (rc == ARCA_EEXISTS)
-			cli_hint("--force moves the local ref anyway (its artifact stays in the store)");
-	}
-	else
-		cli_sync_print("pulled", json, &r);
-	arca_store_free(store);
-	return status;
+	static const cli_sync_verb pull = { "pull", "pulled", help, arca_pull, 1,
+		"the store is unchanged",
+		"--force moves the local ref anyway (its artifact stays in the store)" };
+	return cli_sync_run(ctx, argc, argv, &pull);
 }

@@ -68,7 +68,7 @@ int cli_parse_jobs(const char *cmd, const char *arg, unsigned *jobs)
 	return 0;
 }
 
-int cmd_push(cli_ctx *ctx, int argc, char **argv)
+int cli_sync_run(cli_ctx *ctx, int argc, char **argv, const cli_sync_verb *v)
 {
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'J' },
@@ -89,40 +89,48 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
-			if ((status = cli_parse_jobs("push", optarg, &so.jobs)) != 0)
+			if ((status = cli_parse_jobs(v->cmd, optarg, &so.jobs)) != 0)
 				return status;
 			break;
 		case 'f': so.force = 1; break;
 		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
-		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("push", "bad option");
+		case 'h': v->help(stdout); return 0;
+		default: return cli_usage_error(v->cmd, "bad option");
 		}
 	}
 	if (argc - optind < 2)
-		return cli_usage_error("push", "give a REMOTE and at least one REF");
-	if ((status = cli_open_store(ctx, "push", &store, 0)) != 0)
+		return cli_usage_error(v->cmd, "give a REMOTE and at least one REF");
+	if ((status = cli_open_store(ctx, v->cmd, &store, v->create_store)) != 0)
 		return status;
 	cli_sync_env(&so);
-	cli_progress_begin(&cp, "push", show);
+	cli_progress_begin(&cp, v->cmd, show);
 	so.progress_cb = cli_progress_cb;
 	so.progress_payload = &cp;
-	rc = arca_push(&r, store, argv[optind], (const char *const *)argv + optind + 1,
+	rc = v->run(&r, store, argv[optind], (const char *const *)argv + optind + 1,
 		(size_t)(argc - optind - 1), &so);
 	if (rc == ARCA_EUSER && cli_interrupted()) {
-		status = cli_fail_interrupted(&cp, "run push again to send the rest");
+		status = cli_fail_interrupted(&cp, v->interrupted);
 		arca_store_free(store);
 		return status;
 	}
 	cli_progress_end(&cp);
 	if (rc) {
-		status = cli_fail("push", rc);
+		status = cli_fail(v->cmd, rc);
 		if (rc == ARCA_EEXISTS)
-			cli_hint("pull the remote's ref and build on it, or push --force");
+			cli_hint("%s", v->conflict_hint);
 	} else {
-		cli_sync_print("pushed", json, &r);
+		cli_sync_print(v->done, json, &r);
 	}
 	arca_store_free(store);
 	return status;
+}
+
+int cmd_push(cli_ctx *ctx, int argc, char **argv)
+{
+	static const cli_sync_verb push = { "push", "pushed", help, arca_push, 0,
+		"run push again to send the rest",
+		"pull the remote's ref and build on it, or push --force" };
+	return cli_sync_run(ctx, argc, argv, &push);
 }
