@@ -688,8 +688,7 @@ static int resolve_remote(pull_ctx *p, const char *ref, pull_ref *r)
 		memcpy(r->tag, "latest", 7);
 	}
 	r->has_ref = 1;
-	p->requests += 2;
-	if ((rc = arca_sync__ref_current(p->t, r->name, r->tag, &e)) < 0)
+	if ((rc = arca_sync__ref_current(p->t, r->name, r->tag, 0, &e, &p->requests)) < 0)
 		return rc;
 	if (rc == 0 || e.deleted)
 		return arca_err_set(ARCA_ENOTFOUND, "%s has no ref %s:%s", p->t->url, r->name,

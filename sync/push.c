@@ -485,15 +485,20 @@ static int move_ref(push_ctx *p, const char *name, const char *tag, const arca_i
 	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), b = ARCA_BUF_INIT(ARCA_REF_ENTRY_MAX);
 	arca_ref_entry cur, e;
 	struct timespec ts;
-	int rc = 0, found;
+	int rc = 0, found, trust = 1;
 
 	for (int attempt = 0; attempt < REF_RETRIES; attempt++) {
-		if ((found = arca_sync__ref_current(p->t, name, tag, &cur)) < 0) {
+		uint64_t nreq = 0;
+		found = arca_sync__ref_current(p->t, name, tag, trust, &cur, &nreq);
+		p->requests += nreq;
+		if (found < 0) {
 			rc = found;
 			goto done;
 		}
-		if (found && !cur.deleted && !memcmp(cur.id.bytes, id->bytes, 32))
-			goto done; /* already there */
+		if (found && !cur.deleted && !memcmp(cur.id.bytes, id->bytes, 32)) {
+			rc = 0; /* already there */
+			goto done;
+		}
 		if (found && !cur.deleted && !p->o.force && !arca_sync__is_ancestor(p->s, p->txn, &cur.id, id)) {
 			char theirs[ARCA_ID_STRLEN], ours[ARCA_ID_STRLEN];
 			arca_id_format(theirs, &cur.id);
@@ -501,6 +506,11 @@ static int move_ref(push_ctx *p, const char *name, const char *tag, const arca_i
 			rc = arca_err_set(ARCA_EEXISTS,
 				"%s: ref %s:%s is at %s, which %s does not descend from",
 				p->t->url, name, tag, theirs, ours);
+			goto done;
+		}
+		if (found && cur.seq == UINT64_MAX) {
+			rc = arca_err_set(ARCA_ECORRUPT, "%s: ref %s:%s has no entry number left",
+				p->t->url, name, tag);
 			goto done;
 		}
 		memset(&e, 0, sizeof(e));
@@ -519,8 +529,10 @@ static int move_ref(push_ctx *p, const char *name, const char *tag, const arca_i
 			goto done;
 		p->requests++;
 		rc = arca_transport_put_buf(p->t, arca_buf_cstr(&key), b.ptr, b.len, 1);
-		if (rc == ARCA_EEXISTS)
-			continue; /* another writer moved it: decide again */
+		if (rc == ARCA_EEXISTS) {
+			trust = 0; /* another writer moved it (or the hint lags): look again */
+			continue;
+		}
 		if (rc)
 			goto done;
 		p->objects++;

@@ -351,35 +351,54 @@ done:
 }
 
 int arca_sync__ref_current(arca_transport *t, const char *name, const char *tag,
-		arca_ref_entry *e)
+		int trust_hint, arca_ref_entry *e, uint64_t *requests)
 {
 	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), b = ARCA_BUF_INIT(ARCA_REF_ENTRY_MAX);
 	arca_ref_entry next;
-	uint64_t seq = 1;
+	uint64_t seq = 0;
 	int rc, found = 0;
 
 	memset(e, 0, sizeof(*e));
 	/* the hint only saves GETs: a missing or damaged one means start at 1 */
 	if ((rc = arca_layout_ref_key(&key, name, tag, 0)) != 0)
 		goto done;
-	if (arca_transport_get_all(t, arca_buf_cstr(&key), &b) == 0 &&
+	(*requests)++;
+	if (arca_transport_get_all(t, arca_buf_cstr(&key), &b) != 0 ||
 	    arca_ref_hint_decode(&seq, b.ptr, b.len) != 0)
-		seq = 1;
-	if (seq > 1 && (rc = get_entry(t, name, tag, seq, &next)) <= 0) {
-		if (rc < 0)
+		seq = 0;
+	if (seq > 0) {
+		(*requests)++;
+		if ((rc = get_entry(t, name, tag, seq, &next)) < 0)
 			goto done;
-		seq = 1; /* a hint past the entries: start over */
+		if (rc == 1) {
+			*e = next;
+			found = 1;
+			if (trust_hint || seq == UINT64_MAX) /* the caller's create-only put of seq+1 checks it */
+				goto done;
+			seq++;
+		} else {
+			seq = 1; /* a hint past the entries: start over */
+		}
+	} else if (trust_hint) {
+		rc = 0;
+		goto done;
+	} else {
+		seq = 1;
 	}
 	for (uint64_t i = 0; i < REF_PROBE_MAX; i++, seq++) {
+		(*requests)++;
 		if ((rc = get_entry(t, name, tag, seq, &next)) < 0)
 			goto done;
 		if (rc == 0)
 			break;
 		*e = next;
 		found = 1;
+		if (seq == UINT64_MAX)
+			break; /* never wrap to 0, the hint's key */
 	}
-	rc = found;
 done:
+	if (rc >= 0)
+		rc = found;
 	arca_buf_release(&key);
 	arca_buf_release(&b);
 	return rc;
@@ -424,6 +443,7 @@ int arca_remote_ref_foreach(arca_store *s, const char *remote, const arca_sync_o
 	arca_remote_conf c;
 	arca_transport *t = NULL;
 	ref_list l = { NULL, NULL, 0, 0 };
+	uint64_t nreq = 0; /* not reported */
 	int rc;
 
 	if (!s || !cb)
@@ -447,7 +467,7 @@ int arca_remote_ref_foreach(arca_store *s, const char *remote, const arca_sync_o
 		arca_ref_entry e;
 		if ((rc = arca_store__split_ref(l.names[i], name, tag)) != 0)
 			break;
-		if ((rc = arca_sync__ref_current(t, name, tag, &e)) < 0)
+		if ((rc = arca_sync__ref_current(t, name, tag, 0, &e, &nreq)) < 0)
 			break;
 		rc = 0;
 		if (e.seq && !e.deleted)

@@ -32,13 +32,17 @@ int arca_sync__open(arca_transport **t, const arca_remote_conf *c, const arca_sy
 /** Reads (and with `create`, first writes) the marker ARCA-REMOTE. */
 int arca_sync__marker(arca_transport *t, int create);
 
-/** The newest entry of ref NAME:TAG on `t` (hint first, then entries up
- *  to the first missing one): 1 with *e filled, 0 when the ref has no
- *  entry. An entry that is not the one its key names is ARCA_ECORRUPT. */
 /** 1 when `anc` is `id` or among its ancestors (parents recorded in `s`,
  *  read in `txn`), else 0. */
 int arca_sync__is_ancestor(arca_store *s, MDB_txn *txn, const arca_id *anc, const arca_id *id);
+/** The newest entry of ref NAME:TAG on `t` (hint first, then entries up
+ *  to the first missing one): 1 with *e filled, 0 when the ref has no
+ *  entry. An entry that is not the one its key names is ARCA_ECORRUPT.
+ *  With `trust_hint`, the hinted entry (or none, without a hint) is taken
+ *  as the newest: only for a writer whose create-only put of the next
+ *  entry fails if it is not, and who then asks again without it.
+ *  Adds the GETs it made to *requests. */
 int arca_sync__ref_current(arca_transport *t, const char *name, const char *tag,
-		arca_ref_entry *e);
+		int trust_hint, arca_ref_entry *e, uint64_t *requests);
 
 #endif

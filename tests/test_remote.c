@@ -345,6 +345,7 @@ static void racing_pushers_one_wins_and_a_descendant_follows(void **state)
 	int go[2], st[2], wins = 0, losses = 0;
 	pid_t pids[2];
 	arca_transport *t;
+	uint64_t nreq = 0;
 	arca_ref_entry e;
 
 	snprintf(sa, sizeof(sa), "%s/sa", f->tmp);
@@ -376,7 +377,7 @@ static void racing_pushers_one_wins_and_a_descendant_follows(void **state)
 
 	/* entry 1 only, no prev */
 	assert_int_equal(arca_transport_dir_open(&t, r), 0);
-	assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+	assert_int_equal(arca_sync__ref_current(t, "web", "latest", 0, &e, &nreq), 1);
 	assert_int_equal(e.seq, 1);
 	assert_false(e.has_prev);
 	winner = e.id;
@@ -400,7 +401,7 @@ static void racing_pushers_one_wins_and_a_descendant_follows(void **state)
 		o.parent = par;
 		assert_int_equal(arca_snapshot(&nid, l, lsrc, &o, NULL), 0);
 		assert_int_equal(push(l, r, "web", NULL), 0);
-		assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+		assert_int_equal(arca_sync__ref_current(t, "web", "latest", 0, &e, &nreq), 1);
 		assert_int_equal(e.seq, 2);
 		assert_true(e.has_prev);
 		assert_memory_equal(e.prev.bytes, winner.bytes, 32);
@@ -417,7 +418,7 @@ static void racing_pushers_one_wins_and_a_descendant_follows(void **state)
 		assert_int_equal(push(w, r, "web", NULL), ARCA_EEXISTS);
 		o.force = 1;
 		assert_int_equal(arca_push(&res, w, r, &ref, 1, &o), 0);
-		assert_int_equal(arca_sync__ref_current(t, "web", "latest", &e), 1);
+		assert_int_equal(arca_sync__ref_current(t, "web", "latest", 0, &e, &nreq), 1);
 		assert_int_equal(e.seq, 3);
 		arca_store_free(w);
 	}

@@ -893,6 +893,46 @@ static void ref_seq_gaps_and_wild_hints_are_handled(void **state)
 	arca_store_free(b);
 }
 
+/* A hint that lags behind the entries (a writer died between entry and
+ * hint): a push that trusts it collides with the newer entry, looks
+ * again and lands after it, with the right parent; an entry at 2^64-1
+ * stops pushes with an error instead of wrapping to the hint's key. */
+static void a_push_over_a_stale_hint_lands_after_the_newest_entry(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	arca_transport *t;
+	arca_ref_entry e;
+	uint64_t nreq = 0;
+	arca_id i2, i3;
+
+	make_tree(f->src, 5, 10000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	th_write_random(th_path(f->src, "v2"), 5000, 2);
+	i2 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	write_hint(r, 1);
+	th_write_random(th_path(f->src, "v3"), 5000, 3);
+	i3 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	assert_int_equal(arca_transport_dir_open(&t, r), 0);
+	assert_int_equal(arca_sync__ref_current(t, "web", "latest", 0, &e, &nreq), 1);
+	assert_int_equal(e.seq, 3);
+	assert_memory_equal(e.id.bytes, i3.bytes, 32);
+	assert_true(e.has_prev);
+	assert_memory_equal(e.prev.bytes, i2.bytes, 32);
+
+	write_entry(r, "web", "latest", UINT64_MAX, &i3);
+	write_hint(r, UINT64_MAX);
+	th_write_random(th_path(f->src, "v4"), 5000, 4);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), ARCA_ECORRUPT);
+	assert_int_equal(arca_sync__ref_current(t, "web", "latest", 0, &e, &nreq), 1);
+	assert_int_equal(e.seq, UINT64_MAX);
+	t->free(t);
+}
+
 /* ---- the dir remote stays inside its directory ---- */
 
 static void a_symlinked_packs_dir_is_not_followed(void **state)
@@ -1489,6 +1529,7 @@ int main(void)
 		T(a_pack_object_holding_another_packs_bytes_is_refused),
 		T(an_artifact_object_missing_a_pack_is_refused),
 		T(ref_seq_gaps_and_wild_hints_are_handled),
+		T(a_push_over_a_stale_hint_lands_after_the_newest_entry),
 		T(a_symlinked_packs_dir_is_not_followed),
 		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
