@@ -81,6 +81,30 @@ wait $p1; s1=$?; wait $p2; s2=$?
 check "racing pushers: one wins, one is refused (exit 5)" bash -c "[ '$s1$s2' = 05 ] || [ '$s1$s2' = 50 ]"
 check "the loser is not recorded: one entry" bash -c "[ \$(aws --endpoint-url '$S3_ENDPOINT' s3 ls s3://arca-test/mirror/refs/race/latest/ | grep -c ' 000000000000000') = 1 ]"
 
+# kill -9 in the middle of a push: the re-run sends no finished pack again
+RGWLOG=$(ls "$S3D"/log/client.rgw*.log 2>/dev/null | head -n1)
+if [ -n "$RGWLOG" ]; then
+	mkdir -p "$T/kill"
+	head -c 200000000 /dev/urandom >"$T/kill/blob" # three 64 MiB packs and a bit
+	A snapshot "$T/kill" --name killed -q >/dev/null
+	n0=$(wc -l <"$RGWLOG")
+	"$ARCA" --store "$T/a" push origin killed --jobs 1 >/dev/null 2>&1 & kp=$!
+	for _ in $(seq 1 400); do
+		tail -n +"$n0" "$RGWLOG" | grep -qE '"PUT [^ ]*/packs/[0-9a-f]{64}\.idx HTTP[^"]*" 200' && break
+		sleep 0.025
+	done
+	kill -9 $kp 2>/dev/null; wait $kp 2>/dev/null
+	tail -n +"$n0" "$RGWLOG" | grep -oE '"PUT [^ ]*/packs/[0-9a-f]{64}\.idx HTTP[^"]*" 200' |
+		grep -oE '[0-9a-f]{64}' | sort -u >"$T/done-packs"
+	check "the killed push finished a pack, and moved no ref" bash -c "[ -s '$T/done-packs' ] && ! AWS s3 ls s3://arca-test/mirror/refs/killed/ 2>/dev/null | grep -q ."
+	n1=$(wc -l <"$RGWLOG")
+	check "the re-run push completes" A push origin killed --jobs 1
+	tail -n +"$n1" "$RGWLOG" | grep -oE '"PUT [^ ]*/packs/[0-9a-f]{64}\.arcp' | grep -oE '[0-9a-f]{64}' | sort -u >"$T/re-sent"
+	check "the re-run sends none of the finished packs again" bash -c "[ -s '$T/re-sent' ] && ! grep -qFf '$T/done-packs' '$T/re-sent'"
+	check "what the resumed push left restores identical" bash -c "'$ARCA' --store '$T/k' restore --from '$URL' killed '$T/kill.out' && cmp '$T/kill/blob' '$T/kill.out/blob'"
+	rm -rf "$T/kill" "$T/kill.out"
+fi
+
 # a static HTTP remote: a directory remote served by lighttpd
 "$ARCA" --store "$T/a" push "$T/www" ws >/dev/null 2>&1
 port=$((20000 + RANDOM % 10000))
