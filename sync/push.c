@@ -113,28 +113,6 @@ static int note_pack(push_ctx *p, uint32_t slot)
 
 /* ---- uploading (worker threads) ---- */
 
-typedef struct {
-	int fd;
-	uint64_t off;
-} fd_src;
-
-static int from_fd(void *ctx, void *buf, size_t cap, size_t *n)
-{
-	fd_src *f = ctx;
-	ssize_t got;
-	if (!buf && !cap) {
-		f->off = 0; /* a retry starts over */
-		*n = 0;
-		return 0;
-	}
-	got = arca_pread_full(f->fd, buf, cap, (off_t)f->off);
-	if (got < 0)
-		return arca_err_sys("read pack object");
-	f->off += (uint64_t)got;
-	*n = (size_t)got;
-	return 0;
-}
-
 /* Notes in remote_chunks that the remote's pack `sha` holds the chunks
  * its index lists. */
 static int note_cache(push_ctx *p, const uint8_t sha[32], const arca_buf *index)
@@ -174,7 +152,6 @@ done:
 static int upload(push_ctx *p, job *j)
 {
 	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX);
-	fd_src src = { j->fd, 0 };
 	int rc;
 
 	/* The index goes up after its pack, so an index that is there means
@@ -188,7 +165,9 @@ static int upload(push_ctx *p, job *j)
 		if ((rc = arca_layout_pack_key(&key, j->sha)) != 0)
 			goto done;
 		p->requests++;
-		if ((rc = p->t->put(p->t, arca_buf_cstr(&key), j->size, from_fd, &src, 0)) != 0)
+		/* a pack's name is the SHA-256 of its bytes: S3 signs with it as is */
+		if ((rc = arca_transport_put_fd(p->t, arca_buf_cstr(&key), j->fd, j->size,
+				j->sha, 0)) != 0)
 			goto done;
 		p->bytes += j->size;
 		p->objects++;

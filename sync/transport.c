@@ -2,6 +2,7 @@
  * caller of a transport uses (sync/transport.h). */
 #include "sync/transport.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 
 #include <string.h>
 
@@ -77,4 +78,37 @@ int arca_transport_put_buf(arca_transport *t, const char *key, const void *p, si
 {
 	mem_src m = { p, p, n, n };
 	return t->put(t, key, n, from_mem, &m, create_only);
+}
+
+typedef struct {
+	int fd;
+	uint64_t off, len;
+} fd_src;
+
+static int from_fd(void *ctx, void *p, size_t cap, size_t *n)
+{
+	fd_src *f = ctx;
+	ssize_t got;
+	if (!p && !cap) {
+		f->off = 0; /* a retry starts over */
+		*n = 0;
+		return 0;
+	}
+	if (cap > f->len - f->off)
+		cap = (size_t)(f->len - f->off);
+	got = cap ? arca_pread_full(f->fd, p, cap, (off_t)f->off) : 0;
+	if (got < 0)
+		return arca_err_sys("read the body of a put");
+	f->off += (uint64_t)got;
+	*n = (size_t)got;
+	return 0;
+}
+
+int arca_transport_put_fd(arca_transport *t, const char *key, int fd, uint64_t len,
+		const uint8_t *sha256, int create_only)
+{
+	fd_src f = { fd, 0, len };
+	if (t->put_fd)
+		return t->put_fd(t, key, fd, len, sha256, create_only);
+	return t->put(t, key, len, from_fd, &f, create_only);
 }

@@ -73,6 +73,12 @@ struct arca_transport {
 	/** Removes `key`; a missing key is not an error. (Tests, prune.) */
 	int (*remove)(arca_transport *t, const char *key);
 	void (*free)(arca_transport *t);
+	/** Optional (NULL: arca_transport_put_fd reads the fd through put):
+	 *  stores bytes [0, len) of `fd`, unchanged during the call, read with
+	 *  pread so a retry can start over without a copy; `sha256` (may be
+	 *  NULL) is their SHA-256 when the caller knows it (a pack's name). */
+	int (*put_fd)(arca_transport *t, const char *key, int fd, uint64_t len,
+		const uint8_t *sha256, int create_only);
 };
 
 /* ---- opening one (sync/transport.c picks the backend by URL) ---- */
@@ -111,5 +117,8 @@ int arca_transport_http_open(arca_transport **out, const char *url, const arca_t
 int arca_transport_get_all(arca_transport *t, const char *key, arca_buf *out);
 int arca_transport_put_buf(arca_transport *t, const char *key, const void *p, size_t n,
 		int create_only);
+/** Stores bytes [0, len) of `fd` (see put_fd); sha256 may be NULL. */
+int arca_transport_put_fd(arca_transport *t, const char *key, int fd, uint64_t len,
+		const uint8_t *sha256, int create_only);
 
 #endif

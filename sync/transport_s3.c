@@ -16,6 +16,7 @@
 #include "sync/sigv4.h"
 #include "sync/transport.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 #include "util/hex.h"
 
 #include <openssl/crypto.h>
@@ -215,6 +216,7 @@ out:
 typedef struct {
 	uint8_t *mem;
 	FILE *spool;
+	int fd;                   /* the caller's (put_fd), or -1 */
 	char hash[ARCA_SIGV4_SIG_LEN + 1];
 	uint8_t digest[ARCA_HASH_LEN];
 } put_body;
@@ -295,6 +297,42 @@ done:
 	return rc;
 }
 
+/* The caller's file is the body: hashed in place unless its hash is known. */
+static int body_of_fd(put_body *b, int fd, uint64_t len, const uint8_t *sha256)
+{
+	arca_sha256 *h = NULL;
+	uint8_t *chunk = NULL;
+	int rc = 0;
+	b->fd = fd;
+	if (sha256) {
+		memcpy(b->digest, sha256, ARCA_HASH_LEN);
+	} else {
+		if (!(chunk = malloc(S3_SPOOL_CHUNK)))
+			return arca_err_set(ARCA_ENOMEM, "s3: out of memory");
+		if ((rc = arca_sha256_new(&h)) < 0)
+			goto done;
+		for (uint64_t off = 0; off < len;) {
+			size_t n = len - off < S3_SPOOL_CHUNK ? (size_t)(len - off) : S3_SPOOL_CHUNK;
+			ssize_t got = arca_pread_full(fd, chunk, n, (off_t)off);
+			if (got != (ssize_t)n) {
+				rc = got < 0 ? arca_err_sys("s3: read the body") :
+					arca_err_set(ARCA_EINVAL, "s3: the body is shorter than its length");
+				goto done;
+			}
+			if ((rc = arca_sha256_update(h, chunk, n)) < 0)
+				goto done;
+			off += n;
+		}
+		if ((rc = arca_sha256_final(h, b->digest)) < 0)
+			goto done;
+	}
+	arca_hex_encode(b->hash, b->digest, ARCA_HASH_LEN);
+done:
+	arca_sha256_free(h);
+	free(chunk);
+	return rc;
+}
+
 static void body_release(put_body *b)
 {
 	free(b->mem);
@@ -324,34 +362,25 @@ static int stored_is_ours(s3 *t, const char *key, uint64_t len, const put_body *
 	return rc == 0 && size == len && memcmp(got, b->digest, ARCA_HASH_LEN) == 0;
 }
 
-static int s3_put(arca_transport *tr, const char *key, uint64_t len,
-		arca_transport_source src, void *ctx, int create_only)
+/* Sends body `b` (taken by the caller) to path `p` of `key`. */
+static int put_body_send(s3 *t, const char *key, s3_path *p, uint64_t len, put_body *b,
+		int create_only)
 {
-	s3 *t = (s3 *)tr;
-	s3_path p;
 	sign_ctx sc;
-	put_body b = { 0 };
 	arca_http_request req;
 	arca_http_response resp;
 	char code[64];
 	int rc;
 	arca_http_response_init(&resp);
-	if ((rc = path_make(&p, t, key)) < 0)
-		goto out;
-	if ((rc = body_take(&b, len, src, ctx)) != 0) {
-		if (rc < 0 && rc != ARCA_EUSER)
-			rc = arca_err_wrap(rc, "put %s", arca_buf_cstr(&p.what));
-		goto out;
-	}
-	request_setup(&req, "PUT", t, &p, &sc, b.hash);
+	request_setup(&req, "PUT", t, p, &sc, b->hash);
 	if (create_only) {
 		req.fixed[1][0] = "If-None-Match";
 		req.fixed[1][1] = "*";
 	}
 	req.has_body = 1;
 	req.body_len = len;
-	req.body = b.mem;
-	req.body_fd = b.spool ? fileno(b.spool) : -1;
+	req.body = b->mem;
+	req.body_fd = b->spool ? fileno(b->spool) : b->fd;
 	rc = arca_http_run(t->h.client, t->base, &req, &resp);
 	arca_http_request_release(&req);
 	if (rc)
@@ -360,22 +389,59 @@ static int s3_put(arca_transport *tr, const char *key, uint64_t len,
 	if (resp.status >= 200 && resp.status < 300) {
 		rc = 0;
 	} else if (resp.status == 412 && create_only) {
-		if (resp.attempts > 1 && stored_is_ours(t, key, len, &b))
+		if (resp.attempts > 1 && stored_is_ours(t, key, len, b))
 			rc = 0;
 		else
 			rc = arca_err_set(ARCA_EEXISTS, "put %s: 412 %s: exists",
-				arca_buf_cstr(&p.what), code[0] ? code : "PreconditionFailed");
+				arca_buf_cstr(&p->what), code[0] ? code : "PreconditionFailed");
 	} else if (resp.status == 501 || (resp.status == 400 && strcmp(code, "NotImplemented") == 0)) {
 		rc = arca_err_set(ARCA_EUNSUPPORTED, "put %s: %ld %s: the server cannot do %s",
-			arca_buf_cstr(&p.what), resp.status, code[0] ? code : "NotImplemented",
+			arca_buf_cstr(&p->what), resp.status, code[0] ? code : "NotImplemented",
 			create_only ? "create-only puts (If-None-Match: *)" : "this put");
 	} else {
-		rc = arca_http_fail("put", arca_buf_cstr(&p.what), &resp);
+		rc = arca_http_fail("put", arca_buf_cstr(&p->what), &resp);
 	}
+out:
+	arca_http_response_release(&resp);
+	return rc;
+}
+
+static int s3_put(arca_transport *tr, const char *key, uint64_t len,
+		arca_transport_source src, void *ctx, int create_only)
+{
+	put_body b = { .fd = -1 };
+	s3_path p;
+	int rc;
+	if ((rc = path_make(&p, (s3 *)tr, key)) < 0)
+		goto out;
+	if ((rc = body_take(&b, len, src, ctx)) != 0) {
+		if (rc < 0 && rc != ARCA_EUSER)
+			rc = arca_err_wrap(rc, "put %s", arca_buf_cstr(&p.what));
+		goto out;
+	}
+	rc = put_body_send((s3 *)tr, key, &p, len, &b, create_only);
 out:
 	body_release(&b);
 	path_release(&p);
-	arca_http_response_release(&resp);
+	return rc;
+}
+
+static int s3_put_fd(arca_transport *tr, const char *key, int fd, uint64_t len,
+		const uint8_t *sha256, int create_only)
+{
+	put_body b = { .fd = -1 };
+	s3_path p;
+	int rc;
+	if ((rc = path_make(&p, (s3 *)tr, key)) < 0)
+		goto out;
+	if ((rc = body_of_fd(&b, fd, len, sha256)) != 0) {
+		rc = arca_err_wrap(rc, "put %s", arca_buf_cstr(&p.what));
+		goto out;
+	}
+	rc = put_body_send((s3 *)tr, key, &p, len, &b, create_only);
+out:
+	body_release(&b);
+	path_release(&p);
 	return rc;
 }
 
@@ -816,6 +882,7 @@ int arca_transport_s3_open(arca_transport **out, const char *url, const arca_tra
 	t->h.base.get = s3_get;
 	t->h.base.head = s3_head;
 	t->h.base.put = s3_put;
+	t->h.base.put_fd = s3_put_fd;
 	t->h.base.list = s3_list;
 	t->h.base.remove = s3_remove;
 	t->h.base.free = s3_free;

@@ -10,6 +10,7 @@
 #include "helpers.h"
 #include "sync/http.h"
 #include "sync/transport.h"
+#include "cas/hash.h"
 #include "util/buf.h"
 
 #include <arpa/inet.h>
@@ -605,6 +606,34 @@ static void s3_5xx_twice_then_success_is_retried(void **state)
 	assert_int_equal(b.len, big);
 	assert_memory_equal(b.ptr, data, big);
 
+	/* ... and from the caller's file, with its hash known or not */
+	{
+		char path[] = "/tmp/arca-putfd-XXXXXX";
+		uint8_t sha[32];
+		int fd = mkstemp(path);
+		assert_true(fd >= 0);
+		unlink(path);
+		assert_int_equal(write(fd, data, big), (ssize_t)big);
+		assert_int_equal(arca_sha256_digest(sha, data, big), 0);
+		for (int known = 0; known < 2; known++) {
+			flaky_ctl(port, "fail/2/before");
+			n0 = arca_http_transport_requests(t);
+			assert_int_equal(arca_transport_put_fd(t, "retry/fd", fd, big,
+				known ? sha : NULL, 0), 0);
+			assert_int_equal(arca_http_transport_requests(t) - n0, 3);
+			b.len = 0;
+			assert_int_equal(get_mem(direct, "retry/fd", 0, 0, &b, NULL), 0);
+			assert_int_equal(b.len, big);
+			assert_memory_equal(b.ptr, data, big);
+		}
+		/* the hash given is the one signed: the server checks the body against it */
+		sha[0] ^= 1;
+		assert_int_not_equal(arca_transport_put_fd(direct, "retry/fd2", fd, big, sha, 0), 0);
+		assert_non_null(strstr(arca_error_last(), "retry/fd2"));
+		assert_int_equal(direct->head(direct, "retry/fd2", NULL), ARCA_ENOTFOUND);
+		close(fd);
+	}
+
 	flaky_ctl(port, "fail/2/before");
 	n0 = arca_http_transport_requests(t);
 	assert_int_equal(get_mem(t, "retry/big", 100, 1000, &b, NULL), 0);
@@ -623,7 +652,7 @@ static void s3_5xx_twice_then_success_is_retried(void **state)
 	assert_int_equal(get_mem(t, "retry/big", 0, 10, &b, NULL), ARCA_EIO);
 	assert_int_equal(arca_http_transport_requests(t) - n0, 6);
 	assert_non_null(strstr(arca_error_last(), ": 500 InternalError (after 6 attempts)"));
-	assert_int_equal(flaky_ctl(port, "count"), 3 + 3 + 3 + 3 + 3 + 6);
+	assert_int_equal(flaky_ctl(port, "count"), 3 + 3 + 3 + 3 + 3 + 3 + 3 + 6);
 
 	t->free(t);
 	direct->free(direct);
