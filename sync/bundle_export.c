@@ -390,7 +390,7 @@ static int walk(exporter *x, art *a, arca_reach_fn fn)
 static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *since,
 		size_t n_since)
 {
-	arca_buf hb = ARCA_BUF_INIT(ARCA_BUNDLE_MAX_HEADER);
+	arca_buf hb = ARCA_BUF_INIT(ARCA_BUNDLE_HEADER_MAX);
 	art *bases = NULL;
 	int rc = 0;
 
@@ -424,7 +424,7 @@ static int run(exporter *x, arca_bundle_header *h, int fd, const char *const *si
 	if ((rc = arca_bundle_header_encode(&hb, h)) != 0) {
 		if (rc == ARCA_EINVAL && hb.len + 1024 > hb.max)
 			rc = arca_err_set(ARCA_EINVAL, "export: too many refs for one bundle (its "
-				"header is at most %u KiB)", ARCA_BUNDLE_MAX_HEADER >> 10);
+				"header is at most %u MiB)", ARCA_BUNDLE_HEADER_MAX >> 20);
 		goto done;
 	}
 	if ((rc = arca_bundle__tar_open_write(&x->ar, &x->sink, fd)) != 0 ||

@@ -593,7 +593,8 @@ static uint64_t cap_of(int kind)
 	case K_PACK: return ARCA_BUNDLE_MAX_PACK;
 	case K_INDEX: return ARCA_BUNDLE_MAX_INDEX;
 	case K_ARTO: return ARCA_BUNDLE_MAX_ARTO;
-	default: return ARCA_BUNDLE_MAX_HEADER;
+	case K_HEADER: return ARCA_BUNDLE_HEADER_MAX;
+	default: return ARCA_BUNDLE_MAX_SMALL;
 	}
 }
 

@@ -16,7 +16,7 @@ typedef struct arca_bundle_sink arca_bundle_sink;
 #define ARCA_BUNDLE_MAX_PACK (256ull << 20)
 #define ARCA_BUNDLE_MAX_INDEX (192ull << 20)
 #define ARCA_BUNDLE_MAX_ARTO ((65ull << 20) + 32ull * 65536)
-#define ARCA_BUNDLE_MAX_HEADER (64u << 10)   /* the header and ref entries */
+#define ARCA_BUNDLE_MAX_SMALL (64u << 10)    /* the marker and ref entries */
 
 /** A POSIX (pax restricted) tar writer on `fd`: no compression, every
  *  block but the last padded, whatever `fd` is. */

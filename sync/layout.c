@@ -19,7 +19,6 @@
 #define ARTO_MAGIC "ARCAARTO"
 #define TRAILER_LEN 32
 #define ARTO_RECORD_MAX (64u << 20)
-#define BUNDLE_HEADER_MAX (4u << 20)
 
 /* ---- keys ---- */
 
@@ -511,11 +510,11 @@ int arca_bundle_header_decode(arca_bundle_header *h, const void *pv, size_t n)
 {
 	const char *p = pv, *end = p + n, *l;
 	size_t ln, lines = 0;
-	arca_buf again = ARCA_BUF_INIT(BUNDLE_HEADER_MAX + 1);
+	arca_buf again = ARCA_BUF_INIT(ARCA_BUNDLE_HEADER_MAX + 1);
 	int rc = 0;
 
 	memset(h, 0, sizeof(*h));
-	if (n > BUNDLE_HEADER_MAX || memchr(p, '\0', n))
+	if (n > ARCA_BUNDLE_HEADER_MAX || memchr(p, '\0', n))
 		goto bad;
 	for (const char *q = p; q < end; q++)
 		lines += *q == '\n';

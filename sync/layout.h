@@ -106,6 +106,8 @@ int arca_ref_hint_decode(uint64_t *seq, const void *p, size_t n);
 
 #define ARCA_BUNDLE_HEADER_KEY "arca-bundle"
 #define ARCA_BUNDLE_MAX_REFS 4096
+/* 4096 refs of the longest names and 4096 since lines fit */
+#define ARCA_BUNDLE_HEADER_MAX (4u << 20)
 
 typedef struct {
 	size_t nrefs;

@@ -388,6 +388,38 @@ static void long_ref_names_round_trip(void **state)
 	assert_memory_equal(got.bytes, id.bytes, 32);
 }
 
+/* The most refs a bundle takes, each with a long name: the header is
+ * far past 64 KiB and still goes round trip; one more is refused. */
+static void a_bundle_takes_4096_long_refs(void **state)
+{
+	fixture *f = *state;
+	enum { N = 4096 };
+	char (*refs)[400] = calloc(N + 1, sizeof(*refs));
+	const char **rp = calloc(N + 1, sizeof(*rp));
+	char path[4200], tag[129];
+	arca_id id, got;
+
+	assert_non_null(refs);
+	assert_non_null(rp);
+	memset(tag, 't', 120);
+	tag[120] = 0;
+	id = th_snapshot(f->a, f->src, "w", NULL, NULL);
+	for (int i = 0; i <= N; i++) {
+		snprintf(refs[i], sizeof(refs[i]), "%0200d:%s%d", i, tag, i);
+		assert_int_equal(arca_tag_set(f->a, "w", refs[i]), 0);
+		rp[i] = refs[i];
+	}
+	snprintf(path, sizeof(path), "%s/many.tar", f->tmp);
+	export_ok(f->a, rp, N, NULL, 0, path);
+	if (import_from(f->b, path, NULL) != 0)
+		fail_msg("import: %s", arca_error_last());
+	assert_int_equal(arca_resolve(&got, f->b, refs[N - 1]), 0);
+	assert_memory_equal(got.bytes, id.bytes, 32);
+	assert_int_equal(export_to(f->a, rp, N + 1, NULL, 0, path), ARCA_EINVAL);
+	free(refs);
+	free(rp);
+}
+
 /* ---- determinism ---- */
 
 typedef struct {
@@ -695,9 +727,9 @@ static void oversized_members_are_refused(void **state)
 	good_bundle(f, &t, good, sizeof(good));
 	snprintf(bad, sizeof(bad), "%s/big.tar", f->tmp);
 
-	/* a header of 1 MiB (zeros) */
+	/* a header of 4 MiB + 1 (zeros) */
 	free(t.m[0].data);
-	t.m[0].len = 1 << 20;
+	t.m[0].len = (4 << 20) + 1;
 	t.m[0].data = calloc(1, t.m[0].len);
 	tar_write(&t, bad);
 	refused(f, bad, ARCA_ECORRUPT, "larger than");
@@ -987,6 +1019,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tree_round_trip_restores_identically, setup, teardown),
 		cmocka_unit_test_setup_teardown(image_round_trip_restores_identically, setup, teardown),
 		cmocka_unit_test_setup_teardown(long_ref_names_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_bundle_takes_4096_long_refs, setup, teardown),
 		cmocka_unit_test_setup_teardown(two_exports_are_byte_identical, setup, teardown),
 		cmocka_unit_test_setup_teardown(members_follow_the_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(since_leaves_out_the_base, setup, teardown),
