@@ -673,6 +673,9 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 	if ((rc = wait_queue(&p, 1)) != 0 || (rc = arca_firsterr_raise(&p.fe)) != 0 ||
 	    (rc = drop_gone(&p)) != 0)
 		goto done;
+	/* the last chance to cancel: past it, artifacts and refs go up */
+	if ((rc = arca_progress__end(&p.ps, p.packs_done, p.bytes)) != 0)
+		goto done;
 
 	for (size_t i = 0; i < narts; i++) {
 		if (arts[i].present)
@@ -684,7 +687,6 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 	for (size_t i = 0; i < n; i++)
 		if (pr[i].has_ref && (rc = move_ref(&p, pr[i].name, pr[i].tag, &pr[i].id, &moved)) != 0)
 			goto done;
-	rc = arca_progress__end(&p.ps, p.packs_done, p.bytes);
 done:
 	if (rc)
 		arca_firsterr_set(&p.fe, rc); /* workers skip what is still queued */

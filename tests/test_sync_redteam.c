@@ -355,6 +355,36 @@ static void a_pull_cancelled_at_its_last_progress_call_adds_nothing(void **state
 	arca_store_free(b);
 }
 
+/* ... and a push cancelled there has moved no ref and sent no artifact
+ * object (only packs, which a re-run reuses). */
+static void a_push_cancelled_at_its_last_progress_call_moves_no_ref(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	char dir[4096];
+	struct stat st;
+
+	make_tree(f->src, 25, 300000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	o.progress_cb = cancel_at_end;
+	assert_int_equal(arca_push(&res, f->s, r, &ref, 1, &o), ARCA_EUSER);
+	assert_int_equal(res.refs_moved, 0);
+	snprintf(dir, sizeof(dir), "%s/refs/web", r);
+	assert_int_equal(stat(dir, &st), -1);
+	snprintf(dir, sizeof(dir), "%s/artifacts", r);
+	assert_true(stat(dir, &st) != 0 || st.st_nlink == 2);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	{
+		arca_store *b = th_store_open(th_path(f->tmp, "b"));
+		assert_int_equal(pull_forced(b, r, "web"), 0);
+		verify_clean(b);
+		arca_store_free(b);
+	}
+}
+
 /* Parallel GETs whose temporary file cannot be made: an error, the store
  * unchanged, and no descriptor of the caller's closed (jobs never started
  * must not close fd 0). */
@@ -1517,6 +1547,7 @@ int main(void)
 		T(a_pull_failing_on_its_second_artifact_changes_nothing),
 		T(a_pull_moves_a_local_ref_only_forward_unless_forced),
 		T(a_pull_cancelled_at_its_last_progress_call_adds_nothing),
+		T(a_push_cancelled_at_its_last_progress_call_moves_no_ref),
 		T(parallel_gets_without_a_temporary_dir_fail_cleanly),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),
 		T(an_artifact_pulled_without_its_parent_verifies_and_gcs),
