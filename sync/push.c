@@ -43,6 +43,7 @@ typedef struct job {
 	uint8_t sha[32];
 	arca_buf index;
 	uint64_t size;
+	uint64_t nchunks;         /* its index's entries */
 } job;
 
 typedef struct {
@@ -63,6 +64,9 @@ typedef struct {
 	arca_idset where;         /* chunk id -> pack slot */
 	arca_idset slot_of_sha;   /* pack name -> slot (cached packs) */
 	arca_idset gone;          /* cached packs HEAD found missing */
+	arca_idset scanned;       /* the first pass: chunks to send */
+	arca_idset records;       /* ... and their records, by place */
+	uint64_t total_chunks, total_bytes;
 	pack_slot *packs;
 	size_t npacks, pcap;
 	art_item *cur;            /* the artifact being walked */
@@ -79,7 +83,7 @@ typedef struct {
 	int closing;
 	pthread_mutex_t cache_mu;
 	arca_firsterr fe;
-	atomic_uint_fast64_t packs_done, bytes, objects, requests, chunks;
+	atomic_uint_fast64_t packs_done, bytes, objects, requests, chunks, chunks_sent;
 	arca_progress_state ps;
 } push_ctx;
 
@@ -184,6 +188,7 @@ static int upload(push_ctx *p, job *j)
 	}
 	rc = note_cache(p, j->sha, &j->index);
 	p->packs_done++;
+	p->chunks_sent += j->nchunks;
 done:
 	arca_buf_release(&key);
 	return rc;
@@ -218,7 +223,7 @@ static void *worker(void *arg)
 
 static int report(push_ctx *p)
 {
-	return arca_progress__set(&p->ps, p->packs_done, p->bytes);
+	return arca_progress__set(&p->ps, p->chunks_sent, p->bytes);
 }
 
 /* Waits until fewer than `limit` jobs are queued, reporting progress. */
@@ -286,6 +291,8 @@ static int finish_pack(push_ctx *p)
 	    (rc = arca_pidx_decode(&x, j->index.ptr, j->index.len)) != 0)
 		goto fail;
 	memcpy(p->packs[p->bslot].sha, j->sha, 32);
+	j->nchunks = x.n;
+	p->chunks += x.n;
 	/* every chunk the pack holds (members of its groups too) is placed */
 	for (uint32_t i = 0; i < x.n && rc >= 0; i++)
 		rc = arca_idset_put(&p->where, x.e[i].id, p->bslot);
@@ -391,6 +398,39 @@ static int cached(push_ctx *p, const uint8_t id[32], uint32_t *slot)
 	return 1;
 }
 
+/* The first pass, for progress totals: what on_chunk will send, each
+ * record's bytes counted once (group members share one). */
+static int on_scan(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
+{
+	push_ctx *p = ctx;
+	arca_chunk_loc loc;
+	uint8_t place[32] = { 0 };
+	uint32_t slot;
+	int rc;
+	(void)len;
+	(void)manifest;
+
+	if (arca_idset_has(&p->scanned, id))
+		return 0;
+	if ((rc = cached(p, id, &slot)) != 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = arca_idset_add(&p->scanned, id)) < 0)
+		return rc;
+	if ((rc = arca_cas_lookup(p->s->cas, p->txn, id, &loc)) != 0)
+		return rc == ARCA_ENOTFOUND ? 0 : rc; /* the second pass says what is wrong */
+	memcpy(place, &loc.pack, sizeof(loc.pack));
+	memcpy(place + 8, &loc.offset, sizeof(loc.offset));
+	if ((rc = arca_idset_add(&p->records, place)) < 0)
+		return rc;
+	if (rc == 1) { /* a new record: all of it goes, as the pack index will list */
+		uint64_t n = loc.grouped ? loc.nmembers : 1;
+		p->total_chunks += n;
+		p->total_bytes += ARCA_RECORD_HEADER_LEN + n * ARCA_PIDX_ENTRY_LEN +
+			(uint64_t)loc.nmembers * ARCA_GROUP_MEMBER_LEN + loc.stored_len;
+	}
+	return 0;
+}
+
 static int on_chunk(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
 {
 	push_ctx *p = ctx;
@@ -414,7 +454,6 @@ static int on_chunk(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
 	    (rc = arca_idset_put(&p->where, id, p->bslot)) < 0 ||
 	    (rc = note_pack(p, p->bslot)) != 0)
 		return rc;
-	p->chunks++;
 	if (arca_firsterr_code(&p->fe))
 		return arca_firsterr_raise(&p->fe);
 	if ((rc = report(p)) != 0)
@@ -630,8 +669,7 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 			arts[narts++].id = pr[i].id;
 	}
 	p.requests++;
-	if ((rc = arca_sync__marker(p.t, 1)) != 0 ||
-	    (rc = arca_progress__begin(&p.ps, ARCA_PROGRESS_UPLOAD, 0, 0)) != 0)
+	if ((rc = arca_sync__marker(p.t, 1)) != 0)
 		goto done;
 
 	if (!(th = calloc(p.o.jobs, sizeof(*th)))) {
@@ -644,29 +682,42 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 			goto done;
 		}
 
-	/* packs: what the remote lacks, in the order the artifacts need it */
 	for (size_t i = 0; i < narts; i++) {
 		arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX);
-		arca_artifact_rec rec;
 		if ((rc = arca_layout_artifact_key(&key, &arts[i].id)) != 0)
 			goto done;
 		p.requests++;
 		rc = p.t->head(p.t, arca_buf_cstr(&key), NULL);
 		arca_buf_release(&key);
-		if (rc == 0) {
+		if (rc == 0)
 			arts[i].present = 1;
-			continue;
+		else if (rc != ARCA_ENOTFOUND)
+			goto done;
+	}
+	/* what the remote lacks, counted first for the progress totals, then
+	 * packed and sent in the order the artifacts need it */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < narts; i++) {
+			arca_artifact_rec rec;
+			if (arts[i].present)
+				continue;
+			if ((rc = arca_artifact_rec_get(&rec, s, p.txn, &arts[i].id)) != 0)
+				goto done;
+			p.cur = &arts[i];
+			p.cur_mark = (uint32_t)i + 1;
+			rc = arca_store__reach(s, &rec, pass ? on_chunk : on_scan, &p);
+			arca_artifact_rec_clear(&rec);
+			if (rc)
+				goto done;
 		}
-		if (rc != ARCA_ENOTFOUND)
-			goto done;
-		if ((rc = arca_artifact_rec_get(&rec, s, p.txn, &arts[i].id)) != 0)
-			goto done;
-		p.cur = &arts[i];
-		p.cur_mark = (uint32_t)i + 1;
-		rc = arca_store__reach(s, &rec, on_chunk, &p);
-		arca_artifact_rec_clear(&rec);
-		if (rc)
-			goto done;
+		if (!pass) {
+			uint64_t packs = p.total_bytes / arca_sync__pack_target + 1;
+			if ((rc = arca_progress__begin(&p.ps, ARCA_PROGRESS_UPLOAD, p.total_chunks,
+					p.total_bytes + packs * ARCA_PIDX_HEADER_LEN * 2)) != 0)
+				goto done;
+			arca_idset_release(&p.scanned);
+			arca_idset_release(&p.records);
+		}
 	}
 	if (p.b && (rc = finish_pack(&p)) != 0)
 		goto done;
@@ -674,7 +725,7 @@ int arca_push(arca_sync_result *out, arca_store *s, const char *remote,
 	    (rc = drop_gone(&p)) != 0)
 		goto done;
 	/* the last chance to cancel: past it, artifacts and refs go up */
-	if ((rc = arca_progress__end(&p.ps, p.packs_done, p.bytes)) != 0)
+	if ((rc = arca_progress__end(&p.ps, p.chunks_sent, p.bytes)) != 0)
 		goto done;
 
 	for (size_t i = 0; i < narts; i++) {
@@ -725,6 +776,8 @@ done:
 	arca_idset_release(&p.where);
 	arca_idset_release(&p.slot_of_sha);
 	arca_idset_release(&p.gone);
+	arca_idset_release(&p.scanned);
+	arca_idset_release(&p.records);
 	if (p.t)
 		p.t->free(p.t);
 	arca_remote_conf_clear(&c);

@@ -156,6 +156,58 @@ static void push_then_pull_restores_identical_tree_and_image(void **state)
 	arca_store_free(b);
 }
 
+typedef struct {
+	int calls, ends;
+	uint64_t first_items_total, first_bytes_total, end_items, end_bytes;
+	int over;                 /* a done counter past its known total */
+} prog_log;
+
+static int log_progress(const arca_progress *p, void *payload)
+{
+	prog_log *l = payload;
+	if (!l->calls++) {
+		l->first_items_total = p->items_total;
+		l->first_bytes_total = p->bytes_total;
+	}
+	if ((p->items_total && p->items_done > p->items_total) ||
+	    (p->bytes_total && p->bytes_done > p->bytes_total))
+		l->over = 1;
+	if (p->phase_end) {
+		l->ends++;
+		l->end_items = p->items_done;
+		l->end_bytes = p->bytes_done;
+	}
+	return 0;
+}
+
+/* A push knows its totals before it sends: every chunk it will send, and
+ * bytes within a few percent of what it sends. */
+static void a_push_reports_its_totals_up_front(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	prog_log l = { 0 };
+
+	make_tree(f->src, 12, 5u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	arca_sync__pack_target = 1u << 20; /* several packs */
+	o.progress_cb = log_progress;
+	o.progress_payload = &l;
+	assert_int_equal(arca_push(&res, f->s, r, &ref, 1, &o), 0);
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+	assert_int_equal(l.ends, 1);
+	assert_false(l.over);
+	assert_true(res.chunks > 0);
+	assert_int_equal(l.first_items_total, res.chunks);
+	assert_int_equal(l.end_items, res.chunks);
+	assert_true(l.first_bytes_total > 0);
+	assert_true(l.first_bytes_total >= l.end_bytes * 95 / 100 &&
+		l.first_bytes_total <= l.end_bytes * 105 / 100);
+}
+
 static void a_second_push_sends_no_pack(void **state)
 {
 	th_fixture *f = *state;
@@ -666,6 +718,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(push_then_pull_restores_identical_tree_and_image,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_push_reports_its_totals_up_front, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_pull_fetches_only_the_records_the_store_lacks,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_pack_gone_from_the_remote_is_sent_again, th_setup,
