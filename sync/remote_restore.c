@@ -1,71 +1,108 @@
 /*
- * Restore straight from a remote: the artifact's chunks go into a
- * throw-away store in the temporary directory, the restore reads them
- * from there, and the store is removed. The caller's store gains nothing
- * (it is only read, for the remote's URL).
+ * Restore straight from a remote, nothing staged in a store: the artifact
+ * object and its pack indexes say where every record lies; the manifest
+ * chunks' records, then the data chunks', are downloaded (--jobs at once)
+ * into unlinked temporary files, and the restore's workers read, check,
+ * decompress and write each chunk from there. The manifest is rebuilt and
+ * checked against the artifact id before DEST is touched; a chunk that
+ * fails its check fails the restore as a damaged local chunk would. The
+ * caller's store gains nothing (it is read for the remote's URL only).
  */
 #include "arca/remote.h"
-#include "util/buf.h"
+#include "sync/fetch.h"
+#include "sync/rsource.h"
+#include "store/restore.h"
 #include "util/error.h"
-#include "util/fsutil.h"
+#include "util/progress.h"
+#include "util/version.h"
 
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 typedef struct {
-	const char *want;
-	char *url, *region;
-	int insecure, found;
-} remote_find;
+	arca_transport *t;
+	arca_sync_options o;
+	const arca_id *art;
+	const arca_pidx *x;
+	uint32_t npacks;
+	arca_rsource rs;
+	arca_fetch_counts n;
+	arca_progress_state ps;
+} rr_ctx;
 
-static int find_remote(const char *name, const char *url, const char *region, int insecure,
-		void *payload)
+/* Downloads the records of chunks ids[0..n) that are not indexed yet and
+ * indexes them. */
+static int fetch_into(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
 {
-	remote_find *f = payload;
-	if (strcmp(name, f->want) != 0)
-		return 0;
-	f->url = strdup(url);
-	f->region = region ? strdup(region) : NULL;
-	f->insecure = insecure;
-	f->found = 1;
-	return (!f->url || (region && !f->region)) ? ARCA_ENOMEM : 1;
-}
+	arca_idset need = ARCA_IDSET_INIT;
+	arca_buf want = ARCA_BUF_INIT(SIZE_MAX);
+	arca_fetch_run *runs = NULL;
+	arca_fetch_landed *at = NULL;
+	const uint8_t *missing;
+	size_t nruns = 0;
+	int *fds = NULL, rc = 0;
 
-/* The throw-away store knows the remote by the same name, with the same
- * settings, so the pull sees what a pull into `s` would. */
-static int copy_remote(arca_store *tmp, arca_store *s, const char *remote)
-{
-	remote_find f = { remote, NULL, NULL, 0, 0 };
-	int rc = arca_remote_foreach(s, find_remote, &f);
-	if (rc == ARCA_ENOMEM)
+	for (size_t i = 0; i < n && rc >= 0; i++)
+		if (!arca_rsource_has(&c->rs, ids[i]) && (rc = arca_idset_add(&need, ids[i])) == 1)
+			rc = arca_buf_put(&want, ids[i], 32);
+	if (rc < 0 || want.len == 0)
+		goto done;
+	if ((rc = arca_fetch__plan(&need, c->x, c->npacks, &runs, &nruns, &missing,
+			(const uint8_t (*)[32])want.ptr, want.len / 32)) != 0)
+		goto done;
+	if (missing) {
+		rc = arca_fetch__missing(c->art, missing);
+		goto done;
+	}
+	if (!(fds = calloc(c->o.jobs, sizeof(*fds))) || !(at = calloc(nruns, sizeof(*at)))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-	else if (rc == 1 || rc == 0)
-		rc = f.found ? arca_remote_add(tmp, remote, f.url, f.region, f.insecure) : 0;
-	free(f.url);
-	free(f.region);
-	return rc;
+		goto done;
+	}
+	rc = arca_fetch__download(c->t, runs, nruns, c->o.jobs, c->o.tmp_dir, fds, at, &c->n);
+	c->n.objects += nruns;
+	{
+		/* takes the files, also on failure */
+		int rc2 = arca_rsource_add(&c->rs, &need, c->x, c->npacks, runs, nruns, at, fds,
+			c->o.jobs);
+		if (!rc)
+			rc = rc2;
+	}
+	if (!rc)
+		rc = arca_progress__set(&c->ps, c->rs.nlocs, c->n.bytes);
+done:
+	free(fds);
+	free(at);
+	free(runs);
+	arca_buf_release(&want);
+	arca_idset_release(&need);
+	return rc < 0 ? rc : 0;
 }
 
-/* rm -rf of `path` ("PARENT/NAME"), never following symlinks. */
-static int remove_dir(const char *path)
+/* The manifest's bytes, through the source (each chunk checked), into mf. */
+static int read_manifest(rr_ctx *c, const arca_artifact_rec *rec, arca_buf *mf)
 {
-	const char *slash = strrchr(path, '/');
-	arca_buf parent = ARCA_BUF_INIT(PATH_MAX);
-	int fd, rc;
+	arca_chunk_source src = arca_rsource_source(&c->rs);
+	void *st = NULL;
+	char ids[ARCA_ID_STRLEN];
+	int rc;
 
-	if ((rc = arca_buf_setf(&parent, "%.*s", (int)(slash - path), path)) != 0)
+	if ((rc = src.state_new(src.ctx, &st)) != 0)
 		return rc;
-	fd = open(parent.len ? arca_buf_cstr(&parent) : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		rc = arca_err_sys("open %s", arca_buf_cstr(&parent));
-	else
-		rc = arca_rm_rf_at(fd, slash + 1);
-	if (fd >= 0)
-		close(fd);
-	arca_buf_release(&parent);
+	for (uint32_t i = 0; i < rec->nchunks && !rc; i++) {
+		const uint8_t *raw;
+		uint32_t len;
+		if ((rc = src.get(src.ctx, st, rec->chunk_ids[i], &raw, &len)) != 0)
+			break;
+		if (len != rec->chunk_lens[i]) {
+			arca_id_format(ids, c->art);
+			rc = arca_err_set(ARCA_ECORRUPT, "artifact %s: manifest chunk length differs",
+				ids);
+			break;
+		}
+		rc = arca_buf_put(mf, raw, len);
+	}
+	src.state_free(src.ctx, st);
 	return rc;
 }
 
@@ -73,33 +110,88 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 		const char *dest, const arca_restore_options *ro, const arca_sync_options *so,
 		arca_sync_result *pulled)
 {
-	arca_buf dir = ARCA_BUF_INIT(PATH_MAX);
-	arca_store *tmp = NULL;
+	rr_ctx c;
+	arca_remote_conf conf;
 	arca_sync_result own = ARCA_SYNC_RESULT_INIT;
-	int rc, rc2;
+	arca_fetch_ref fr;
+	arca_buf obj = ARCA_BUF_INIT(ARCA_FETCH_ARTO_MAX);
+	arca_buf mf = ARCA_BUF_INIT((size_t)ARCA_FETCH_MANIFEST_MAX);
+	arca_buf data = ARCA_BUF_INIT(SIZE_MAX);
+	arca_artifact_rec rec;
+	arca_arto a;
+	arca_pidx *x = NULL;
+	int rc, have_rec = 0;
 
 	if (!remote || !ref || !dest)
 		return arca_err_set(ARCA_EINVAL, "arca_remote_restore: NULL argument");
 	if (!pulled)
 		pulled = &own;
-	if ((rc = arca_buf_setf(&dir, "%s/arca-restore-XXXXXX",
-			so && so->tmp_dir ? so->tmp_dir : "/tmp")) != 0)
+	if ((rc = arca__result_start("arca_sync_result", pulled, sizeof(*pulled),
+			ARCA_SYNC_RESULT_VERSION)) != 0)
 		return rc;
-	if (!mkdtemp((char *)dir.ptr)) {
-		rc = arca_err_sys("restore from %s: temporary store in %s", remote,
-			so && so->tmp_dir ? so->tmp_dir : "/tmp");
-		arca_buf_release(&dir);
-		return rc;
+	memset(&c, 0, sizeof(c));
+	memset(&conf, 0, sizeof(conf));
+	memset(&a, 0, sizeof(a));
+	c.rs = (arca_rsource)ARCA_RSOURCE_INIT;
+	if ((rc = arca_sync__options(&c.o, so)) != 0 ||
+	    (rc = arca_sync__remote_conf(&conf, s, remote)) != 0)
+		goto done;
+	arca_progress__init(&c.ps, c.o.progress_cb, c.o.progress_payload);
+	if ((rc = arca_sync__open(&c.t, &conf, &c.o)) != 0)
+		goto done;
+	c.n.requests++;
+	if ((rc = arca_sync__marker(c.t, 0)) != 0 ||
+	    (rc = arca_fetch__resolve(c.t, ref, &fr, &c.n)) != 0 ||
+	    (rc = arca_progress__begin(&c.ps, ARCA_PROGRESS_DOWNLOAD, 0, 0)) != 0 ||
+	    (rc = arca_fetch__artifact(c.t, &fr.id, &obj, &a, &rec, &c.n)) != 0)
+		goto done;
+	have_rec = 1;
+	c.art = &fr.id;
+	if (a.npacks && !(x = calloc(a.npacks, sizeof(*x)))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
 	}
-	if ((rc = arca_store_open(&tmp, arca_buf_cstr(&dir), NULL)) == 0 &&
-	    (!s || (rc = copy_remote(tmp, s, remote)) == 0) &&
-	    (rc = arca_pull(pulled, tmp, remote, &ref, 1, so)) == 0)
-		rc = arca_restore(tmp, ref, dest, ro, stats);
-	arca_store_free(tmp);
-	/* its failure must not hide the restore's */
-	rc2 = remove_dir(arca_buf_cstr(&dir));
-	if (!rc && rc2)
-		rc = rc2;
-	arca_buf_release(&dir);
+	c.x = x;
+	c.npacks = a.npacks;
+	if ((rc = arca_fetch__indexes(c.t, &a, x, &c.n)) != 0)
+		goto done;
+
+	/* the manifest first: it names the data chunks */
+	if ((rc = fetch_into(&c, (const uint8_t (*)[32])rec.chunk_ids, rec.nchunks)) != 0 ||
+	    (rc = read_manifest(&c, &rec, &mf)) != 0 ||
+	    (rc = arca_fetch__check_manifest(c.t, &fr.id, &rec, mf.ptr, mf.len)) != 0)
+		goto done;
+	if ((rc = arca_fetch__data_chunks(mf.ptr, mf.len, &rec.a, &data)) != 0) {
+		char ids[ARCA_ID_STRLEN];
+		arca_id_format(ids, &fr.id);
+		arca_err_wrap(rc, "artifact %s", ids);
+		goto done;
+	}
+	arca_buf_release(&mf);
+	if ((rc = fetch_into(&c, (const uint8_t (*)[32])data.ptr, data.len / 32)) != 0 ||
+	    (rc = arca_progress__end(&c.ps, c.rs.nlocs, c.n.bytes)) != 0)
+		goto done;
+	pulled->artifacts = 1;
+	{
+		arca_chunk_source src = arca_rsource_source(&c.rs);
+		rc = arca_store__restore_src(s, &rec, &src, dest, ro, stats);
+	}
+done:
+	pulled->chunks = c.rs.nlocs;
+	pulled->bytes = c.n.bytes;
+	pulled->objects = c.n.objects;
+	pulled->requests = c.n.requests;
+	arca_rsource_release(&c.rs);
+	if (have_rec)
+		arca_artifact_rec_clear(&rec);
+	for (uint32_t i = 0; x && i < a.npacks; i++)
+		arca_pidx_clear(&x[i]);
+	free(x);
+	arca_buf_release(&obj);
+	arca_buf_release(&mf);
+	arca_buf_release(&data);
+	if (c.t)
+		c.t->free(c.t);
+	arca_remote_conf_clear(&conf);
 	return rc;
 }
