@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -451,5 +452,138 @@ int arca_fetch__download(arca_transport *t, const arca_fetch_run *runs, size_t n
 	arca_firsterr_release(&d.fe);
 	pthread_mutex_destroy(&d.mu);
 	free(w);
+	return rc;
+}
+
+/* ---- downloads into one file at known places, in the background ---- */
+
+struct arca_fetch_dl {
+	arca_transport *t;
+	const arca_fetch_run *runs;
+	size_t n, next;
+	int fd;
+	const uint64_t *bases;
+	arca_fetch_counts *cnt;
+	arca_fetch_done_fn done;
+	void *ctx;
+	atomic_int cancel;
+	pthread_mutex_t mu;           /* guards next and cnt */
+	arca_firsterr fe;
+	pthread_t th[ARCA_FETCH_MAX_JOBS];
+	size_t nth;
+};
+
+typedef struct {
+	arca_fetch_dl *d;
+	uint64_t at, end;             /* where the next byte goes, and the run's end */
+} fixed_sink;
+
+static int to_place(void *ctx, const void *buf, size_t n)
+{
+	fixed_sink *s = ctx;
+	if (atomic_load(&s->d->cancel))
+		return ARCA_EUSER;
+	if (n > s->end - s->at)
+		return arca_err_set(ARCA_ECORRUPT, "object longer than asked for");
+	if (arca_pwrite_all(s->d->fd, buf, n, (off_t)s->at) < 0)
+		return arca_err_sys("write temporary file");
+	s->at += n;
+	return 0;
+}
+
+static void *download_fixed(void *arg)
+{
+	arca_fetch_dl *d = arg;
+	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX);
+
+	for (;;) {
+		fixed_sink s = { d, 0, 0 };
+		size_t i;
+		int rc;
+		pthread_mutex_lock(&d->mu);
+		i = d->next < d->n && !arca_firsterr_code(&d->fe) ? d->next++ : d->n;
+		if (i < d->n)
+			d->cnt->requests++;
+		pthread_mutex_unlock(&d->mu);
+		if (i == d->n)
+			break;
+		s.at = d->bases[i];
+		s.end = d->bases[i] + d->runs[i].len;
+		if ((rc = arca_layout_pack_key(&key, d->runs[i].sha)) == 0)
+			rc = d->t->get(d->t, arca_buf_cstr(&key), d->runs[i].off, d->runs[i].len,
+				to_place, &s, NULL);
+		if (!rc && s.at != s.end)
+			rc = arca_err_set(ARCA_ECORRUPT, "%s: pack object shorter than its index says",
+				d->t->url);
+		pthread_mutex_lock(&d->mu);
+		d->cnt->bytes += s.at - d->bases[i];
+		pthread_mutex_unlock(&d->mu);
+		if (rc)
+			arca_firsterr_set(&d->fe, rc);
+		d->done(d->ctx, i, rc);
+		if (rc)
+			break;
+	}
+	arca_buf_release(&key);
+	return NULL;
+}
+
+int arca_fetch__dl_start(arca_fetch_dl **out, arca_transport *t, const arca_fetch_run *runs,
+		size_t n, size_t jobs, int fd, const uint64_t *bases, arca_fetch_counts *cnt,
+		arca_fetch_done_fn done, void *ctx)
+{
+	arca_fetch_dl *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	d->t = t;
+	d->runs = runs;
+	d->n = n;
+	d->fd = fd;
+	d->bases = bases;
+	d->cnt = cnt;
+	d->done = done;
+	d->ctx = ctx;
+	atomic_init(&d->cancel, 0);
+	pthread_mutex_init(&d->mu, NULL);
+	arca_firsterr_init(&d->fe);
+	if (jobs > ARCA_FETCH_MAX_JOBS)
+		jobs = ARCA_FETCH_MAX_JOBS;
+	if (jobs > n)
+		jobs = n;
+	for (size_t i = 0; i < jobs; i++) {
+		if (pthread_create(&d->th[i], NULL, download_fixed, d) != 0)
+			break;
+		d->nth++;
+	}
+	if (n && !d->nth) {
+		rc = arca_err_set(ARCA_ERROR, "cannot start a thread");
+		arca_firsterr_release(&d->fe);
+		pthread_mutex_destroy(&d->mu);
+		free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void arca_fetch__dl_cancel(arca_fetch_dl *d)
+{
+	if (d)
+		atomic_store(&d->cancel, 1);
+}
+
+int arca_fetch__dl_join(arca_fetch_dl *d)
+{
+	int rc;
+	if (!d)
+		return 0;
+	for (size_t i = 0; i < d->nth; i++)
+		pthread_join(d->th[i], NULL);
+	rc = arca_firsterr_raise(&d->fe);
+	arca_firsterr_release(&d->fe);
+	pthread_mutex_destroy(&d->mu);
+	free(d);
 	return rc;
 }

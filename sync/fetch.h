@@ -91,6 +91,28 @@ int arca_fetch__download(arca_transport *t, const arca_fetch_run *runs, size_t n
 		size_t jobs, const char *tmp_dir, int *fds, arca_fetch_landed *at,
 		arca_fetch_counts *cnt);
 
+/* Downloads in the background, each run into one file at a known place
+ * (a restore reads records as soon as the run that holds them is in). */
+typedef struct arca_fetch_dl arca_fetch_dl;
+#define ARCA_FETCH_MAX_JOBS 64
+/** After each run, on the thread that got it: rc 0 when it is complete
+ *  (all runs[i].len bytes at bases[i]). */
+typedef void (*arca_fetch_done_fn)(void *ctx, size_t i, int rc);
+
+/**
+ * Starts the GETs of runs[0..n) (exactly [off, off + len) each; len
+ * known) on up to `jobs` threads, in order, each written at bases[i] of
+ * `fd`, calling `done` after each. The first failure stops the others.
+ * `cnt` may be read only after the join.
+ */
+int arca_fetch__dl_start(arca_fetch_dl **out, arca_transport *t, const arca_fetch_run *runs,
+		size_t n, size_t jobs, int fd, const uint64_t *bases, arca_fetch_counts *cnt,
+		arca_fetch_done_fn done, void *ctx);
+/** Makes the running GETs stop soon (ARCA_EUSER); any thread. */
+void arca_fetch__dl_cancel(arca_fetch_dl *d);
+/** Waits for the threads, frees `d`; the first failure (NULL: 0). */
+int arca_fetch__dl_join(arca_fetch_dl *d);
+
 /** An unlinked temporary file in `tmp_dir` (NULL or "": /tmp). */
 int arca_fetch__temp_fd(const char *tmp_dir, int *fd);
 

@@ -10,15 +10,23 @@
  */
 #include "arca/remote.h"
 #include "sync/fetch.h"
+#include "sync/sync.h"
 #include "sync/rsource.h"
 #include "store/restore.h"
+#include "util/array.h"
 #include "util/error.h"
+#include "util/firsterr.h"
 #include "util/progress.h"
 #include "util/version.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The data chunks come in pieces of this size, in the order the restore
+ * needs them, so it can start on the first while the others arrive. */
+uint64_t arca_sync__restore_piece = 4u << 20;
 
 typedef struct {
 	arca_transport *t;
@@ -29,6 +37,12 @@ typedef struct {
 	arca_rsource rs;
 	arca_fetch_counts n;
 	arca_progress_state ps;
+	/* the data download, running while the restore reads */
+	arca_fetch_dl *dl;
+	arca_fetch_run *pieces;
+	uint64_t *bases;
+	arca_fetch_counts dl_n;
+	atomic_int dl_failed;          /* a GET failed (not cancelled by us) */
 } rr_ctx;
 
 /* Downloads the records of chunks ids[0..n) that are not indexed yet and
@@ -64,7 +78,7 @@ static int fetch_into(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
 	{
 		/* takes the files, also on failure */
 		int rc2 = arca_rsource_add(&c->rs, &need, c->x, c->npacks, runs, nruns, at, fds,
-			c->o.jobs);
+			c->o.jobs, NULL, 0);
 		if (!rc)
 			rc = rc2;
 	}
@@ -77,6 +91,183 @@ done:
 	arca_buf_release(&want);
 	arca_idset_release(&need);
 	return rc < 0 ? rc : 0;
+}
+
+static void piece_done(void *ctx, size_t i, int rc)
+{
+	rr_ctx *c = ctx;
+	if (rc && rc != ARCA_EUSER)
+		atomic_store(&c->dl_failed, 1);
+	arca_rsource_piece_done(&c->rs, i, rc);
+}
+
+typedef struct {
+	uint64_t key;        /* where the restore first needs the run */
+	size_t run;
+} run_key;
+
+static int key_cmp(const void *a, const void *b)
+{
+	const run_key *x = a, *y = b;
+	return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->run > y->run) - (x->run < y->run);
+}
+
+/* The run of [a, b) (sorted by offset) that starts last at or before off. */
+static size_t run_of(const arca_fetch_run *runs, size_t a, size_t b, uint64_t off)
+{
+	size_t lo = a, hi = b;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (runs[mid].off <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == a ? b : lo - 1;
+}
+
+/* The runs in the order the restore needs them (ids[] is in that order). */
+static int order_runs(rr_ctx *c, const arca_fetch_run *runs, size_t nruns,
+		const uint8_t (*ids)[32], size_t n, run_key *keys)
+{
+	arca_idset pos = ARCA_IDSET_INIT;
+	size_t ri = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc >= 0; i++)
+		rc = arca_idset_put(&pos, ids[i], (uint32_t)i);
+	for (size_t j = 0; j < nruns; j++) {
+		keys[j].key = UINT64_MAX;
+		keys[j].run = j;
+	}
+	for (uint32_t k = 0; k < c->npacks && ri < nruns && rc >= 0; k++) {
+		size_t a = ri, b = ri;
+		while (b < nruns && runs[b].sha == c->x[k].pack_sha)
+			b++;
+		ri = b;
+		for (uint32_t i = 0; i < c->x[k].n && a < b; i++) {
+			uint32_t at;
+			size_t j;
+			if (!arca_idset_get(&pos, c->x[k].e[i].id, &at) ||
+			    (j = run_of(runs, a, b, c->x[k].e[i].offset)) == b)
+				continue;
+			if (at < keys[j].key)
+				keys[j].key = at;
+		}
+	}
+	arca_idset_release(&pos);
+	if (rc < 0)
+		return rc;
+	qsort(keys, nruns, sizeof(*keys), key_cmp);
+	return 0;
+}
+
+/* Indexes the records of chunks ids[0..n) not indexed yet and starts
+ * downloading them into one temporary file, in pieces, in the order the
+ * ids come; a get waits for the pieces it needs. */
+static int fetch_streaming(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
+{
+	arca_idset need = ARCA_IDSET_INIT;
+	arca_buf want = ARCA_BUF_INIT(SIZE_MAX);
+	arca_fetch_run *runs = NULL;
+	arca_fetch_landed *at = NULL;
+	run_key *keys = NULL;
+	uint32_t *piece0 = NULL;
+	const uint8_t *missing;
+	size_t nruns = 0, npieces = 0, cap = 0;
+	uint64_t base = 0, piece = arca_sync__restore_piece ? arca_sync__restore_piece : 1;
+	int fd = -1, rc = 0;
+
+	for (size_t i = 0; i < n && rc >= 0; i++)
+		if (!arca_rsource_has(&c->rs, ids[i]) && (rc = arca_idset_add(&need, ids[i])) == 1)
+			rc = arca_buf_put(&want, ids[i], 32);
+	if (rc < 0 || want.len == 0)
+		goto done;
+	if ((rc = arca_fetch__plan(&need, c->x, c->npacks, &runs, &nruns, &missing,
+			(const uint8_t (*)[32])want.ptr, want.len / 32)) != 0)
+		goto done;
+	if (missing) {
+		rc = arca_fetch__missing(c->art, missing);
+		goto done;
+	}
+	if (!(at = calloc(nruns, sizeof(*at))) || !(keys = calloc(nruns, sizeof(*keys))) ||
+	    !(piece0 = calloc(nruns, sizeof(*piece0)))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = order_runs(c, runs, nruns, (const uint8_t (*)[32])want.ptr, want.len / 32,
+			keys)) != 0)
+		goto done;
+	for (size_t q = 0; q < nruns; q++) {
+		const arca_fetch_run *r = &runs[keys[q].run];
+		at[keys[q].run].file = 0;
+		at[keys[q].run].base = base;
+		at[keys[q].run].got = r->len;
+		piece0[keys[q].run] = (uint32_t)npieces;
+		for (uint64_t o = 0; o < r->len; o += piece) {
+			if ((rc = arca_array_grow(&c->pieces, &cap, npieces + 1, sizeof(*c->pieces),
+					64)) != 0)
+				goto done;
+			c->pieces[npieces].sha = r->sha;
+			c->pieces[npieces].off = r->off + o;
+			c->pieces[npieces].len = r->len - o < piece ? r->len - o : piece;
+			npieces++;
+		}
+		base += r->len;
+	}
+	if (!(c->bases = malloc((npieces ? npieces : 1) * sizeof(*c->bases)))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0, b = 0; i < npieces; i++) {
+		c->bases[i] = b;
+		b += c->pieces[i].len;
+	}
+	if ((rc = arca_fetch__temp_fd(c->o.tmp_dir, &fd)) != 0)
+		goto done;
+	if ((rc = arca_rsource_gate(&c->rs, npieces)) != 0) {
+		close(fd);
+		goto done;
+	}
+	/* takes fd, also on failure */
+	if ((rc = arca_rsource_add(&c->rs, &need, c->x, c->npacks, runs, nruns, at, &fd, 1,
+			piece0, piece)) != 0)
+		goto done;
+	rc = arca_fetch__dl_start(&c->dl, c->t, c->pieces, npieces, c->o.jobs, fd, c->bases,
+		&c->dl_n, piece_done, c);
+	if (!rc)
+		c->n.objects += nruns;
+done:
+	free(at);
+	free(keys);
+	free(piece0);
+	free(runs);
+	arca_buf_release(&want);
+	arca_idset_release(&need);
+	return rc < 0 ? rc : 0;
+}
+
+/* Ends the data download: stopped when the restore failed (`rc`). The
+ * error that counts: a failed GET's (the restore then failed only for
+ * want of its bytes), else the restore's, else the download's. */
+static int finish_download(rr_ctx *c, int rc)
+{
+	arca_firsterr keep;
+	int rc_d;
+
+	arca_firsterr_init(&keep);
+	if (rc) {
+		arca_firsterr_set(&keep, rc);
+		arca_fetch__dl_cancel(c->dl);
+	}
+	rc_d = arca_fetch__dl_join(c->dl);
+	c->dl = NULL;
+	if (!atomic_load(&c->dl_failed) && rc)
+		rc = arca_firsterr_raise(&keep);
+	else if (rc_d)
+		rc = rc_d;
+	arca_firsterr_release(&keep);
+	return rc;
 }
 
 /* The manifest's bytes, through the source (each chunk checked), into mf. */
@@ -132,7 +323,7 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 	memset(&c, 0, sizeof(c));
 	memset(&conf, 0, sizeof(conf));
 	memset(&a, 0, sizeof(a));
-	c.rs = (arca_rsource)ARCA_RSOURCE_INIT;
+	arca_rsource_init(&c.rs);
 	if ((rc = arca_sync__options(&c.o, so)) != 0 ||
 	    (rc = arca_sync__remote_conf(&conf, s, remote)) != 0)
 		goto done;
@@ -168,7 +359,7 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 		goto done;
 	}
 	arca_buf_release(&mf);
-	if ((rc = fetch_into(&c, (const uint8_t (*)[32])data.ptr, data.len / 32)) != 0 ||
+	if ((rc = fetch_streaming(&c, (const uint8_t (*)[32])data.ptr, data.len / 32)) != 0 ||
 	    (rc = arca_progress__end(&c.ps, c.rs.nlocs, c.n.bytes)) != 0)
 		goto done;
 	pulled->artifacts = 1;
@@ -176,12 +367,19 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 		arca_chunk_source src = arca_rsource_source(&c.rs);
 		rc = arca_store__restore_src(s, &rec, &src, dest, ro, stats);
 	}
+	rc = finish_download(&c, rc);
 done:
+	if (c.dl)
+		finish_download(&c, rc ? rc : ARCA_EUSER);
 	pulled->chunks = c.rs.nlocs;
+	c.n.bytes += c.dl_n.bytes;
+	c.n.requests += c.dl_n.requests;
 	pulled->bytes = c.n.bytes;
 	pulled->objects = c.n.objects;
 	pulled->requests = c.n.requests;
 	arca_rsource_release(&c.rs);
+	free(c.pieces);
+	free(c.bases);
 	if (have_rec)
 		arca_artifact_rec_clear(&rec);
 	for (uint32_t i = 0; x && i < a.npacks; i++)

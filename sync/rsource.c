@@ -41,9 +41,57 @@ static size_t run_at(const arca_fetch_run *runs, size_t a, size_t b, uint64_t of
 	return lo == a ? b : lo - 1;
 }
 
+void arca_rsource_init(arca_rsource *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+}
+
+int arca_rsource_gate(arca_rsource *r, size_t npieces)
+{
+	uint8_t *d = calloc(npieces ? npieces : 1, 1);
+	if (!d)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	pthread_mutex_lock(&r->mu);
+	free(r->done);
+	r->done = d;
+	r->npieces = npieces;
+	r->failed = 0;
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+void arca_rsource_piece_done(arca_rsource *r, size_t i, int rc)
+{
+	pthread_mutex_lock(&r->mu);
+	if (rc)
+		r->failed = 1;
+	else if (i < r->npieces)
+		r->done[i] = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Waits for the pieces that hold `l`. */
+static int wait_pieces(arca_rsource *r, const arca_rsource_loc *l)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->mu);
+	for (uint32_t k = l->piece0; k < l->piece0 + l->npieces && !rc; k++) {
+		while (k < r->npieces && !r->done[k] && !r->failed)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->failed || k >= r->npieces)
+			rc = arca_err_set(ARCA_EIO, "the download failed");
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
 int arca_rsource_add(arca_rsource *r, const arca_idset *need, const arca_pidx *x,
 		uint32_t npacks, const arca_fetch_run *runs, size_t nruns,
-		const arca_fetch_landed *at, int *fds, size_t nfds)
+		const arca_fetch_landed *at, int *fds, size_t nfds, const uint32_t *piece0,
+		uint64_t piece_size)
 {
 	size_t f0 = r->nfds, ri = 0;
 	int rc;
@@ -80,6 +128,13 @@ int arca_rsource_add(arca_rsource *r, const arca_idset *need, const arca_pidx *x
 				return bad_short(&l);
 			l.file = (uint32_t)(f0 + at[j].file);
 			l.off = at[j].base + (e->offset - runs[j].off);
+			l.piece0 = l.npieces = 0;
+			if (piece0) {
+				uint64_t rel = e->offset - runs[j].off;
+				l.piece0 = piece0[j] + (uint32_t)(rel / piece_size);
+				l.npieces = (uint32_t)((rel + e->length - 1) / piece_size -
+					rel / piece_size + 1);
+			}
 			if ((rc = arca_array_grow(&r->locs, &r->loccap, r->nlocs + 1, sizeof(*r->locs),
 					256)) != 0 ||
 			    (rc = arca_idset_put(&r->at, e->id, (uint32_t)r->nlocs)) < 0)
@@ -102,7 +157,10 @@ void arca_rsource_release(arca_rsource *r)
 			close(r->fds[i]);
 	free(r->fds);
 	free(r->locs);
+	free(r->done);
 	arca_idset_release(&r->at);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -279,7 +337,7 @@ static int get_member(const arca_rsource *r, rs_state *st, const arca_rsource_lo
 static int rs_get(void *ctx, void *state, const uint8_t id[32], const uint8_t **raw,
 		uint32_t *len)
 {
-	const arca_rsource *r = ctx;
+	arca_rsource *r = ctx;
 	rs_state *st = state;
 	const arca_rsource_loc *l;
 	uint32_t i;
@@ -291,6 +349,8 @@ static int rs_get(void *ctx, void *state, const uint8_t id[32], const uint8_t **
 		return arca_err_set(ARCA_ENOTFOUND, "chunk %s was not fetched", hex);
 	}
 	l = &r->locs[i];
+	if (l->npieces && (rc = wait_pieces(r, l)) != 0)
+		return rc;
 	rc = l->member == ARCA_PIDX_PLAIN ? get_plain(r, st, l, id, raw, len) :
 		get_member(r, st, l, id, raw, len);
 	if (rc) {

@@ -8,6 +8,7 @@
 #ifndef ARCA_SYNC_RSOURCE_H
 #define ARCA_SYNC_RSOURCE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ typedef struct {
 	uint32_t file;
 	uint32_t len;         /* the whole record's */
 	uint16_t member;      /* 0xFFFF: a chunk record */
+	uint32_t piece0, npieces; /* download pieces that hold it (0: all in) */
 } arca_rsource_loc;
 
 typedef struct {
@@ -30,9 +32,15 @@ typedef struct {
 	size_t nlocs, loccap;
 	int *fds;             /* owned: closed by release */
 	size_t nfds, fdcap;
+	/* the pieces of a download still under way */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *done;        /* per piece */
+	size_t npieces;
+	int failed;
 } arca_rsource;
 
-#define ARCA_RSOURCE_INIT { ARCA_IDSET_INIT, NULL, 0, 0, NULL, 0, 0 }
+void arca_rsource_init(arca_rsource *r);
 
 /**
  * Takes the files of one download (fds[0..nfds), owned from now on, also
@@ -40,10 +48,19 @@ typedef struct {
  * lies in them: in the first of packs x[0..npacks) that has it (as
  * arca_fetch__plan chose), in the run runs[i] that covers it, landed at
  * at[i]. ARCA_ECORRUPT when a run brought fewer bytes than its records.
+ * With `piece0` (a download still under way, see arca_rsource_gate):
+ * run i is pieces piece0[i].. of `piece_size` bytes, and a chunk is read
+ * only once the pieces holding its record are in.
  */
 int arca_rsource_add(arca_rsource *r, const arca_idset *need, const arca_pidx *x,
 		uint32_t npacks, const arca_fetch_run *runs, size_t nruns,
-		const arca_fetch_landed *at, int *fds, size_t nfds);
+		const arca_fetch_landed *at, int *fds, size_t nfds, const uint32_t *piece0,
+		uint64_t piece_size);
+/** Makes `npieces` download pieces pending (before the gets begin). */
+int arca_rsource_gate(arca_rsource *r, size_t npieces);
+/** Piece `i` is in (rc 0), or the download failed (then every get that
+ *  waits fails). Any thread. */
+void arca_rsource_piece_done(arca_rsource *r, size_t i, int rc);
 /** 1 when chunk `id` is indexed. */
 int arca_rsource_has(const arca_rsource *r, const uint8_t id[32]);
 /** The source over `r` (which must outlive its use, unchanged). */

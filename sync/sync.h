@@ -12,6 +12,9 @@
 
 /** Pack objects are cut at about this many bytes (tests make it small). */
 extern uint64_t arca_sync__pack_target;
+/** restore --from downloads data in pieces of this many bytes (tests make
+ *  it small). */
+extern uint64_t arca_sync__restore_piece;
 
 /** A remote as the store knows it (or a URL given directly). */
 typedef struct {

@@ -4,6 +4,7 @@
 #include "arca/remote.h"
 #include "sync/sync.h"
 #include "sync/transport.h"
+#include "cas/hash.h"
 #include "util/progress.h"
 
 #include <dirent.h>
@@ -699,14 +700,16 @@ static void a_remote_restore_equals_a_local_restore(void **state)
 	arca_store_stats s0 = ARCA_STORE_STATS_INIT, s1 = ARCA_STORE_STATS_INIT;
 	arca_sync_result pulled = ARCA_SYNC_RESULT_INIT;
 	arca_store *b;
-	unsigned jobs[] = { 1, 4 };
+	unsigned jobs[] = { 1, 4, 3 };
 
 	make_remote_content(f, r, img, sizeof(img));
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
 	assert_int_equal(mkdir(tmpdir, 0700), 0);
 	b = th_store_open(th_path(f->tmp, "b"));
 	assert_int_equal(arca_store_stats_get(&s0, b), 0);
-	for (size_t j = 0; j < 2; j++) {
+	for (size_t j = 0; j < 3; j++) {
+		/* the last: small pieces that cut records apart */
+		arca_sync__restore_piece = j == 2 ? 65537 : 4u << 20;
 		snprintf(local, sizeof(local), "%s/local-tree%zu", f->tmp, j);
 		assert_int_equal(arca_restore(f->s, "web", local, NULL, NULL), 0);
 		snprintf(out, sizeof(out), "%s/remote-tree%zu", f->tmp, j);
@@ -726,6 +729,7 @@ static void a_remote_restore_equals_a_local_restore(void **state)
 		assert_int_equal(th_file_equal(img, out), 0);
 		assert_int_equal(count_files(tmpdir, "", ""), 0);
 	}
+	arca_sync__restore_piece = 4u << 20;
 	/* the caller's store gains nothing */
 	assert_int_equal(arca_store_stats_get(&s1, b), 0);
 	assert_int_equal(s1.artifacts, 0);
@@ -817,6 +821,34 @@ static void a_flipped_record_fails_the_remote_restore(void **state)
 	arca_store_free(b);
 }
 
+static void a_truncated_pack_fails_the_remote_restore(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096], tmpdir[4096], out[4096], packs[8][4096];
+	int n;
+
+	make_remote_content(f, r, img, sizeof(img));
+	n = remote_files(r, ".arcp", packs, 8);
+	assert_true(n >= 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(truncate(packs[i], th_file_size(packs[i]) * 3 / 4), 0);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	arca_sync__restore_piece = 65536;
+	for (unsigned jobs = 1; jobs <= 4; jobs += 3) {
+		snprintf(out, sizeof(out), "%s/out%u", f->tmp, jobs);
+		assert_int_equal(remote_restore_jobs(NULL, r, "web", out, tmpdir, jobs, NULL),
+			ARCA_ECORRUPT);
+		/* the GET's failure, not its echo in the restore (which began:
+		 * the manifest came whole) */
+		assert_null(strstr(arca_error_last(), "the download failed"));
+		assert_int_equal(access(out, F_OK), 0);
+		assert_int_equal(count_files(tmpdir, "", ""), 0);
+	}
+	arca_sync__restore_piece = 4u << 20;
+}
+
 static void a_chunk_in_no_index_fails_the_remote_restore(void **state)
 {
 	th_fixture *f = *state;
@@ -828,22 +860,23 @@ static void a_chunk_in_no_index_fails_the_remote_restore(void **state)
 	make_remote_content(f, r, img, sizeof(img));
 	n = remote_files(r, ".idx", idx, 8);
 	assert_true(n >= 1);
-	/* the longest record of the first index: a data chunk's group */
+	/* "small" is one chunk of the tree, not of the image */
+	{
+		uint8_t *bytes;
+		size_t len;
+		read_whole(th_path(f->src, "small"), &bytes, &len);
+		assert_int_equal(arca_sha256_digest(gone, bytes, len), 0);
+		free(bytes);
+	}
 	for (int i = 0; i < n; i++) {
 		uint8_t *bytes;
 		size_t len;
 		arca_pidx x;
 		arca_buf enc = ARCA_BUF_INIT(SIZE_MAX);
-		uint32_t at = 0;
+		uint32_t at;
 		read_whole(idx[i], &bytes, &len);
 		assert_int_equal(arca_pidx_decode(&x, bytes, len), 0);
 		free(bytes);
-		if (i == 0) {
-			for (uint32_t k = 1; k < x.n; k++)
-				if (x.e[k].length > x.e[at].length)
-					at = k;
-			memcpy(gone, x.e[at].id, 32);
-		}
 		if (arca_pidx_find(&x, gone)) {
 			at = (uint32_t)(arca_pidx_find(&x, gone) - x.e);
 			memmove(&x.e[at], &x.e[at + 1], (x.n - at - 1) * sizeof(*x.e));
@@ -895,6 +928,8 @@ int main(void)
 			th_teardown),
 		cmocka_unit_test_setup_teardown(a_chunk_in_no_index_fails_the_remote_restore,
 			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_truncated_pack_fails_the_remote_restore, th_setup,
+			th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
