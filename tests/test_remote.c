@@ -617,7 +617,7 @@ static void remote_refs_are_listed(void **state)
 }
 
 /* restore --from: the bytes come from the remote, the store gains nothing
- * and the temporary store is gone afterwards. */
+ * and no temporary file is left afterwards. */
 static void a_remote_restore_adds_nothing_to_the_store(void **state)
 {
 	th_fixture *f = *state;
