@@ -325,6 +325,19 @@ done:
 	return rc;
 }
 
+size_t arca_fetch__run_at(const arca_fetch_run *runs, size_t a, size_t b, uint64_t off)
+{
+	size_t lo = a, hi = b;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (runs[mid].off <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == a ? b : lo - 1;
+}
+
 /* ---- parallel downloads ---- */
 
 int arca_fetch__temp_fd(const char *tmp_dir, int *fd)

@@ -73,6 +73,10 @@ int arca_fetch__plan(const arca_idset *need, const arca_pidx *x, uint32_t npacks
 		arca_fetch_run **out, size_t *nout, const uint8_t **missing,
 		const uint8_t (*ids)[32], size_t n);
 
+/** Of runs[a..b) (one pack's, sorted by offset), the one that starts last
+ *  at or before `off`; b when none does. */
+size_t arca_fetch__run_at(const arca_fetch_run *runs, size_t a, size_t b, uint64_t off);
+
 /* Where a downloaded run landed. */
 typedef struct {
 	uint32_t file;        /* index into the downloads' files */

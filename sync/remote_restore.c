@@ -1,12 +1,14 @@
 /*
  * Restore straight from a remote, nothing staged in a store: the artifact
- * object and its pack indexes say where every record lies; the manifest
- * chunks' records, then the data chunks', are downloaded (--jobs at once)
- * into unlinked temporary files, and the restore's workers read, check,
- * decompress and write each chunk from there. The manifest is rebuilt and
- * checked against the artifact id before DEST is touched; a chunk that
- * fails its check fails the restore as a damaged local chunk would. The
- * caller's store gains nothing (it is read for the remote's URL only).
+ * object and its pack indexes say where every record lies. The manifest
+ * chunks' records are downloaded first (--jobs GETs at once, into unlinked
+ * temporary files) and the manifest is rebuilt and checked against the
+ * artifact id before DEST is touched. The data chunks' records then come
+ * in pieces, in the order the restore needs them, into one more temporary
+ * file while the restore runs: its workers wait for the pieces holding a
+ * record, then read, check, decompress and write each chunk, so a chunk
+ * that fails its check fails the restore as a damaged local one would.
+ * The caller's store gains nothing (it is read for the remote's URL only).
  */
 #include "arca/remote.h"
 #include "sync/fetch.h"
@@ -112,20 +114,6 @@ static int key_cmp(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key ? 1 : (x->run > y->run) - (x->run < y->run);
 }
 
-/* The run of [a, b) (sorted by offset) that starts last at or before off. */
-static size_t run_of(const arca_fetch_run *runs, size_t a, size_t b, uint64_t off)
-{
-	size_t lo = a, hi = b;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (runs[mid].off <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo == a ? b : lo - 1;
-}
-
 /* The runs in the order the restore needs them (ids[] is in that order). */
 static int order_runs(rr_ctx *c, const arca_fetch_run *runs, size_t nruns,
 		const uint8_t (*ids)[32], size_t n, run_key *keys)
@@ -149,7 +137,7 @@ static int order_runs(rr_ctx *c, const arca_fetch_run *runs, size_t nruns,
 			uint32_t at;
 			size_t j;
 			if (!arca_idset_get(&pos, c->x[k].e[i].id, &at) ||
-			    (j = run_of(runs, a, b, c->x[k].e[i].offset)) == b)
+			    (j = arca_fetch__run_at(runs, a, b, c->x[k].e[i].offset)) == b)
 				continue;
 			if (at < keys[j].key)
 				keys[j].key = at;

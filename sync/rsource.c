@@ -26,21 +26,6 @@ static int bad_short(const arca_rsource_loc *l)
 		"its index says", hex, l->pack_off);
 }
 
-/* The run of [a, b) (sorted by offset, one pack) that starts last at or
- * before `off`; b when none. */
-static size_t run_at(const arca_fetch_run *runs, size_t a, size_t b, uint64_t off)
-{
-	size_t lo = a, hi = b;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (runs[mid].off <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo == a ? b : lo - 1;
-}
-
 void arca_rsource_init(arca_rsource *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -122,7 +107,7 @@ int arca_rsource_add(arca_rsource *r, const arca_idset *need, const arca_pidx *x
 			l.pack_off = e->offset;
 			l.len = e->length;
 			l.member = e->member;
-			if ((j = run_at(runs, a, b, e->offset)) == b)
+			if ((j = arca_fetch__run_at(runs, a, b, e->offset)) == b)
 				return bad_short(&l);
 			if (e->offset - runs[j].off + e->length > at[j].got)
 				return bad_short(&l);
