@@ -107,7 +107,7 @@ int arca_fill_file_release(fill_pool *p, fill_file *f)
 /* 1 when the destination already holds the chunk at j->off. */
 /* 1 when the destination already holds the chunk at j->off: compared by
  * the store's keyed MAC when the chunk has one (fast), else by SHA-256. */
-static int already_there(fill_pool *p, MDB_txn *txn, fill_job *j, uint8_t **buf, size_t *cap)
+static int already_there(fill_pool *p, void *src, fill_job *j, uint8_t **buf, size_t *cap)
 {
 	uint8_t d[32], tag[ARCA_MAC_LEN];
 	ssize_t got;
@@ -121,7 +121,7 @@ static int already_there(fill_pool *p, MDB_txn *txn, fill_job *j, uint8_t **buf,
 	got = arca_pread_full(j->f->fd, *buf, j->len, (off_t)j->off);
 	if (got != (ssize_t)j->len)
 		return 0;
-	if (p->have_key && arca_cas_mac_get(p->s->cas, txn, j->id, tag))
+	if (p->have_key && p->src.mac && p->src.mac(p->src.ctx, src, j->id, tag) == 1)
 		return arca_mac(d, p->mac_key, j->id, *buf, j->len) == 0 &&
 			memcmp(d, tag, ARCA_MAC_LEN) == 0;
 	return arca_sha256_digest(d, *buf, j->len) == 0 && memcmp(d, j->id, 32) == 0;
@@ -145,15 +145,14 @@ static size_t pop_run(fill_pool *p, fill_job *out, size_t max)
 	return n;
 }
 
-static int do_job(fill_pool *p, fill_job *j, MDB_txn *txn, arca_chunk_reader *rd,
-		uint8_t **cmp, size_t *cmp_cap)
+static int do_job(fill_pool *p, fill_job *j, void *src, uint8_t **cmp, size_t *cmp_cap)
 {
 	const uint8_t *raw;
 	uint32_t len;
-	int same = j->compare && already_there(p, txn, j, cmp, cmp_cap), rc = 0;
+	int same = j->compare && already_there(p, src, j, cmp, cmp_cap), rc = 0;
 
 	if (!same) {
-		rc = arca_cas_get(p->s->cas, txn, j->id, rd, &raw, &len);
+		rc = p->src.get(p->src.ctx, src, j->id, &raw, &len);
 		if (!rc && len != j->len)
 			rc = arca_err_set(ARCA_ECORRUPT, "chunk length differs from the manifest");
 		if (!rc && arca_pwrite_all(j->f->fd, raw, len, (off_t)j->off) < 0)
@@ -179,24 +178,21 @@ static int do_job(fill_pool *p, fill_job *j, MDB_txn *txn, arca_chunk_reader *rd
 static void *worker_main(void *arg)
 {
 	fill_pool *p = arg;
-	arca_chunk_reader rd;
-	MDB_txn *txn = NULL;
+	void *src = NULL;
 	uint8_t *cmp = NULL;
 	size_t cmp_cap = 0, n;
 	fill_job run[RUN_MAX];
 	int rc;
 
-	if ((rc = arca_chunk_reader_init(&rd)) != 0) {
-		pool_fail(p, rc);
-		return NULL;
-	}
-	if ((rc = arca_cas_txn_read(p->s->cas, &txn)) != 0)
+	if ((rc = p->src.state_new(p->src.ctx, &src)) != 0) {
+		src = NULL;
 		goto out;
+	}
 	while (!rc && (n = pop_run(p, run, RUN_MAX)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			int rc2;
 			if (!rc)
-				rc = do_job(p, &run[i], txn, &rd, &cmp, &cmp_cap);
+				rc = do_job(p, &run[i], src, &cmp, &cmp_cap);
 			else
 				run[i].f->failed = 1;
 			rc2 = arca_fill_file_release(p, run[i].f);
@@ -207,9 +203,8 @@ static void *worker_main(void *arg)
 out:
 	if (rc)
 		pool_fail(p, rc);
-	if (txn)
-		mdb_txn_abort(txn);
-	arca_chunk_reader_release(&rd);
+	if (src)
+		p->src.state_free(p->src.ctx, src);
 	free(cmp);
 	/* after a failure, release what is left so every file is closed */
 	for (;;) {
@@ -231,12 +226,18 @@ out:
 
 int arca_fill_start(fill_pool *p, arca_store *s)
 {
+	return arca_fill_start_src(p, s, NULL);
+}
+
+int arca_fill_start_src(fill_pool *p, arca_store *s, const arca_chunk_source *src)
+{
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
+	unsigned n = s && s->threads ? s->threads : (ncpu < 1 ? 1 : (unsigned)ncpu);
 	memset(p, 0, sizeof(*p));
 	p->s = s;
+	p->src = src ? *src : arca_store__cas_source(s);
 	p->as_root = geteuid() == 0;
-	{
+	if (s) {
 		struct stat st;
 		/* the store may be inside DEST: it is never touched */
 		if (s->dir && stat(s->dir, &st) == 0) {
@@ -250,7 +251,7 @@ int arca_fill_start(fill_pool *p, arca_store *s)
 			p->packs_ino = st.st_ino;
 		}
 	}
-	{
+	if (s) {
 		MDB_txn *txn;
 		if (arca_cas_txn_read(s->cas, &txn) == 0) {
 			p->have_key = arca_cas_mac_key(s->cas, txn, p->mac_key) == 1;
@@ -479,7 +480,7 @@ int arca_fill_guard_image(fill_pool *p, const char *dest)
 	struct stat st;
 
 	/* the image file itself may be a store file mounted elsewhere */
-	if (p->guard.have_keep && lstat(dest, &st) == 0 && S_ISREG(st.st_mode) &&
+	if (p->s && p->guard.have_keep && lstat(dest, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (is_file_in(p->s->dir, &st) || is_file_in(arca_cas_packdir(p->s->cas), &st)))
 		return arca_err_set(ARCA_EUNSAFE, "%s is a file of the store", dest);
 	return guard_image_dir(p, dest);

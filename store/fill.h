@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "store/store.h"
+#include "store/chunksrc.h"
 #include "store/manifest.h"
 #include "util/firsterr.h"
 #include "util/fsutil.h"
@@ -38,7 +39,8 @@ typedef struct {
 } fill_job;
 
 typedef struct {
-	arca_store *s;
+	arca_store *s;                /* NULL: no store (a restore from a remote) */
+	arca_chunk_source src;        /* where the workers get chunks */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_space, cv_jobs;
 	fill_job q[FILL_QUEUE_LEN];
@@ -67,6 +69,9 @@ typedef struct {
 } fill_pool;
 
 int arca_fill_start(fill_pool *p, arca_store *s);
+/** The same with chunks from `src` (copied); `s` (may be NULL) is only
+ *  kept out of DEST and gives the thread count. */
+int arca_fill_start_src(fill_pool *p, arca_store *s, const arca_chunk_source *src);
 /** Waits for every job; returns the first error any worker hit. */
 int arca_fill_finish(fill_pool *p);
 /** Counts `items` entries and `bytes` logical bytes in p->progress (if

@@ -118,10 +118,9 @@ void arca_mf_out_free(arca_mf_out *o)
 /* ---- manifest input ---- */
 
 struct arca_mf_in {
-	arca_store *s;
 	const arca_artifact_rec *rec;
-	MDB_txn *txn;
-	arca_chunk_reader reader;
+	arca_chunk_source src;
+	void *state;           /* src's, for this reader */
 	arca_sha256 *hash;
 	uint32_t next;         /* next chunk index */
 	const uint8_t *cur;
@@ -131,15 +130,22 @@ struct arca_mf_in {
 
 int arca_mf_in_new(arca_mf_in **out, arca_store *s, const arca_artifact_rec *rec)
 {
+	arca_chunk_source src = arca_store__cas_source(s);
+	return arca_mf_in_new_src(out, &src, rec);
+}
+
+int arca_mf_in_new_src(arca_mf_in **out, const arca_chunk_source *src,
+		const arca_artifact_rec *rec)
+{
 	arca_mf_in *in = calloc(1, sizeof(*in));
 	int rc;
 	if (!in)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	in->s = s;
 	in->rec = rec;
-	if ((rc = arca_chunk_reader_init(&in->reader)) != 0 ||
-	    (rc = arca_sha256_new(&in->hash)) != 0 ||
-	    (rc = arca_cas_txn_read(s->cas, &in->txn)) != 0) {
+	in->src = *src;
+	if ((rc = arca_sha256_new(&in->hash)) != 0 ||
+	    (rc = src->state_new(src->ctx, &in->state)) != 0) {
+		in->state = NULL;
 		arca_mf_in_free(in);
 		return rc;
 	}
@@ -153,8 +159,7 @@ static int next_chunk(arca_mf_in *in)
 	int rc;
 	char hex[ARCA_ID_STRLEN];
 
-	rc = arca_cas_get(in->s->cas, in->txn, in->rec->chunk_ids[in->next],
-		&in->reader, &in->cur, &len);
+	rc = in->src.get(in->src.ctx, in->state, in->rec->chunk_ids[in->next], &in->cur, &len);
 	if (rc) {
 		arca_id_format(hex, &in->rec->a.id);
 		return arca_err_wrap(rc == ARCA_ENOTFOUND ? ARCA_ECORRUPT : rc,
@@ -210,9 +215,8 @@ void arca_mf_in_free(arca_mf_in *in)
 {
 	if (!in)
 		return;
-	if (in->txn)
-		mdb_txn_abort(in->txn);
-	arca_chunk_reader_release(&in->reader);
+	if (in->state)
+		in->src.state_free(in->src.ctx, in->state);
 	arca_sha256_free(in->hash);
 	free(in);
 }

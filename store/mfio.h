@@ -4,6 +4,7 @@
 
 #include "store/store.h"
 #include "store/record.h"
+#include "store/chunksrc.h"
 
 /* ---- manifest output: bytes -> chunks in the store ---- */
 
@@ -23,6 +24,10 @@ typedef struct arca_mf_in arca_mf_in;
 /** Streams the manifest of `rec`, checking every chunk and, at the end,
  *  that the bytes hash to the artifact id. Uses its own read txn. */
 int arca_mf_in_new(arca_mf_in **out, arca_store *s, const arca_artifact_rec *rec);
+/** The same with the manifest chunks from `src` (copied; its ctx must
+ *  outlive the reader); `rec` too is only borrowed. */
+int arca_mf_in_new_src(arca_mf_in **out, const arca_chunk_source *src,
+		const arca_artifact_rec *rec);
 /** Reader callback for arca_mf_reader. */
 int arca_mf_in_read(void *ctx, void *p, size_t n);
 void arca_mf_in_free(arca_mf_in *in);

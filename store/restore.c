@@ -11,6 +11,7 @@
 #include "store/artifact.h"
 #include "store/manifest.h"
 #include "store/mfio.h"
+#include "store/restore.h"
 #include "store/record.h"
 #include "store/frames.h"
 #include "util/error.h"
@@ -303,50 +304,51 @@ done:
 	return rc;
 }
 
-int arca_restore(arca_store *s, const char *ref, const char *dest,
-		const arca_restore_options *o, arca_op_stats *stats)
+/* Option and result checks shared by both entry points. */
+static int restore_check(const arca_restore_options *o, arca_op_stats *stats)
 {
-	arca_artifact_rec rec;
-	arca_mf_in *in = NULL;
-	arca_mf_reader r;
-	fill_pool p;
-	arca_progress_state ps;
-	char tmp[4096] = "";
-	uint64_t entries = 0;
-	int kind, rc, rc2, force = o ? o->force : 0;
-
-	if (!s || !ref || !dest || !*dest)
-		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
+	int rc;
 	if (o && (rc = arca__check_version("arca_restore_options", o->version, ARCA_RESTORE_OPTIONS_VERSION)) != 0)
 		return rc;
 	if (stats && (rc = arca__result_start("arca_op_stats", stats, sizeof(*stats), ARCA_OP_STATS_VERSION)) != 0)
 		return rc;
-	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
-		return rc;
+	return 0;
+}
+
+/* The restore itself: the manifest `r` (past its header) of `rec`, the
+ * chunks from `src` (NULL: s's cas); `s` may be NULL. */
+static int restore_run(arca_store *s, const arca_artifact_rec *rec, arca_mf_reader *r, int kind,
+		const arca_chunk_source *src, const char *dest, const arca_restore_options *o,
+		arca_op_stats *stats)
+{
+	fill_pool p;
+	arca_progress_state ps;
+	char tmp[4096] = "";
+	uint64_t entries = 0;
+	int rc, rc2, force = o ? o->force : 0;
+
 	arca_progress__init(&ps, o && o->version >= 2 ? o->progress_cb : NULL,
 		o && o->version >= 2 ? o->progress_payload : NULL);
-	arca_fill_start(&p, s);
+	arca_fill_start_src(&p, s, src);
 	p.progress = &ps;
-	rc = arca_progress__begin(&ps, ARCA_PROGRESS_WRITE, rec.a.entries, rec.a.logical_bytes);
+	rc = arca_progress__begin(&ps, ARCA_PROGRESS_WRITE, rec->a.entries, rec->a.logical_bytes);
 	if (!rc && kind == ARCA_KIND_IMAGE)
-		rc = restore_image(&p, &r, dest, force, tmp, sizeof(tmp));
+		rc = restore_image(&p, r, dest, force, tmp, sizeof(tmp));
 	else if (!rc)
-		rc = restore_tree(&p, &r, dest, force, &entries);
+		rc = restore_tree(&p, r, dest, force, &entries);
 	rc2 = arca_fill_finish(&p);
 	if (!rc)
 		rc = rc2;
 	if (!rc)
-		rc = arca_progress__end(&ps, entries, rec.a.logical_bytes);
+		rc = arca_progress__end(&ps, entries, rec->a.logical_bytes);
 	if (*tmp) {
 		if (!rc && rename(tmp, dest) < 0)
 			rc = arca_err_sys("replace %s", dest);
 		if (rc)
 			unlink(tmp);
 	}
-	if (rc) {
-		arca_err_wrap(rc, "restore to %s", dest);
-		goto out;
-	}
+	if (rc)
+		return arca_err_wrap(rc, "restore to %s", dest);
 	if (p.guard.foreign)
 		rc = arca_err_set(ARCA_EUNSAFE, "restore to %s: %s would reach another mount or "
 			"the store, left out: DEST does not equal the artifact", dest,
@@ -356,13 +358,53 @@ int arca_restore(arca_store *s, const char *ref, const char *dest,
 		stats->entries = entries;
 		stats->entries_skipped = p.guard.kept;
 		stats->setid_dropped = p.setid_dropped;
-		stats->logical_bytes = rec.a.logical_bytes;
+		stats->logical_bytes = rec->a.logical_bytes;
 		stats->bytes_written = p.bytes_written;
-		stats->hole_bytes = rec.a.logical_bytes > p.bytes_written ?
-			rec.a.logical_bytes - p.bytes_written : 0;
+		stats->hole_bytes = rec->a.logical_bytes > p.bytes_written ?
+			rec->a.logical_bytes - p.bytes_written : 0;
 	}
-out:
+	return rc;
+}
+
+int arca_restore(arca_store *s, const char *ref, const char *dest,
+		const arca_restore_options *o, arca_op_stats *stats)
+{
+	arca_artifact_rec rec;
+	arca_mf_in *in = NULL;
+	arca_mf_reader r;
+	int kind, rc;
+
+	if (!s || !ref || !dest || !*dest)
+		return arca_err_set(ARCA_EINVAL, "arca_restore: NULL argument");
+	if ((rc = restore_check(o, stats)) != 0)
+		return rc;
+	if ((rc = arca_store__open_manifest(s, ref, &rec, &in, &r, &kind)) != 0)
+		return rc;
+	rc = restore_run(s, &rec, &r, kind, NULL, dest, o, stats);
 	arca_mf_in_free(in);
 	arca_artifact_rec_clear(&rec);
+	return rc;
+}
+
+int arca_store__restore_src(arca_store *s, const arca_artifact_rec *rec,
+		const arca_chunk_source *src, const char *dest, const arca_restore_options *o,
+		arca_op_stats *stats)
+{
+	arca_mf_in *in = NULL;
+	arca_mf_reader r;
+	int kind, rc;
+
+	if (!rec || !src || !dest || !*dest)
+		return arca_err_set(ARCA_EINVAL, "arca_store__restore_src: NULL argument");
+	if ((rc = restore_check(o, stats)) != 0)
+		return rc;
+	if ((rc = arca_mf_in_new_src(&in, src, rec)) != 0)
+		return rc;
+	arca_mf_reader_init(&r, arca_mf_in_read, in);
+	if ((rc = arca_mf_read_header(&r, &kind)) == 0 && kind != (int)rec->a.kind)
+		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the index");
+	if (!rc)
+		rc = restore_run(s, rec, &r, kind, src, dest, o, stats);
+	arca_mf_in_free(in);
 	return rc;
 }

@@ -9,6 +9,7 @@
  * transaction, committed once. Any error aborts it: the store is as it was.
  */
 #include "sync/sync.h"
+#include "sync/fetch.h"
 #include "sync/idset.h"
 #include "sync/rpack.h"
 #include "cas/hash.h"
@@ -32,10 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ARTO_MAX ((size_t)ARCA_RECORD_MAX + ARCA_ARTO_MAX_PACKS * 32u + 128u)
-#define PIDX_MAX ((size_t)ARCA_PIDX_HEADER_LEN + (size_t)ARCA_PIDX_MAX_ENTRIES * ARCA_PIDX_ENTRY_LEN + 32u)
-#define MANIFEST_MAX (1ull << 32)
-#define RANGE_GAP (256u << 10)   /* records closer than this share one GET */
 
 typedef struct {
 	uint8_t id[32];
@@ -56,7 +53,8 @@ typedef struct {
 	arca_idset mf_at;         /* manifest chunk -> index in mf */
 	mf_chunk *mf;
 	size_t nmf, mfcap;
-	uint64_t chunks, bytes, requests, objects;
+	uint64_t chunks;
+	arca_fetch_counts n;
 } pull_ctx;
 
 static int want(const uint8_t id[32], void *ctx)
@@ -92,21 +90,7 @@ static int tap(const uint8_t id[32], const uint8_t *raw, uint32_t len, void *ctx
 	return 0;
 }
 
-static int missing_chunk(const arca_id *id, const uint8_t c[32]);
-
 /* ---- fetching chunks from packs ---- */
-
-typedef struct {
-	uint64_t off;
-	uint32_t len;
-} rec_span;
-
-static int span_cmp(const void *a, const void *b)
-{
-	const rec_span *x = a, *y = b;
-	return x->off < y->off ? -1 : x->off > y->off;
-}
-
 typedef struct {
 	pull_ctx *p;
 	arca_rpack_reader *r;
@@ -115,7 +99,7 @@ typedef struct {
 static int feed(void *ctx, const void *buf, size_t n)
 {
 	feed_ctx *f = ctx;
-	f->p->bytes += n;
+	f->p->n.bytes += n;
 	return arca_rpack_reader_feed(f->r, buf, n);
 }
 
@@ -132,161 +116,24 @@ static int fetch_run(pull_ctx *p, const uint8_t sha[32], uint64_t off, uint64_t 
 	    (rc = arca_rpack_reader_new(&f.r, p->w, sha, off, want, p)) != 0)
 		goto done;
 	arca_rpack_reader_tap(f.r, tap);
-	p->requests++;
+	p->n.requests++;
 	if ((rc = p->t->get(p->t, arca_buf_cstr(&key), off, off ? len : 0, feed, &f, NULL)) != 0 ||
 	    (rc = arca_rpack_reader_finish(f.r, &staged)) != 0)
 		goto done;
-	p->objects++;
+	p->n.objects++;
 	p->chunks += staged;
-	rc = arca_progress__set(&p->ps, p->chunks, p->bytes);
+	rc = arca_progress__set(&p->ps, p->chunks, p->n.bytes);
 done:
 	arca_rpack_reader_free(f.r);
 	arca_buf_release(&key);
 	return rc;
 }
 
-typedef struct {
-	const uint8_t *sha;
-	uint64_t off, len;        /* off 0: the whole pack */
-} run;
-
-/* The GETs that bring every chunk of p->need: per pack (the first listed
- * that has a chunk), the whole pack when most of it is needed, else runs
- * of records closer than RANGE_GAP. *missing: a needed chunk no pack has. */
-static int plan(pull_ctx *p, arca_pidx *x, uint32_t npacks, run **out, size_t *nout,
-		const uint8_t **missing, const uint8_t (*ids)[32], size_t n)
-{
-	arca_idset placed = ARCA_IDSET_INIT;
-	rec_span *sp = NULL;
-	run *runs = NULL;
-	size_t nruns = 0, cap = 0, nsp;
-	int rc = 0;
-
-	*missing = NULL;
-	if (!(sp = malloc(n * sizeof(*sp))))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	for (uint32_t k = 0; k < npacks && !rc; k++) {
-		uint64_t bytes = 0;
-		nsp = 0;
-		for (uint32_t i = 0; i < x[k].n && nsp < n; i++) {
-			const arca_pidx_entry *e = &x[k].e[i];
-			if (!arca_idset_has(&p->need, e->id))
-				continue;
-			if ((rc = arca_idset_add(&placed, e->id)) < 0)
-				goto done;
-			if (rc == 0)
-				continue; /* an earlier pack brings it */
-			rc = 0;
-			sp[nsp].off = e->offset;
-			sp[nsp].len = e->length;
-			nsp++;
-		}
-		if (!nsp)
-			continue;
-		qsort(sp, nsp, sizeof(*sp), span_cmp);
-		{
-			size_t m = 0;
-			for (size_t i = 0; i < nsp; i++)
-				if (m == 0 || sp[i].off != sp[m - 1].off)
-					sp[m++] = sp[i];
-			nsp = m;
-		}
-		for (size_t i = 0; i < nsp; i++)
-			bytes += sp[i].len;
-		for (size_t i = 0; i < nsp;) {
-			uint64_t st = sp[i].off, end = sp[i].off + sp[i].len;
-			size_t j = i + 1;
-			if (bytes * 2 >= x[k].pack_size) {
-				st = 0;
-				end = x[k].pack_size;
-				j = nsp;
-			}
-			while (j < nsp && sp[j].off >= end && sp[j].off - end <= RANGE_GAP) {
-				end = sp[j].off + sp[j].len;
-				j++;
-			}
-			if (j < nsp && sp[j].off < end) {
-				rc = arca_err_set(ARCA_ECORRUPT, "pack index: records overlap");
-				goto done;
-			}
-			if ((rc = arca_array_grow(&runs, &cap, nruns + 1, sizeof(*runs), 16)) != 0)
-				goto done;
-			runs[nruns].sha = x[k].pack_sha;
-			runs[nruns].off = st;
-			runs[nruns].len = end - st;
-			nruns++;
-			i = j;
-		}
-	}
-	for (size_t i = 0; i < n && !*missing; i++)
-		if (!arca_idset_has(&placed, ids[i]))
-			*missing = ids[i];
-done:
-	free(sp);
-	arca_idset_release(&placed);
-	if (rc)
-		free(runs);
-	else {
-		*out = runs;
-		*nout = nruns;
-	}
-	return rc;
-}
-
 /* ---- parallel GETs: --jobs runs land in unlinked temp files, then the
  * calling thread (the writer's) takes them in, in order ---- */
 
-typedef struct {
-	pull_ctx *p;
-	const run *r;
-	int fd;
-	arca_firsterr *fe;
-	pthread_t th;
-	int started;
-} dl_job;
-
-static int to_fd(void *ctx, const void *buf, size_t n)
-{
-	dl_job *j = ctx;
-	if (arca_write_all(j->fd, buf, n) < 0)
-		return arca_err_sys("write temporary file");
-	return 0;
-}
-
-static void *download(void *arg)
-{
-	dl_job *j = arg;
-	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX);
-	int rc;
-	if (arca_firsterr_code(j->fe))
-		goto done;
-	if ((rc = arca_layout_pack_key(&key, j->r->sha)) == 0)
-		rc = j->p->t->get(j->p->t, arca_buf_cstr(&key), j->r->off,
-			j->r->off ? j->r->len : 0, to_fd, j, NULL);
-	arca_firsterr_set(j->fe, rc);
-done:
-	arca_buf_release(&key);
-	return NULL;
-}
-
-static int temp_fd(pull_ctx *p, int *fd)
-{
-	const char *dir = p->o.tmp_dir && *p->o.tmp_dir ? p->o.tmp_dir : "/tmp";
-	arca_buf path = ARCA_BUF_INIT(4096);
-	int rc;
-	if ((rc = arca_buf_setf(&path, "%s/arca-pull-XXXXXX", dir)) != 0)
-		return rc;
-	*fd = mkostemp((char *)path.ptr, O_CLOEXEC);
-	if (*fd < 0)
-		rc = arca_err_sys("create a temporary file in %s", dir);
-	else
-		unlink(arca_buf_cstr(&path));
-	arca_buf_release(&path);
-	return rc;
-}
-
-/* Takes the bytes of run `r` from `fd` in. */
-static int take_file(pull_ctx *p, const run *r, int fd)
+/* Takes the bytes of run `r` from `fd` ([at->base, +at->got)) in. */
+static int take_file(pull_ctx *p, const arca_fetch_run *r, int fd, const arca_fetch_landed *at)
 {
 	feed_ctx f = { p, NULL };
 	uint8_t *buf = NULL;
@@ -300,8 +147,9 @@ static int take_file(pull_ctx *p, const run *r, int fd)
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (;;) {
-		ssize_t got = arca_pread_full(fd, buf, 1u << 20, (off_t)off);
+	while (off < at->got) {
+		size_t want_n = at->got - off < (1u << 20) ? (size_t)(at->got - off) : (1u << 20);
+		ssize_t got = arca_pread_full(fd, buf, want_n, (off_t)(at->base + off));
 		if (got < 0) {
 			rc = arca_err_sys("read temporary file");
 			goto done;
@@ -314,59 +162,42 @@ static int take_file(pull_ctx *p, const run *r, int fd)
 	}
 	if ((rc = arca_rpack_reader_finish(f.r, &staged)) != 0)
 		goto done;
-	p->objects++;
+	p->n.objects++;
 	p->chunks += staged;
-	rc = arca_progress__set(&p->ps, p->chunks, p->bytes);
+	rc = arca_progress__set(&p->ps, p->chunks, p->n.bytes);
 done:
 	free(buf);
 	arca_rpack_reader_free(f.r);
 	return rc;
 }
 
-static int run_parallel(pull_ctx *p, const run *runs, size_t n)
+/* Batches of --jobs runs: at most that many downloaded runs wait on disk. */
+static int run_parallel(pull_ctx *p, const arca_fetch_run *runs, size_t n)
 {
-	dl_job *jobs = calloc(p->o.jobs, sizeof(*jobs));
-	arca_firsterr fe;
+	int *fds = calloc(p->o.jobs, sizeof(*fds));
+	arca_fetch_landed *at = calloc(p->o.jobs, sizeof(*at));
+	arca_fetch_counts got = { 0, 0, 0 };
 	int rc = 0;
 
-	if (!jobs)
+	if (!fds || !at) {
+		free(fds);
+		free(at);
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	for (size_t i = 0; i < p->o.jobs; i++)
-		jobs[i].fd = -1; /* a job never started has nothing to close */
-	arca_firsterr_init(&fe);
-	for (size_t at = 0; at < n && !rc; at += p->o.jobs) {
-		size_t k = n - at < p->o.jobs ? n - at : p->o.jobs;
-		for (size_t i = 0; i < k; i++) {
-			jobs[i].p = p;
-			jobs[i].r = &runs[at + i];
-			jobs[i].fe = &fe;
-			jobs[i].started = 0;
-			if ((rc = temp_fd(p, &jobs[i].fd)) != 0) {
-				jobs[i].fd = -1;
-				arca_firsterr_set(&fe, rc);
-				break;
-			}
-			p->requests++;
-			if (pthread_create(&jobs[i].th, NULL, download, &jobs[i]) != 0) {
-				arca_firsterr_set(&fe, arca_err_set(ARCA_ERROR, "cannot start a thread"));
-				break;
-			}
-			jobs[i].started = 1;
-		}
-		for (size_t i = 0; i < k; i++)
-			if (jobs[i].started)
-				pthread_join(jobs[i].th, NULL);
-		rc = arca_firsterr_raise(&fe);
-		for (size_t i = 0; i < k; i++) {
-			if (!rc && jobs[i].started)
-				rc = take_file(p, jobs[i].r, jobs[i].fd);
-			if (jobs[i].fd >= 0)
-				close(jobs[i].fd);
-			jobs[i].fd = -1;
-		}
 	}
-	arca_firsterr_release(&fe);
-	free(jobs);
+	for (size_t at0 = 0; at0 < n && !rc; at0 += p->o.jobs) {
+		size_t k = n - at0 < p->o.jobs ? n - at0 : p->o.jobs;
+		/* the bytes count as the takes read them */
+		got.requests = 0;
+		rc = arca_fetch__download(p->t, runs + at0, k, k, p->o.tmp_dir, fds, at, &got);
+		p->n.requests += got.requests;
+		for (size_t i = 0; i < k && !rc; i++)
+			rc = take_file(p, &runs[at0 + i], fds[at[i].file], &at[i]);
+		for (size_t i = 0; i < k; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+	free(fds);
+	free(at);
 	return rc;
 }
 
@@ -374,17 +205,17 @@ static int run_parallel(pull_ctx *p, const run *runs, size_t n)
 static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids)[32], size_t n,
 		const arca_id *art)
 {
-	run *runs = NULL;
+	arca_fetch_run *runs = NULL;
 	size_t nruns = 0;
 	const uint8_t *missing;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	if ((rc = plan(p, x, npacks, &runs, &nruns, &missing, ids, n)) != 0)
+	if ((rc = arca_fetch__plan(&p->need, x, npacks, &runs, &nruns, &missing, ids, n)) != 0)
 		return rc;
 	if (missing)
-		rc = missing_chunk(art, missing);
+		rc = arca_fetch__missing(art, missing);
 	else if (p->o.jobs > 1 && nruns > 1)
 		rc = run_parallel(p, runs, nruns);
 	else
@@ -395,118 +226,6 @@ static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids
 }
 
 /* ---- one artifact ---- */
-
-typedef struct {
-	const uint8_t *p;
-	size_t n, off;
-} mem_in;
-
-static int mem_read(void *ctx, void *out, size_t n)
-{
-	mem_in *m = ctx;
-	if (m->off == m->n && n)
-		return ARCA_ENOTFOUND;
-	if (n > m->n - m->off)
-		return arca_err_set(ARCA_ECORRUPT, "manifest: truncated");
-	memcpy(out, m->p + m->off, n);
-	m->off += n;
-	return 0;
-}
-
-/* The data chunks of the manifest in `mf` (unique, in order) into `ids`;
- * the record's kind and sizes must be the manifest's. */
-static int data_chunks(const uint8_t *mf, size_t n, const arca_artifact *want, arca_buf *ids)
-{
-	mem_in m = { mf, n, 0 };
-	arca_mf_reader r;
-	arca_mf_entry e;
-	arca_idset seen = ARCA_IDSET_INIT;
-	uint8_t id[32];
-	uint64_t len, logical = 0, data = 0;
-	int kind, has_id, rc;
-
-	arca_mf_reader_init(&r, mem_read, &m);
-	if ((rc = arca_mf_read_header(&r, &kind)) != 0)
-		goto done;
-	if (kind != (int)want->kind) {
-		rc = arca_err_set(ARCA_ECORRUPT, "manifest kind differs from the artifact record");
-		goto done;
-	}
-	for (;;) {
-		if (kind == ARCA_KIND_TREE) {
-			if ((rc = arca_mf_next_entry(&r, &e, NULL)) <= 0)
-				break;
-			if (e.type != ARCA_MF_FILE)
-				continue;
-		}
-		while ((rc = arca_mf_next_extent(&r, id, &len, &has_id)) == 1) {
-			if (logical + len < logical) {
-				rc = arca_err_set(ARCA_ECORRUPT, "manifest: sizes overflow");
-				goto done;
-			}
-			logical += len;
-			if (!has_id)
-				continue;
-			data += len;
-			if ((rc = arca_idset_add(&seen, id)) < 0)
-				goto done;
-			if (rc == 1 && (rc = arca_buf_put(ids, id, 32)) != 0)
-				goto done;
-		}
-		if (rc < 0)
-			goto done;
-		if (kind == ARCA_KIND_IMAGE) {
-			rc = arca_mf_read_finish(&r);
-			break;
-		}
-	}
-	if (!rc && m.off != m.n)
-		rc = arca_err_set(ARCA_ECORRUPT, "manifest: bytes after its end");
-	if (!rc && (logical != want->logical_bytes || data != want->data_bytes))
-		rc = arca_err_set(ARCA_ECORRUPT, "the record's sizes differ from the manifest's");
-done:
-	arca_idset_release(&seen);
-	return rc;
-}
-
-static int load_indexes(pull_ctx *p, const arca_arto *a, arca_pidx *x)
-{
-	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), b = ARCA_BUF_INIT(PIDX_MAX);
-	int rc = 0;
-	for (uint32_t i = 0; i < a->npacks && !rc; i++) {
-		b.len = 0;
-		if ((rc = arca_layout_index_key(&key, a->packs[i])) != 0)
-			break;
-		p->requests++;
-		if ((rc = arca_transport_get_all(p->t, arca_buf_cstr(&key), &b)) != 0) {
-			if (rc == ARCA_ENOTFOUND)
-				rc = arca_err_set(ARCA_ECORRUPT, "%s: %s is missing", p->t->url,
-					arca_buf_cstr(&key));
-			break;
-		}
-		p->objects++;
-		p->bytes += b.len;
-		if ((rc = arca_pidx_decode(&x[i], b.ptr, b.len)) != 0) {
-			arca_err_wrap(rc, "%s/%s", p->t->url, arca_buf_cstr(&key));
-			break;
-		}
-		if (memcmp(x[i].pack_sha, a->packs[i], 32) != 0)
-			rc = arca_err_set(ARCA_ECORRUPT, "%s/%s: the index names another pack",
-				p->t->url, arca_buf_cstr(&key));
-	}
-	arca_buf_release(&key);
-	arca_buf_release(&b);
-	return rc;
-}
-
-static int missing_chunk(const arca_id *id, const uint8_t c[32])
-{
-	char s[ARCA_ID_STRLEN], hex[17];
-	arca_id_format(s, id);
-	arca_hex_encode(hex, c, 8);
-	return arca_err_set(ARCA_ECORRUPT, "remote artifact %s: chunk %s is in none of its packs",
-		s, hex);
-}
 
 /* Puts p->need to the ids, then fetches them. */
 static int fetch_ids(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids)[32],
@@ -524,15 +243,14 @@ static int fetch_ids(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (
 
 static int pull_artifact(pull_ctx *p, const arca_id *id)
 {
-	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), obj = ARCA_BUF_INIT(ARTO_MAX);
-	arca_buf mf = ARCA_BUF_INIT((size_t)MANIFEST_MAX), need = ARCA_BUF_INIT(SIZE_MAX);
+	arca_buf obj = ARCA_BUF_INIT(ARCA_FETCH_ARTO_MAX);
+	arca_buf mf = ARCA_BUF_INIT((size_t)ARCA_FETCH_MANIFEST_MAX), need = ARCA_BUF_INIT(SIZE_MAX);
 	arca_buf data = ARCA_BUF_INIT(SIZE_MAX);
 	arca_artifact_rec rec;
 	arca_arto a;
 	arca_pidx *x = NULL;
 	MDB_txn *txn = arca_cas_writer_txn(p->w);
 	MDB_val k = { 32, (void *)id->bytes }, v;
-	uint8_t d[32];
 	char ids[ARCA_ID_STRLEN];
 	int rc, have_rec = 0;
 
@@ -541,31 +259,14 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 	arca_id_format(ids, id);
 	if (mdb_get(txn, p->s->dbi_artifacts, &k, &v) == 0)
 		return 0; /* the store has it */
-	if ((rc = arca_layout_artifact_key(&key, id)) != 0)
+	if ((rc = arca_fetch__artifact(p->t, id, &obj, &a, &rec, &p->n)) != 0)
 		goto done;
-	p->requests++;
-	if ((rc = arca_transport_get_all(p->t, arca_buf_cstr(&key), &obj)) != 0) {
-		if (rc == ARCA_ENOTFOUND)
-			rc = arca_err_set(ARCA_ENOTFOUND, "%s has no artifact %s", p->t->url, ids);
-		goto done;
-	}
-	p->objects++;
-	p->bytes += obj.len;
-	if ((rc = arca_arto_decode(&a, obj.ptr, obj.len)) != 0 ||
-	    (rc = arca_artifact_rec_decode(&rec, id, a.record, a.record_len)) != 0) {
-		arca_err_wrap(rc, "%s: artifact %s", p->t->url, ids);
-		goto done;
-	}
 	have_rec = 1;
-	if (rec.a.manifest_bytes > MANIFEST_MAX) {
-		rc = arca_err_set(ARCA_ECORRUPT, "%s: artifact %s: manifest too large", p->t->url, ids);
-		goto done;
-	}
 	if (a.npacks && !(x = calloc(a.npacks, sizeof(*x)))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = load_indexes(p, &a, x)) != 0)
+	if ((rc = arca_fetch__indexes(p->t, &a, x, &p->n)) != 0)
 		goto done;
 
 	/* the manifest: from the store where it has the chunks, else fetched;
@@ -602,21 +303,11 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 		if ((rc = arca_buf_put(&mf, raw, len)) != 0)
 			goto done;
 	}
-	if (mf.len != rec.a.manifest_bytes) {
-		rc = arca_err_set(ARCA_ECORRUPT, "artifact %s: manifest is %zu bytes, the record "
-			"says %" PRIu64, ids, mf.len, rec.a.manifest_bytes);
+	if ((rc = arca_fetch__check_manifest(p->t, id, &rec, mf.ptr, mf.len)) != 0)
 		goto done;
-	}
-	if ((rc = arca_sha256_digest(d, mf.ptr, mf.len)) != 0)
-		goto done;
-	if (memcmp(d, id->bytes, 32) != 0) {
-		rc = arca_err_set(ARCA_ECORRUPT, "%s: artifact %s: its manifest does not hash to "
-			"its id", p->t->url, ids);
-		goto done;
-	}
 
 	/* the data chunks the store lacks */
-	if ((rc = data_chunks(mf.ptr, mf.len, &rec.a, &data)) != 0) {
+	if ((rc = arca_fetch__data_chunks(mf.ptr, mf.len, &rec.a, &data)) != 0) {
 		arca_err_wrap(rc, "artifact %s", ids);
 		goto done;
 	}
@@ -630,12 +321,12 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 		goto done;
 	for (size_t i = 0; i < data.len / 32; i++)
 		if (!arca_cas_writer_has(p->w, data.ptr + 32 * i)) {
-			rc = missing_chunk(id, data.ptr + 32 * i);
+			rc = arca_fetch__missing(id, data.ptr + 32 * i);
 			goto done;
 		}
 	for (uint32_t i = 0; i < rec.nchunks; i++)
 		if (!arca_cas_writer_has(p->w, rec.chunk_ids[i])) {
-			rc = missing_chunk(id, rec.chunk_ids[i]);
+			rc = arca_fetch__missing(id, rec.chunk_ids[i]);
 			goto done;
 		}
 	rc = arca_store__art_put(p->s, txn, id, a.record, a.record_len);
@@ -645,7 +336,6 @@ done:
 	for (uint32_t i = 0; x && i < a.npacks; i++)
 		arca_pidx_clear(&x[i]);
 	free(x);
-	arca_buf_release(&key);
 	arca_buf_release(&obj);
 	arca_buf_release(&mf);
 	arca_buf_release(&need);
@@ -657,47 +347,7 @@ done:
 
 /* set_ref: 1 when the ref moved, 0 when it was there already. */
 
-typedef struct {
-	char name[ARCA_NAME_MAX + 1];
-	char tag[ARCA_TAG_MAX + 1];
-	int has_ref;
-	arca_id id;
-} pull_ref;
-
-static int resolve_remote(pull_ctx *p, const char *ref, pull_ref *r)
-{
-	arca_ref_entry e;
-	int rc;
-
-	memset(r, 0, sizeof(*r));
-	if (!ref)
-		return arca_err_set(ARCA_EINVAL, "arca_pull: NULL ref");
-	if (!strncmp(ref, "art_", 4)) {
-		if (strlen(ref) != 68 || arca_hex_decode(r->id.bytes, 32, ref + 4, 64) != 64)
-			return arca_err_set(ARCA_EINVAL, "'%.100s': give a remote artifact by its "
-				"full id (art_ and 64 hex digits)", ref);
-		return 0;
-	}
-	if (strchr(ref, ':')) {
-		if ((rc = arca_store__split_ref(ref, r->name, r->tag)) != 0)
-			return rc;
-	} else {
-		if ((rc = arca_store__check_word("name", ref, ARCA_NAME_MAX, 1)) != 0)
-			return rc;
-		memcpy(r->name, ref, strlen(ref) + 1);
-		memcpy(r->tag, "latest", 7);
-	}
-	r->has_ref = 1;
-	if ((rc = arca_sync__ref_current(p->t, r->name, r->tag, 0, &e, &p->requests)) < 0)
-		return rc;
-	if (rc == 0 || e.deleted)
-		return arca_err_set(ARCA_ENOTFOUND, "%s has no ref %s:%s", p->t->url, r->name,
-			r->tag);
-	r->id = e.id;
-	return 0;
-}
-
-static int set_ref(pull_ctx *p, const pull_ref *r)
+static int set_ref(pull_ctx *p, const arca_fetch_ref *r)
 {
 	MDB_txn *txn = arca_cas_writer_txn(p->w);
 	char key[ARCA_REF_KEY_MAX + 1];
@@ -731,7 +381,7 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 {
 	pull_ctx p;
 	arca_remote_conf c;
-	pull_ref *pr = NULL;
+	arca_fetch_ref *pr = NULL;
 	int rc, reader = 0;
 
 	if (!out || !s || (!refs && n))
@@ -748,7 +398,7 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 	arca_progress__init(&p.ps, p.o.progress_cb, p.o.progress_payload);
 	if ((rc = arca_sync__open(&p.t, &c, &p.o)) != 0)
 		goto done;
-	p.requests++;
+	p.n.requests++;
 	if ((rc = arca_sync__marker(p.t, 0)) != 0)
 		goto done;
 	if (!(pr = calloc(n ? n : 1, sizeof(*pr)))) {
@@ -756,7 +406,7 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++)
-		if ((rc = resolve_remote(&p, refs[i], &pr[i])) != 0)
+		if ((rc = arca_fetch__resolve(p.t, refs[i], &pr[i], &p.n)) != 0)
 			goto done;
 	if ((rc = arca_chunk_reader_init(&p.rd)) != 0)
 		goto done;
@@ -785,7 +435,7 @@ int arca_pull(arca_sync_result *out, arca_store *s, const char *remote,
 			out->refs_moved += (uint64_t)rc;
 		}
 	/* the last chance to cancel: nothing is committed yet */
-	if ((rc = arca_progress__end(&p.ps, p.chunks, p.bytes)) != 0)
+	if ((rc = arca_progress__end(&p.ps, p.chunks, p.n.bytes)) != 0)
 		goto done;
 	mdb_txn_abort(p.committed);
 	p.committed = NULL;
@@ -799,9 +449,9 @@ done:
 	if (reader)
 		arca_chunk_reader_release(&p.rd);
 	out->chunks = p.chunks;
-	out->bytes = p.bytes;
-	out->objects = p.objects;
-	out->requests = p.requests;
+	out->bytes = p.n.bytes;
+	out->objects = p.n.objects;
+	out->requests = p.n.requests;
 	if (rc) {
 		out->artifacts = 0;
 		out->refs_moved = 0;

@@ -222,6 +222,9 @@ int arca_sync__remote_conf(arca_remote_conf *c, arca_store *s, const char *remot
 	if (!remote || !*remote)
 		return arca_err_set(ARCA_EINVAL, "no remote given");
 	if (strlen(remote) <= ARCA_NAME_MAX && !strchr(remote, '/') && !strchr(remote, ':')) {
+		if (!s) /* no store: it knows no remote */
+			return arca_err_set(ARCA_ENOTFOUND, "no remote named %s (arca remote add "
+				"%s URL, or give a URL)", remote, remote);
 		if ((rc = arca_cas_txn_read(s->cas, &txn)) != 0)
 			return rc;
 		k.mv_size = strlen(remote);

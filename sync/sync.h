@@ -12,6 +12,9 @@
 
 /** Pack objects are cut at about this many bytes (tests make it small). */
 extern uint64_t arca_sync__pack_target;
+/** restore --from downloads data in pieces of this many bytes (tests make
+ *  it small). */
+extern uint64_t arca_sync__restore_piece;
 
 /** A remote as the store knows it (or a URL given directly). */
 typedef struct {
@@ -23,7 +26,8 @@ typedef struct {
 } arca_remote_conf;
 
 void arca_remote_conf_clear(arca_remote_conf *c);
-/** `remote` is a remote's name or, when no remote has that name, a URL. */
+/** `remote` is a remote's name or, when no remote has that name, a URL
+ *  (`s` NULL: a store that knows no remote). */
 int arca_sync__remote_conf(arca_remote_conf *c, arca_store *s, const char *remote);
 /** Checks opts (NULL: defaults) into *o. */
 int arca_sync__options(arca_sync_options *o, const arca_sync_options *opts);

@@ -4,6 +4,7 @@
 #include "arca/remote.h"
 #include "sync/sync.h"
 #include "sync/transport.h"
+#include "cas/hash.h"
 #include "util/progress.h"
 
 #include <dirent.h>
@@ -669,7 +670,7 @@ static void remote_refs_are_listed(void **state)
 }
 
 /* restore --from: the bytes come from the remote, the store gains nothing
- * and the temporary store is gone afterwards. */
+ * and no temporary file is left afterwards. */
 static void a_remote_restore_adds_nothing_to_the_store(void **state)
 {
 	th_fixture *f = *state;
@@ -710,6 +711,246 @@ static void a_remote_restore_adds_nothing_to_the_store(void **state)
 	arca_store_free(b);
 }
 
+/* ---- restore --from streams from the remote ---- */
+
+/* A tree with many small files (their chunks share group records), a
+ * large one and a sparse image with holes, in store f->s and pushed. */
+static void make_remote_content(th_fixture *f, const char *r, char *img, size_t n)
+{
+	char p[4096];
+	make_tree(f->src, 21, 2u << 20);
+	snprintf(p, sizeof(p), "%s/many", f->src);
+	assert_int_equal(mkdir(p, 0755), 0);
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "f%03d", i);
+		th_write_random(th_path(p, name), 300 + (size_t)i * 37, 100 + (uint64_t)i);
+	}
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(img, n, "%s/disk.img", f->tmp);
+	th_write_random(img, 1u << 20, 31);
+	th_pwrite_random(img, 6u << 20, 700000, 32);
+	assert_int_equal(truncate(img, 9u << 20), 0);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_int_equal(push(f->s, r, "disk", NULL), 0);
+}
+
+static int remote_restore_jobs(arca_store *s, const char *r, const char *ref, const char *out,
+		const char *tmpdir, unsigned jobs, arca_sync_result *pulled)
+{
+	arca_sync_options so = ARCA_SYNC_OPTIONS_INIT;
+	so.tmp_dir = tmpdir;
+	so.jobs = jobs;
+	return arca_remote_restore(NULL, s, r, ref, out, NULL, &so, pulled);
+}
+
+static void a_remote_restore_equals_a_local_restore(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096], tmpdir[4096], local[4096], out[4096], why[512];
+	arca_store_stats s0 = ARCA_STORE_STATS_INIT, s1 = ARCA_STORE_STATS_INIT;
+	arca_sync_result pulled = ARCA_SYNC_RESULT_INIT;
+	arca_store *b;
+	unsigned jobs[] = { 1, 4, 3 };
+
+	make_remote_content(f, r, img, sizeof(img));
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	for (size_t j = 0; j < 3; j++) {
+		/* the last: small pieces that cut records apart */
+		arca_sync__restore_piece = j == 2 ? 65537 : 4u << 20;
+		snprintf(local, sizeof(local), "%s/local-tree%zu", f->tmp, j);
+		assert_int_equal(arca_restore(f->s, "web", local, NULL, NULL), 0);
+		snprintf(out, sizeof(out), "%s/remote-tree%zu", f->tmp, j);
+		assert_int_equal(remote_restore_jobs(b, r, "web", out, tmpdir, jobs[j], &pulled), 0);
+		if (th_tree_equal(local, out, why, sizeof(why)) != 0)
+			fail_msg("jobs %u: tree differs: %s", jobs[j], why);
+		assert_int_equal(th_tree_equal(f->src, out, why, sizeof(why)), 0);
+		assert_int_equal(pulled.artifacts, 1);
+		assert_true(pulled.chunks > 200);
+		assert_true(pulled.objects >= 3);
+		assert_true(pulled.requests >= pulled.objects);
+		snprintf(local, sizeof(local), "%s/local-disk%zu", f->tmp, j);
+		assert_int_equal(arca_restore(f->s, "disk", local, NULL, NULL), 0);
+		snprintf(out, sizeof(out), "%s/remote-disk%zu", f->tmp, j);
+		assert_int_equal(remote_restore_jobs(b, r, "disk", out, tmpdir, jobs[j], NULL), 0);
+		assert_int_equal(th_file_equal(local, out), 0);
+		assert_int_equal(th_file_equal(img, out), 0);
+		assert_int_equal(count_files(tmpdir, "", ""), 0);
+	}
+	arca_sync__restore_piece = 4u << 20;
+	/* the caller's store gains nothing */
+	assert_int_equal(arca_store_stats_get(&s1, b), 0);
+	assert_int_equal(s1.artifacts, 0);
+	assert_int_equal(s1.chunks, s0.chunks);
+	assert_int_equal(s1.stored_bytes, s0.stored_bytes);
+	arca_store_free(b);
+}
+
+static void read_whole(const char *path, uint8_t **p, size_t *n)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*n = (size_t)st.st_size;
+	*p = malloc(*n + 1);
+	assert_int_equal(read(fd, *p, *n), (ssize_t)*n);
+	close(fd);
+}
+
+static void flip_byte(const char *path, double where)
+{
+	int fd = open(path, O_RDWR);
+	off_t size;
+	uint8_t c;
+	assert_true(fd >= 0);
+	size = lseek(fd, 0, SEEK_END);
+	assert_int_equal(pread(fd, &c, 1, (off_t)((double)size * where)), 1);
+	c ^= 0x20;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)((double)size * where)), 1);
+	close(fd);
+}
+
+/* Every pack object of the remote into paths[] (suffix .arcp or .idx). */
+static int remote_files(const char *r, const char *suffix, char (*paths)[4096], int max)
+{
+	DIR *d = opendir(th_path(r, "packs"));
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && n < max) {
+		size_t l = strlen(de->d_name), sl = strlen(suffix);
+		if (l > sl && !strcmp(de->d_name + l - sl, suffix))
+			snprintf(paths[n++], 4096, "%s/packs/%s", r, de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+static void a_flipped_record_fails_the_remote_restore(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096], tmpdir[4096], out[4096], why[512], packs[8][4096];
+	arca_store_stats s0 = ARCA_STORE_STATS_INIT, s1 = ARCA_STORE_STATS_INIT;
+	arca_store *b;
+	int refs0 = 0, refs1 = 0, n;
+
+	make_remote_content(f, r, img, sizeof(img));
+	n = remote_files(r, ".arcp", packs, 8);
+	assert_true(n >= 1);
+	/* in the payloads: most of every pack is the big file and the image */
+	for (int i = 0; i < n; i++)
+		flip_byte(packs[i], 0.6);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	th_snapshot(b, f->src, "mine", NULL, NULL); /* the same chunks, held locally */
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs0), 0);
+	for (unsigned jobs = 1; jobs <= 4; jobs += 3) {
+		snprintf(out, sizeof(out), "%s/out-tree%u", f->tmp, jobs);
+		assert_int_equal(remote_restore_jobs(b, r, "web", out, tmpdir, jobs, NULL),
+			ARCA_ECORRUPT);
+		assert_non_null(strstr(arca_error_last(), "pack "));
+		assert_int_not_equal(th_tree_equal(f->src, out, why, sizeof(why)), 0);
+		snprintf(out, sizeof(out), "%s/out-disk%u", f->tmp, jobs);
+		assert_int_equal(remote_restore_jobs(b, r, "disk", out, tmpdir, jobs, NULL),
+			ARCA_ECORRUPT);
+		assert_int_not_equal(th_file_equal(img, out), 0);
+		assert_int_equal(count_files(tmpdir, "", ""), 0);
+	}
+	assert_int_equal(arca_store_stats_get(&s1, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs1), 0);
+	assert_int_equal(refs0, refs1);
+	assert_int_equal(s1.artifacts, s0.artifacts);
+	assert_int_equal(s1.chunks, s0.chunks);
+	assert_int_equal(s1.stored_bytes, s0.stored_bytes);
+	arca_store_free(b);
+}
+
+static void a_truncated_pack_fails_the_remote_restore(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096], tmpdir[4096], out[4096], packs[8][4096];
+	int n;
+
+	make_remote_content(f, r, img, sizeof(img));
+	n = remote_files(r, ".arcp", packs, 8);
+	assert_true(n >= 1);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(truncate(packs[i], th_file_size(packs[i]) * 3 / 4), 0);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	arca_sync__restore_piece = 65536;
+	for (unsigned jobs = 1; jobs <= 4; jobs += 3) {
+		snprintf(out, sizeof(out), "%s/out%u", f->tmp, jobs);
+		assert_int_equal(remote_restore_jobs(NULL, r, "web", out, tmpdir, jobs, NULL),
+			ARCA_ECORRUPT);
+		/* the GET's failure, not its echo in the restore (which began:
+		 * the manifest came whole) */
+		assert_null(strstr(arca_error_last(), "the download failed"));
+		assert_int_equal(access(out, F_OK), 0);
+		assert_int_equal(count_files(tmpdir, "", ""), 0);
+	}
+	arca_sync__restore_piece = 4u << 20;
+}
+
+static void a_chunk_in_no_index_fails_the_remote_restore(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char img[4096], tmpdir[4096], out[4096], idx[8][4096];
+	uint8_t gone[32];
+	int n;
+
+	make_remote_content(f, r, img, sizeof(img));
+	n = remote_files(r, ".idx", idx, 8);
+	assert_true(n >= 1);
+	/* "small" is one chunk of the tree, not of the image */
+	{
+		uint8_t *bytes;
+		size_t len;
+		read_whole(th_path(f->src, "small"), &bytes, &len);
+		assert_int_equal(arca_sha256_digest(gone, bytes, len), 0);
+		free(bytes);
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *bytes;
+		size_t len;
+		arca_pidx x;
+		arca_buf enc = ARCA_BUF_INIT(SIZE_MAX);
+		uint32_t at;
+		read_whole(idx[i], &bytes, &len);
+		assert_int_equal(arca_pidx_decode(&x, bytes, len), 0);
+		free(bytes);
+		if (arca_pidx_find(&x, gone)) {
+			at = (uint32_t)(arca_pidx_find(&x, gone) - x.e);
+			memmove(&x.e[at], &x.e[at + 1], (x.n - at - 1) * sizeof(*x.e));
+			x.n--;
+			assert_true(x.n > 0);
+			assert_int_equal(arca_pidx_encode(&enc, x.pack_sha, x.pack_size, x.e, x.n), 0);
+			th_write_file(idx[i], enc.ptr, enc.len);
+		}
+		arca_buf_release(&enc);
+		arca_pidx_clear(&x);
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmpd", f->tmp);
+	assert_int_equal(mkdir(tmpdir, 0700), 0);
+	snprintf(out, sizeof(out), "%s/out", f->tmp);
+	assert_int_equal(remote_restore_jobs(NULL, r, "web", out, tmpdir, 4, NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "is in none of its packs"));
+	assert_int_equal(remote_restore_jobs(NULL, r, "disk", out, tmpdir, 4, NULL), 0);
+	assert_int_equal(th_file_equal(img, out), 0);
+	assert_int_equal(count_files(tmpdir, "", ""), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +975,14 @@ int main(void)
 			th_teardown),
 		cmocka_unit_test_setup_teardown(remote_refs_are_listed, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_remote_restore_adds_nothing_to_the_store, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(a_remote_restore_equals_a_local_restore, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(a_flipped_record_fails_the_remote_restore, th_setup,
+			th_teardown),
+		cmocka_unit_test_setup_teardown(a_chunk_in_no_index_fails_the_remote_restore,
+			th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_truncated_pack_fails_the_remote_restore, th_setup,
 			th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

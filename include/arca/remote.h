@@ -119,11 +119,14 @@ ARCA_API int arca_remote_ref_foreach(arca_store *s, const char *remote,
 /**
  * Restores `ref` of `remote` (a name store `s` knows, or a URL; `s` may be
  * NULL for a URL) to `dest` as arca_restore would, adding nothing to `s`:
- * the chunks are
- * fetched (as arca_pull) into a throw-away store in so->tmp_dir (NULL:
- * /tmp), which is removed afterwards, so that directory needs room for
- * the artifact's compressed chunks. `stats` and `pulled` (either may be
- * NULL) receive the restore's and the fetch's counters.
+ * the records of the artifact's chunks are downloaded (so->jobs GETs at
+ * once) into unlinked temporary files in so->tmp_dir (NULL: /tmp), which
+ * needs room for them (compressed), and the restore reads, checks and
+ * writes them as they arrive; the manifest is checked against the
+ * artifact id before `dest` is touched. A damaged or missing object fails
+ * it (ARCA_ECORRUPT) and leaves `dest` as any failed restore does.
+ * `stats` and `pulled` (either may be NULL) receive the restore's and the
+ * download's counters.
  */
 ARCA_API int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 		const char *ref, const char *dest, const arca_restore_options *ro,

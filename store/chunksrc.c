@@ -1,0 +1,63 @@
+/* The default chunk source: the store's own chunk store. */
+#include "store/chunksrc.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+
+typedef struct {
+	arca_chunk_reader rd;
+	MDB_txn *txn;
+} cas_state;
+
+static int cas_state_new(void *ctx, void **out)
+{
+	arca_store *s = ctx;
+	cas_state *st = calloc(1, sizeof(*st));
+	int rc;
+	if (!st)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_chunk_reader_init(&st->rd)) != 0) {
+		free(st);
+		return rc;
+	}
+	if ((rc = arca_cas_txn_read(s->cas, &st->txn)) != 0) {
+		arca_chunk_reader_release(&st->rd);
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+static int cas_get(void *ctx, void *state, const uint8_t id[32], const uint8_t **raw,
+		uint32_t *len)
+{
+	arca_store *s = ctx;
+	cas_state *st = state;
+	return arca_cas_get(s->cas, st->txn, id, &st->rd, raw, len);
+}
+
+static int cas_mac(void *ctx, void *state, const uint8_t id[32], uint8_t tag[16])
+{
+	arca_store *s = ctx;
+	cas_state *st = state;
+	return arca_cas_mac_get(s->cas, st->txn, id, tag);
+}
+
+static void cas_state_free(void *ctx, void *state)
+{
+	cas_state *st = state;
+	(void)ctx;
+	if (!st)
+		return;
+	if (st->txn)
+		mdb_txn_abort(st->txn);
+	arca_chunk_reader_release(&st->rd);
+	free(st);
+}
+
+arca_chunk_source arca_store__cas_source(arca_store *s)
+{
+	arca_chunk_source src = { s, cas_state_new, cas_get, cas_mac, cas_state_free };
+	return src;
+}
