@@ -94,10 +94,13 @@ done:
 	return rc;
 }
 
+uint32_t arca_fetch__max_entries = ARCA_FETCH_MAX_ENTRIES;
+
 int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x,
 		arca_fetch_counts *n)
 {
 	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), b = ARCA_BUF_INIT(PIDX_MAX);
+	uint64_t entries = 0;
 	int rc = 0;
 	for (uint32_t i = 0; i < a->npacks && !rc; i++) {
 		b.len = 0;
@@ -119,6 +122,10 @@ int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x,
 		if (memcmp(x[i].pack_sha, a->packs[i], 32) != 0)
 			rc = arca_err_set(ARCA_ECORRUPT, "%s/%s: the index names another pack",
 				t->url, arca_buf_cstr(&key));
+		else if ((entries += x[i].n) > arca_fetch__max_entries)
+			rc = arca_err_set(ARCA_ECORRUPT, "%s/%s: the artifact's pack indexes list "
+				"more than %u chunks in all; refused", t->url, arca_buf_cstr(&key),
+				arca_fetch__max_entries);
 	}
 	arca_buf_release(&key);
 	arca_buf_release(&b);

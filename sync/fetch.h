@@ -41,6 +41,13 @@ int arca_fetch__resolve(arca_transport *t, const char *ref, arca_fetch_ref *r,
 int arca_fetch__artifact(arca_transport *t, const arca_id *id, arca_buf *obj, arca_arto *a,
 		arca_artifact_rec *rec, arca_fetch_counts *n);
 
+/** Entries that the indexes of one artifact's packs may list in all (48
+ *  bytes each in memory): past it the artifact is refused, so a hostile
+ *  remote cannot make a reader hold 65536 indexes of 4 Mi entries. A
+ *  variable so that tests can lower it. */
+#define ARCA_FETCH_MAX_ENTRIES (8u << 20)
+extern uint32_t arca_fetch__max_entries;
+
 /** GETs and checks the index of every pack `a` lists into x[0..npacks). */
 int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x,
 		arca_fetch_counts *n);

@@ -6,6 +6,7 @@
 #include "cas/hash.h"
 #include "store/record.h"
 #include "sync/layout.h"
+#include "sync/fetch.h"
 #include "sync/sync.h"
 #include "util/buf.h"
 #include "util/progress.h"
@@ -963,6 +964,42 @@ static void a_push_over_a_stale_hint_lands_after_the_newest_entry(void **state)
 	t->free(t);
 }
 
+/* A remote artifact whose pack indexes list more entries in all than a
+ * reader holds (the cap lowered here) is refused by pull and restore
+ * --from, with the store unchanged; at the cap it is taken. */
+static void pack_indexes_past_the_entry_cap_are_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	arca_store *b;
+	char *before, *after;
+	uint64_t chunks;
+
+	make_tree(f->src, 31, 200000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_push(&res, f->s, r, &ref, 1, &o), 0);
+	chunks = res.chunks;
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	arca_fetch__max_entries = (uint32_t)chunks - 1;
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "chunks in all; refused"));
+	assert_int_equal(arca_remote_restore(NULL, b, r, ref, th_path(f->tmp, "out"), NULL, NULL,
+		NULL), ARCA_ECORRUPT);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	arca_fetch__max_entries = (uint32_t)chunks;
+	assert_int_equal(pull_forced(b, r, "web"), 0);
+	arca_fetch__max_entries = ARCA_FETCH_MAX_ENTRIES;
+	verify_clean(b);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
 /* ---- the dir remote stays inside its directory ---- */
 
 static void a_symlinked_packs_dir_is_not_followed(void **state)
@@ -1561,6 +1598,7 @@ int main(void)
 		T(an_artifact_object_missing_a_pack_is_refused),
 		T(ref_seq_gaps_and_wild_hints_are_handled),
 		T(a_push_over_a_stale_hint_lands_after_the_newest_entry),
+		T(pack_indexes_past_the_entry_cap_are_refused),
 		T(a_symlinked_packs_dir_is_not_followed),
 		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
