@@ -28,6 +28,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* DEST exists and the force option is not given. */
+static int taken(const char *dest, int kind)
+{
+	return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option %s)", dest,
+		kind == ARCA_KIND_IMAGE ? "overwrites it" : "allows an empty directory");
+}
+
+int arca_store__restore_precheck(int kind, const char *dest, const arca_restore_options *o)
+{
+	struct stat st;
+	if (!(o && o->force) && lstat(dest, &st) == 0)
+		return taken(dest, kind);
+	return 0;
+}
+
 /* ---- images ---- */
 
 /* --force onto a file with other names writes a new file renamed over it
@@ -45,7 +60,7 @@ static int restore_image(fill_pool *p, arca_mf_reader *r, const char *dest, int 
 		return rc;
 	if (lstat(dest, &st) == 0) {
 		if (!force)
-			return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option overwrites it)", dest);
+			return taken(dest, ARCA_KIND_IMAGE);
 		if (S_ISBLK(st.st_mode))
 			blk = 1;
 		else if (!S_ISREG(st.st_mode))
@@ -151,7 +166,7 @@ static int restore_tree(fill_pool *p, arca_mf_reader *r, const char *dest, int f
 		if (errno != EEXIST)
 			return arca_err_sys("create %s", dest);
 		if (!force)
-			return arca_err_set(ARCA_EEXISTS, "%s already exists (the force option allows an empty directory)", dest);
+			return taken(dest, ARCA_KIND_TREE);
 	}
 	if ((rc = arca_frames_init(&fs, sizeof(dframe), ARCA_FRAMES_MAX)) != 0)
 		return rc;

@@ -17,4 +17,9 @@ int arca_store__restore_src(arca_store *s, const arca_artifact_rec *rec,
 		const arca_chunk_source *src, const char *dest, const arca_restore_options *o,
 		arca_op_stats *stats);
 
+/** What the restore of an artifact of `kind` to `dest` would refuse at
+ *  once (DEST exists, no force option), for callers with work to do
+ *  before it (a remote's downloads). */
+int arca_store__restore_precheck(int kind, const char *dest, const arca_restore_options *o);
+
 #endif

@@ -325,6 +325,10 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 	    (rc = arca_fetch__artifact(c.t, &fr.id, &obj, &a, &rec, &c.n)) != 0)
 		goto done;
 	have_rec = 1;
+	if ((rc = arca_store__restore_precheck(rec.a.kind, dest, ro)) != 0) {
+		arca_err_wrap(rc, "restore to %s", dest);
+		goto done;
+	}
 	c.art = &fr.id;
 	if (a.npacks && !(x = calloc(a.npacks, sizeof(*x)))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");

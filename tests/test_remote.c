@@ -708,6 +708,13 @@ static void a_remote_restore_adds_nothing_to_the_store(void **state)
 	assert_int_equal(arca_remote_restore(NULL, b, "origin", "nope", out, NULL, &so, NULL),
 		ARCA_ENOTFOUND);
 	assert_int_equal(count_files(tmpdir, "", ""), 0);
+	/* an existing DEST is refused before any data is fetched */
+	pulled = (arca_sync_result)ARCA_SYNC_RESULT_INIT;
+	snprintf(out, sizeof(out), "%s/out", f->tmp);
+	assert_int_equal(arca_remote_restore(NULL, b, "origin", "web", out, NULL, &so, &pulled),
+		ARCA_EEXISTS);
+	assert_non_null(strstr(arca_error_last(), "already exists"));
+	assert_true(pulled.bytes > 0 && pulled.bytes < 4096); /* the ref and the artifact object only */
 	arca_store_free(b);
 }
 
