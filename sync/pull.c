@@ -214,6 +214,12 @@ static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids
 		return 0;
 	if ((rc = arca_fetch__plan(&p->need, x, npacks, &runs, &nruns, &missing, ids, n)) != 0)
 		return rc;
+	if (!missing) {
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < nruns; i++)
+			bytes += runs[i].len;
+		arca_progress__totals(&p->ps, p->chunks + n, p->n.bytes + bytes);
+	}
 	if (missing)
 		rc = arca_fetch__missing(art, missing);
 	else if (p->o.jobs > 1 && nruns > 1)

@@ -160,6 +160,7 @@ static void push_then_pull_restores_identical_tree_and_image(void **state)
 typedef struct {
 	int calls, ends;
 	uint64_t first_items_total, first_bytes_total, end_items, end_bytes;
+	uint64_t items_total, bytes_total; /* the largest before the end */
 	int over;                 /* a done counter past its known total */
 } prog_log;
 
@@ -173,6 +174,10 @@ static int log_progress(const arca_progress *p, void *payload)
 	if ((p->items_total && p->items_done > p->items_total) ||
 	    (p->bytes_total && p->bytes_done > p->bytes_total))
 		l->over = 1;
+	if (!p->phase_end && p->items_total > l->items_total)
+		l->items_total = p->items_total;
+	if (!p->phase_end && p->bytes_total > l->bytes_total)
+		l->bytes_total = p->bytes_total;
 	if (p->phase_end) {
 		l->ends++;
 		l->end_items = p->items_done;
@@ -207,6 +212,36 @@ static void a_push_reports_its_totals_up_front(void **state)
 	assert_true(l.first_bytes_total > 0);
 	assert_true(l.first_bytes_total >= l.end_bytes * 95 / 100 &&
 		l.first_bytes_total <= l.end_bytes * 105 / 100);
+}
+
+/* A pull learns its totals once it has the indexes: reported before the
+ * downloads end, never passed by the done counters. */
+static void a_pull_reports_totals_once_it_knows_them(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *ref = "web";
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	prog_log l = { 0 };
+	arca_store *b;
+
+	make_tree(f->src, 13, 5u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	arca_sync__pack_target = 1u << 20;
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+	b = th_store_open(th_path(f->tmp, "b"));
+	arca_progress__interval_ns = 0;
+	o.progress_cb = log_progress;
+	o.progress_payload = &l;
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), 0);
+	arca_progress__interval_ns = 100 * 1000000;
+	assert_int_equal(l.ends, 1);
+	assert_false(l.over);
+	assert_int_equal(l.items_total, res.chunks);
+	assert_true(l.bytes_total >= res.bytes * 9 / 10 && l.bytes_total <= res.bytes);
+	arca_store_free(b);
 }
 
 static void a_second_push_sends_no_pack(void **state)
@@ -967,6 +1002,8 @@ int main(void)
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_second_push_sends_no_pack, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_push_reports_its_totals_up_front, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_pull_reports_totals_once_it_knows_them, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(a_pull_fetches_only_the_records_the_store_lacks,
 			th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(a_pack_gone_from_the_remote_is_sent_again, th_setup,

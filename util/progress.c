@@ -71,6 +71,14 @@ int arca_progress__begin(arca_progress_state *ps, arca_progress_phase_t phase,
 	return call(ps);
 }
 
+void arca_progress__totals(arca_progress_state *ps, uint64_t items_total, uint64_t bytes_total)
+{
+	if (items_total > ps->p.items_total)
+		ps->p.items_total = items_total;
+	if (bytes_total > ps->p.bytes_total)
+		ps->p.bytes_total = bytes_total;
+}
+
 int arca_progress__set(arca_progress_state *ps, uint64_t items_done, uint64_t bytes_done)
 {
 	if (!ps->cb)

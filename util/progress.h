@@ -23,6 +23,9 @@ void arca_progress__init(arca_progress_state *ps, arca_progress_cb cb, void *pay
  *  ARCA_EUSER when it cancels (or cancelled before). */
 int arca_progress__begin(arca_progress_state *ps, arca_progress_phase_t phase,
 		uint64_t items_total, uint64_t bytes_total);
+/** Raises the totals of the phase (work found as it goes: a fetch that
+ *  learns what it must get); a total is never lowered. */
+void arca_progress__totals(arca_progress_state *ps, uint64_t items_total, uint64_t bytes_total);
 /** Sets the done counters (kept monotonic, and within a known total)
  *  and calls the callback when the interval has passed. */
 int arca_progress__set(arca_progress_state *ps, uint64_t items_done, uint64_t bytes_done);
