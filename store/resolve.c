@@ -129,7 +129,7 @@ int arca_store__resolve(arca_id *out, arca_store *s, MDB_txn *txn, const char *r
 
 	if (n == 0)
 		return arca_err_set(ARCA_EINVAL, "empty reference");
-	if (n > 4 && memcmp(ref, "art_", 4) == 0) {
+	if (n > 4 && strncmp(ref, "art_", 4) == 0) {
 		hex = ref + 4;
 		explicit_id = 1;
 	}
