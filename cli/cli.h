@@ -30,7 +30,8 @@ enum {
 	EXIT_AUTH = 10,
 	EXIT_CONFLICT = 11,
 	EXIT_LOCKED = 12,
-	EXIT_INTERRUPTED = 13  /* SIGINT/SIGTERM cancelled the operation */
+	EXIT_INTERRUPTED = 13, /* SIGINT/SIGTERM cancelled the operation */
+	EXIT_NOTSUP = 14       /* the env's backend cannot do it */
 };
 
 /* Prints "arca <cmd>: <library error>" ("arca: ..." when cmd is NULL, for

@@ -71,7 +71,8 @@ static void usage(FILE *f)
 		"11 conflict (the hub branch moved or history diverged), 12 the store is\n"
 		"locked by another writer (see --wait), 13 interrupted (SIGINT or SIGTERM\n"
 		"during snapshot, restore, rollback, gc, verify, push, pull, export or\n"
-		"import: the operation was cancelled cleanly).\n");
+		"import: the operation was cancelled cleanly), 14 not supported by the\n"
+		"env's backend.\n");
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -104,6 +105,7 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_ECONFLICT: return EXIT_CONFLICT;
 	case ARCA_ELOCKED: return EXIT_LOCKED;
 	case ARCA_EUSER: return EXIT_INTERRUPTED;
+	case ARCA_ENOTSUP: return EXIT_NOTSUP;
 	default: return EXIT_FAIL;
 	}
 }

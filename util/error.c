@@ -33,6 +33,7 @@ const char *arca_error_name(int code)
 	case ARCA_EAUTH: return "EAUTH";
 	case ARCA_ECONFLICT: return "ECONFLICT";
 	case ARCA_EUSER: return "EUSER";
+	case ARCA_ENOTSUP: return "ENOTSUP";
 	default: return "ERROR";
 	}
 }

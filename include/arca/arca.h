@@ -70,8 +70,9 @@ typedef enum {
 	ARCA_EREFERENCED = -13, /**< artifact is still pointed to by a ref */
 	ARCA_EAUTH = -14,       /**< credentials missing or rejected */
 	ARCA_ECONFLICT = -15,   /**< the remote moved, or history diverged */
-	ARCA_EUSER = -16        /**< cancelled: a progress callback returned
+	ARCA_EUSER = -16,       /**< cancelled: a progress callback returned
 	                             non-zero */
+	ARCA_ENOTSUP = -17      /**< an env's backend lacks the capability */
 } arca_error_t;
 
 /**

@@ -1,0 +1,196 @@
+/*
+ * arca environments: an artifact restored into a new environment through
+ * a backend, snapshotted into new artifacts and reset in place.
+ *
+ * An env is a record in the store (LMDB, journaled in the packs like every
+ * other state, so `repair` rebuilds it): its name, backend, the artifact it
+ * was created from, the artifact it is now at, its state, when it was
+ * created, its labels and its backend's settings. Its files live in the
+ * store's env area (STORE/envs/NAME), which the env layer creates and
+ * removes; a backend keeps everything of its own in there.
+ *
+ * Backends follow the shape of a common execution-environment interface,
+ * in the manner of libgit2's git_odb_backend: a versioned vtable of
+ * create, destroy, pause, resume, exec, state, snapshot and rollback, and
+ * a capability mask. A call the backend cannot do fails with
+ * ARCA_ENOTSUP, never with a generic error.
+ *
+ * State changes are committed before and after each step: `create`
+ * commits a `creating` record first, so a crash leaves `creating` (shown
+ * as failed by the next reader, who may `rm` it) and never an env without
+ * a record; a failed create ends `failed` with its files removed.
+ *
+ * Thread safety: the functions take the store's writer lock for their
+ * record changes; two calls on one env at once are serialised by it only
+ * for the record, so callers should not exec into an env they reset.
+ */
+#ifndef ARCA_ENV_H
+#define ARCA_ENV_H
+
+#include "arca/arca.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** States of an env, as kept in its record. */
+typedef enum {
+	ARCA_ENV_CREATING = 1,
+	ARCA_ENV_ACTIVE = 2,
+	ARCA_ENV_PAUSED = 3,
+	ARCA_ENV_DESTROYED = 4,   /**< rm was interrupted: files may remain */
+	ARCA_ENV_FAILED = 5
+} arca_env_state_t;
+
+/** Static name of a state: "creating", "active", ... */
+ARCA_API const char *arca_env_state_name(arca_env_state_t state);
+
+/** Capability bits of a backend. */
+enum {
+	ARCA_ENV_CAP_SNAPSHOT = 1,  /**< snapshot into a new artifact */
+	ARCA_ENV_CAP_ROLLBACK = 2,  /**< reset in place to an artifact */
+	ARCA_ENV_CAP_PAUSE = 4,     /**< pause and resume */
+	ARCA_ENV_CAP_STREAM = 8     /**< exec output streams as it comes */
+};
+
+/** One env, as arca_env_lookup and arca_env_foreach give it. */
+typedef struct {
+	unsigned version;
+	char *name;
+	char *backend;
+	arca_env_state_t state;
+	arca_id source;           /**< the artifact it was created from */
+	arca_id current;          /**< the artifact it is at (after reset/snapshot) */
+	arca_kind_t kind;
+	int64_t created_ns;
+	arca_label *labels;
+	size_t nlabels;
+	char *dir;                /**< its directory in the store's env area */
+	char *error;              /**< failed: why; else NULL */
+	char **settings;          /**< the backend's "key=value" settings */
+	size_t nsettings;
+	unsigned capabilities;    /**< ARCA_ENV_CAP_* of its backend */
+} arca_env_info;
+
+#define ARCA_ENV_INFO_VERSION 1
+ARCA_API void arca_env_info_free(arca_env_info *info);
+
+/* ---- backends ---- */
+
+typedef struct arca_env_backend arca_env_backend;
+
+/** What a backend is given about the env it works on. */
+typedef struct {
+	unsigned version;
+	arca_store *store;        /**< to restore, snapshot and roll back artifacts */
+	const char *name;
+	const char *dir;          /**< the env's own directory; exists */
+	arca_kind_t kind;
+	const arca_id *artifact;  /**< current (create: the source) */
+	const char *const *settings; /**< "key=value", NULL-terminated */
+	/** For a failure's message: the backend may fill it (NUL-ended). */
+	char *detail;
+	size_t detail_cap;
+} arca_env_ctx;
+
+#define ARCA_ENV_CTX_VERSION 1
+
+/** Options of an exec. */
+typedef struct {
+	unsigned version;
+	const char *const *argv;  /**< NULL-terminated, argv[0] found on PATH */
+	const char *const *envp;  /**< "K=V" added to the command's environment; may be NULL */
+	const char *cwd;          /**< inside the env; NULL: its root */
+	unsigned timeout_s;       /**< 0: none; on expiry the command is killed, status 124 */
+	int stdin_fd;             /**< -1: /dev/null */
+	int stdout_fd, stderr_fd; /**< where its output goes, as it comes */
+} arca_env_exec_options;
+
+#define ARCA_ENV_EXEC_OPTIONS_VERSION 1
+#define ARCA_ENV_EXEC_OPTIONS_INIT \
+	{ ARCA_ENV_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, 0, -1, 1, 2 }
+
+/**
+ * A backend. Every operation but capabilities may be NULL when the
+ * capability mask says it is not supported (the env layer then fails the
+ * call with ARCA_ENOTSUP). Operations return 0 or an arca error code and
+ * set the error message; they never print or exit.
+ */
+struct arca_env_backend {
+	unsigned version;         /**< ARCA_ENV_BACKEND_VERSION */
+	const char *name;         /**< "dir", "smolvm", "qemu" */
+	/** ARCA_ENV_CAP_* for an env with these settings. */
+	unsigned (*capabilities)(arca_env_backend *b, const arca_env_ctx *e);
+	/** Checks settings before anything is made (unknown keys, bad values). */
+	int (*check)(arca_env_backend *b, const arca_env_ctx *e);
+	/** Makes the env from e->artifact (restores it, boots it ...). */
+	int (*create)(arca_env_backend *b, arca_env_ctx *e);
+	/** Stops whatever runs and removes what create made outside e->dir. */
+	int (*destroy)(arca_env_backend *b, arca_env_ctx *e);
+	int (*pause)(arca_env_backend *b, arca_env_ctx *e);
+	int (*resume)(arca_env_backend *b, arca_env_ctx *e);
+	/** Runs a command; *status: its exit status (128 + signal when
+	 *  killed, 124 on timeout). */
+	int (*exec)(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_options *o,
+		int *status);
+	/** The live state (a VM that died is FAILED). */
+	int (*state)(arca_env_backend *b, arca_env_ctx *e, arca_env_state_t *out);
+	/** A new artifact of what the env holds now, parent e->artifact. */
+	int (*snapshot)(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot_options *o,
+		arca_id *out);
+	/** Puts the env back to artifact `to` in place. */
+	int (*rollback)(arca_env_backend *b, arca_env_ctx *e, const arca_id *to);
+	/** What changed since e->artifact, as arca_diff reports it. */
+	int (*diff)(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_entry,
+		arca_diff_range_cb on_range, void *payload, arca_diff_stats *stats);
+	void (*free)(arca_env_backend *b);
+};
+
+#define ARCA_ENV_BACKEND_VERSION 1
+
+/** The built-in backends by name ("dir", "smolvm"); ARCA_ENOTFOUND else. */
+ARCA_API int arca_env_backend_builtin(arca_env_backend **out, const char *name);
+
+/* ---- envs ---- */
+
+typedef struct {
+	unsigned version;
+	const char *backend;      /**< NULL: "dir" */
+	const char *name;         /**< NULL: derived from the artifact's name */
+	const arca_label *labels;
+	size_t nlabels;
+	const char *const *settings; /**< "key=value" for the backend, NULL-terminated */
+	arca_env_backend *custom; /**< instead of a built-in backend (not kept) */
+} arca_env_create_options;
+
+#define ARCA_ENV_CREATE_OPTIONS_VERSION 1
+#define ARCA_ENV_CREATE_OPTIONS_INIT { ARCA_ENV_CREATE_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL }
+
+/** Creates an env from artifact `ref`; *name_out (may be NULL) gets its
+ *  name (free()). */
+ARCA_API int arca_env_create(arca_store *store, const char *ref,
+		const arca_env_create_options *opts, char **name_out);
+ARCA_API int arca_env_lookup(arca_env_info **out, arca_store *store, const char *name);
+typedef int (*arca_env_cb)(const arca_env_info *info, void *payload);
+/** In name order; non-zero from cb stops and is returned. */
+ARCA_API int arca_env_foreach(arca_store *store, arca_env_cb cb, void *payload);
+ARCA_API int arca_env_exec(arca_store *store, const char *name,
+		const arca_env_exec_options *opts, int *status);
+/** A new artifact of the env (name/tag from `o`, parent its current
+ *  artifact); the env is then at it. */
+ARCA_API int arca_env_snapshot(arca_store *store, const char *name,
+		const arca_snapshot_options *o, arca_id *out);
+/** Back to `ref` in place (NULL: the artifact it was created from). */
+ARCA_API int arca_env_reset(arca_store *store, const char *name, const char *ref);
+ARCA_API int arca_env_diff(arca_store *store, const char *name, arca_diff_entry_cb on_entry,
+		arca_diff_range_cb on_range, void *payload, arca_diff_stats *stats);
+ARCA_API int arca_env_pause(arca_store *store, const char *name);
+ARCA_API int arca_env_resume(arca_store *store, const char *name);
+/** Destroys the env and removes its files and record. */
+ARCA_API int arca_env_remove(arca_store *store, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
