@@ -112,6 +112,18 @@ int cli_interrupted(void);
  * EXIT_INTERRUPTED. */
 int cli_fail_interrupted(cli_progress *cp, const char *what);
 
+/* The output of a diff (cli/cmd_diff.c), shared by diff and env diff:
+ * lines or one JSON object; begin, the two callbacks, then end, which
+ * prints the summary (or the error) and returns the exit status. */
+typedef struct {
+	int json;
+	json_w j;
+} cli_diff_out;
+void cli_diff_begin(cli_diff_out *o);
+int cli_diff_on_entry(const arca_diff_entry *e, void *payload);
+int cli_diff_on_range(uint64_t off, uint64_t len, void *payload);
+int cli_diff_end(cli_diff_out *o, const char *cmd, int rc, const arca_diff_stats *st);
+
 int cmd_snapshot(cli_ctx *ctx, int argc, char **argv);
 int cmd_restore(cli_ctx *ctx, int argc, char **argv);
 int cmd_ls(cli_ctx *ctx, int argc, char **argv);

@@ -19,11 +19,6 @@ static void help(FILE *f)
 		"not read.\n");
 }
 
-typedef struct {
-	int json;
-	json_w j;
-} out_state;
-
 static void changes_str(char *buf, size_t n, unsigned c)
 {
 	static const struct { unsigned bit; const char *name; } names[] = {
@@ -37,9 +32,9 @@ static void changes_str(char *buf, size_t n, unsigned c)
 			snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", names[i].name);
 }
 
-static int on_entry(const arca_diff_entry *e, void *payload)
+int cli_diff_on_entry(const arca_diff_entry *e, void *payload)
 {
-	out_state *o = payload;
+	cli_diff_out *o = payload;
 	const char *path = e->path[0] ? e->path : ".";
 	char ch[64];
 	changes_str(ch, sizeof(ch), e->changes);
@@ -82,9 +77,9 @@ static int on_entry(const arca_diff_entry *e, void *payload)
 	return 0;
 }
 
-static int on_range(uint64_t off, uint64_t len, void *payload)
+int cli_diff_on_range(uint64_t off, uint64_t len, void *payload)
 {
-	out_state *o = payload;
+	cli_diff_out *o = payload;
 	if (o->json) {
 		json_obj_begin(&o->j, NULL);
 		json_u64(&o->j, "offset", off);
@@ -108,7 +103,7 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 	};
 	arca_store *store = NULL;
 	arca_diff_stats st = ARCA_DIFF_STATS_INIT;
-	out_state o;
+	cli_diff_out o;
 	const char *ref_b = NULL, *path = NULL;
 	int force_path = 0, c, rc, status, n;
 	arca_id id;
@@ -138,36 +133,48 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 		else
 			ref_b = arg;
 	}
-	if (o.json) {
-		json_init(&o.j, stdout);
-		json_obj_begin(&o.j, NULL);
-		json_arr_begin(&o.j, "changes");
-	}
-	rc = arca_diff(store, argv[optind], ref_b, path, on_entry, on_range, &o, &st);
-	if (o.json) {
-		json_arr_end(&o.j);
-		if (!rc) {
-			json_u64(&o.j, "added", st.added);
-			json_u64(&o.j, "deleted", st.deleted);
-			json_u64(&o.j, "modified", st.modified);
-			json_u64(&o.j, "ranges", st.ranges);
-			json_u64(&o.j, "changed_bytes", st.changed_bytes);
-			json_u64(&o.j, "bytes_read", st.bytes_read);
-		}
-		json_obj_end(&o.j);
-	}
-	if (rc) {
-		status = cli_fail("diff", rc);
-	} else if (!o.json) {
-		if (st.ranges || st.size_a || st.size_b)
-			fprintf(stderr, "diff: %llu ranges, %llu bytes changed (sizes %llu -> %llu)\n",
-				(unsigned long long)st.ranges, (unsigned long long)st.changed_bytes,
-				(unsigned long long)st.size_a, (unsigned long long)st.size_b);
-		else
-			fprintf(stderr, "diff: %llu added, %llu deleted, %llu modified\n",
-				(unsigned long long)st.added, (unsigned long long)st.deleted,
-				(unsigned long long)st.modified);
-	}
+	cli_diff_begin(&o);
+	rc = arca_diff(store, argv[optind], ref_b, path, cli_diff_on_entry, cli_diff_on_range, &o,
+		&st);
+	status = cli_diff_end(&o, "diff", rc, &st);
 	arca_store_free(store);
 	return status;
+}
+
+void cli_diff_begin(cli_diff_out *o)
+{
+	if (o->json) {
+		json_init(&o->j, stdout);
+		json_obj_begin(&o->j, NULL);
+		json_arr_begin(&o->j, "changes");
+	}
+}
+
+int cli_diff_end(cli_diff_out *o, const char *cmd, int rc, const arca_diff_stats *st)
+{
+	if (o->json) {
+		json_arr_end(&o->j);
+		if (!rc) {
+			json_u64(&o->j, "added", st->added);
+			json_u64(&o->j, "deleted", st->deleted);
+			json_u64(&o->j, "modified", st->modified);
+			json_u64(&o->j, "ranges", st->ranges);
+			json_u64(&o->j, "changed_bytes", st->changed_bytes);
+			json_u64(&o->j, "bytes_read", st->bytes_read);
+		}
+		json_obj_end(&o->j);
+	}
+	if (rc)
+		return cli_fail(cmd, rc);
+	if (o->json)
+		return 0;
+	if (st->ranges || st->size_a || st->size_b)
+		fprintf(stderr, "%s: %llu ranges, %llu bytes changed (sizes %llu -> %llu)\n", cmd,
+			(unsigned long long)st->ranges, (unsigned long long)st->changed_bytes,
+			(unsigned long long)st->size_a, (unsigned long long)st->size_b);
+	else
+		fprintf(stderr, "%s: %llu added, %llu deleted, %llu modified\n", cmd,
+			(unsigned long long)st->added, (unsigned long long)st->deleted,
+			(unsigned long long)st->modified);
+	return 0;
 }
