@@ -10,8 +10,20 @@
 #include "store/store.h"
 #include "util/error.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+
+int arca_store__env_path(char **out, arca_store *s, const char *name)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	int rc = name ? arca_buf_setf(&p, "%s/" ARCA_STORE_ENVS_DIR "/%s", s->dir, name) :
+		arca_buf_setf(&p, "%s/" ARCA_STORE_ENVS_DIR, s->dir);
+	if (!rc && !(*out = strdup(arca_buf_cstr(&p))))
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+	arca_buf_release(&p);
+	return rc;
+}
 
 static int check_name(const char *name)
 {

@@ -8,6 +8,12 @@
 #include "arca/env.h"
 #include "util/buf.h"
 
+/* The env area, STORE/envs: one directory per env, the env layer's. */
+#define ARCA_STORE_ENVS_DIR "envs"
+
+/** *out = STORE/envs/NAME, or STORE/envs when name is NULL (free()). */
+int arca_store__env_path(char **out, arca_store *s, const char *name);
+
 /* Caps of a record; the decoder refuses anything past them. */
 #define ARCA_ENV_REC_MAX (256u << 10)
 #define ARCA_ENV_BACKEND_MAX 64

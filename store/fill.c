@@ -1,6 +1,7 @@
 #include "store/fill.h"
 #include "store/walk.h"
 #include "store/manifest.h"
+#include "store/envs.h"
 #include "store/store.h"
 #include "cas/hash.h"
 #include "util/buf.h"
@@ -254,7 +255,7 @@ int arca_fill_start_src(fill_pool *p, arca_store *s, const arca_chunk_source *sr
 		}
 		if (s->dir) {
 			arca_buf envs = ARCA_BUF_INIT(PATH_MAX);
-			if (arca_buf_setf(&envs, "%s/envs", s->dir) == 0 &&
+			if (arca_buf_setf(&envs, "%s/" ARCA_STORE_ENVS_DIR, s->dir) == 0 &&
 			    lstat(arca_buf_cstr(&envs), &st) == 0 && S_ISDIR(st.st_mode)) {
 				p->have_envs = 1;
 				p->envs_dev = st.st_dev;
