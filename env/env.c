@@ -258,20 +258,22 @@ static int default_name(char **out, const char *art_name)
 	return rc;
 }
 
-/* The `creating` record, under the given name or a fresh default one. */
-static int create_record(env_op *op, const char *given, const char *art_name)
+/* The `creating` record, under its name or, when that default one is
+ * taken, a fresh default one. */
+static int create_record(env_op *op, int given, const char *art_name)
 {
-	int rc;
-	for (int tries = 0; tries < 8; tries++) {
+	int rc = arca_store__env_put(op->s, &op->info, 1);
+	for (int tries = 0; rc == ARCA_EEXISTS && !given && tries < 8; tries++) {
 		free(op->info.name);
 		op->info.name = NULL;
-		if (given && !(op->info.name = strdup(given)))
-			return arca_err_set(ARCA_ENOMEM, "out of memory");
-		if (!given && (rc = default_name(&op->info.name, art_name)) != 0)
+		if ((rc = default_name(&op->info.name, art_name)) != 0)
 			return rc;
 		rc = arca_store__env_put(op->s, &op->info, 1);
-		if (rc != ARCA_EEXISTS || given)
-			return rc;
+	}
+	if (!rc) {
+		free(op->info.dir);
+		op->info.dir = NULL;
+		rc = op_ctx(op);
 	}
 	return rc;
 }
@@ -319,13 +321,16 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 	}
 	if (o->name && (rc = arca_store__check_word("env name", o->name, ARCA_NAME_MAX, 0)) != 0)
 		goto done;
+	if (o->name ? !(op->info.name = strdup(o->name)) : 0) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (!o->name && (rc = default_name(&op->info.name, art->name)) != 0)
+		goto done;
 	/* the record's own checks (labels, settings) before anything is made */
 	{
 		arca_buf tmp = ARCA_BUF_INIT(ARCA_ENV_REC_MAX);
-		char *keep = op->info.name;
-		op->info.name = (char *)(o->name ? o->name : "env");
 		rc = arca_store__env_encode(&tmp, &op->info);
-		op->info.name = keep;
 		arca_buf_release(&tmp);
 		if (rc)
 			goto done;
@@ -334,12 +339,7 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 		goto done;
 	if (op->b->check && (rc = backend_fail(op, op->b->check(op->b, &op->ctx), "check")) != 0)
 		goto done;
-	if ((rc = create_record(op, o->name, art->name)) != 0)
-		goto done;
-	/* the name is known now */
-	free(op->info.dir);
-	op->info.dir = NULL;
-	if ((rc = op_ctx(op)) != 0)
+	if ((rc = create_record(op, o->name != NULL, art->name)) != 0)
 		goto done;
 	rc = make_dir(op);
 	if (!rc)
