@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "arca/env.h"
 #include "store/envs.h"
+#include "store/journal.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 
@@ -450,6 +451,34 @@ static void repair_rebuilds_env_records(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* A checkpoint supersedes the journal before it: it must carry the envs. */
+static void env_records_survive_a_checkpoint_and_repair(void **state)
+{
+	th_fixture *f = *state;
+	arca_env_create_options co = ARCA_ENV_CREATE_OPTIONS_INIT;
+	arca_repair_result rr = ARCA_REPAIR_RESULT_INIT;
+	arca_env_info *info = NULL;
+	arca_cas_writer *w;
+
+	th_write_file(th_path(f->src, "a"), "a", 1);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	co.name = "ck";
+	ok(arca_env_create(f->s, "t", &co, NULL));
+	assert_int_equal(arca_store__writer_begin(&w, f->s), 0);
+	assert_int_equal(arca_store__checkpoint(f->s, w), 0);
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(th_path(f->storedir, "index.lmdb")), 0);
+	unlink(th_path(f->storedir, "index.lmdb-lock"));
+	assert_int_equal(arca_repair(&rr, f->storedir), 0);
+	arca_repair_result_clear(&rr);
+	f->s = th_store_open(f->storedir);
+	ok(arca_env_lookup(&info, f->s, "ck"));
+	assert_int_equal(info->state, ARCA_ENV_ACTIVE);
+	arca_env_info_free(info);
+}
+
 /* The record codec: one encoding, and nothing else decodes. */
 static void record_codec_is_strict(void **state)
 {
@@ -541,6 +570,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(crashed_create_is_listed_and_removable, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(repair_rebuilds_env_records, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(env_records_survive_a_checkpoint_and_repair, th_setup,
+			th_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
