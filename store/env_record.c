@@ -32,6 +32,7 @@ static int pair_ok(const char *p, size_t n, size_t kmax, size_t vmax, int slash)
 	char key[256];
 	size_t kl;
 	if (!eq || (kl = (size_t)(eq - p)) == 0 || kl > kmax || kl >= sizeof(key) ||
+	    memchr(p, 0, kl) ||
 	    n - kl - 1 > vmax || !text_ok(eq + 1, n - kl - 1))
 		return 0;
 	memcpy(key, p, kl);
