@@ -2,8 +2,9 @@
  * The dir backend: a tree artifact becomes the directory ENV/root, an
  * image artifact the sparse file ENV/disk.img; snapshot, reset and diff
  * are arca_snapshot, arca_rollback and arca_diff of that path, and exec
- * runs a command in its own process group with the root as working
- * directory. Nothing runs between execs, so there is no pause.
+ * runs a command with the root as working directory (in a process group
+ * of its own when it has a timeout). Nothing runs between execs, so there
+ * is no pause.
  */
 #include "env/backends.h"
 #include "util/buf.h"
@@ -184,11 +185,18 @@ static int64_t mono_ms(void)
 }
 
 /* In the child: only async-signal-safe calls; the errno of a failure
- * goes back through `errfd` (close-on-exec: nothing comes on success). */
+ * goes back through `errfd` (close-on-exec: nothing comes on success).
+ * With a timeout it leads a process group of its own, so that all of it
+ * can be killed; without one it stays in the caller's, so a terminal's
+ * job control (reading it, ^C) reaches it as it reaches the caller. */
 static void child(const char *wd, const arca_env_exec_options *o, char **envp, int errfd)
 {
 	int err, in = o->stdin_fd;
-	setpgid(0, 0);
+	sigset_t none;
+	if (o->timeout_s)
+		setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (in < 0 && (in = open("/dev/null", O_RDONLY)) < 0)
 		goto fail;
 	if ((in != 0 && dup2(in, 0) < 0) || (o->stdout_fd != 1 && dup2(o->stdout_fd, 1) < 0) ||
@@ -235,7 +243,8 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 	}
 	if (pid == 0)
 		child(arca_buf_cstr(&wd), o, envp, p[1]);
-	setpgid(pid, pid); /* also here: no race with the kill below */
+	if (o->timeout_s)
+		setpgid(pid, pid); /* also here: no race with the kill below */
 	close(p[1]);
 	p[1] = -1;
 	do

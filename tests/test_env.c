@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void make_tree(const char *dir)
@@ -273,6 +274,15 @@ static void exec_timeout_gives_124_and_bad_cwd_is_refused(void **state)
 	ok(arca_env_create(f->s, "t", &co, NULL));
 	assert_int_equal(run(f->s, "slow", slow, 1, out, sizeof(out), err, sizeof(err), &status), 0);
 	assert_int_equal(status, 124);
+	/* the whole group goes: a child left holding stdout would block run()'s read */
+	{
+		const char *bg[] = { "sh", "-c", "sleep 30 & sleep 30", NULL };
+		time_t t0 = time(NULL);
+		assert_int_equal(run(f->s, "slow", bg, 1, out, sizeof(out), err, sizeof(err), &status),
+			0);
+		assert_int_equal(status, 124);
+		assert_true(time(NULL) - t0 < 10);
+	}
 
 	/* cwd inside the root, envp added */
 	assert_int_equal(pipe(po), 0);

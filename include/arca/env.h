@@ -108,7 +108,9 @@ typedef struct {
 	 *  root. One that leads outside (through ".." or a symlink) is
 	 *  refused with ARCA_EUNSAFE. */
 	const char *cwd;
-	unsigned timeout_s;       /**< 0: none; on expiry the command is killed, status 124 */
+	/** 0: none. With one, the command leads a process group of its own,
+	 *  killed (SIGKILL) whole on expiry: status 124. */
+	unsigned timeout_s;
 	int stdin_fd;             /**< -1: /dev/null */
 	int stdout_fd, stderr_fd; /**< where its output goes, as it comes */
 } arca_env_exec_options;
