@@ -88,7 +88,8 @@ typedef struct {
 	unsigned version;
 	arca_store *store;        /**< to restore, snapshot and roll back artifacts */
 	const char *name;
-	const char *dir;          /**< the env's own directory; exists */
+	const char *dir;          /**< the env's own directory; exists (but
+	                               in check, which runs before it is made) */
 	arca_kind_t kind;
 	const arca_id *artifact;  /**< current (create: the source) */
 	const char *const *settings; /**< "key=value", NULL-terminated */
