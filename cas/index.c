@@ -240,7 +240,7 @@ static int env_open(arca_cas *cas, const char *lmdb_path, unsigned flags)
 	for (size_t i = 0; i < sizeof(map_sizes) / sizeof(map_sizes[0]); i++) {
 		if ((mrc = mdb_env_create(&cas->env)) != 0)
 			return mrc;
-		if ((mrc = mdb_env_set_maxdbs(cas->env, 16)) == 0 &&
+		if ((mrc = mdb_env_set_maxdbs(cas->env, 32)) == 0 &&
 		    (mrc = mdb_env_set_mapsize(cas->env, map_sizes[i])) == 0 &&
 		    (mrc = mdb_env_set_maxreaders(cas->env, 1022)) == 0 &&
 		    /* the index holds the store's MAC key: 0600 (the caller

@@ -81,7 +81,9 @@ enum {
 	                           records before this one are committed */
 	ARCA_META_REMOTE_SET = 9, /* NAME + 0 + remote config */
 	ARCA_META_REMOTE_DEL = 10, /* NAME */
-	ARCA_META_TYPE_MAX = 10
+	ARCA_META_ENV_SET = 11, /* NAME + 0 + env record */
+	ARCA_META_ENV_DEL = 12, /* NAME */
+	ARCA_META_TYPE_MAX = 12
 };
 
 /* flags */

@@ -8,6 +8,7 @@
 #include "arca/remote.h"
 #include "cas/hash.h"
 #include "cas/pack.h"
+#include "store/envs.h"
 #include "store/manifest.h"
 #include "store/record.h"
 #include "sync/layout.h"
@@ -345,6 +346,42 @@ static void artifact_records(void)
 
 /* ---- chunker streams ---- */
 
+/* ---- env records (fuzz_env_rec decodes them as env "web-1") ---- */
+
+static void env_records(void)
+{
+	arca_label labels[] = { { "team", "core" }, { "ci/run", "a=b c" } };
+	char *settings[] = { "cpus=2", "mem=512M" };
+	arca_buf b = ARCA_BUF_INIT(ARCA_ENV_REC_MAX);
+	arca_env_info e;
+
+	memset(&e, 0, sizeof(e));
+	e.version = ARCA_ENV_INFO_VERSION;
+	e.name = "web-1";
+	e.backend = "dir";
+	e.state = ARCA_ENV_ACTIVE;
+	e.kind = ARCA_KIND_TREE;
+	fill(e.source.bytes, 32, 41);
+	fill(e.current.bytes, 32, 42);
+	e.created_ns = 1764590000123456789;
+	if (arca_store__env_encode(&b, &e))
+		die("env encode");
+	put("fuzz_env_rec", "plain", b.ptr, b.len);
+	b.len = 0;
+	e.backend = "smolvm";
+	e.state = ARCA_ENV_FAILED;
+	e.kind = ARCA_KIND_IMAGE;
+	e.labels = labels;
+	e.nlabels = 2;
+	e.settings = settings;
+	e.nsettings = 2;
+	e.error = "machine start: Error: no kvm";
+	if (arca_store__env_encode(&b, &e))
+		die("env encode");
+	put("fuzz_env_rec", "full", b.ptr, b.len);
+	arca_buf_release(&b);
+}
+
 static void chunker_streams(void)
 {
 	const char *T = "fuzz_chunker";
@@ -489,6 +526,8 @@ static void bundles(void)
 	put_bundle(s, dir, "image", img, 1, NULL, 0);
 	arca_store_free(s);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* ---- remote pack objects (fuzz_rpack: data[0] = how to feed, then the
  * pack: header, a raw chunk record, a raw group of two members) ---- */
 
@@ -628,6 +667,7 @@ int main(int argc, char **argv)
 	manifests();
 	records();
 	artifact_records();
+	env_records();
 	chunker_streams();
 	references();
 	bundles();

@@ -1,13 +1,16 @@
 #include "store/fill.h"
 #include "store/walk.h"
 #include "store/manifest.h"
+#include "store/envs.h"
 #include "store/store.h"
 #include "cas/hash.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +253,16 @@ int arca_fill_start_src(fill_pool *p, arca_store *s, const arca_chunk_source *sr
 			p->packs_dev = st.st_dev;
 			p->packs_ino = st.st_ino;
 		}
+		if (s->dir) {
+			arca_buf envs = ARCA_BUF_INIT(PATH_MAX);
+			if (arca_buf_setf(&envs, "%s/" ARCA_STORE_ENVS_DIR, s->dir) == 0 &&
+			    lstat(arca_buf_cstr(&envs), &st) == 0 && S_ISDIR(st.st_mode)) {
+				p->have_envs = 1;
+				p->envs_dev = st.st_dev;
+				p->envs_ino = st.st_ino;
+			}
+			arca_buf_release(&envs);
+		}
 	}
 	if (s) {
 		MDB_txn *txn;
@@ -435,6 +448,9 @@ int arca_fill_guard_root(fill_pool *p, int rootfd, const char *dest)
 		return arca_err_sys("dup");
 	for (int i = 0; i < 4096; i++) {
 		int next;
+		/* an env's files (env/): the env layer's, below the store */
+		if (i > 0 && p->have_envs && st.st_dev == p->envs_dev && st.st_ino == p->envs_ino)
+			break;
 		if ((st.st_dev == p->guard.keep_dev && st.st_ino == p->guard.keep_ino) ||
 		    (p->have_packs && st.st_dev == p->packs_dev && st.st_ino == p->packs_ino)) {
 			rc = arca_err_set(ARCA_EUNSAFE, "%s is inside the store", dest);

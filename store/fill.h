@@ -60,6 +60,10 @@ typedef struct {
 	int have_packs;
 	dev_t packs_dev;
 	ino_t packs_ino;
+	/* the store's env area (STORE/envs): what lies below it may be DEST */
+	int have_envs;
+	dev_t envs_dev;
+	ino_t envs_ino;
 	int have_key;                 /* the store has a MAC key */
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];

@@ -138,6 +138,38 @@ int arca_store__remote_del(arca_store *s, MDB_txn *txn, const char *name)
 	return mrc && mrc != MDB_NOTFOUND ? arca_lmdb_error(mrc, "remote cache") : 0;
 }
 
+int arca_store__env_rec_put(arca_store *s, MDB_txn *txn, const char *name, const void *rec,
+		size_t n)
+{
+	arca_cas_writer *w = writer(s, txn);
+	size_t nl = strlen(name);
+	MDB_val k = { nl, (void *)name }, v = { n, (void *)rec };
+	int rc, mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	if ((rc = arca_cas_writer_journal(w, ARCA_META_ENV_SET, 0, name, nl + 1, rec, n,
+			NULL)) != 0)
+		return rc;
+	mrc = mdb_put(txn, s->dbi_envs, &k, &v, 0);
+	return mrc ? arca_lmdb_error(mrc, "set env") : 0;
+}
+
+int arca_store__env_rec_del(arca_store *s, MDB_txn *txn, const char *name)
+{
+	arca_cas_writer *w = writer(s, txn);
+	size_t nl = strlen(name);
+	MDB_val k = { nl, (void *)name };
+	int mrc;
+	if (!w)
+		return ARCA_EINVAL;
+	mrc = mdb_del(txn, s->dbi_envs, &k, NULL);
+	if (mrc == MDB_NOTFOUND)
+		return ARCA_ENOTFOUND;
+	if (mrc)
+		return arca_lmdb_error(mrc, "delete env");
+	return arca_cas_writer_journal(w, ARCA_META_ENV_DEL, 0, name, nl, NULL, 0, NULL);
+}
+
 int arca_store__journal_history(arca_store *s, MDB_txn *txn, const char *name,
 		const arca_id *id, int64_t time_ns)
 {
@@ -175,13 +207,14 @@ static int dump_history(arca_store *s, arca_cas_writer *w, uint64_t *count, uint
 	return rc;
 }
 
-/* Remotes as REMOTE_SET members: NAME 0 config. */
-static int dump_remotes(arca_store *s, arca_cas_writer *w, uint64_t *count, uint64_t *last)
+/* Remotes (envs) as REMOTE_SET (ENV_SET) members: NAME 0 config (record). */
+static int dump_named(arca_cas_writer *w, MDB_dbi dbi, uint8_t type, uint64_t *count,
+		uint64_t *last)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
 	char name[256];
-	int rc = 0, mrc = mdb_cursor_open(arca_cas_writer_txn(w), s->dbi_remotes, &cur);
+	int rc = 0, mrc = mdb_cursor_open(arca_cas_writer_txn(w), dbi, &cur);
 	if (mrc)
 		return arca_lmdb_error(mrc, "checkpoint cursor");
 	for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == 0 && !rc;
@@ -190,7 +223,7 @@ static int dump_remotes(arca_store *s, arca_cas_writer *w, uint64_t *count, uint
 			continue;
 		memcpy(name, k.mv_data, k.mv_size);
 		name[k.mv_size] = '\0';
-		rc = arca_cas_writer_journal(w, ARCA_META_REMOTE_SET, ARCA_META_F_CKPT, name,
+		rc = arca_cas_writer_journal(w, type, ARCA_META_F_CKPT, name,
 			k.mv_size + 1, v.mv_data, v.mv_size, last);
 		(*count)++;
 	}
@@ -244,7 +277,8 @@ int arca_store__checkpoint(arca_store *s, arca_cas_writer *w)
 	if ((rc = dump_db(w, s->dbi_artifacts, ARCA_META_ART_PUT, &count, &last)) != 0 ||
 	    (rc = dump_db(w, s->dbi_refs, ARCA_META_REF_SET, &count, &last)) != 0 ||
 	    (rc = dump_history(s, w, &count, &last)) != 0 ||
-	    (rc = dump_remotes(s, w, &count, &last)) != 0)
+	    (rc = dump_named(w, s->dbi_remotes, ARCA_META_REMOTE_SET, &count, &last)) != 0 ||
+	    (rc = dump_named(w, s->dbi_envs, ARCA_META_ENV_SET, &count, &last)) != 0)
 		return rc;
 	arca_put_le64(end, first);
 	arca_put_le64(end + 8, last);

@@ -25,6 +25,11 @@ int arca_store__remote_put(arca_store *s, MDB_txn *txn, const char *name, const 
 /** Deletes remote `name` (and its cache entries); ARCA_ENOTFOUND (no
  *  detail) when absent. */
 int arca_store__remote_del(arca_store *s, MDB_txn *txn, const char *name);
+/** Sets env `name`'s record to `rec` (n bytes of text, no NUL). */
+int arca_store__env_rec_put(arca_store *s, MDB_txn *txn, const char *name, const void *rec,
+		size_t n);
+/** Deletes env `name`'s record; ARCA_ENOTFOUND (no detail) when absent. */
+int arca_store__env_rec_del(arca_store *s, MDB_txn *txn, const char *name);
 /** Journals the whole state as a checkpoint that supersedes older records. */
 int arca_store__checkpoint(arca_store *s, arca_cas_writer *w);
 /** Journals a history entry. */

@@ -155,10 +155,11 @@ int arca_store_open(arca_store **out, const char *path, const arca_store_options
 		goto fail;
 	{
 		const char *names[] = { "artifacts", "refs", "files", "files_stage", "history",
-			"remotes", "remote_chunks" };
+			"remotes", "remote_chunks", "envs" };
 		MDB_dbi *dbis[] = { &s->dbi_artifacts, &s->dbi_refs, &s->dbi_files,
-			&s->dbi_files_stage, &s->dbi_history, &s->dbi_remotes, &s->dbi_remote_chunks };
-		if ((rc = arca_cas_open_dbis(s->cas, names, dbis, 7)) != 0)
+			&s->dbi_files_stage, &s->dbi_history, &s->dbi_remotes, &s->dbi_remote_chunks,
+			&s->dbi_envs };
+		if ((rc = arca_cas_open_dbis(s->cas, names, dbis, 8)) != 0)
 			goto fail;
 	}
 	if ((rc = load_params(s, o)) != 0)

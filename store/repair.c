@@ -44,7 +44,7 @@ typedef struct {
 	arca_repair_result *res;
 	arca_cas *nc;             /* the index being built */
 	MDB_txn *txn;
-	MDB_dbi artifacts, refs, history, scan, remotes;
+	MDB_dbi artifacts, refs, history, scan, remotes, envs;
 	arca_store st;            /* a store view of the new index */
 	arca_chunk_reader rd;
 	/* from the old index, when readable */
@@ -646,6 +646,23 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 		k.mv_data = p;
 		mrc = l->len ? mdb_del(r->txn, r->remotes, &k, NULL) : 0;
 		break;
+	case ARCA_META_ENV_SET: {
+		/* the record is decoded when read: a damaged one is reported then */
+		const uint8_t *z = memchr(p, 0, l->len);
+		if (!z || z == p)
+			break;
+		k.mv_size = (size_t)(z - p);
+		k.mv_data = p;
+		v.mv_size = l->len - k.mv_size - 1;
+		v.mv_data = (void *)(z + 1);
+		mrc = mdb_put(r->txn, r->envs, &k, &v, 0);
+		break;
+	}
+	case ARCA_META_ENV_DEL:
+		k.mv_size = l->len;
+		k.mv_data = p;
+		mrc = l->len ? mdb_del(r->txn, r->envs, &k, NULL) : 0;
+		break;
 	default:
 		break;
 	}
@@ -791,10 +808,10 @@ static int open_store_dbis(repair *r)
 {
 	MDB_dbi files, stage, scan, rchunks;
 	const char *names[] = { "artifacts", "refs", "files", "files_stage", "history", SCAN_DB,
-		"remotes", "remote_chunks" };
+		"remotes", "remote_chunks", "envs" };
 	MDB_dbi *dbis[] = { &r->artifacts, &r->refs, &files, &stage, &r->history, &scan,
-		&r->remotes, &rchunks };
-	int rc = arca_cas_open_dbis(r->nc, names, dbis, 8);
+		&r->remotes, &rchunks, &r->envs };
+	int rc = arca_cas_open_dbis(r->nc, names, dbis, 9);
 	r->scan = scan;
 	memset(&r->st, 0, sizeof(r->st));
 	r->st.cas = r->nc;
@@ -805,6 +822,7 @@ static int open_store_dbis(repair *r)
 	r->st.dbi_history = r->history;
 	r->st.dbi_remotes = r->remotes;
 	r->st.dbi_remote_chunks = rchunks;
+	r->st.dbi_envs = r->envs;
 	return rc;
 }
 

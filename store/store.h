@@ -17,6 +17,7 @@ struct arca_store {
 	MDB_dbi dbi_history;    /* name + 0 + u64be seq -> id[32] + i64le ns */
 	MDB_dbi dbi_remotes;    /* remote name -> config text (journaled) */
 	MDB_dbi dbi_remote_chunks; /* name + 0 + chunk id -> pack sha (a cache) */
+	MDB_dbi dbi_envs;       /* env name -> env record text (journaled) */
 	uint32_t chunk_min, chunk_avg, chunk_max;
 	int zstd_level;
 	unsigned threads;

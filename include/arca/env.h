@@ -16,9 +16,11 @@
  * ARCA_ENOTSUP, never with a generic error.
  *
  * State changes are committed before and after each step: `create`
- * commits a `creating` record first, so a crash leaves `creating` (shown
- * as failed by the next reader, who may `rm` it) and never an env without
- * a record; a failed create ends `failed` with its files removed.
+ * commits a `creating` record first, so a crash leaves `creating` (listed
+ * as such by lookup and foreach; `rm` removes it and its files) and never
+ * files without a record; a failed create ends `failed` with its files
+ * removed and the error in the record. `rm` commits `destroyed` before it
+ * destroys, so an interrupted `rm` is finished by running it again.
  *
  * Thread safety: the functions take the store's writer lock for their
  * record changes; two calls on one env at once are serialised by it only
@@ -66,13 +68,15 @@ typedef struct {
 	arca_label *labels;
 	size_t nlabels;
 	char *dir;                /**< its directory in the store's env area */
-	char *error;              /**< failed: why; else NULL */
+	char *error;              /**< failed: why (one line); else NULL */
 	char **settings;          /**< the backend's "key=value" settings */
 	size_t nsettings;
-	unsigned capabilities;    /**< ARCA_ENV_CAP_* of its backend */
+	unsigned capabilities;    /**< ARCA_ENV_CAP_* of its backend; 0 when
+	                               that backend is not built in */
 } arca_env_info;
 
 #define ARCA_ENV_INFO_VERSION 1
+/** Frees an env the library returned (all its strings). NULL is ignored. */
 ARCA_API void arca_env_info_free(arca_env_info *info);
 
 /* ---- backends ---- */
@@ -84,7 +88,8 @@ typedef struct {
 	unsigned version;
 	arca_store *store;        /**< to restore, snapshot and roll back artifacts */
 	const char *name;
-	const char *dir;          /**< the env's own directory; exists */
+	const char *dir;          /**< the env's own directory; exists (but
+	                               in check, which runs before it is made) */
 	arca_kind_t kind;
 	const arca_id *artifact;  /**< current (create: the source) */
 	const char *const *settings; /**< "key=value", NULL-terminated */
@@ -100,8 +105,13 @@ typedef struct {
 	unsigned version;
 	const char *const *argv;  /**< NULL-terminated, argv[0] found on PATH */
 	const char *const *envp;  /**< "K=V" added to the command's environment; may be NULL */
-	const char *cwd;          /**< inside the env; NULL: its root */
-	unsigned timeout_s;       /**< 0: none; on expiry the command is killed, status 124 */
+	/** Inside the env, relative to its root (a leading '/' too); NULL: the
+	 *  root. One that leads outside (through ".." or a symlink) is
+	 *  refused with ARCA_EUNSAFE. */
+	const char *cwd;
+	/** 0: none. With one, the command leads a process group of its own,
+	 *  killed (SIGKILL) whole on expiry: status 124. */
+	unsigned timeout_s;
 	int stdin_fd;             /**< -1: /dev/null */
 	int stdout_fd, stderr_fd; /**< where its output goes, as it comes */
 } arca_env_exec_options;
@@ -148,7 +158,9 @@ struct arca_env_backend {
 
 #define ARCA_ENV_BACKEND_VERSION 1
 
-/** The built-in backends by name ("dir", "smolvm"); ARCA_ENOTFOUND else. */
+/** A new instance of a built-in backend by name ("dir", "smolvm"; free
+ *  with (*out)->free); ARCA_ENOTFOUND for another name or a backend not
+ *  built. */
 ARCA_API int arca_env_backend_builtin(arca_env_backend **out, const char *name);
 
 /* ---- envs ---- */
@@ -160,33 +172,55 @@ typedef struct {
 	const arca_label *labels;
 	size_t nlabels;
 	const char *const *settings; /**< "key=value" for the backend, NULL-terminated */
-	arca_env_backend *custom; /**< instead of a built-in backend (not kept) */
+	/** Instead of a built-in backend; not kept, and later calls on the env
+	 *  find its backend by name among the built-ins only (without it, the
+	 *  env can only be looked up and, unless it runs, removed). */
+	arca_env_backend *custom;
 } arca_env_create_options;
 
 #define ARCA_ENV_CREATE_OPTIONS_VERSION 1
 #define ARCA_ENV_CREATE_OPTIONS_INIT { ARCA_ENV_CREATE_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL }
 
-/** Creates an env from artifact `ref`; *name_out (may be NULL) gets its
- *  name (free()). */
+/**
+ * Creates an env from artifact `ref`; *name_out (may be NULL) gets its
+ * name (free() it). Env names are single words as artifact name parts
+ * ([A-Za-z0-9._-], no '/'); the default is the last part of the
+ * artifact's name (or "env") and "-" and 6 random hex digits. A name in
+ * use is ARCA_EEXISTS. When the backend fails, the env's record stays
+ * `failed` with the error, and the call returns that error.
+ *
+ * Writes (briefly, three times); the backend's work runs between.
+ */
 ARCA_API int arca_env_create(arca_store *store, const char *ref,
 		const arca_env_create_options *opts, char **name_out);
+/** The env `name` (free with arca_env_info_free); ARCA_ENOTFOUND. Reads. */
 ARCA_API int arca_env_lookup(arca_env_info **out, arca_store *store, const char *name);
 typedef int (*arca_env_cb)(const arca_env_info *info, void *payload);
 /** In name order; non-zero from cb stops and is returned. */
 ARCA_API int arca_env_foreach(arca_store *store, arca_env_cb cb, void *payload);
+/** Runs a command in an `active` env; *status is its exit status (124 on
+ *  timeout, 128 + N when killed by signal N). A command that cannot be
+ *  started is an error (ARCA_ENOTFOUND when not found), not a status. */
 ARCA_API int arca_env_exec(arca_store *store, const char *name,
 		const arca_env_exec_options *opts, int *status);
-/** A new artifact of the env (name/tag from `o`, parent its current
- *  artifact); the env is then at it. */
+/** A new artifact of the env (name, tag, labels and callbacks from `o`,
+ *  which may be NULL; its kind and parent are not taken from `o`: the
+ *  parent is always the env's current artifact); the env is then at it. */
 ARCA_API int arca_env_snapshot(arca_store *store, const char *name,
 		const arca_snapshot_options *o, arca_id *out);
-/** Back to `ref` in place (NULL: the artifact it was created from). */
+/** Back to `ref` in place (NULL: the artifact it was created from); an
+ *  artifact of another kind is ARCA_EINVAL. The env is then at `ref`. */
 ARCA_API int arca_env_reset(arca_store *store, const char *name, const char *ref);
+/** What changed in the env since its current artifact (as arca_diff
+ *  against a live path reports it). Reads. */
 ARCA_API int arca_env_diff(arca_store *store, const char *name, arca_diff_entry_cb on_entry,
 		arca_diff_range_cb on_range, void *payload, arca_diff_stats *stats);
+/** Pause an active env / resume a paused one; ARCA_ENOTSUP (in any
+ *  state) when its backend cannot. */
 ARCA_API int arca_env_pause(arca_store *store, const char *name);
 ARCA_API int arca_env_resume(arca_store *store, const char *name);
-/** Destroys the env and removes its files and record. */
+/** Destroys the env and removes its files and record, in any state (one
+ *  that runs needs its backend). */
 ARCA_API int arca_env_remove(arca_store *store, const char *name);
 
 #ifdef __cplusplus

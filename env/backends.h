@@ -1,0 +1,13 @@
+/* The built-in env backends, one file each (env/env_<name>.c). */
+#ifndef ARCA_ENV_BACKENDS_H
+#define ARCA_ENV_BACKENDS_H
+
+#include "arca/env.h"
+
+/** The dir backend (env/env_dir.c); free with (*out)->free. */
+int arca_env__dir_new(arca_env_backend **out);
+/** The smolvm backend (env/env_smolvm.c; env/smolvm_stub.c when it is
+ *  not built: ARCA_ENOTFOUND). */
+int arca_env__smolvm_new(arca_env_backend **out);
+
+#endif

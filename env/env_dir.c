@@ -1,0 +1,313 @@
+/*
+ * The dir backend: a tree artifact becomes the directory ENV/root, an
+ * image artifact the sparse file ENV/disk.img; snapshot, reset and diff
+ * are arca_snapshot, arca_rollback and arca_diff of that path, and exec
+ * runs a command with the root as working directory (in a process group
+ * of its own when it has a timeout). Nothing runs between execs, so there
+ * is no pause.
+ */
+#include "env/backends.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int live_path(arca_buf *p, const arca_env_ctx *e)
+{
+	return arca_buf_setf(p, "%s/%s", e->dir, e->kind == ARCA_KIND_IMAGE ? "disk.img" : "root");
+}
+
+static unsigned dir_capabilities(arca_env_backend *b, const arca_env_ctx *e)
+{
+	(void)b;
+	(void)e;
+	return ARCA_ENV_CAP_SNAPSHOT | ARCA_ENV_CAP_ROLLBACK | ARCA_ENV_CAP_STREAM;
+}
+
+static int dir_check(arca_env_backend *b, const arca_env_ctx *e)
+{
+	(void)b;
+	if (e->settings && e->settings[0])
+		return arca_err_set(ARCA_EINVAL, "the dir backend takes no setting ('%.200s')",
+			e->settings[0]);
+	return 0;
+}
+
+static int dir_create(arca_env_backend *b, arca_env_ctx *e)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	char id[ARCA_ID_STRLEN];
+	int rc;
+	(void)b;
+	arca_id_format(id, e->artifact);
+	if ((rc = live_path(&p, e)) == 0)
+		rc = arca_restore(e->store, id, arca_buf_cstr(&p), NULL, NULL);
+	arca_buf_release(&p);
+	return rc;
+}
+
+static int dir_state(arca_env_backend *b, arca_env_ctx *e, arca_env_state_t *out)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	struct stat st;
+	int rc;
+	(void)b;
+	if ((rc = live_path(&p, e)) == 0)
+		*out = lstat(arca_buf_cstr(&p), &st) == 0 ? ARCA_ENV_ACTIVE : ARCA_ENV_FAILED;
+	arca_buf_release(&p);
+	return rc;
+}
+
+static int dir_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot_options *o,
+		arca_id *out)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	int rc;
+	(void)b;
+	if ((rc = live_path(&p, e)) == 0)
+		rc = arca_snapshot(out, e->store, arca_buf_cstr(&p), o, NULL);
+	arca_buf_release(&p);
+	return rc;
+}
+
+static int dir_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	char id[ARCA_ID_STRLEN];
+	int rc;
+	(void)b;
+	arca_id_format(id, to);
+	if ((rc = live_path(&p, e)) == 0)
+		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), NULL, NULL);
+	arca_buf_release(&p);
+	return rc;
+}
+
+static int dir_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_entry,
+		arca_diff_range_cb on_range, void *payload, arca_diff_stats *stats)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	char id[ARCA_ID_STRLEN];
+	int rc;
+	(void)b;
+	arca_id_format(id, e->artifact);
+	if ((rc = live_path(&p, e)) == 0)
+		rc = arca_diff(e->store, id, NULL, arca_buf_cstr(&p), on_entry, on_range, payload,
+			stats);
+	arca_buf_release(&p);
+	return rc;
+}
+
+/* ---- exec ---- */
+
+/* The working directory: `cwd` (taken relative to the root, a leading
+ * '/' too) resolved, and still inside the root after symlinks. */
+static int work_dir(arca_buf *out, const arca_env_ctx *e, const char *cwd)
+{
+	arca_buf base = ARCA_BUF_INIT(PATH_MAX), want = ARCA_BUF_INIT(PATH_MAX);
+	char rbase[PATH_MAX], rwant[PATH_MAX];
+	size_t bl;
+	int rc;
+
+	rc = e->kind == ARCA_KIND_IMAGE ? arca_buf_setf(&base, "%s", e->dir) : live_path(&base, e);
+	if (rc)
+		goto done;
+	if (!realpath(arca_buf_cstr(&base), rbase)) {
+		rc = arca_err_sys("env %s: %s", e->name, arca_buf_cstr(&base));
+		goto done;
+	}
+	while (cwd && *cwd == '/')
+		cwd++;
+	if (!cwd || !*cwd) {
+		rc = arca_buf_setf(out, "%s", rbase);
+		goto done;
+	}
+	if ((rc = arca_buf_setf(&want, "%s/%s", rbase, cwd)) != 0)
+		goto done;
+	if (!realpath(arca_buf_cstr(&want), rwant)) {
+		rc = arca_err_sys("env %s: working directory %s", e->name, cwd);
+		goto done;
+	}
+	bl = strlen(rbase);
+	if (strncmp(rwant, rbase, bl) != 0 || (rwant[bl] != '\0' && rwant[bl] != '/')) {
+		rc = arca_err_set(ARCA_EUNSAFE, "env %s: working directory %s is outside the env",
+			e->name, cwd);
+		goto done;
+	}
+	rc = arca_buf_setf(out, "%s", rwant);
+done:
+	arca_buf_release(&base);
+	arca_buf_release(&want);
+	return rc;
+}
+
+/* environ with `add` ("K=V") on top: a K of both is add's. */
+static char **child_env(const char *const *add)
+{
+	size_t n = 0, na = 0, k = 0;
+	char **v;
+	while (environ && environ[n])
+		n++;
+	while (add && add[na])
+		na++;
+	if (!(v = calloc(n + na + 1, sizeof(*v))))
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t kl = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+		int shadowed = 0;
+		for (size_t j = 0; j < na && !shadowed; j++)
+			shadowed = !strncmp(add[j], environ[i], kl) && add[j][kl] == '=';
+		if (!shadowed)
+			v[k++] = environ[i];
+	}
+	for (size_t j = 0; j < na; j++)
+		v[k++] = (char *)add[j];
+	return v;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In the child: only async-signal-safe calls; the errno of a failure
+ * goes back through `errfd` (close-on-exec: nothing comes on success).
+ * With a timeout it leads a process group of its own, so that all of it
+ * can be killed; without one it stays in the caller's, so a terminal's
+ * job control (reading it, ^C) reaches it as it reaches the caller. */
+static void child(const char *wd, const arca_env_exec_options *o, char **envp, int errfd)
+{
+	int err, in = o->stdin_fd;
+	sigset_t none;
+	if (o->timeout_s)
+		setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (in < 0 && (in = open("/dev/null", O_RDONLY)) < 0)
+		goto fail;
+	if ((in != 0 && dup2(in, 0) < 0) || (o->stdout_fd != 1 && dup2(o->stdout_fd, 1) < 0) ||
+	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0) || chdir(wd) < 0)
+		goto fail;
+	signal(SIGPIPE, SIG_DFL);
+	execvpe(o->argv[0], (char *const *)o->argv, envp);
+fail:
+	err = errno;
+	if (write(errfd, &err, sizeof(err)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_options *o,
+		int *status)
+{
+	arca_buf wd = ARCA_BUF_INIT(PATH_MAX);
+	char **envp = NULL;
+	int p[2] = { -1, -1 }, rc, ws = 0, err = 0;
+	int64_t deadline;
+	pid_t pid, w;
+	ssize_t n;
+	(void)b;
+
+	if ((rc = work_dir(&wd, e, o->cwd)) != 0)
+		goto done;
+	for (size_t i = 0; o->envp && o->envp[i]; i++)
+		if (!strchr(o->envp[i], '=') || o->envp[i][0] == '=') {
+			rc = arca_err_set(ARCA_EINVAL, "environment entry '%.200s' is not K=V", o->envp[i]);
+			goto done;
+		}
+	if (!(envp = child_env(o->envp))) {
+		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		rc = arca_err_sys("pipe");
+		goto done;
+	}
+	if ((pid = fork()) < 0) {
+		rc = arca_err_sys("fork");
+		goto done;
+	}
+	if (pid == 0)
+		child(arca_buf_cstr(&wd), o, envp, p[1]);
+	if (o->timeout_s)
+		setpgid(pid, pid); /* also here: no race with the kill below */
+	close(p[1]);
+	p[1] = -1;
+	do
+		n = read(p[0], &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	deadline = o->timeout_s ? mono_ms() + (int64_t)o->timeout_s * 1000 : 0;
+	for (;;) {
+		w = waitpid(pid, &ws, deadline ? WNOHANG : 0);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			rc = arca_err_sys("wait for %s", o->argv[0]);
+			goto done;
+		}
+		if (deadline && mono_ms() >= deadline) {
+			kill(-pid, SIGKILL);
+			while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+				;
+			*status = 124;
+			goto done;
+		}
+		if (deadline) {
+			struct timespec ts = { 0, 10 * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (n == (ssize_t)sizeof(err)) {
+		errno = err;
+		rc = arca_err_sys("env %s: run %s", e->name, o->argv[0]);
+		goto done;
+	}
+	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : 1;
+done:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	free(envp);
+	arca_buf_release(&wd);
+	return rc;
+}
+
+static void dir_free(arca_env_backend *b)
+{
+	free(b);
+}
+
+int arca_env__dir_new(arca_env_backend **out)
+{
+	arca_env_backend *b = calloc(1, sizeof(*b));
+	if (!b)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	b->version = ARCA_ENV_BACKEND_VERSION;
+	b->name = "dir";
+	b->capabilities = dir_capabilities;
+	b->check = dir_check;
+	b->create = dir_create;
+	b->state = dir_state;
+	b->exec = dir_exec;
+	b->snapshot = dir_snapshot;
+	b->rollback = dir_rollback;
+	b->diff = dir_diff;
+	b->free = dir_free;
+	*out = b;
+	return 0;
+}
