@@ -144,6 +144,7 @@ int cmd_push(cli_ctx *ctx, int argc, char **argv);
 int cmd_pull(cli_ctx *ctx, int argc, char **argv);
 int cmd_export(cli_ctx *ctx, int argc, char **argv);
 int cmd_import(cli_ctx *ctx, int argc, char **argv);
+int cmd_env(cli_ctx *ctx, int argc, char **argv);
 
 /* Remotes (cli/cmd_push.c): credentials from $AWS_* and $TMPDIR into `o`;
  * a result line or JSON object; --jobs. */

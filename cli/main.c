@@ -27,6 +27,7 @@ static const struct command {
 	{ "pull", cmd_pull, "fetch artifacts and refs from a remote" },
 	{ "export", cmd_export, "write refs and what they need to one bundle file (tar)" },
 	{ "import", cmd_import, "check a bundle and add its artifacts and refs" },
+	{ "env", cmd_env, "make environments from artifacts; exec, snapshot, reset them" },
 	{ "stats", cmd_stats, "store size, dedup and compression figures" },
 	{ "verify", cmd_verify, "re-read and re-hash every chunk; name damaged artifacts" },
 	{ "repair", cmd_repair, "rebuild the index from the packs; mark and name lost data" },

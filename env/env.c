@@ -487,7 +487,7 @@ int arca_env_snapshot(arca_store *s, const char *name, const arca_snapshot_optio
 		arca_id *out)
 {
 	arca_snapshot_options so;
-	char parent[ARCA_ID_STRLEN];
+	char parent[ARCA_ID_STRLEN], *snap_name = NULL;
 	env_op op;
 	arca_id id;
 	int rc;
@@ -514,6 +514,19 @@ int arca_env_snapshot(arca_store *s, const char *name, const arca_snapshot_optio
 			so.progress_payload = o->progress_payload;
 		}
 	}
+	/* a tag without a name: the name of the artifact the env is at, else
+	 * the env's own */
+	if (so.tag && !so.name) {
+		arca_artifact *a = NULL;
+		if (arca_artifact_lookup(&a, s, &op.info.current) == 0 && a->name &&
+		    (snap_name = strdup(a->name)) == NULL) {
+			arca_artifact_free(a);
+			rc = arca_err_set(ARCA_ENOMEM, "out of memory");
+			goto done;
+		}
+		arca_artifact_free(a);
+		so.name = snap_name ? snap_name : op.info.name;
+	}
 	/* the env's history: always its current artifact */
 	arca_id_format(parent, &op.info.current);
 	so.parent = parent;
@@ -524,6 +537,7 @@ int arca_env_snapshot(arca_store *s, const char *name, const arca_snapshot_optio
 	if ((rc = commit(&op, ARCA_ENV_ACTIVE)) == 0 && out)
 		*out = id;
 done:
+	free(snap_name);
 	op_close(&op);
 	return rc;
 }

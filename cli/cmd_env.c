@@ -1,0 +1,402 @@
+/* arca env: environments made from artifacts (include/arca/env.h). */
+#include "cli.h"
+#include "arca/env.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"usage: arca [--store DIR] env create REF [--backend dir|smolvm] [--name N]\n"
+		"                                 [--label K=V]... [--set KEY=VALUE]... [--json]\n"
+		"       arca [--store DIR] env ls [--json]\n"
+		"       arca [--store DIR] env show N [--json]\n"
+		"       arca [--store DIR] env exec N [--timeout S] [-e K=V]... [-w DIR] -- CMD...\n"
+		"       arca [--store DIR] env snapshot N [--name NAME] [--tag T] [--json]\n"
+		"       arca [--store DIR] env reset N [REF]\n"
+		"       arca [--store DIR] env diff N [--json]\n"
+		"       arca [--store DIR] env pause N | resume N | rm N\n"
+		"\n"
+		"An env is an artifact restored into a new environment by a backend: 'dir'\n"
+		"(the default: a directory, or a sparse file for an image, in the store's\n"
+		"envs/ area) or 'smolvm' (a microVM through the smolvm CLI). exec runs a\n"
+		"command in it and exits with the command's status (124 when --timeout\n"
+		"expires); snapshot makes a new artifact whose parent is the env's current\n"
+		"one; reset puts the env back in place to REF (default: the artifact it was\n"
+		"created from); diff shows what changed since its current artifact. A\n"
+		"backend that cannot pause, snapshot or reset refuses with exit status 14.\n"
+		"\n"
+		"  --backend B      dir (default) or smolvm\n"
+		"  --name N         the env's name (default: the artifact's name and a suffix)\n"
+		"  --label K=V      a label of the env (repeatable)\n"
+		"  --set KEY=VALUE  a backend setting (repeatable): smolvm takes smolvm-bin,\n"
+		"                   image, cpus, mem, net, volume=HOST:GUEST[:ro]\n"
+		"  --timeout S      exec: kill the command after S seconds (status 124)\n"
+		"  -e K=V           exec: an environment variable for the command\n"
+		"  -w DIR           exec: the working directory inside the env\n"
+		"  --tag T, --name  snapshot: the new artifact's tag and name\n"
+		"  --json           create, ls, show, snapshot, diff: print JSON\n");
+}
+
+static void print_info(const arca_env_info *e, int json, json_w *j)
+{
+	static const struct { unsigned bit; const char *name; } caps[] = {
+		{ ARCA_ENV_CAP_SNAPSHOT, "snapshot" }, { ARCA_ENV_CAP_ROLLBACK, "rollback" },
+		{ ARCA_ENV_CAP_PAUSE, "pause" }, { ARCA_ENV_CAP_STREAM, "stream" },
+	};
+	char src[ARCA_ID_STRLEN], cur[ARCA_ID_STRLEN], t[64];
+
+	arca_id_format(src, &e->source);
+	arca_id_format(cur, &e->current);
+	if (json) {
+		json_obj_begin(j, NULL);
+		json_str(j, "name", e->name);
+		json_str(j, "backend", e->backend);
+		json_str(j, "state", arca_env_state_name(e->state));
+		json_str(j, "kind", arca_kind_name(e->kind));
+		json_str(j, "source", src);
+		json_str(j, "current", cur);
+		json_i64(j, "created_ns", e->created_ns);
+		json_obj_begin(j, "labels");
+		for (size_t i = 0; i < e->nlabels; i++)
+			json_str(j, e->labels[i].key, e->labels[i].value);
+		json_obj_end(j);
+		json_arr_begin(j, "settings");
+		for (size_t i = 0; i < e->nsettings; i++)
+			json_str(j, NULL, e->settings[i]);
+		json_arr_end(j);
+		json_arr_begin(j, "capabilities");
+		for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+			if (e->capabilities & caps[i].bit)
+				json_str(j, NULL, caps[i].name);
+		json_arr_end(j);
+		if (e->dir)
+			json_str(j, "dir", e->dir);
+		else
+			json_null(j, "dir");
+		if (e->error)
+			json_str(j, "error", e->error);
+		else
+			json_null(j, "error");
+		json_obj_end(j);
+		return;
+	}
+	cli_format_time(t, sizeof(t), e->created_ns);
+	printf("%s\t%s\t%s\t%s\t%s\n", e->name, e->backend, arca_env_state_name(e->state), cur, t);
+}
+
+static int print_one(const arca_env_info *e, void *payload)
+{
+	json_w *j = payload;
+	print_info(e, j != NULL, j);
+	return 0;
+}
+
+static void show_info(const arca_env_info *e)
+{
+	char src[ARCA_ID_STRLEN], cur[ARCA_ID_STRLEN], t[64];
+	arca_id_format(src, &e->source);
+	arca_id_format(cur, &e->current);
+	cli_format_time(t, sizeof(t), e->created_ns);
+	printf("name:      %s\nbackend:   %s\nstate:     %s\nkind:      %s\n", e->name, e->backend,
+		arca_env_state_name(e->state), arca_kind_name(e->kind));
+	printf("source:    %s\ncurrent:   %s\ncreated:   %s\n", src, cur, t);
+	if (e->dir)
+		printf("dir:       %s\n", e->dir);
+	for (size_t i = 0; i < e->nlabels; i++)
+		printf("label:     %s=%s\n", e->labels[i].key, e->labels[i].value);
+	for (size_t i = 0; i < e->nsettings; i++)
+		printf("setting:   %s\n", e->settings[i]);
+	if (e->error)
+		printf("error:     %s\n", e->error);
+}
+
+/* Splits "K=V" into a label; 0, or -1 when there is no '='. */
+static int parse_label(char *s, arca_label *l)
+{
+	char *eq = strchr(s, '=');
+	if (!eq || eq == s)
+		return -1;
+	*eq = 0;
+	l->key = s;
+	l->value = eq + 1;
+	return 0;
+}
+
+/* Grows a NULL-terminated list of strings by one; -1 when out of memory. */
+static int push_str(const char ***list, size_t *n, const char *s)
+{
+	const char **p = realloc(*list, (*n + 2) * sizeof(**list));
+	if (!p)
+		return -1;
+	p[(*n)++] = s;
+	p[*n] = NULL;
+	*list = p;
+	return 0;
+}
+
+typedef struct {
+	const char *backend, *name, *tag, *cwd;
+	unsigned timeout_s;
+	arca_label *labels;
+	size_t nlabels;
+	const char **settings, **envp;
+	size_t nsettings, nenvp;
+	int json;
+} env_opts;
+
+static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_opts *o)
+{
+	arca_store *store = NULL;
+	int rc = 0, status, cmd_status = 0;
+	const int create = !strcmp(verb, "create");
+	json_w j;
+
+	if ((status = cli_open_store(ctx, "env", &store, create)) != 0)
+		return status;
+	if (create) {
+		arca_env_create_options co = ARCA_ENV_CREATE_OPTIONS_INIT;
+		char *name = NULL;
+		co.backend = o->backend;
+		co.name = o->name;
+		co.labels = o->labels;
+		co.nlabels = o->nlabels;
+		co.settings = o->settings;
+		if ((rc = arca_env_create(store, args[0], &co, &name)) == 0) {
+			arca_env_info *e = NULL;
+			if (o->json && (rc = arca_env_lookup(&e, store, name)) == 0) {
+				json_init(&j, stdout);
+				print_info(e, 1, &j);
+				printf("\n");
+			} else if (!o->json) {
+				printf("%s\n", name);
+			}
+			arca_env_info_free(e);
+		}
+		free(name);
+	} else if (!strcmp(verb, "ls")) {
+		if (o->json) {
+			json_init(&j, stdout);
+			json_arr_begin(&j, NULL);
+		}
+		rc = arca_env_foreach(store, print_one, o->json ? &j : NULL);
+		if (o->json) {
+			json_arr_end(&j);
+			printf("\n");
+		}
+	} else if (!strcmp(verb, "show")) {
+		arca_env_info *e = NULL;
+		if ((rc = arca_env_lookup(&e, store, args[0])) == 0) {
+			if (o->json) {
+				json_init(&j, stdout);
+				print_info(e, 1, &j);
+				printf("\n");
+			} else {
+				show_info(e);
+			}
+		}
+		arca_env_info_free(e);
+	} else if (!strcmp(verb, "exec")) {
+		arca_env_exec_options eo = ARCA_ENV_EXEC_OPTIONS_INIT;
+		eo.argv = (const char *const *)args + 1;
+		eo.envp = o->envp;
+		eo.cwd = o->cwd;
+		eo.timeout_s = o->timeout_s;
+		eo.stdin_fd = 0;
+		fflush(stdout);
+		rc = arca_env_exec(store, args[0], &eo, &cmd_status);
+	} else if (!strcmp(verb, "snapshot")) {
+		arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
+		arca_id id;
+		char s[ARCA_ID_STRLEN];
+		so.name = o->name;
+		so.tag = o->tag;
+		if ((rc = arca_env_snapshot(store, args[0], &so, &id)) == 0) {
+			arca_id_format(s, &id);
+			if (o->json) {
+				json_init(&j, stdout);
+				json_obj_begin(&j, NULL);
+				json_str(&j, "env", args[0]);
+				json_str(&j, "id", s);
+				json_obj_end(&j);
+				printf("\n");
+			} else {
+				printf("%s\n", s);
+			}
+		}
+	} else if (!strcmp(verb, "reset")) {
+		rc = arca_env_reset(store, args[0], nargs > 1 ? args[1] : NULL);
+	} else if (!strcmp(verb, "diff")) {
+		cli_diff_out d;
+		arca_diff_stats st = ARCA_DIFF_STATS_INIT;
+		memset(&d, 0, sizeof(d));
+		d.json = o->json;
+		cli_diff_begin(&d);
+		rc = arca_env_diff(store, args[0], cli_diff_on_entry, cli_diff_on_range, &d, &st);
+		status = cli_diff_end(&d, "env diff", rc, &st);
+		rc = 0;
+	} else if (!strcmp(verb, "pause")) {
+		rc = arca_env_pause(store, args[0]);
+	} else if (!strcmp(verb, "resume")) {
+		rc = arca_env_resume(store, args[0]);
+	} else if (!strcmp(verb, "rm")) {
+		rc = arca_env_remove(store, args[0]);
+	}
+	if (rc)
+		status = cli_fail("env", rc);
+	else if (!strcmp(verb, "exec"))
+		status = cmd_status;
+	arca_store_free(store);
+	return status;
+}
+
+/* verb, its positional arguments (min, max; -1: any) and the options it takes */
+static const struct {
+	const char *verb;
+	int min, max;
+	const char *takes;        /* letters of the options it allows */
+} verbs[] = {
+	{ "create", 1, 1, "bnlSj" },
+	{ "ls", 0, 0, "j" },
+	{ "show", 1, 1, "j" },
+	{ "exec", 2, -1, "tew" },
+	{ "snapshot", 1, 1, "nTj" },
+	{ "reset", 1, 2, "" },
+	{ "diff", 1, 1, "j" },
+	{ "pause", 1, 1, "" },
+	{ "resume", 1, 1, "" },
+	{ "rm", 1, 1, "" },
+};
+
+int cmd_env(cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "tag", required_argument, NULL, 'T' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	env_opts o;
+	const char *verb;
+	size_t vi, nverbs = sizeof(verbs) / sizeof(verbs[0]);
+	int c, status = EXIT_USAGE, nargs;
+
+	memset(&o, 0, sizeof(o));
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			help(stdout);
+			return 0;
+		}
+		return cli_usage_error("env", "say create, ls, show, exec, snapshot, reset, diff, "
+			"pause, resume or rm");
+	}
+	verb = argv[1];
+	for (vi = 0; vi < nverbs && strcmp(verbs[vi].verb, verb); vi++)
+		;
+	if (vi == nverbs)
+		return cli_usage_error("env", "unknown subcommand '%s'", verb);
+	/* exec: options go before "--" (or, without it, before N); the
+	 * command after them is never parsed */
+	int last = argc, dd = -1;
+	if (!strcmp(verb, "exec")) {
+		for (int i = 2; i < argc; i++)
+			if (!strcmp(argv[i], "--")) {
+				dd = i;
+				break;
+			}
+		if (dd >= 0)
+			last = dd;
+	}
+	optind = 2;
+	while ((c = getopt_long(last, argv, !strcmp(verb, "exec") ? (dd >= 0 ? "he:w:" : "+he:w:") :
+			"h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			help(stdout);
+			status = 0;
+			goto out;
+		}
+		if (c == 's') {
+			ctx->store_path = optarg;
+			continue;
+		}
+		if (c == '?' || !strchr(verbs[vi].takes, c)) {
+			status = cli_usage_error("env", "%s: option not taken by env %s",
+				c == '?' ? "bad option" : argv[optind - 1], verb);
+			goto out;
+		}
+		switch (c) {
+		case 'b': o.backend = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'T': o.tag = optarg; break;
+		case 'w': o.cwd = optarg; break;
+		case 'j': o.json = 1; break;
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || v == 0 || v > 86400 * 365) {
+				status = cli_usage_error("env", "--timeout wants a number of seconds");
+				goto out;
+			}
+			o.timeout_s = (unsigned)v;
+			break;
+		}
+		case 'l': {
+			arca_label *l = realloc(o.labels, (o.nlabels + 1) * sizeof(*l));
+			if (!l || parse_label(optarg, &l[o.nlabels]) != 0) {
+				if (l)
+					o.labels = l;
+				status = cli_usage_error("env", "--label wants KEY=VALUE");
+				goto out;
+			}
+			o.labels = l;
+			o.nlabels++;
+			break;
+		}
+		case 'S':
+		case 'e':
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				status = cli_usage_error("env", "%s wants KEY=VALUE", c == 'S' ? "--set" : "-e");
+				goto out;
+			}
+			if ((c == 'S' ? push_str(&o.settings, &o.nsettings, optarg) :
+					push_str(&o.envp, &o.nenvp, optarg)) != 0) {
+				status = cli_usage_error("env", "out of memory");
+				goto out;
+			}
+			break;
+		}
+	}
+	/* exec: "N [options] -- CMD..." (N the one argument before "--") or
+	 * "[options] N CMD..." */
+	if (dd >= 0) {
+		if (dd - optind != 1) {
+			status = cli_usage_error("env", "env exec: expected N -- CMD...");
+			goto out;
+		}
+		memmove(&argv[dd], &argv[dd + 1], (size_t)(argc - dd - 1) * sizeof(*argv));
+		argv[--argc] = NULL; /* the command's argv ends there */
+	}
+	nargs = argc - optind;
+	if (nargs < verbs[vi].min || (verbs[vi].max >= 0 && nargs > verbs[vi].max)) {
+		status = cli_usage_error("env", "env %s: %s", verb,
+			!strcmp(verb, "exec") ? "expected N -- CMD..." :
+			verbs[vi].max == 0 ? "takes no arguments" :
+			verbs[vi].max == 2 ? "expected N [REF]" :
+			!strcmp(verb, "create") ? "expected REF" : "expected N");
+		goto out;
+	}
+	status = run_verb(ctx, verb, nargs, argv + optind, &o);
+out:
+	free(o.labels);
+	free(o.settings);
+	free(o.envp);
+	return status;
+}
