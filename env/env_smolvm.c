@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,7 @@ typedef struct {
 	int net;
 	const char *volumes[SV_MAX_VOLUMES];
 	size_t nvolumes;
-	char name[128];     /* the machine's */
+	char name[129];     /* the machine's */
 	int v1;             /* 1.0.2 or later */
 } sv_env;
 
@@ -101,6 +102,34 @@ static int sv_volume_ok(const char *v)
 		return 0;
 	c = strchr(c + 1, ':');
 	return !c || strcmp(c, ":ro") == 0;
+}
+
+/* smolvm's validate_vm_name: [A-Za-z0-9_-], alphanumeric first, no "--",
+ * no trailing '-', 128 bytes at most. A name that had to change gets a
+ * hash of the original, so two envs never share a machine. */
+static int sv_machine_name(char *out, size_t cap, const char *env)
+{
+	size_t n = (size_t)snprintf(out, cap, "arca-");
+	uint32_t h = 2166136261u;
+	int changed = 0;
+	for (const char *p = env; *p; p++) {
+		h = (h ^ (unsigned char)*p) * 16777619u;
+		char c = isalnum((unsigned char)*p) || *p == '_' ? *p : '-';
+		changed |= c != *p;
+		if (c == '-' && out[n - 1] == '-')
+			continue;
+		if (n + 1 >= 100) {
+			changed = 1;
+			break;
+		}
+		out[n++] = c;
+	}
+	while (out[n - 1] == '-')
+		n--;
+	out[n] = 0;
+	if (changed && n + 10 < cap)
+		snprintf(out + n, cap - n, "-%08x", h);
+	return 0;
 }
 
 static int sv_parse(sv_env *s, const arca_env_ctx *e)
@@ -142,13 +171,7 @@ static int sv_parse(sv_env *s, const arca_env_ctx *e)
 			return arca_err_set(ARCA_EINVAL, "smolvm: unknown setting '%.*s'", (int)kn, *kv);
 #undef SV_KEY
 	}
-	/* smolvm names: keep [A-Za-z0-9_-], the rest becomes '-' */
-	size_t n = (size_t)snprintf(s->name, sizeof s->name, "arca-%s", e->name ? e->name : "env");
-	if (n >= sizeof s->name)
-		return arca_err_set(ARCA_EINVAL, "smolvm: env name too long");
-	for (char *p = s->name; *p; p++)
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			*p = '-';
+	return sv_machine_name(s->name, sizeof s->name, e->name ? e->name : "env");
 	return 0;
 }
 
@@ -256,10 +279,15 @@ static int sv_run(const sv_env *s, int shape, const char *const *extra, int capt
 		rc = arca_err_sys("smolvm %s: pipe", sv_shapes[shape].op);
 		goto done;
 	}
-	if (in_fd < 0 && (in_fd = devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
+	/* -1: no input, output dropped */
+	if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		rc = arca_err_sys("smolvm %s: /dev/null", sv_shapes[shape].op);
 		goto done;
 	}
+	if (in_fd < 0)
+		in_fd = devnull;
+	if (out_fd < 0)
+		out_fd = devnull;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
 	posix_spawn_file_actions_adddup2(&fa, capture ? op[1] : out_fd, 1);

@@ -139,6 +139,14 @@ def name_spec(required):
     return flags, (("NAME",) if not NAME_FLAG else ())
 
 
+def validate_name(name):
+    """smolvm's validate_vm_name (src/data/mod.rs)."""
+    import re
+    if not name or len(name) > 128 or not name[0].isalnum() or name.endswith("-") \
+            or "--" in name or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        fail("invalid machine name: %r" % name)
+
+
 def cmd_create(args):
     nflags, pos = name_spec(False)
     flags = dict(nflags)
@@ -146,6 +154,7 @@ def cmd_create(args):
                   "-v": "volume", "--volume": "volume", "-e": "env", "--env": "env"})
     o = parse(args, flags, {"--net": "net"}, pos)
     name = name_arg(o) or "default"
+    validate_name(name)
     for k in ("cpus", "mem"):
         v = one(o, k)
         if v is not None and not v.isdigit():

@@ -211,7 +211,8 @@ static void fake_ls(fx *f, char *out, size_t cap)
 	size_t n = fread(out, 1, cap - 1, p);
 	out[n] = 0;
 	pclose(p);
-	out[strcspn(out, "\n")] = 0;
+	while (n > 0 && out[n - 1] == '\n')
+		out[--n] = 0;
 }
 
 static void fake_data_dir(fx *f, char *out, size_t cap)
@@ -365,6 +366,19 @@ static void test_smolvm_error_becomes_the_message(void **state)
 	assert_int_equal(dir_entries(f->envdir), 0);
 }
 
+static void test_env_names_become_valid_machine_names(void **state)
+{
+	fx *f = *state;
+	char ls[4096];
+	f->ctx.name = "team/a..b-";
+	create_ok(f);
+	fake_ls(f, ls, sizeof ls);
+	assert_non_null(strstr(ls, "arca-team-a-b-"));
+	assert_int_equal(f->b->destroy(f->b, &f->ctx), 0);
+	fake_ls(f, ls, sizeof ls);
+	assert_string_equal(ls, "[]");
+}
+
 static void test_bad_settings_are_einval(void **state)
 {
 	fx *f = *state;
@@ -405,6 +419,68 @@ static void test_delete_without_force_is_a_trap(void **state)
 	assert_string_not_equal(ls, "[]");
 	/* and it rejects the other version's shape */
 	assert_int_equal(fake(f, v1(f) ? "machine create m2" : "machine create -n m2"), 2);
+}
+
+static void test_bad_arguments_are_einval(void **state)
+{
+	fx *f = *state;
+	/* a smolvm that says 1.9.3 but parses like 0.8.0: -n on create is
+	 * rejected with exit 2 */
+	char script[2048], bin[2100];
+	const char *path = th_path(f->tmp, "liar.sh");
+	snprintf(script, sizeof script, "#!/bin/sh\n[ \"$1\" = --version ] && echo 'smolvm 1.9.3' && exit 0\n"
+		"FAKE_SMOLVM_VERSION=0.8.0 exec %s \"$@\"\n", FAKE);
+	th_write_file(path, script, strlen(script));
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(bin, sizeof bin, "smolvm-bin=%s", path);
+	f->settings[0] = bin;
+	assert_int_equal(f->b->create(f->b, &f->ctx), ARCA_EINVAL);
+	assert_string_equal(arca_error_last(),
+		"smolvm machine create arca-e1: error: unexpected argument '-n' found");
+	assert_int_equal(dir_entries(f->envdir), 0);
+}
+
+static void test_missing_smolvm_is_enotfound(void **state)
+{
+	fx *f = *state;
+	f->settings[0] = "smolvm-bin=/nonexistent/smolvm";
+	assert_int_equal(f->b->create(f->b, &f->ctx), ARCA_ENOTFOUND);
+	assert_non_null(strstr(arca_error_last(), "cannot run '/nonexistent/smolvm'"));
+}
+
+/* exec output is capped at 11 MiB per stream, so data never goes that way */
+static void test_big_files_bypass_the_exec_output_cap(void **state)
+{
+	fx *f = *state;
+	const char *src = th_path(f->tmp, "big");
+	assert_int_equal(mkdir(src, 0755), 0);
+	th_write_random(th_path(src, "blob"), 12u << 20, 5);
+	arca_id big = th_snapshot(f->s, src, "big", NULL, NULL);
+	f->ctx.artifact = &big;
+	create_ok(f);
+
+	int fd = open(th_path(f->tmp, "stdout"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	const char *cat[] = { "cat", "/arca/blob", NULL };
+	arca_env_exec_options o = ARCA_ENV_EXEC_OPTIONS_INIT;
+	o.argv = cat;
+	o.stdout_fd = fd;
+	int status = -1;
+	assert_int_equal(f->b->exec(f->b, &f->ctx, &o, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(lseek(fd, 0, SEEK_END), 11 << 20);
+	close(fd);
+
+	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
+	arca_id snap;
+	char ref[ARCA_ID_STRLEN];
+	if (f->b->snapshot(f->b, &f->ctx, &so, &snap) != 0)
+		fail_msg("snapshot: %s", arca_error_last());
+	arca_id_format(ref, &snap);
+	const char *dest = th_path(f->tmp, "out");
+	assert_int_equal(arca_restore(f->s, ref, dest, NULL, NULL), 0);
+	assert_int_equal(th_file_equal(th_path(dest, "blob"), th_path(src, "blob")), 0);
+	assert_int_equal(f->b->destroy(f->b, &f->ctx), 0);
 }
 
 static void test_tree_snapshot_and_rollback(void **state)
@@ -531,8 +607,9 @@ static void test_real_smolvm_smoke(void **state)
 	assert_int_equal(dir_entries(f->envdir), 0);
 }
 
-#define BOTH(t) cmocka_unit_test_setup_teardown(t, setup_v080, fx_teardown), \
-	cmocka_unit_test_setup_teardown(t, setup_v193, fx_teardown)
+/* each case against both CLI versions, named for the version */
+#define BOTH(t) { "0.8.0: " #t, t, setup_v080, fx_teardown, NULL }, \
+	{ "1.9.3: " #t, t, setup_v193, fx_teardown, NULL }
 
 int main(void)
 {
@@ -546,9 +623,14 @@ int main(void)
 		BOTH(test_exec_needs_a_running_machine),
 		BOTH(test_smolvm_error_becomes_the_message),
 		BOTH(test_bad_settings_are_einval),
+		cmocka_unit_test_setup_teardown(test_env_names_become_valid_machine_names, setup_v193,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments_are_einval, setup_v193, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_missing_smolvm_is_enotfound, setup_v193, fx_teardown),
 		BOTH(test_failed_start_leaves_nothing_behind),
 		BOTH(test_delete_without_force_is_a_trap),
 		BOTH(test_tree_snapshot_and_rollback),
+		BOTH(test_big_files_bypass_the_exec_output_cap),
 		BOTH(test_image_disk_restored_while_stopped),
 		BOTH(test_image_snapshot_and_rollback),
 		cmocka_unit_test_setup_teardown(test_capabilities, setup_v193, fx_teardown),
