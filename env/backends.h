@@ -6,8 +6,11 @@
 
 /** The dir backend (env/env_dir.c); free with (*out)->free. */
 int arca_env__dir_new(arca_env_backend **out);
-/** The smolvm backend (env/env_smolvm.c; env/smolvm_stub.c when it is
- *  not built: ARCA_ENOTFOUND). */
+/** The smolvm backend (env/env_smolvm.c): libkrun microVMs through the
+ *  smolvm CLI. Settings: smolvm-bin, image, cpus, mem, net=0|1,
+ *  volume=HOST:GUEST[:ro] (repeatable), path (the tree's place in the
+ *  guest, default /arca), disk=overlay|storage (the disk an image
+ *  artifact is, default overlay). */
 int arca_env__smolvm_new(arca_env_backend **out);
 
 #endif

@@ -15,7 +15,7 @@
  * /mnt/arca-xfer). No pause: `machine stop` ends the guest's processes,
  * which a pause must not do.
  */
-#include "env/env_smolvm.h"
+#include "env/backends.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -438,7 +438,7 @@ check "remote rm again exits 3" status_is 3 "$ARCA" --store "$RS" remote rm orig
 ES="$T/envstore"
 mkdir -p "$T/esrc"
 echo one >"$T/esrc/f"
-"$ARCA" --store "$ES" snapshot "$T/esrc" --name app -q >/dev/null
+appid=$("$ARCA" --store "$ES" snapshot "$T/esrc" --name app -q)
 check "env --help" bash -c "'$ARCA' env --help | grep -q '^usage: arca'"
 check "env create prints the name" bash -c "'$ARCA' --store '$ES' env create app --name e1 --label team=qa | grep -qx e1"
 check "env create of a missing ref exits 3" status_is 3 "$ARCA" --store "$ES" env create nosuch --name e2
@@ -462,6 +462,18 @@ check "env create with an unknown backend exits 3" status_is 3 "$ARCA" --store "
 check "env rm" status_is 0 "$ARCA" --store "$ES" env rm e1
 check "env rm removed it" bash -c "! '$ARCA' --store '$ES' env ls | grep -q e1"
 check "env show of a removed env exits 3" status_is 3 "$ARCA" --store "$ES" env show e1
+
+# the smolvm backend through the CLI, against tests/fake_smolvm.py (a FAKE
+# smolvm: no VM; see the test_env_smolvm suite for the argv it checks)
+if command -v python3 >/dev/null; then
+	HERE=$(cd "$(dirname "$0")" && pwd)
+	export FAKE_SMOLVM_HOME="$T/fake-smolvm" FAKE_SMOLVM_LOG="$T/fake-smolvm.log"
+	check "env create --backend smolvm (fake)" bash -c "'$ARCA' --store '$ES' env create '$appid' --backend smolvm --name vm1 --set smolvm-bin='$HERE/fake_smolvm.py' --set image=alpine | grep -qx vm1"
+	check "env ls shows the smolvm env" bash -c "'$ARCA' --store '$ES' env ls | grep -q '^vm1	smolvm	active'"
+	check "env exec in the smolvm env" bash -c "[ \"\$('$ARCA' --store '$ES' env exec vm1 -- cat /arca/f)\" = one ]"
+	check "env pause on smolvm exits 14" status_is 14 "$ARCA" --store "$ES" env pause vm1
+	check "env rm of the smolvm env deletes its machine with -f" bash -c "'$ARCA' --store '$ES' env rm vm1 && grep -q '\"delete\"' '$T/fake-smolvm.log' && grep '\"delete\"' '$T/fake-smolvm.log' | grep -q '\"-f\"'"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

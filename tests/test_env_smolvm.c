@@ -3,7 +3,7 @@
  * uses, over host directories), for both CLI versions; and a smoke test
  * against a real smolvm when one is on PATH. */
 #include "helpers.h"
-#include "env/env_smolvm.h"
+#include "env/backends.h"
 #include "util/fsutil.h"
 
 #include <dirent.h>
