@@ -556,6 +556,21 @@ static int count_members(repair *r, uint64_t seq, uint32_t tag, const arca_journ
 }
 
 /* Applies one committed record to the new index. */
+/* A NAME 0 VALUE journal payload (remote config, env record) into `dbi`;
+ * one without a name is skipped. */
+static int put_named(MDB_txn *txn, MDB_dbi dbi, const uint8_t *p, size_t len)
+{
+	const uint8_t *z = memchr(p, 0, len);
+	MDB_val k, v;
+	if (!z || z == p)
+		return 0;
+	k.mv_size = (size_t)(z - p);
+	k.mv_data = (void *)p;
+	v.mv_size = len - k.mv_size - 1;
+	v.mv_data = (void *)(z + 1);
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
 static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *l, void *ctx)
 {
 	const ckpt_pick *pk = ctx;
@@ -630,34 +645,18 @@ static int apply(repair *r, uint64_t seq, uint32_t tag, const arca_journal_loc *
 		k.mv_data = p;
 		mrc = l->len ? mdb_del(r->txn, r->refs, &k, NULL) : 0;
 		break;
-	case ARCA_META_REMOTE_SET: {
-		const uint8_t *z = memchr(p, 0, l->len);
-		if (!z || z == p)
-			break;
-		k.mv_size = (size_t)(z - p);
-		k.mv_data = p;
-		v.mv_size = l->len - k.mv_size - 1;
-		v.mv_data = (void *)(z + 1);
-		mrc = mdb_put(r->txn, r->remotes, &k, &v, 0);
+	case ARCA_META_REMOTE_SET:
+		mrc = put_named(r->txn, r->remotes, p, l->len);
 		break;
-	}
 	case ARCA_META_REMOTE_DEL:
 		k.mv_size = l->len;
 		k.mv_data = p;
 		mrc = l->len ? mdb_del(r->txn, r->remotes, &k, NULL) : 0;
 		break;
-	case ARCA_META_ENV_SET: {
+	case ARCA_META_ENV_SET:
 		/* the record is decoded when read: a damaged one is reported then */
-		const uint8_t *z = memchr(p, 0, l->len);
-		if (!z || z == p)
-			break;
-		k.mv_size = (size_t)(z - p);
-		k.mv_data = p;
-		v.mv_size = l->len - k.mv_size - 1;
-		v.mv_data = (void *)(z + 1);
-		mrc = mdb_put(r->txn, r->envs, &k, &v, 0);
+		mrc = put_named(r->txn, r->envs, p, l->len);
 		break;
-	}
 	case ARCA_META_ENV_DEL:
 		k.mv_size = l->len;
 		k.mv_data = p;

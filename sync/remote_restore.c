@@ -47,6 +47,24 @@ typedef struct {
 	atomic_int dl_failed;          /* a GET failed (not cancelled by us) */
 } rr_ctx;
 
+/* The chunks of ids[0..n) not indexed yet (into *need and *want) and the
+ * runs that bring them: 1, 0 when there is nothing to fetch, or an error. */
+static int plan_for(rr_ctx *c, const uint8_t (*ids)[32], size_t n, arca_idset *need,
+		arca_buf *want, arca_fetch_run **runs, size_t *nruns)
+{
+	const uint8_t *missing;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc >= 0; i++)
+		if (!arca_rsource_has(&c->rs, ids[i]) && (rc = arca_idset_add(need, ids[i])) == 1)
+			rc = arca_buf_put(want, ids[i], 32);
+	if (rc < 0 || want->len == 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = arca_fetch__plan(need, c->x, c->npacks, runs, nruns, &missing,
+			(const uint8_t (*)[32])want->ptr, want->len / 32)) != 0)
+		return rc;
+	return missing ? arca_fetch__missing(c->art, missing) : 1;
+}
+
 /* Downloads the records of chunks ids[0..n) that are not indexed yet and
  * indexes them. */
 static int fetch_into(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
@@ -55,22 +73,12 @@ static int fetch_into(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
 	arca_buf want = ARCA_BUF_INIT(SIZE_MAX);
 	arca_fetch_run *runs = NULL;
 	arca_fetch_landed *at = NULL;
-	const uint8_t *missing;
 	size_t nruns = 0;
 	int *fds = NULL, rc = 0;
 
-	for (size_t i = 0; i < n && rc >= 0; i++)
-		if (!arca_rsource_has(&c->rs, ids[i]) && (rc = arca_idset_add(&need, ids[i])) == 1)
-			rc = arca_buf_put(&want, ids[i], 32);
-	if (rc < 0 || want.len == 0)
+	if ((rc = plan_for(c, ids, n, &need, &want, &runs, &nruns)) <= 0)
 		goto done;
-	if ((rc = arca_fetch__plan(&need, c->x, c->npacks, &runs, &nruns, &missing,
-			(const uint8_t (*)[32])want.ptr, want.len / 32)) != 0)
-		goto done;
-	if (missing) {
-		rc = arca_fetch__missing(c->art, missing);
-		goto done;
-	}
+	rc = 0;
 	if (!(fds = calloc(c->o.jobs, sizeof(*fds))) || !(at = calloc(nruns, sizeof(*at)))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto done;
@@ -161,23 +169,13 @@ static int fetch_streaming(rr_ctx *c, const uint8_t (*ids)[32], size_t n)
 	arca_fetch_landed *at = NULL;
 	run_key *keys = NULL;
 	uint32_t *piece0 = NULL;
-	const uint8_t *missing;
 	size_t nruns = 0, npieces = 0, cap = 0;
 	uint64_t base = 0, piece = arca_sync__restore_piece ? arca_sync__restore_piece : 1;
 	int fd = -1, rc = 0;
 
-	for (size_t i = 0; i < n && rc >= 0; i++)
-		if (!arca_rsource_has(&c->rs, ids[i]) && (rc = arca_idset_add(&need, ids[i])) == 1)
-			rc = arca_buf_put(&want, ids[i], 32);
-	if (rc < 0 || want.len == 0)
+	if ((rc = plan_for(c, ids, n, &need, &want, &runs, &nruns)) <= 0)
 		goto done;
-	if ((rc = arca_fetch__plan(&need, c->x, c->npacks, &runs, &nruns, &missing,
-			(const uint8_t (*)[32])want.ptr, want.len / 32)) != 0)
-		goto done;
-	if (missing) {
-		rc = arca_fetch__missing(c->art, missing);
-		goto done;
-	}
+	rc = 0;
 	if (!(at = calloc(nruns, sizeof(*at))) || !(keys = calloc(nruns, sizeof(*keys))) ||
 	    !(piece0 = calloc(nruns, sizeof(*piece0)))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
