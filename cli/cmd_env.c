@@ -13,7 +13,8 @@ static void help(FILE *f)
 		"                                 [--label K=V]... [--set KEY=VALUE]... [--json]\n"
 		"       arca [--store DIR] env ls [--json]\n"
 		"       arca [--store DIR] env show N [--json]\n"
-		"       arca [--store DIR] env exec N [--timeout S] [-e K=V]... [-w DIR] -- CMD...\n"
+		"       arca [--store DIR] env exec N [--timeout S] [-e K=V]... [-w DIR]\n"
+		"                                 [--isolate [--net]] -- CMD...\n"
 		"       arca [--store DIR] env snapshot N [--name NAME] [--tag T] [--json]\n"
 		"       arca [--store DIR] env reset N [REF]\n"
 		"       arca [--store DIR] env diff N [--json]\n"
@@ -31,11 +32,16 @@ static void help(FILE *f)
 		"  --backend B      dir (default) or smolvm\n"
 		"  --name N         the env's name (default: the artifact's name and a suffix)\n"
 		"  --label K=V      a label of the env (repeatable)\n"
-		"  --set KEY=VALUE  a backend setting (repeatable): smolvm takes smolvm-bin,\n"
-		"                   image, cpus, mem, net, volume=HOST:GUEST[:ro]\n"
+		"  --set KEY=VALUE  a backend setting (repeatable): dir takes bwrap; smolvm\n"
+		"                   takes smolvm-bin, image, cpus, mem, net, path, disk,\n"
+		"                   volume=HOST:GUEST[:ro]\n"
 		"  --timeout S      exec: kill the command after S seconds (status 124)\n"
 		"  -e K=V           exec: an environment variable for the command\n"
 		"  -w DIR           exec: the working directory inside the env\n"
+		"  --isolate        exec, dir backend: run inside the env's tree as its root\n"
+		"                   (bubblewrap; --set bwrap=PATH at create), with a clean\n"
+		"                   environment and no network\n"
+		"  --net            exec --isolate: keep the host's network\n"
 		"  --tag T, --name  snapshot: the new artifact's tag and name\n"
 		"  --json           create, ls, show, snapshot, diff: print JSON\n");
 }
@@ -140,6 +146,7 @@ static int push_str(const char ***list, size_t *n, const char *s)
 typedef struct {
 	const char *backend, *name, *tag, *cwd;
 	unsigned timeout_s;
+	int isolate, net;
 	arca_label *labels;
 	size_t nlabels;
 	const char **settings, **envp;
@@ -204,6 +211,8 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 		eo.envp = o->envp;
 		eo.cwd = o->cwd;
 		eo.timeout_s = o->timeout_s;
+		eo.isolate = o->isolate;
+		eo.net = o->net;
 		eo.stdin_fd = 0;
 		fflush(stdout);
 		rc = arca_env_exec(store, args[0], &eo, &cmd_status);
@@ -261,7 +270,7 @@ static const struct {
 	{ "create", 1, 1, "bnlSj" },
 	{ "ls", 0, 0, "j" },
 	{ "show", 1, 1, "j" },
-	{ "exec", 2, -1, "tew" },
+	{ "exec", 2, -1, "tewIN" },
 	{ "snapshot", 1, 1, "nTj" },
 	{ "reset", 1, 2, "" },
 	{ "diff", 1, 1, "j" },
@@ -279,6 +288,8 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		{ "set", required_argument, NULL, 'S' },
 		{ "tag", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "isolate", no_argument, NULL, 'I' },
+		{ "net", no_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -338,6 +349,8 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		case 'T': o.tag = optarg; break;
 		case 'w': o.cwd = optarg; break;
 		case 'j': o.json = 1; break;
+		case 'I': o.isolate = 1; break;
+		case 'N': o.net = 1; break;
 		case 't': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -383,6 +396,10 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		}
 		memmove(&argv[dd], &argv[dd + 1], (size_t)(argc - dd - 1) * sizeof(*argv));
 		argv[--argc] = NULL; /* the command's argv ends there */
+	}
+	if (o.net && !o.isolate) {
+		status = cli_usage_error("env", "--net goes with --isolate");
+		goto out;
 	}
 	nargs = argc - optind;
 	if (nargs < verbs[vi].min || (verbs[vi].max >= 0 && nargs > verbs[vi].max)) {

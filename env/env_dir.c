@@ -35,12 +35,23 @@ static unsigned dir_capabilities(arca_env_backend *b, const arca_env_ctx *e)
 	return ARCA_ENV_CAP_SNAPSHOT | ARCA_ENV_CAP_ROLLBACK | ARCA_ENV_CAP_STREAM;
 }
 
+/* The value of setting `key` ("key=value"), or NULL. */
+static const char *setting(const arca_env_ctx *e, const char *key)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; e->settings && e->settings[i]; i++)
+		if (!strncmp(e->settings[i], key, kl) && e->settings[i][kl] == '=')
+			return e->settings[i] + kl + 1;
+	return NULL;
+}
+
 static int dir_check(arca_env_backend *b, const arca_env_ctx *e)
 {
 	(void)b;
-	if (e->settings && e->settings[0])
-		return arca_err_set(ARCA_EINVAL, "the dir backend takes no setting ('%.200s')",
-			e->settings[0]);
+	for (size_t i = 0; e->settings && e->settings[i]; i++)
+		if (strncmp(e->settings[i], "bwrap=", 6) != 0 || !e->settings[i][6])
+			return arca_err_set(ARCA_EINVAL, "the dir backend takes only the setting "
+				"bwrap=PATH ('%.200s')", e->settings[i]);
 	return 0;
 }
 
@@ -189,7 +200,8 @@ static int64_t mono_ms(void)
  * With a timeout it leads a process group of its own, so that all of it
  * can be killed; without one it stays in the caller's, so a terminal's
  * job control (reading it, ^C) reaches it as it reaches the caller. */
-static void child(const char *wd, const arca_env_exec_options *o, char **envp, int errfd)
+static void child(const char *wd, const arca_env_exec_options *o, const char *const *argv,
+		char **envp, int errfd)
 {
 	int err, in = o->stdin_fd;
 	sigset_t none;
@@ -203,7 +215,7 @@ static void child(const char *wd, const arca_env_exec_options *o, char **envp, i
 	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0) || chdir(wd) < 0)
 		goto fail;
 	signal(SIGPIPE, SIG_DFL);
-	execvpe(o->argv[0], (char *const *)o->argv, envp);
+	execvpe(argv[0], (char *const *)argv, envp);
 fail:
 	err = errno;
 	if (write(errfd, &err, sizeof(err)) < 0)
@@ -211,11 +223,72 @@ fail:
 	_exit(127);
 }
 
+/* bwrap's argv for running o->argv inside the tree at `root` (real path),
+ * in directory `wd` (a real path below it): the tree is /, with its own
+ * /proc and /dev, every namespace unshared (the network too unless
+ * o->net), a clean environment plus o->envp. Strings it makes go to
+ * `owned` (NULL-terminated), freed by the caller with the vector. */
+static int bwrap_argv(const arca_env_ctx *e, const arca_env_exec_options *o, const char *root,
+		const char *wd, const char ***out, char ***owned)
+{
+	static const char *const head[] = { "--bind", NULL, "/", "--proc", "/proc", "--dev",
+		"/dev", "--unshare-all", "--die-with-parent", "--clearenv", "--setenv", "PATH",
+		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "HOME",
+		"/root" };
+	const char *bw = setting(e, "bwrap");
+	const char *guest = wd + strlen(root);
+	size_t na = 0, ne = 0, k = 0, nh = sizeof(head) / sizeof(head[0]);
+	const char **v;
+	char **own;
+
+	while (o->argv[na])
+		na++;
+	while (o->envp && o->envp[ne])
+		ne++;
+	v = calloc(1 + nh + 1 + 3 * ne + 2 + 1 + na + 1, sizeof(*v));
+	own = calloc(2 * ne + 1, sizeof(*own));
+	if (!v || !own) {
+		free(v);
+		free(own);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	v[k++] = bw ? bw : "bwrap";
+	for (size_t i = 0; i < nh; i++)
+		v[k++] = head[i] ? head[i] : root;
+	if (o->net)
+		v[k++] = "--share-net";
+	for (size_t i = 0; i < ne; i++) {
+		const char *eq = strchr(o->envp[i], '=');
+		if (!(own[2 * i] = strndup(o->envp[i], (size_t)(eq - o->envp[i]))) ||
+		    !(own[2 * i + 1] = strdup(eq + 1))) {
+			for (size_t j = 0; j <= 2 * i + 1; j++)
+				free(own[j]);
+			free(own);
+			free(v);
+			return arca_err_set(ARCA_ENOMEM, "out of memory");
+		}
+		v[k++] = "--setenv";
+		v[k++] = own[2 * i];
+		v[k++] = own[2 * i + 1];
+	}
+	v[k++] = "--chdir";
+	v[k++] = *guest ? guest : "/";
+	v[k++] = "--";
+	for (size_t i = 0; i < na; i++)
+		v[k++] = o->argv[i];
+	*out = v;
+	*owned = own;
+	return 0;
+}
+
 static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_options *o,
 		int *status)
 {
-	arca_buf wd = ARCA_BUF_INIT(PATH_MAX);
-	char **envp = NULL;
+	arca_buf wd = ARCA_BUF_INIT(PATH_MAX), root = ARCA_BUF_INIT(PATH_MAX);
+	const char *const *argv = o->argv;
+	const char **bargv = NULL;
+	char rroot[PATH_MAX]; /* bargv points into it */
+	char **envp = NULL, **owned = NULL;
 	int p[2] = { -1, -1 }, rc, ws = 0, err = 0;
 	int64_t deadline;
 	pid_t pid, w;
@@ -229,7 +302,23 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 			rc = arca_err_set(ARCA_EINVAL, "environment entry '%.200s' is not K=V", o->envp[i]);
 			goto done;
 		}
-	if (!(envp = child_env(o->envp))) {
+	if (o->isolate) {
+		if (e->kind != ARCA_KIND_TREE) {
+			rc = arca_err_set(ARCA_EINVAL, "env %s: isolation needs a tree (a root file "
+				"system), not an image", e->name);
+			goto done;
+		}
+		if ((rc = live_path(&root, e)) != 0)
+			goto done;
+		if (!realpath(arca_buf_cstr(&root), rroot)) {
+			rc = arca_err_sys("env %s: %s", e->name, arca_buf_cstr(&root));
+			goto done;
+		}
+		if ((rc = bwrap_argv(e, o, rroot, arca_buf_cstr(&wd), &bargv, &owned)) != 0)
+			goto done;
+		argv = bargv;
+	}
+	if (!(envp = child_env(o->isolate ? NULL : o->envp))) {
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -242,7 +331,7 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 		goto done;
 	}
 	if (pid == 0)
-		child(arca_buf_cstr(&wd), o, envp, p[1]);
+		child(arca_buf_cstr(&wd), o, argv, envp, p[1]);
 	if (o->timeout_s)
 		setpgid(pid, pid); /* also here: no race with the kill below */
 	close(p[1]);
@@ -273,7 +362,8 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 	}
 	if (n == (ssize_t)sizeof(err)) {
 		errno = err;
-		rc = arca_err_sys("env %s: run %s", e->name, o->argv[0]);
+		rc = arca_err_sys("env %s: run %s%s", e->name, argv[0], o->isolate && err == ENOENT ?
+			" (isolation needs bubblewrap: the Debian package bubblewrap)" : "");
 		goto done;
 	}
 	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : 1;
@@ -283,7 +373,12 @@ done:
 	if (p[1] >= 0)
 		close(p[1]);
 	free(envp);
+	for (size_t i = 0; owned && owned[i]; i++)
+		free(owned[i]);
+	free(owned);
+	free(bargv);
 	arca_buf_release(&wd);
+	arca_buf_release(&root);
 	return rc;
 }
 

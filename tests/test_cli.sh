@@ -458,6 +458,7 @@ check "env reset goes back to the source" bash -c "'$ARCA' --store '$ES' env res
 check "env reset to the snapshot" bash -c "'$ARCA' --store '$ES' env reset e1 '$snap' && [ \"\$('$ARCA' --store '$ES' env exec e1 -- cat f)\" = two ]"
 check "env pause on dir exits 14" status_is 14 "$ARCA" --store "$ES" env pause e1
 check "env exec without a command is a usage error" status_is 2 "$ARCA" --store "$ES" env exec e1
+check "env exec --net without --isolate is a usage error" status_is 2 "$ARCA" --store "$ES" env exec e1 --net -- true
 check "env create with an unknown backend exits 3" status_is 3 "$ARCA" --store "$ES" env create app --backend nosuch
 check "env rm" status_is 0 "$ARCA" --store "$ES" env rm e1
 check "env rm removed it" bash -c "! '$ARCA' --store '$ES' env ls | grep -q e1"

@@ -334,6 +334,112 @@ static unsigned bad_caps(arca_env_backend *b, const arca_env_ctx *e)
 	return 0;
 }
 
+/* ---- exec --isolate (bubblewrap) ---- */
+
+static int run_isolated(arca_store *s, const char *name, const char *script,
+		const char *const *envp, int net, char *out, size_t on, int *status)
+{
+	arca_env_exec_options o = ARCA_ENV_EXEC_OPTIONS_INIT;
+	const char *argv[] = { "sh", "-c", script, NULL };
+	int po[2], rc;
+	ssize_t n, got = 0;
+	assert_int_equal(pipe(po), 0);
+	o.argv = argv;
+	o.envp = envp;
+	o.isolate = 1;
+	o.net = net;
+	o.stdout_fd = po[1];
+	rc = arca_env_exec(s, name, &o, status);
+	close(po[1]);
+	while ((n = read(po[0], out + got, on - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = '\0';
+	close(po[0]);
+	return rc;
+}
+
+/* A root file system made of the host's sh and cat and their libraries:
+ * inside the sandbox it is /, its files are the env's, the host's
+ * environment and network stay out. */
+static void isolated_exec_runs_inside_the_tree(void **state)
+{
+	th_fixture *f = *state;
+	char root[4096], cmd[8192], out[4096], p[4096];
+	const char *envp[] = { "X=42", NULL };
+	arca_env_create_options co = ARCA_ENV_CREATE_OPTIONS_INIT;
+	arca_env_info *info = NULL;
+	arca_id id;
+	int st = -1;
+
+	if (system("command -v bwrap >/dev/null 2>&1") != 0) {
+		print_message("skipped: no bwrap (apt-get install bubblewrap)\n");
+		skip();
+	}
+	snprintf(root, sizeof(root), "%s/rootfs", f->tmp);
+	snprintf(cmd, sizeof(cmd),
+		"set -e; R='%s'; mkdir -p $R/bin $R/proc $R/dev $R/etc $R/tmp; "
+		"for b in sh cat; do p=$(command -v $b); cp -L $p $R/bin/; "
+		"for l in $(ldd $p | grep -o '/[^ ]*'); do mkdir -p $R$(dirname $l); cp -L $l $R$l; done; done; "
+		"echo inside > $R/etc/marker", root);
+	assert_int_equal(system(cmd), 0);
+	id = th_snapshot(f->s, root, "rootfs", NULL, NULL);
+	(void)id;
+	co.name = "iso";
+	ok(arca_env_create(f->s, "rootfs", &co, NULL));
+
+	ok(run_isolated(f->s, "iso", "cat /etc/marker", NULL, 0, out, sizeof(out), &st));
+	assert_int_equal(st, 0);
+	assert_string_equal(out, "inside\n");
+	/* a clean environment: the host's variables stay out, -e ones come in */
+	setenv("ARCA_TEST_LEAK", "leaked", 1);
+	ok(run_isolated(f->s, "iso", "echo ${ARCA_TEST_LEAK:-none} $X $HOME", envp, 0, out,
+		sizeof(out), &st));
+	unsetenv("ARCA_TEST_LEAK");
+	assert_string_equal(out, "none 42 /root\n");
+	/* what it writes at / lands in the env's tree */
+	ok(run_isolated(f->s, "iso", "echo new > /made; exit 3", NULL, 0, out, sizeof(out), &st));
+	assert_int_equal(st, 3);
+	ok(arca_env_lookup(&info, f->s, "iso"));
+	snprintf(p, sizeof(p), "%s/root/made", info->dir);
+	assert_true(exists(p));
+	arca_env_info_free(info);
+	/* no network but loopback unless asked */
+	{
+		/* /proc/net/dev: two header lines, then one per interface */
+		int host_ifaces = system("[ $(wc -l < /proc/net/dev) -gt 3 ]") == 0;
+		size_t lines = 0;
+		ok(run_isolated(f->s, "iso", "cat /proc/net/dev", NULL, 0, out, sizeof(out), &st));
+		for (const char *c = out; *c; c++)
+			lines += *c == '\n';
+		assert_int_equal(lines, 3);
+		assert_non_null(strstr(out, "lo:"));
+		ok(run_isolated(f->s, "iso", "cat /proc/net/dev", NULL, 1, out, sizeof(out), &st));
+		lines = 0;
+		for (const char *c = out; *c; c++)
+			lines += *c == '\n';
+		if (host_ifaces)
+			assert_true(lines > 3); /* the host's interfaces */
+	}
+	ok(arca_env_remove(f->s, "iso"));
+}
+
+static void isolated_exec_of_an_image_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	char img[4096], out[64];
+	arca_env_create_options co = ARCA_ENV_CREATE_OPTIONS_INIT;
+	int st;
+	snprintf(img, sizeof(img), "%s/disk.img", f->tmp);
+	th_write_random(img, 100000, 3);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	co.name = "img";
+	ok(arca_env_create(f->s, "disk", &co, NULL));
+	assert_int_equal(run_isolated(f->s, "img", "true", NULL, 0, out, sizeof(out), &st),
+		ARCA_EINVAL);
+	assert_non_null(strstr(arca_error_last(), "isolation needs a tree"));
+	ok(arca_env_remove(f->s, "img"));
+}
+
 static int bad_create(arca_env_backend *b, arca_env_ctx *e)
 {
 	char p[4096];
@@ -573,6 +679,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dir_env_full_lifecycle, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(image_env_snapshot_and_reset, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(pause_is_not_supported_by_dir, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(isolated_exec_runs_inside_the_tree, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(isolated_exec_of_an_image_is_refused, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(exec_timeout_gives_124_and_bad_cwd_is_refused, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(failed_create_leaves_failed_record_and_no_files, th_setup,

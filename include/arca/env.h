@@ -114,11 +114,17 @@ typedef struct {
 	unsigned timeout_s;
 	int stdin_fd;             /**< -1: /dev/null */
 	int stdout_fd, stderr_fd; /**< where its output goes, as it comes */
+	/** dir backend: run inside the tree as its root (bubblewrap: the
+	 *  setting bwrap=PATH, else `bwrap` on PATH), with a clean
+	 *  environment and no network unless `net`. Other backends are
+	 *  isolated already and ignore both. */
+	int isolate;
+	int net;
 } arca_env_exec_options;
 
 #define ARCA_ENV_EXEC_OPTIONS_VERSION 1
 #define ARCA_ENV_EXEC_OPTIONS_INIT \
-	{ ARCA_ENV_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, 0, -1, 1, 2 }
+	{ ARCA_ENV_EXEC_OPTIONS_VERSION, NULL, NULL, NULL, 0, -1, 1, 2, 0, 0 }
 
 /**
  * A backend. Every operation but capabilities may be NULL when the
