@@ -194,10 +194,13 @@ static void *worker_main(void *arg)
 	while (!rc && (n = pop_run(p, run, RUN_MAX)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			int rc2;
-			if (!rc)
+			if (!rc) {
 				rc = do_job(p, &run[i], src, &cmp, &cmp_cap);
-			else
+			} else {
+				pthread_mutex_lock(&p->mu); /* other workers mark it too */
 				run[i].f->failed = 1;
+				pthread_mutex_unlock(&p->mu);
+			}
 			rc2 = arca_fill_file_release(p, run[i].f);
 			if (!rc)
 				rc = rc2;
