@@ -410,10 +410,12 @@ static int on_scan(const uint8_t id[32], uint32_t len, int manifest, void *ctx)
 	(void)len;
 	(void)manifest;
 
-	if (arca_idset_has(&p->scanned, id))
+	if (arca_idset_has(&p->scanned, id) || arca_idset_has(&p->where, id))
 		return 0;
-	if ((rc = cached(p, id, &slot)) != 0)
-		return rc < 0 ? rc : 0;
+	if ((rc = cached(p, id, &slot)) < 0)
+		return rc;
+	if (rc == 1) /* placed once: the second pass takes it from `where` */
+		return arca_idset_put(&p->where, id, slot) < 0 ? ARCA_ENOMEM : 0;
 	if ((rc = arca_idset_add(&p->scanned, id)) < 0)
 		return rc;
 	if ((rc = arca_cas_lookup(p->s->cas, p->txn, id, &loc)) != 0)
