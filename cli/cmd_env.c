@@ -261,22 +261,24 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 	return status;
 }
 
-/* verb, its positional arguments (min, max; -1: any) and the options it takes */
+/* verb, its positional arguments (min, max; -1: any; as the usage says)
+ * and the options it takes */
 static const struct {
 	const char *verb;
 	int min, max;
+	const char *args;
 	const char *takes;        /* letters of the options it allows */
 } verbs[] = {
-	{ "create", 1, 1, "bnlSj" },
-	{ "ls", 0, 0, "j" },
-	{ "show", 1, 1, "j" },
-	{ "exec", 2, -1, "tewIN" },
-	{ "snapshot", 1, 1, "nTj" },
-	{ "reset", 1, 2, "" },
-	{ "diff", 1, 1, "j" },
-	{ "pause", 1, 1, "" },
-	{ "resume", 1, 1, "" },
-	{ "rm", 1, 1, "" },
+	{ "create", 1, 1, "REF", "bnlSj" },
+	{ "ls", 0, 0, "no argument", "j" },
+	{ "show", 1, 1, "N", "j" },
+	{ "exec", 2, -1, "N -- CMD...", "tewIN" },
+	{ "snapshot", 1, 1, "N", "nTj" },
+	{ "reset", 1, 2, "N [REF]", "" },
+	{ "diff", 1, 1, "N", "j" },
+	{ "pause", 1, 1, "N", "" },
+	{ "resume", 1, 1, "N", "" },
+	{ "rm", 1, 1, "N", "" },
 };
 
 int cmd_env(cli_ctx *ctx, int argc, char **argv)
@@ -391,7 +393,7 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 	 * "[options] N CMD..." */
 	if (dd >= 0) {
 		if (dd - optind != 1) {
-			status = cli_usage_error("env", "env exec: expected N -- CMD...");
+			status = cli_usage_error("env", "env exec: expected %s", verbs[vi].args);
 			goto out;
 		}
 		memmove(&argv[dd], &argv[dd + 1], (size_t)(argc - dd - 1) * sizeof(*argv));
@@ -403,11 +405,7 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 	}
 	nargs = argc - optind;
 	if (nargs < verbs[vi].min || (verbs[vi].max >= 0 && nargs > verbs[vi].max)) {
-		status = cli_usage_error("env", "env %s: %s", verb,
-			!strcmp(verb, "exec") ? "expected N -- CMD..." :
-			verbs[vi].max == 0 ? "takes no arguments" :
-			verbs[vi].max == 2 ? "expected N [REF]" :
-			!strcmp(verb, "create") ? "expected REF" : "expected N");
+		status = cli_usage_error("env", "env %s: expected %s", verb, verbs[vi].args);
 		goto out;
 	}
 	status = run_verb(ctx, verb, nargs, argv + optind, &o);
