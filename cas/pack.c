@@ -248,12 +248,66 @@ int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *store
 	return 0;
 }
 
+/* raw bytes decoded past what was asked: the next member is usually
+ * wanted next */
+#define UNPACK_AHEAD (128u * 1024)
+
+int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *stored,
+		uint8_t *raw, size_t raw_cap, size_t *in_pos, size_t *out_pos, size_t need)
+{
+	if (raw_cap < g->raw_len)
+		return arca_err_set(ARCA_EINVAL, "group: buffer too small");
+	if (need > g->raw_len)
+		need = g->raw_len;
+	if (g->codec == ARCA_CODEC_RAW) {
+		if (*out_pos < g->raw_len)
+			memcpy(raw, stored, g->raw_len);
+		*in_pos = g->stored_len;
+		*out_pos = g->raw_len;
+		return 0;
+	}
+	if (*in_pos == 0 && *out_pos == 0)
+		ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+	while (*out_pos < need) {
+		size_t lim = need + UNPACK_AHEAD < g->raw_len ? need + UNPACK_AHEAD : g->raw_len;
+		ZSTD_inBuffer in = { stored, g->stored_len, *in_pos };
+		ZSTD_outBuffer out = { raw, lim, *out_pos };
+		size_t ret = ZSTD_decompressStream(d->dctx, &out, &in);
+		if (ZSTD_isError(ret))
+			return arca_err_set(ARCA_ECORRUPT, "group: zstd: %s", ZSTD_getErrorName(ret));
+		if (out.pos == *out_pos && in.pos == *in_pos)
+			return arca_err_set(ARCA_ECORRUPT, "group: compressed data ends early");
+		*in_pos = in.pos;
+		*out_pos = out.pos;
+		if (ret == 0 && out.pos != g->raw_len)
+			return arca_err_set(ARCA_ECORRUPT, "group: decompressed to %zu bytes, expected %u",
+				out.pos, g->raw_len);
+	}
+	return 0;
+}
+
 int arca_record_unpack(arca_decoder *d, const arca_record *r,
 		const uint8_t *stored, uint8_t *raw, size_t raw_cap)
 {
 	uint8_t digest[ARCA_HASH_LEN];
 	char hex[17];
 	int rc;
+
+	if ((rc = arca_record_decompress(d, r, stored, raw, raw_cap)) != 0)
+		return rc;
+	if ((rc = arca_sha256_digest(digest, raw, r->raw_len)) != 0)
+		return rc;
+	if (memcmp(digest, r->id, 32) != 0) {
+		arca_hex_encode(hex, r->id, 8);
+		return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id", hex);
+	}
+	return 0;
+}
+
+int arca_record_decompress(arca_decoder *d, const arca_record *r,
+		const uint8_t *stored, uint8_t *raw, size_t raw_cap)
+{
+	char hex[17];
 
 	if (raw_cap < r->raw_len)
 		return arca_err_set(ARCA_EINVAL, "record: buffer too small");
@@ -271,12 +325,6 @@ int arca_record_unpack(arca_decoder *d, const arca_record *r,
 		}
 	} else {
 		memcpy(raw, stored, r->raw_len);
-	}
-	if ((rc = arca_sha256_digest(digest, raw, r->raw_len)) != 0)
-		return rc;
-	if (memcmp(digest, r->id, 32) != 0) {
-		arca_hex_encode(hex, r->id, 8);
-		return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id", hex);
 	}
 	return 0;
 }

@@ -123,10 +123,21 @@ void arca_decoder_free(arca_decoder *d);
  */
 int arca_record_unpack(arca_decoder *d, const arca_record *r,
 		const uint8_t *stored, uint8_t *raw, size_t raw_cap);
+/** The same without the hash check (the caller checks another way). */
+int arca_record_decompress(arca_decoder *d, const arca_record *r,
+		const uint8_t *stored, uint8_t *raw, size_t raw_cap);
 
 /** Decompresses a group payload into exactly g->raw_len bytes of `raw`.
  *  Members are not hashed here; callers hash what they use. */
 int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *stored,
 		uint8_t *raw, size_t raw_cap);
+/**
+ * Decodes group `g`'s payload into `raw` until at least its first `need`
+ * bytes are out (stopping soon after), resuming from *in_pos and *out_pos
+ * (0 and 0 to begin; nothing else may use `d` in between). The bytes
+ * are not checked: the caller checks each member it takes.
+ */
+int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *stored,
+		uint8_t *raw, size_t raw_cap, size_t *in_pos, size_t *out_pos, size_t need);
 
 #endif

@@ -22,6 +22,36 @@ int arca_chunk_reader_init(arca_chunk_reader *r)
 	return arca_decoder_new(&r->dec);
 }
 
+void arca_chunk_reader_set_key(arca_chunk_reader *r, const uint8_t key[32])
+{
+	memcpy(r->key, key, 32);
+	r->keyed = 1;
+}
+
+/* The bytes of chunk `id` are its own: by its MAC `tag` if not NULL,
+ * else (or when the MAC disagrees: the packs, not the index, are the
+ * truth) by SHA-256. */
+static int check_content(const arca_chunk_reader *r, const arca_chunk_loc *loc,
+		const uint8_t id[32], const uint8_t *tag, const uint8_t *p, uint32_t len)
+{
+	uint8_t d[32];
+	char hex[17];
+	int rc;
+	if (tag) {
+		if ((rc = arca_mac(d, r->key, id, p, len)) != 0)
+			return rc;
+		if (memcmp(d, tag, ARCA_MAC_LEN) == 0)
+			return 0;
+	}
+	if ((rc = arca_sha256_digest(d, p, len)) != 0)
+		return rc;
+	if (memcmp(d, id, 32) == 0)
+		return 0;
+	arca_hex_encode(hex, id, 8);
+	return arca_err_set(ARCA_ECORRUPT, "pack %08u: chunk %s: content does not match its id",
+		loc->pack, hex);
+}
+
 void arca_chunk_reader_release(arca_chunk_reader *r)
 {
 	arca_decoder_free(r->dec);
@@ -114,46 +144,55 @@ static int check_group(arca_group *g, const arca_chunk_loc *loc, const uint8_t *
 	return 0;
 }
 
-int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
-		const uint8_t **table)
+/* The group record of `loc`, decoded at least up to byte `need` of its
+ * raw bytes: decoding stops there and resumes for a later member, so a
+ * read of one member pays only for what comes before it. */
+static int load_group_upto(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		size_t need, const uint8_t **table)
 {
 	size_t tlen = (size_t)loc->nmembers * ARCA_GROUP_MEMBER_LEN;
 	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
-	arca_group g;
 	int rc;
 
-	if (r->gvalid && r->gpack == loc->pack && r->goff == loc->offset) {
-		*table = r->stored + ARCA_RECORD_HEADER_LEN;
-		return 0;
+	if (!r->gvalid || r->gpack != loc->pack || r->goff != loc->offset) {
+		if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
+		    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
+			return rc;
+		if ((rc = check_group(&r->g, loc, r->stored, total)) != 0)
+			return rc;
+		r->gvalid = 1;
+		r->gpack = loc->pack;
+		r->goff = loc->offset;
+		r->gin = r->gout = 0;
 	}
-	if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
-	    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
-		return rc;
-	if ((rc = check_group(&g, loc, r->stored, total)) != 0)
-		return rc;
-	if ((rc = arca_group_unpack(r->dec, &g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
-			r->graw, r->graw_cap)) != 0)
+	if (r->gout < need &&
+	    (rc = arca_group_unpack_upto(r->dec, &r->g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
+			r->graw, r->graw_cap, &r->gin, &r->gout, need)) != 0) {
+		r->gvalid = 0;
 		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
 			(unsigned long long)loc->offset);
-	r->gvalid = 1;
-	r->gpack = loc->pack;
-	r->goff = loc->offset;
+	}
 	*table = r->stored + ARCA_RECORD_HEADER_LEN;
 	return 0;
+}
+
+int arca_cas_load_group(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_reader *r,
+		const uint8_t **table)
+{
+	return load_group_upto(cas, loc, r, loc->group_raw, table);
 }
 
 /* A member of a group record: the group (decompressed once for
  * consecutive members) must list it where the index says; its bytes must
  * hash to its id. */
 static int read_member(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
-		arca_chunk_reader *r, const uint8_t **raw)
+		const uint8_t *tag, arca_chunk_reader *r, const uint8_t **raw)
 {
-	const uint8_t *t;
-	uint8_t digest[32];
+	const uint8_t *t = NULL;
 	uint64_t off = 0;
 	int found = 0, rc;
 
-	if ((rc = arca_cas_load_group(cas, loc, r, &t)) != 0)
+	if ((rc = load_group_upto(cas, loc, r, (size_t)loc->member_off + loc->raw_len, &t)) != 0)
 		return rc;
 	for (uint32_t i = 0; i < loc->nmembers && off <= loc->member_off; i++) {
 		const uint8_t *m = t + (size_t)i * ARCA_GROUP_MEMBER_LEN;
@@ -165,27 +204,22 @@ static int read_member(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t i
 	if (!found)
 		return arca_err_set(ARCA_ECORRUPT, "pack %08u offset %llu: group has no such member",
 			loc->pack, (unsigned long long)loc->offset);
-	if ((rc = arca_sha256_digest(digest, r->graw + loc->member_off, loc->raw_len)) != 0)
+	if ((rc = check_content(r, loc, id, tag, r->graw + loc->member_off, loc->raw_len)) != 0)
 		return rc;
-	if (memcmp(digest, id, 32) != 0) {
-		char hex[17];
-		arca_hex_encode(hex, id, 8);
-		return arca_err_set(ARCA_ECORRUPT, "pack %08u: chunk %s: content does not match its id",
-			loc->pack, hex);
-	}
 	*raw = r->graw + loc->member_off;
 	return 0;
 }
 
-int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
-		arca_chunk_reader *r, const uint8_t **raw)
+/* arca_cas_read, checked by `tag` when not NULL */
+static int read_checked(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		const uint8_t *tag, arca_chunk_reader *r, const uint8_t **raw)
 {
 	size_t total = ARCA_RECORD_HEADER_LEN + (size_t)loc->stored_len;
 	arca_record rec;
 	int rc;
 
 	if (loc->grouped)
-		return read_member(cas, loc, id, r, raw);
+		return read_member(cas, loc, id, tag, r, raw);
 	if ((rc = arca_cas__ensure_cap(&r->raw, &r->raw_cap, loc->raw_len)) != 0 ||
 	    (rc = read_record_bytes(cas, loc, total, r, "record")) != 0)
 		return rc;
@@ -197,24 +231,34 @@ int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32]
 		return arca_err_set(ARCA_ECORRUPT,
 			"pack %08u offset %llu: record does not match the index",
 			loc->pack, (unsigned long long)loc->offset);
-	rc = arca_record_unpack(r->dec, &rec, r->stored + ARCA_RECORD_HEADER_LEN,
+	rc = arca_record_decompress(r->dec, &rec, r->stored + ARCA_RECORD_HEADER_LEN,
 		r->raw, r->raw_cap);
 	if (rc)
 		return arca_err_wrap(rc, "pack %08u", loc->pack);
+	if ((rc = check_content(r, loc, id, tag, r->raw, rec.raw_len)) != 0)
+		return rc;
 	*raw = r->raw;
 	return 0;
+}
+
+int arca_cas_read(arca_cas *cas, const arca_chunk_loc *loc, const uint8_t id[32],
+		arca_chunk_reader *r, const uint8_t **raw)
+{
+	return read_checked(cas, loc, id, NULL, r, raw);
 }
 
 int arca_cas_get(arca_cas *cas, MDB_txn *txn, const uint8_t id[32],
 		arca_chunk_reader *r, const uint8_t **raw, uint32_t *len)
 {
 	arca_chunk_loc loc;
-	int rc = arca_cas_lookup(cas, txn, id, &loc);
+	uint8_t tag[ARCA_MAC_LEN];
+	int keyed, rc = arca_cas_lookup(cas, txn, id, &loc);
 	if (rc == ARCA_ENOTFOUND)
 		return arca_err_set(ARCA_ECORRUPT, "chunk missing from the store");
 	if (rc)
 		return rc;
-	if ((rc = arca_cas_read(cas, &loc, id, r, raw)) != 0)
+	keyed = r->keyed && arca_cas_mac_get(cas, txn, id, tag) == 1;
+	if ((rc = read_checked(cas, &loc, id, keyed ? tag : NULL, r, raw)) != 0)
 		return rc;
 	*len = loc.raw_len;
 	return 0;

@@ -95,12 +95,15 @@ static int dir_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapsho
 static int dir_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 {
 	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	arca_rollback_options o = ARCA_ROLLBACK_OPTIONS_INIT;
 	char id[ARCA_ID_STRLEN];
 	int rc;
 	(void)b;
+	/* a disk keeps the blocks its guest wrote: a reset only zeroes them */
+	o.keep_allocation = 1;
 	arca_id_format(id, to);
 	if ((rc = live_path(&p, e)) == 0)
-		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), NULL, NULL);
+		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), &o, NULL);
 	arca_buf_release(&p);
 	return rc;
 }

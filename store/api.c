@@ -31,8 +31,22 @@ OPTIONS_INIT(arca_snapshot_options, ARCA_SNAPSHOT_OPTIONS_INIT, ARCA_SNAPSHOT_OP
 	offsetof(arca_snapshot_options, progress_cb))
 OPTIONS_INIT(arca_restore_options, ARCA_RESTORE_OPTIONS_INIT, ARCA_RESTORE_OPTIONS_VERSION,
 	offsetof(arca_restore_options, progress_cb))
-OPTIONS_INIT(arca_rollback_options, ARCA_ROLLBACK_OPTIONS_INIT, ARCA_ROLLBACK_OPTIONS_VERSION,
-	offsetof(arca_rollback_options, progress_cb))
+/* version 2 added progress_cb and progress_payload, 3 keep_allocation */
+int arca_rollback_options_init(arca_rollback_options *opts, unsigned int version)
+{
+	static const size_t len[] = { 0, offsetof(arca_rollback_options, progress_cb),
+		offsetof(arca_rollback_options, keep_allocation), sizeof(arca_rollback_options) };
+	arca_rollback_options tmpl = ARCA_ROLLBACK_OPTIONS_INIT;
+	int rc;
+	if (!opts)
+		return arca_err_set(ARCA_EINVAL, "arca_rollback_options_init: NULL argument");
+	if ((rc = arca__check_version("arca_rollback_options", version,
+			ARCA_ROLLBACK_OPTIONS_VERSION)) != 0)
+		return rc;
+	memcpy(opts, &tmpl, len[version]);
+	opts->version = version;
+	return 0;
+}
 OPTIONS_INIT(arca_gc_options, ARCA_GC_OPTIONS_INIT, ARCA_GC_OPTIONS_VERSION,
 	offsetof(arca_gc_options, progress_cb))
 OPTIONS_INIT(arca_verify_options, ARCA_VERIFY_OPTIONS_INIT, ARCA_VERIFY_OPTIONS_VERSION,

@@ -26,6 +26,11 @@ typedef struct {
 	 *  there is none. May be NULL (never a MAC). */
 	int (*mac)(void *ctx, void *state, const uint8_t id[32], uint8_t tag[16]);
 	void (*state_free)(void *ctx, void *state);
+	/** Which record of the source holds `id`: 1 with *key (equal keys:
+	 *  chunks one decode yields), 0 when unknown. The fill pool keeps
+	 *  the chunks of a record with one worker, so it is decoded once.
+	 *  May be NULL. */
+	int (*group)(void *ctx, void *state, const uint8_t id[32], uint64_t *key);
 } arca_chunk_source;
 
 /** The chunks of store `s` (its cas; each state holds a read txn). */

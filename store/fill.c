@@ -70,6 +70,15 @@ int arca_fill_apply_meta(fill_pool *p, int fd, const fill_file *f)
 	return 0;
 }
 
+int arca_fill_meta_matches(const fill_pool *p, const struct stat *st, const fill_file *m)
+{
+	int owned = st->st_uid == m->uid && st->st_gid == m->gid;
+	/* what apply_meta gives when it cannot own the file: no setid bits */
+	uint32_t mode = owned ? m->mode : m->mode & ~(uint32_t)06000;
+	return (!p->as_root || owned) && (st->st_mode & 07777) == (mode & 07777) &&
+		st->st_mtim.tv_sec == m->mtime.tv_sec && st->st_mtim.tv_nsec == m->mtime.tv_nsec;
+}
+
 void arca_fill_take_meta(fill_file *m, const arca_mf_entry *e)
 {
 	m->mode = e->mode;
@@ -130,15 +139,25 @@ static int already_there(fill_pool *p, void *src, fill_job *j, uint8_t **buf, si
 	return arca_sha256_digest(d, *buf, j->len) == 0 && memcmp(d, j->id, 32) == 0;
 }
 
-/* Takes up to `max` queued jobs at once: consecutive jobs usually come
- * from the same group record, which is then decompressed once. */
-static size_t pop_run(fill_pool *p, fill_job *out, size_t max)
+#define RUN_MIN 16
+#define RUN_MAX FILL_QUEUE_LEN
+
+static int same_record(const fill_job *a, const fill_job *b)
+{
+	return a->grouped && b->grouped && a->gkey == b->gkey;
+}
+
+/* Takes up to RUN_MIN queued jobs at once, and then the rest of the last
+ * one's record: consecutive jobs usually come from one group record,
+ * which is then decompressed by one worker, once. */
+static size_t pop_run(fill_pool *p, fill_job *out)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&p->mu);
 	while (!p->count && !p->closing && !arca_firsterr_code(&p->err))
 		pthread_cond_wait(&p->cv_jobs, &p->mu);
-	while (p->count && !arca_firsterr_code(&p->err) && n < max) {
+	while (p->count && !arca_firsterr_code(&p->err) &&
+	       (n < RUN_MIN || (n < RUN_MAX && same_record(&out[n - 1], &p->q[p->head])))) {
 		out[n++] = p->q[p->head];
 		p->head = (p->head + 1) % FILL_QUEUE_LEN;
 		p->count--;
@@ -176,8 +195,6 @@ static int do_job(fill_pool *p, fill_job *j, void *src, uint8_t **cmp, size_t *c
 	return rc;
 }
 
-#define RUN_MAX 16
-
 static void *worker_main(void *arg)
 {
 	fill_pool *p = arg;
@@ -191,7 +208,7 @@ static void *worker_main(void *arg)
 		src = NULL;
 		goto out;
 	}
-	while (!rc && (n = pop_run(p, run, RUN_MAX)) > 0) {
+	while (!rc && (n = pop_run(p, run)) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			int rc2;
 			if (!rc) {
@@ -299,6 +316,9 @@ int arca_fill_finish(fill_pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+	if (p->pstate)
+		p->src.state_free(p->src.ctx, p->pstate);
+	p->pstate = NULL;
 	pthread_cond_destroy(&p->cv_space);
 	pthread_cond_destroy(&p->cv_jobs);
 	pthread_mutex_destroy(&p->mu);
@@ -319,7 +339,16 @@ int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const
 		int compare)
 {
 	fill_job *j;
-	int rc;
+	uint64_t gkey = 0;
+	int grouped = 0, rc;
+	if (p->src.group && !p->pstate_failed) {
+		if (!p->pstate && p->src.state_new(p->src.ctx, &p->pstate) != 0) {
+			p->pstate = NULL;
+			p->pstate_failed = 1; /* only the grouping is lost */
+		}
+		if (p->pstate)
+			grouped = p->src.group(p->src.ctx, p->pstate, id, &gkey) == 1;
+	}
 	pthread_mutex_lock(&p->mu);
 	while (p->count == FILL_QUEUE_LEN && !arca_firsterr_code(&p->err))
 		pthread_cond_wait(&p->cv_space, &p->mu);
@@ -332,6 +361,8 @@ int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const
 	j->off = off;
 	j->len = len;
 	j->compare = compare;
+	j->grouped = grouped;
+	j->gkey = gkey;
 	memcpy(j->id, id, 32);
 	f->refs++;
 	p->count++;
@@ -340,10 +371,16 @@ int arca_fill_push(fill_pool *p, fill_file *f, uint64_t off, uint32_t len, const
 	return 0;
 }
 
-/* Punches [off, off+len) or writes zeros where punching is not possible. */
-static int zero_piece(int fd, uint64_t off, uint64_t len)
+/* Makes [off, off+len) read as zeros. keep_alloc: FALLOC_FL_ZERO_RANGE
+ * first, which marks the blocks unwritten and frees nothing, so costs no
+ * discard on a mount with online discard (a punch there waits for the
+ * device). Else a punched hole, else zeros. */
+static int zero_piece(int fd, uint64_t off, uint64_t len, int keep_alloc)
 {
 	static const uint8_t zeros[65536];
+	if (keep_alloc &&
+	    arca_fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
 	if (arca_fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
@@ -358,7 +395,7 @@ static int zero_piece(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int arca_fill_zero_range(int fd, uint64_t off, uint64_t len)
+int arca_fill_zero_range(int fd, uint64_t off, uint64_t len, int keep_alloc)
 {
 	uint64_t end = off + len;
 	/* Only the pieces that hold data: punching a long range that is
@@ -367,13 +404,13 @@ int arca_fill_zero_range(int fd, uint64_t off, uint64_t len)
 		off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
 		int rc;
 		if (data < 0)
-			return errno == ENXIO ? 0 : zero_piece(fd, off, end - off);
+			return errno == ENXIO ? 0 : zero_piece(fd, off, end - off, keep_alloc);
 		if ((uint64_t)data >= end)
 			return 0;
 		hole = lseek(fd, data, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > end)
 			hole = (off_t)end;
-		if ((rc = zero_piece(fd, (uint64_t)data, (uint64_t)(hole - data))) != 0)
+		if ((rc = zero_piece(fd, (uint64_t)data, (uint64_t)(hole - data), keep_alloc)) != 0)
 			return rc;
 		off = (uint64_t)hole;
 	}
@@ -391,7 +428,8 @@ int arca_fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare
 		if (has_id) {
 			if ((rc = arca_fill_push(p, f, off, (uint32_t)len, id, compare)) != 0)
 				return rc;
-		} else if (punch_holes && (rc = arca_fill_zero_range(f->fd, off, len)) != 0) {
+		} else if (punch_holes &&
+			   (rc = arca_fill_zero_range(f->fd, off, len, p->keep_alloc)) != 0) {
 			return rc;
 		}
 		off += len;

@@ -35,6 +35,8 @@ typedef struct {
 	uint64_t off;
 	uint32_t len;
 	int compare;          /* hash what is there first; write only if it differs */
+	int grouped;          /* gkey says which record of the source holds it */
+	uint64_t gkey;
 	uint8_t id[32];
 } fill_job;
 
@@ -64,12 +66,16 @@ typedef struct {
 	int have_envs;
 	dev_t envs_dev;
 	ino_t envs_ino;
+	int keep_alloc;               /* zero holes in place (arca_rollback_options) */
 	int have_key;                 /* the store has a MAC key */
 	uint8_t mac_key[32];
 	pthread_t threads[FILL_MAX_THREADS];
 	unsigned nthreads;
 	/* the caller's progress (calling thread only), or NULL */
 	arca_progress_state *progress;
+	/* the calling thread's own source state, for src.group */
+	void *pstate;
+	int pstate_failed;
 } fill_pool;
 
 int arca_fill_start(fill_pool *p, arca_store *s);
@@ -95,6 +101,8 @@ int arca_fill_file_release(fill_pool *p, fill_file *f);
  *  the owner cannot be set, setuid/setgid bits are dropped and counted. */
 int arca_fill_apply_meta(fill_pool *p, int fd, const fill_file *meta);
 void arca_fill_take_meta(fill_file *m, const arca_mf_entry *e);
+/** 1 when `st` already has what arca_fill_apply_meta would give it. */
+int arca_fill_meta_matches(const fill_pool *p, const struct stat *st, const fill_file *meta);
 
 /**
  * Queues the extents of the current file or image from the manifest
@@ -134,7 +142,8 @@ int arca_fill_create_beside(const char *path, char *tmp, size_t n, int *out);
 int arca_fill_hardlink(fill_pool *p, int root, int dirfd, const char *name, const arca_mf_entry *e,
 		const struct stat *existing);
 
-/** Makes [off, off+len) read as zeros (punch a hole, else write zeros). */
-int arca_fill_zero_range(int fd, uint64_t off, uint64_t len);
+/** Makes [off, off+len) read as zeros: punches a hole (keep_alloc:
+ *  zeroes the range in place first, see fill.c), else writes zeros. */
+int arca_fill_zero_range(int fd, uint64_t off, uint64_t len, int keep_alloc);
 
 #endif

@@ -9,7 +9,7 @@
  * quick check; `checksum` compares its content anyway); other files are
  * compared chunk by chunk and only the differing chunks are written.
  * Images: every data extent is hashed in place and rewritten only if it
- * differs; holes are punched.
+ * differs; holes are punched (or zeroed in place: keep_allocation).
  *
  * Every step is idempotent, so a rollback killed half way is completed by
  * running it again. As in restore, all paths are walked with *at() calls
@@ -27,6 +27,7 @@
 #include "util/error.h"
 #include "util/version.h"
 #include "util/fsutil.h"
+#include "util/treewarm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +37,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* threads that stat ahead of the walk: they wait on the disk, not on a CPU */
+#define ROLLBACK_WARM_THREADS 4
 
 /* A file kept by the quick check although it has other names: those must
  * be the artifact's hard links to it, else it is replaced by a second pass
@@ -121,8 +125,11 @@ static int drop_extras(rb *b, frame *f, const char *upto, int *exists)
 static int close_frame(rb *b)
 {
 	dir_frame *d = arca_frames_top(&b->dirs);
+	struct stat st;
 	int rc = drop_extras(b, &d->f, NULL, NULL);
-	if (!rc)
+	/* a directory already right is left alone: setting its metadata
+	 * anyway would dirty every inode of the tree for the next sync */
+	if (!rc && (fstat(d->f.fd, &st) < 0 || !arca_fill_meta_matches(b->p, &st, &d->meta)))
 		rc = arca_fill_apply_meta(b->p, d->f.fd, &d->meta);
 	arca_frames_pop(&b->dirs);
 	return rc;
@@ -438,6 +445,7 @@ static int find_strays(rb *b, const char *dest)
 
 static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 {
+	arca_treewarm *warm = NULL;
 	dir_frame *root;
 	size_t want, skip = 0;
 	arca_mf_entry e;
@@ -467,6 +475,8 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 	}
 	if ((rc = arca_frames_list(&root->f, NULL)) != 0)
 		goto done;
+	/* the walk stats entry after entry: warm the caches ahead of it */
+	warm = arca_treewarm_start(root->f.fd, ROLLBACK_WARM_THREADS);
 
 	while ((rc = arca_mf_next_entry(r, &e, &want)) == 1) {
 		struct stat st;
@@ -542,6 +552,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 			goto done;
 	rc = find_strays(b, dest);
 done:
+	arca_treewarm_stop(warm);
 	arca_frames_release(&b->dirs);
 	return rc;
 }
@@ -639,6 +650,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		o && o->version >= 2 ? o->progress_payload : NULL);
 	arca_fill_start(&p, s);
 	p.progress = &ps;
+	p.keep_alloc = o && o->version >= 3 && o->keep_allocation;
 	b->p = &p;
 	rc = arca_progress__begin(&ps, ARCA_PROGRESS_WRITE, rec.a.entries, rec.a.logical_bytes);
 	if (rc) {

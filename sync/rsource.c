@@ -349,6 +349,6 @@ static int rs_get(void *ctx, void *state, const uint8_t id[32], const uint8_t **
 
 arca_chunk_source arca_rsource_source(arca_rsource *r)
 {
-	arca_chunk_source src = { r, rs_state_new, rs_get, NULL, rs_state_free };
+	arca_chunk_source src = { r, rs_state_new, rs_get, NULL, rs_state_free, NULL };
 	return src;
 }

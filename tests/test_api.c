@@ -5,6 +5,7 @@
 #include "helpers.h"
 #include "arca/hub.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,15 @@ static void test_restore_rollback_gc_options_init_fill_the_defaults(void **state
 	assert_int_equal(arca_rollback_options_init(&b, ARCA_ROLLBACK_OPTIONS_VERSION), 0);
 	assert_int_equal(b.version, ARCA_ROLLBACK_OPTIONS_VERSION);
 	assert_int_equal(b.checksum, 0);
+	assert_int_equal(b.keep_allocation, 0);
+	{
+		/* a version-2 caller's struct ends before keep_allocation */
+		unsigned char raw[sizeof(arca_rollback_options) + 8];
+		memset(raw, 0xA5, sizeof(raw));
+		assert_int_equal(arca_rollback_options_init((arca_rollback_options *)raw, 2), 0);
+		for (size_t i = offsetof(arca_rollback_options, keep_allocation); i < sizeof(raw); i++)
+			assert_int_equal(raw[i], 0xA5);
+	}
 	assert_int_equal(arca_gc_options_init(&g, ARCA_GC_OPTIONS_VERSION), 0);
 	assert_int_equal(g.version, ARCA_GC_OPTIONS_VERSION);
 	assert_true(g.repack_threshold == 0);

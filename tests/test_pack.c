@@ -218,6 +218,84 @@ static void stored_record_reads_back_as_its_compressed_chunk(void **state)
 	th_cleanup(dir);
 }
 
+/* A zstd group of 64 members read in any order gives each its bytes
+ * (decoding stops at what was asked and resumes for later members); with
+ * its last block damaged, the members before the damage still read and
+ * the rest fail as corrupt. */
+static void group_members_read_in_any_order_and_before_damage(void **state)
+{
+	enum { N = 64, LEN = 16384 };
+	char *dir = th_tmpdir();
+	uint8_t *raw = malloc(N * LEN), ids[2][N][32];
+	uint32_t lens[N];
+	size_t cap = ZSTD_compressBound(N * LEN), clen;
+	uint8_t *z = malloc(cap);
+	const int order[] = { 40, 3, 63, 0, 41, 12, 62, 1 };
+	arca_cas *cas;
+	arca_cas_writer *w;
+	arca_chunk_reader rd;
+	arca_chunk_loc loc;
+	const uint8_t *got, *table;
+	uint32_t len;
+	MDB_txn *txn;
+	(void)state;
+
+	for (int g = 0; g < 2; g++) {
+		for (size_t i = 0; i < (size_t)N * LEN; i++)
+			raw[i] = (uint8_t)((i * (g + 3)) / 97 + i % 13); /* compresses */
+		for (int i = 0; i < N; i++) {
+			lens[i] = LEN;
+			assert_int_equal(arca_sha256_digest(ids[g][i], raw + (size_t)i * LEN, LEN), 0);
+		}
+	}
+	assert_int_equal(arca_cas_open(&cas, dir), 0);
+	assert_int_equal(arca_cas_writer_begin(&w, cas), 0);
+	for (int g = 0; g < 2; g++) {
+		for (size_t i = 0; i < (size_t)N * LEN; i++)
+			raw[i] = (uint8_t)((i * (g + 3)) / 97 + i % 13);
+		clen = ZSTD_compress(z, cap, raw, N * LEN, 3);
+		assert_false(ZSTD_isError(clen));
+		if (g == 1)
+			z[clen - 40] ^= 0x5a; /* inside the last block */
+		assert_int_equal(arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids[g], lens, N,
+			ARCA_CODEC_ZSTD, z, (uint32_t)clen, NULL, NULL), 0);
+	}
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+
+	assert_int_equal(arca_chunk_reader_init(&rd), 0);
+	assert_int_equal(arca_cas_txn_read(cas, &txn), 0);
+	for (size_t i = 0; i < (size_t)N * LEN; i++)
+		raw[i] = (uint8_t)((i * 3) / 97 + i % 13);
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		assert_int_equal(arca_cas_get(cas, txn, ids[0][order[k]], &rd, &got, &len), 0);
+		assert_int_equal(len, LEN);
+		assert_memory_equal(got, raw + (size_t)order[k] * LEN, LEN);
+	}
+	/* the whole group after a partial decode of it */
+	assert_int_equal(arca_cas_get(cas, txn, ids[0][5], &rd, &got, &len), 0);
+	assert_int_equal(arca_cas_lookup(cas, txn, ids[0][5], &loc), 0);
+	assert_int_equal(arca_cas_load_group(cas, &loc, &rd, &table), 0);
+	assert_memory_equal(table, ids[0][0], 32);
+
+	/* the damaged group: early members fine, the last one corrupt */
+	for (size_t i = 0; i < (size_t)N * LEN; i++)
+		raw[i] = (uint8_t)((i * 4) / 97 + i % 13);
+	assert_int_equal(arca_cas_get(cas, txn, ids[1][0], &rd, &got, &len), 0);
+	assert_memory_equal(got, raw, LEN);
+	assert_int_equal(arca_cas_get(cas, txn, ids[1][N - 1], &rd, &got, &len), ARCA_ECORRUPT);
+	assert_int_equal(arca_cas_get(cas, txn, ids[1][1], &rd, &got, &len), 0);
+	assert_memory_equal(got, raw + LEN, LEN);
+	assert_int_equal(arca_cas_lookup(cas, txn, ids[1][1], &loc), 0);
+	assert_int_equal(arca_cas_load_group(cas, &loc, &rd, &table), ARCA_ECORRUPT);
+	mdb_txn_abort(txn);
+
+	arca_chunk_reader_release(&rd);
+	arca_cas_free(cas);
+	free(raw);
+	free(z);
+	th_cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +306,7 @@ int main(void)
 		cmocka_unit_test(pack_header_is_checked),
 		cmocka_unit_test(group_header_and_table_are_checked),
 		cmocka_unit_test(stored_record_reads_back_as_its_compressed_chunk),
+		cmocka_unit_test(group_members_read_in_any_order_and_before_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include "util/fsutil.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -222,6 +223,91 @@ static void image_rollback_writes_only_differing_chunks(void **state)
 		data_map(work, mb, sizeof(mb));
 		assert_string_equal(ma, mb);
 	}
+}
+
+/* 1 when the filesystem of `dir` zeroes ranges in place (ext4, xfs). */
+static int zero_range_works(const char *dir)
+{
+	const char *p = th_path(dir, "zr-probe");
+	int fd = open(p, O_CREAT | O_RDWR, 0600), ok;
+	assert_true(fd >= 0);
+	th_pwrite_random(p, 0, 8192, 1);
+	ok = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+	close(fd);
+	unlink(p);
+	return ok;
+}
+
+/* keep_allocation: what was written into the artifact's holes reads as
+ * zeros again but keeps its blocks; without it they are punched. */
+static void image_rollback_can_keep_the_blocks_it_zeroes(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "disk.img");
+	char work[2][4096], fresh[4096], ma[4096], mb[4096];
+	arca_rollback_options o = ARCA_ROLLBACK_OPTIONS_INIT;
+	struct stat st[2], fs;
+	int fd;
+
+	fd = open(img, O_CREAT | O_WRONLY, 0644);
+	assert_int_equal(ftruncate(fd, 64u << 20), 0);
+	close(fd);
+	for (int i = 0; i < 4; i++)
+		th_pwrite_random(img, (uint64_t)i * (16u << 20), 1u << 20, 50 + i);
+	th_snapshot(f->s, img, "disk", NULL, NULL);
+	snprintf(fresh, sizeof(fresh), "%s/fresh.img", f->tmp);
+	assert_int_equal(arca_restore(f->s, "disk", fresh, NULL, NULL), 0);
+	assert_int_equal(stat(fresh, &fs), 0);
+	data_map(fresh, ma, sizeof(ma));
+	for (int k = 0; k < 2; k++) {
+		snprintf(work[k], sizeof(work[k]), "%s/work%d.img", f->tmp, k);
+		assert_int_equal(arca_restore(f->s, "disk", work[k], NULL, NULL), 0);
+		/* 64 scattered 4 KiB writes into holes, made durable (allocated) */
+		for (int i = 0; i < 64; i++)
+			th_pwrite_random(work[k], (4u << 20) + (uint64_t)i * (128u << 10), 4096, 70 + i);
+		fd = open(work[k], O_RDWR);
+		assert_int_equal(fsync(fd), 0);
+		close(fd);
+		o.keep_allocation = k;
+		assert_int_equal(arca_rollback(f->s, "disk", work[k], &o, NULL), 0);
+		assert_int_equal(th_file_equal(img, work[k]), 0);
+		/* punched: holes again (zeroed in place, a range that was read
+		 * since may still show as data to SEEK_DATA: cached zeros) */
+		data_map(work[k], mb, sizeof(mb));
+		if (k == 0)
+			assert_string_equal(ma, mb);
+		assert_int_equal(stat(work[k], &st[k]), 0);
+	}
+	/* punched: as allocated as a fresh restore */
+	assert_true(st[0].st_blocks <= fs.st_blocks + 64);
+	if (zero_range_works(f->tmp))
+		assert_true(st[1].st_blocks >= fs.st_blocks + 64 * 8);
+}
+
+/* A directory whose metadata is already right is not written: no chmod,
+ * chown or utimens, so its ctime stays (and a sync has no inode to write). */
+static void rollback_leaves_directories_that_are_right_untouched(void **state)
+{
+	fixture *f = *state;
+	struct stat a1, a2, b1, b2, s1, s2;
+	build_tree(f->src);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	th_rollback_ok(f, "t", f->work, NULL);
+	assert_int_equal(stat(th_path(f->work, "dir"), &a1), 0);
+	assert_int_equal(stat(th_path(f->work, "dir/sub"), &b1), 0);
+	assert_int_equal(stat(f->work, &s1), 0);
+	usleep(20000);
+	th_write_random(th_path(f->work, "dir/sub/new"), 10, 9);  /* dir/sub changes */
+	th_rollback_ok(f, "t", f->work, NULL);
+	expect_equal(f->src, f->work);
+	assert_int_equal(stat(th_path(f->work, "dir"), &a2), 0);
+	assert_int_equal(stat(th_path(f->work, "dir/sub"), &b2), 0);
+	assert_int_equal(stat(f->work, &s2), 0);
+	assert_true(a1.st_ctim.tv_sec == a2.st_ctim.tv_sec && a1.st_ctim.tv_nsec == a2.st_ctim.tv_nsec);
+	assert_true(s1.st_ctim.tv_sec == s2.st_ctim.tv_sec && s1.st_ctim.tv_nsec == s2.st_ctim.tv_nsec);
+	/* the one that changed had its mtime set back */
+	assert_false(b1.st_ctim.tv_sec == b2.st_ctim.tv_sec && b1.st_ctim.tv_nsec == b2.st_ctim.tv_nsec);
+	assert_true(b1.st_mtim.tv_sec == b2.st_mtim.tv_sec && b1.st_mtim.tv_nsec == b2.st_mtim.tv_nsec);
 }
 
 /* Bytes the process has written so far (/proc/PID/io). */
@@ -533,6 +619,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(files_hardlinked_to_outside_are_replaced_not_modified, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(missing_destination_is_created, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(image_rollback_can_keep_the_blocks_it_zeroes, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_leaves_directories_that_are_right_untouched, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, th_dest_setup, th_dest_teardown),

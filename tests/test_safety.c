@@ -6,6 +6,7 @@
 #include "util/buf.h"
 
 #include <fcntl.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,78 @@ static void damage_inside_a_compressed_group_is_found(void **state)
 		ARCA_ECORRUPT);
 }
 
+/* Empties the store's "macs" database (mode 0), or flips a byte of every
+ * MAC in it (mode 1); the store must be closed. */
+static void spoil_macs(const char *storedir, int mode)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val k, v;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 1ull << 30), 0);
+	assert_int_equal(mdb_env_open(env, th_path(storedir, "index.lmdb"), MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "macs", 0, &dbi), 0);
+	if (mode == 0) {
+		assert_int_equal(mdb_drop(txn, dbi, 0), 0);
+	} else {
+		int n = 0;
+		assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+		while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+			uint8_t tag[16];
+			memcpy(tag, v.mv_data, 16);
+			tag[3] ^= 0x10;
+			v.mv_data = tag;
+			assert_int_equal(mdb_cursor_put(c, &k, &v, MDB_CURRENT), 0);
+			n++;
+		}
+		mdb_cursor_close(c);
+		assert_true(n > 0);
+	}
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Restores check the store's own chunks by their MACs; a chunk without
+ * one, or with a MAC row the index got wrong, is checked by its hash. */
+static void restore_checks_chunks_by_mac_and_falls_back_to_the_hash(void **state)
+{
+	fixture *f = *state;
+	const char *a = th_path(f->tmp, "a"), *storedir = th_path(f->tmp, "store");
+	char pack[4096], sd[4096];
+	uint64_t size;
+	uint8_t byte;
+	int fd;
+
+	snprintf(sd, sizeof(sd), "%s", storedir);
+	th_write_random(a, 3u << 20, 31);
+	th_snapshot(f->s, a, "a", NULL, NULL);
+	arca_store_free(f->s);
+
+	/* wrong MACs, right data: the hash settles it, the restore succeeds */
+	spoil_macs(sd, 1);
+	f->s = th_store_open(sd);
+	assert_int_equal(arca_restore(f->s, "a", th_path(f->tmp, "a.1"), NULL, NULL), 0);
+	assert_int_equal(th_file_equal(a, th_path(f->tmp, "a.1")), 0);
+	arca_store_free(f->s);
+
+	/* no MACs and a flipped byte in the (incompressible, raw) data */
+	spoil_macs(sd, 0);
+	size = th_pack_size(sd, pack, sizeof(pack));
+	fd = open(pack, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, (off_t)(size / 2)), 1);
+	byte ^= 0x01;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)(size / 2)), 1);
+	close(fd);
+	f->s = th_store_open(sd);
+	assert_int_equal(arca_restore(f->s, "a", th_path(f->tmp, "a.2"), NULL, NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "does not match its id"));
+}
+
 static void truncated_pack_is_reported(void **state)
 {
 	fixture *f = *state;
@@ -385,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(symlinked_destination_is_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(flipped_pack_byte_is_found_and_named, setup, teardown),
 		cmocka_unit_test_setup_teardown(damage_inside_a_compressed_group_is_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(restore_checks_chunks_by_mac_and_falls_back_to_the_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_pack_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(user_restore_drops_setuid_and_setgid_it_cannot_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(restore_force_onto_a_hardlinked_image_keeps_the_other_name, setup, teardown),
