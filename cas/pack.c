@@ -7,10 +7,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+/* for ZSTD_d_stableOutBuffer (zstd >= 1.4.6; set at run time, so a
+ * library without it only costs a copy) */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 struct arca_decoder {
 	ZSTD_DCtx *dctx;
+	int stable;   /* streams write straight into the caller's buffer */
 };
 
 size_t arca_record_stored_max(void)
@@ -217,6 +221,7 @@ int arca_decoder_new(arca_decoder **out)
 	/* A chunk never exceeds ARCA_CHUNK_MAX_LIMIT; refuse frames that ask
 	 * for a larger window. */
 	ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, 24);
+	d->stable = !ZSTD_isError(ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_stableOutBuffer, 1));
 	*out = d;
 	return 0;
 }
@@ -248,9 +253,11 @@ int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *store
 	return 0;
 }
 
-/* raw bytes decoded past what was asked: the next member is usually
- * wanted next */
+/* Decoding goes a little past what was asked, as the next member is
+ * usually wanted next: by raw bytes, or (with a stable output buffer,
+ * whose size may not change) by compressed bytes fed at a time. */
 #define UNPACK_AHEAD (128u * 1024)
+#define UNPACK_IN_STEP (32u * 1024)
 
 int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *stored,
 		uint8_t *raw, size_t raw_cap, size_t *in_pos, size_t *out_pos, size_t need)
@@ -270,18 +277,33 @@ int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *
 		ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
 	while (*out_pos < need) {
 		size_t lim = need + UNPACK_AHEAD < g->raw_len ? need + UNPACK_AHEAD : g->raw_len;
-		ZSTD_inBuffer in = { stored, g->stored_len, *in_pos };
-		ZSTD_outBuffer out = { raw, lim, *out_pos };
+		size_t inlim = *in_pos + UNPACK_IN_STEP < g->stored_len ?
+			*in_pos + UNPACK_IN_STEP : g->stored_len;
+		ZSTD_inBuffer in = { stored, d->stable ? inlim : g->stored_len, *in_pos };
+		ZSTD_outBuffer out = { raw, d->stable ? g->raw_len : lim, *out_pos };
 		size_t ret = ZSTD_decompressStream(d->dctx, &out, &in);
 		if (ZSTD_isError(ret))
 			return arca_err_set(ARCA_ECORRUPT, "group: zstd: %s", ZSTD_getErrorName(ret));
-		if (out.pos == *out_pos && in.pos == *in_pos)
+		if (out.pos == *out_pos && in.pos == *in_pos && in.size == g->stored_len)
 			return arca_err_set(ARCA_ECORRUPT, "group: compressed data ends early");
 		*in_pos = in.pos;
 		*out_pos = out.pos;
 		if (ret == 0 && out.pos != g->raw_len)
 			return arca_err_set(ARCA_ECORRUPT, "group: decompressed to %zu bytes, expected %u",
 				out.pos, g->raw_len);
+	}
+	/* the whole group: the frame must end (its checksum) where the record does */
+	while (need == g->raw_len && *in_pos < g->stored_len) {
+		ZSTD_inBuffer in = { stored, g->stored_len, *in_pos };
+		ZSTD_outBuffer out = { raw, g->raw_len, *out_pos };
+		size_t ret = ZSTD_decompressStream(d->dctx, &out, &in);
+		if (ZSTD_isError(ret))
+			return arca_err_set(ARCA_ECORRUPT, "group: zstd: %s", ZSTD_getErrorName(ret));
+		if (ret == 0 && in.pos != g->stored_len)
+			return arca_err_set(ARCA_ECORRUPT, "group: bytes after the compressed data");
+		if (ret != 0 && in.pos == *in_pos)
+			return arca_err_set(ARCA_ECORRUPT, "group: compressed data ends early");
+		*in_pos = in.pos;
 	}
 	return 0;
 }
