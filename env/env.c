@@ -486,7 +486,9 @@ static void finish_interrupted(arca_store *s, const char *name, int removes)
 	if (op_open(&op, s, name, OP_RECOVER) != 0)
 		goto out;
 	if (op.info.state == ARCA_ENV_CREATING) {
-		if (op.b && op.b->destroy && own_dir(&op) == 0)
+		/* as in rm: a directory not its own goes before the backend */
+		if ((own_dir(&op) == 0 || remove_files(op.area_fd, name) == 0) && op.b &&
+		    op.b->destroy)
 			op.b->destroy(op.b, &op.ctx);
 		if (remove_files(op.area_fd, name) == 0) {
 			op.info.error = strdup("create interrupted (its process died); its files "
@@ -771,8 +773,11 @@ static int do_remove(env_op *op)
 			op->b_msg);
 	if (op->info.state != ARCA_ENV_DESTROYED && (rc = commit(op, ARCA_ENV_DESTROYED)) != 0)
 		return rc;
-	/* a backend follows its directory: not one that is not the env's own */
-	if (op->b && op->b->destroy && own_dir(op) == 0 &&
+	/* a backend follows its directory: one that is not the env's own (a
+	 * symlink) goes first, so that what it points to is never reached */
+	if (own_dir(op) != 0 && (rc = remove_files(op->area_fd, name)) != 0)
+		return rc;
+	if (op->b && op->b->destroy &&
 	    (rc = backend_fail(op, op->b->destroy(op->b, &op->ctx), "destroy")) != 0)
 		return rc;
 	if ((rc = remove_files(op->area_fd, name)) == 0)

@@ -271,12 +271,14 @@ static void child(int wd, const arca_env_exec_options *o, const char *const *arg
 	sigset_t none;
 	if (o->timeout_s)
 		setpgid(0, 0);
+	if (fchdir(wd) < 0) /* first: a dup2 below may reuse its number */
+		goto fail;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (in < 0 && (in = open("/dev/null", O_RDONLY)) < 0)
 		goto fail;
 	if ((in != 0 && dup2(in, 0) < 0) || (o->stdout_fd != 1 && dup2(o->stdout_fd, 1) < 0) ||
-	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0) || fchdir(wd) < 0)
+	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0))
 		goto fail;
 	signal(SIGPIPE, SIG_DFL);
 	execvpe(argv[0], (char *const *)argv, envp);
