@@ -492,6 +492,17 @@ check "nothing outside the store was touched" bash -c "[ \"\$(ls -A '$T/outside'
 mv "$ES/envs/e7" "$T/e7.away" && ln -s "$T/outside" "$ES/envs/e7"
 check "env reset of a symlinked env dir exits 7" status_is 7 "$ARCA" --store "$ES" env reset e7
 check "env rm removes the symlinked env dir itself" bash -c "'$ARCA' --store '$ES' env rm e7 && [ ! -L '$ES/envs/e7' ] && [ \"\$(ls -A '$T/outside')\" = precious ]"
+# a mount in the env area (a private mount namespace; root only): not followed, not removed
+if unshare -m true 2>/dev/null; then
+	"$ARCA" --store "$ES" env create app --name e8 >/dev/null 2>&1
+	check "env reset, exec, rm of a mount in the env area exit 7 and leave it" unshare -m bash -c "
+		mount --bind '$T/outside' '$ES/envs/e8/root' || exit 1
+		'$ARCA' --store '$ES' env reset e8 2>/dev/null; [ \$? -eq 7 ] || exit 2
+		'$ARCA' --store '$ES' env exec e8 -- touch pwned 2>/dev/null; [ \$? -eq 7 ] || exit 3
+		'$ARCA' --store '$ES' env rm e8 2>/dev/null; [ \$? -eq 7 ] || exit 4
+		[ \"\$(ls -A '$T/outside')\" = precious ] || exit 5"
+	check "env rm after the mount went" status_is 0 "$ARCA" --store "$ES" env rm e8
+fi
 # kill -9 while a create restores a big image: a later call finds it failed, its files gone
 head -c $((96 << 20)) /dev/urandom >"$T/big.img"
 "$ARCA" --store "$ES" snapshot "$T/big.img" --name big -q >/dev/null
