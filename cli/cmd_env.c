@@ -356,7 +356,9 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		case 't': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || !*optarg || v == 0 || v > 86400 * 365) {
+			/* digits only: strtoul also takes " 5", "+5" and "-1" */
+			if (*end || strspn(optarg, "0123456789") != strlen(optarg) || v == 0 ||
+			    v > 86400 * 365) {
 				status = cli_usage_error("env", "--timeout wants a number of seconds");
 				goto out;
 			}

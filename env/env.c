@@ -5,6 +5,7 @@
  * paused, current), so a crash leaves a record that says what to clean.
  */
 #include "env/backends.h"
+#include "env/env_lock.h"
 #include "store/envs.h"
 #include "store/names.h"
 #include "util/buf.h"
@@ -69,7 +70,22 @@ typedef struct {
 	char detail[DETAIL_MAX];
 	int b_rc;                /* why op->b is NULL */
 	char b_msg[256];
+	int area_fd;             /* STORE/envs, or -1 */
+	int lock_fd;             /* the env's lock (env/env_lock.c), or -1 */
 } env_op;
+
+/* How an operation holds the env's lock: not at all (reads of the
+ * record), shared (exec, diff: they may run side by side), exclusive
+ * (what changes the env), or exclusive to finish what a dead process
+ * left. */
+enum { OP_READ, OP_SHARED, OP_EXCL, OP_RECOVER };
+
+static void op_init(env_op *op, arca_store *s)
+{
+	memset(op, 0, sizeof(*op));
+	op->s = s;
+	op->area_fd = op->lock_fd = -1;
+}
 
 static int env_dir(char **out, arca_store *s, const char *name)
 {
@@ -111,6 +127,10 @@ static int op_ctx(env_op *op)
 
 static void op_close(env_op *op)
 {
+	if (op->lock_fd >= 0)
+		arca_env__unlock(op->lock_fd, op->area_fd, op->info.name);
+	if (op->area_fd >= 0)
+		close(op->area_fd);
 	if (op->b && op->own_b && op->b->free)
 		op->b->free(op->b);
 	free(op->settings);
@@ -120,18 +140,36 @@ static void op_close(env_op *op)
 	memset(op, 0, sizeof(*op));
 }
 
+static void finish_interrupted(arca_store *s, const char *name, int removes);
+
 /* Reads env `name`; its backend too when available (else op->b NULL, and
- * need_backend says why). */
-static int op_open(env_op *op, arca_store *s, const char *name)
+ * need_backend says why). With a lock (`how`), a `creating` record its
+ * dead creator left is first finished (failed), and the env's directory
+ * must be its own (not a symlink or a mount) unless it is to be removed. */
+static int op_open(env_op *op, arca_store *s, const char *name, int how)
 {
 	int rc, brc;
 
-	memset(op, 0, sizeof(*op));
-	op->s = s;
+	op_init(op, s);
 	if (!s)
 		return arca_err_set(ARCA_EINVAL, "env: NULL store");
 	if ((rc = arca_store__env_get(&op->info, s, name)) != 0)
 		return rc;
+	if (how != OP_READ) {
+		if (how != OP_RECOVER && op->info.state == ARCA_ENV_CREATING)
+			finish_interrupted(s, name, 0);
+		arca_store__env_info_clear(&op->info);
+		if ((rc = arca_env__area_open(&op->area_fd, s, 1)) != 0 ||
+		    (rc = arca_env__lock(&op->lock_fd, op->area_fd, name, how == OP_SHARED)) != 0 ||
+		    /* what it is now that no one else changes it */
+		    (rc = arca_store__env_get(&op->info, s, name)) != 0) {
+			if (op->lock_fd >= 0)
+				arca_env__unlock(op->lock_fd, op->area_fd, name);
+			op->lock_fd = -1;
+			op_close(op);
+			return rc;
+		}
+	}
 	brc = arca_env_backend_builtin(&op->b, op->info.backend);
 	if (!brc && (brc = check_backend(op->b)) != 0 && op->b->free)
 		op->b->free(op->b);
@@ -144,6 +182,13 @@ static int op_open(env_op *op, arca_store *s, const char *name)
 	if ((rc = op_ctx(op)) != 0)
 		op_close(op);
 	return rc;
+}
+
+/* The env's directory is its own: operations other than rm and the
+ * recovery follow it. */
+static int own_dir(env_op *op)
+{
+	return arca_env__check_dir(op->area_fd, op->info.name);
 }
 
 /* A backend's failure, with its detail when it gave one. */
@@ -186,42 +231,25 @@ static int commit(env_op *op, arca_env_state_t state)
 
 /* ---- files ---- */
 
-static int remove_files(arca_store *s, const char *name)
+/* Removes STORE/envs/NAME: a symlink or file there itself, never what it
+ * points to; a mount below it is left (ARCA_EUNSAFE). */
+static int remove_files(int area_fd, const char *name)
 {
-	char *root = NULL;
 	struct stat st;
-	int fd, rc;
-
-	if ((rc = env_dir(&root, s, NULL)) != 0)
-		return rc;
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ENOENT ? 0 : arca_err_sys("open %s", root);
-		free(root);
-		return rc;
-	}
-	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		rc = arca_rm_rf_at(fd, name);
-	else if (errno != ENOENT)
-		rc = arca_err_sys("stat %s/%s", root, name);
-	close(fd);
-	free(root);
-	return rc;
+	if (fstatat(area_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return arca_rm_rf_at(area_fd, name);
+	return errno == ENOENT ? 0 : arca_err_sys("stat envs/%s", name);
 }
 
 static int make_dir(env_op *op)
 {
-	char *root = NULL;
-	int rc = env_dir(&root, op->s, NULL);
-	if (rc)
-		return rc;
-	if (arca_mkdir_p(root, 0700) < 0)
-		rc = arca_err_sys("create %s", root);
-	free(root);
+	int rc;
 	/* no record had the name: what is there is a stray of no env */
-	if (!rc && (rc = remove_files(op->s, op->info.name)) == 0 &&
-	    arca_mkdir_mode(op->info.dir, 0700) < 0)
+	if ((rc = remove_files(op->area_fd, op->info.name)) == 0 &&
+	    mkdirat(op->area_fd, op->info.name, 0700) < 0)
 		rc = arca_err_sys("create %s", op->info.dir);
+	if (!rc && fchmodat(op->area_fd, op->info.name, 0700, 0) < 0)
+		rc = arca_err_sys("chmod %s", op->info.dir);
 	return rc;
 }
 
@@ -258,17 +286,35 @@ static int default_name(char **out, const char *art_name)
 	return rc;
 }
 
+/* Takes the lock of op->info.name, then commits its `creating` record;
+ * both stay until the create ends. A name whose lock another call holds
+ * is in use. */
+static int lock_and_record(env_op *op)
+{
+	int rc = arca_env__lock(&op->lock_fd, op->area_fd, op->info.name, 0);
+	if (rc == ARCA_ELOCKED)
+		return arca_err_set(ARCA_EEXISTS, "env %s exists already (another arca call is "
+			"working on it)", op->info.name);
+	if (!rc && (rc = arca_store__env_put(op->s, &op->info, 1)) != 0) {
+		arca_env__unlock(op->lock_fd, op->area_fd, op->info.name);
+		op->lock_fd = -1;
+	}
+	return rc;
+}
+
 /* The `creating` record, under its name or, when that default one is
  * taken, a fresh default one. */
 static int create_record(env_op *op, int given, const char *art_name)
 {
-	int rc = arca_store__env_put(op->s, &op->info, 1);
+	int rc = arca_env__area_open(&op->area_fd, op->s, 1);
+	if (!rc)
+		rc = lock_and_record(op);
 	for (int tries = 0; rc == ARCA_EEXISTS && !given && tries < 8; tries++) {
 		free(op->info.name);
 		op->info.name = NULL;
 		if ((rc = default_name(&op->info.name, art_name)) != 0)
 			return rc;
-		rc = arca_store__env_put(op->s, &op->info, 1);
+		rc = lock_and_record(op);
 	}
 	if (!rc) {
 		free(op->info.dir);
@@ -327,6 +373,15 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 	}
 	if (!o->name && (rc = default_name(&op->info.name, art->name)) != 0)
 		goto done;
+	/* one value a key: a record (and its JSON) never holds two */
+	for (size_t i = 0; i < op->info.nlabels; i++)
+		for (size_t k = 0; k < i; k++)
+			if (op->info.labels[i].key && op->info.labels[k].key &&
+			    !strcmp(op->info.labels[i].key, op->info.labels[k].key)) {
+				rc = arca_err_set(ARCA_EINVAL, "label %.128s given twice",
+					op->info.labels[i].key);
+				goto done;
+			}
 	/* the record's own checks (labels, settings) before anything is made */
 	{
 		arca_buf tmp = ARCA_BUF_INIT(ARCA_ENV_REC_MAX);
@@ -352,7 +407,7 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 		snprintf(msg, sizeof(msg), "%s", arca_error_last());
 		if (op->b->destroy)
 			op->b->destroy(op->b, &op->ctx);
-		remove_files(op->s, op->info.name);
+		remove_files(op->area_fd, op->info.name);
 		op->info.error = msg;
 		rc2 = commit(op, ARCA_ENV_FAILED);
 		op->info.error = NULL;
@@ -378,8 +433,7 @@ int arca_env_create(arca_store *s, const char *ref, const arca_env_create_option
 	if (opts && (rc = arca__check_version("arca_env_create_options", opts->version,
 			ARCA_ENV_CREATE_OPTIONS_VERSION)) != 0)
 		return rc;
-	memset(&op, 0, sizeof(op));
-	op.s = s;
+	op_init(&op, s);
 	rc = do_create(&op, ref, opts ? opts : &def);
 	if (!rc && name_out && !(*name_out = strdup(op.info.name)))
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
@@ -406,8 +460,7 @@ static int fill_info(arca_env_info *e, arca_store *s)
 			b->free(b);
 		return 0; /* no backend here: no capabilities */
 	}
-	memset(&op, 0, sizeof(op));
-	op.s = s;
+	op_init(&op, s);
 	op.info = *e;
 	op.b = b;
 	rc = op_ctx(&op);
@@ -416,6 +469,43 @@ static int fill_info(arca_env_info *e, arca_store *s)
 	if (b->free)
 		b->free(b);
 	return rc;
+}
+
+static int do_remove(env_op *op);
+
+/* Env `name` was left `creating` (or `destroyed`, when `removes`) by a
+ * process that died, if its lock is free: the create ends `failed` with
+ * its files removed (the rm is finished). Else, or when that cannot be
+ * done, the record stays as it is. */
+static void finish_interrupted(arca_store *s, const char *name, int removes)
+{
+	char msg[1024];
+	env_op op;
+
+	snprintf(msg, sizeof(msg), "%s", arca_error_last());
+	if (op_open(&op, s, name, OP_RECOVER) != 0)
+		goto out;
+	if (op.info.state == ARCA_ENV_CREATING) {
+		/* as in rm: a directory not its own goes before the backend */
+		if ((own_dir(&op) == 0 || remove_files(op.area_fd, name) == 0) && op.b &&
+		    op.b->destroy)
+			op.b->destroy(op.b, &op.ctx);
+		if (remove_files(op.area_fd, name) == 0) {
+			op.info.error = strdup("create interrupted (its process died); its files "
+				"were removed");
+			commit(&op, ARCA_ENV_FAILED);
+		}
+	} else if (removes && op.info.state == ARCA_ENV_DESTROYED) {
+		do_remove(&op);
+	}
+	op_close(&op);
+out:
+	arca_err_set(ARCA_ERROR, "%s", msg); /* a read leaves the last error alone */
+}
+
+static int interrupted(arca_env_state_t st)
+{
+	return st == ARCA_ENV_CREATING || st == ARCA_ENV_DESTROYED;
 }
 
 int arca_env_lookup(arca_env_info **out, arca_store *s, const char *name)
@@ -428,7 +518,13 @@ int arca_env_lookup(arca_env_info **out, arca_store *s, const char *name)
 	*out = NULL;
 	if (!(e = calloc(1, sizeof(*e))))
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	if ((rc = arca_store__env_get(e, s, name)) != 0 || (rc = fill_info(e, s)) != 0) {
+	rc = arca_store__env_get(e, s, name);
+	if (!rc && interrupted(e->state)) {
+		arca_store__env_info_clear(e);
+		finish_interrupted(s, name, 1);
+		rc = arca_store__env_get(e, s, name);
+	}
+	if (rc || (rc = fill_info(e, s)) != 0) {
 		arca_env_info_free(e);
 		return rc;
 	}
@@ -440,6 +536,8 @@ typedef struct {
 	arca_store *s;
 	arca_env_cb cb;
 	void *payload;
+	char **left;             /* names of interrupted envs */
+	size_t nleft;
 } each_job;
 
 static int each_one(arca_env_info *e, void *ctx)
@@ -449,12 +547,38 @@ static int each_one(arca_env_info *e, void *ctx)
 	return rc ? rc : j->cb(e, j->payload);
 }
 
+static int each_left(arca_env_info *e, void *ctx)
+{
+	each_job *j = ctx;
+	char **v;
+	if (!interrupted(e->state))
+		return 0;
+	if (!(v = realloc(j->left, (j->nleft + 1) * sizeof(*v))) ||
+	    !(v[j->nleft] = strdup(e->name))) {
+		if (v)
+			j->left = v;
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
+	j->left = v;
+	j->nleft++;
+	return 0;
+}
+
 int arca_env_foreach(arca_store *s, arca_env_cb cb, void *payload)
 {
-	each_job j = { s, cb, payload };
+	each_job j = { s, cb, payload, NULL, 0 };
+	int rc;
 	if (!s || !cb)
 		return arca_err_set(ARCA_EINVAL, "arca_env_foreach: NULL argument");
-	return arca_store__env_each(s, each_one, &j);
+	/* what dead processes left is finished first (outside the read) */
+	rc = arca_store__env_each(s, each_left, &j);
+	for (size_t i = 0; i < j.nleft; i++) {
+		if (!rc)
+			finish_interrupted(s, j.left[i], 1);
+		free(j.left[i]);
+	}
+	free(j.left);
+	return rc ? rc : arca_store__env_each(s, each_one, &j);
 }
 
 /* ---- operations ---- */
@@ -470,9 +594,9 @@ int arca_env_exec(arca_store *s, const char *name, const arca_env_exec_options *
 	if ((rc = arca__check_version("arca_env_exec_options", opts->version,
 			ARCA_ENV_EXEC_OPTIONS_VERSION)) != 0)
 		return rc;
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_SHARED)) != 0)
 		return rc;
-	if ((rc = need_state(&op, ARCA_ENV_ACTIVE)) == 0 && !op.b->exec)
+	if ((rc = own_dir(&op)) == 0 && (rc = need_state(&op, ARCA_ENV_ACTIVE)) == 0 && !op.b->exec)
 		rc = arca_err_set(ARCA_ENOTSUP, "env %s: the %s backend cannot exec", name,
 			op.info.backend);
 	if (!rc)
@@ -495,9 +619,9 @@ int arca_env_snapshot(arca_store *s, const char *name, const arca_snapshot_optio
 	if (o && (rc = arca__check_version("arca_snapshot_options", o->version,
 			ARCA_SNAPSHOT_OPTIONS_VERSION)) != 0)
 		return rc;
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_EXCL)) != 0)
 		return rc;
-	if ((rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0 ||
+	if ((rc = own_dir(&op)) != 0 || (rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0 ||
 	    (rc = need_cap(&op, ARCA_ENV_CAP_SNAPSHOT, (const void *)op.b->snapshot,
 			"snapshot")) != 0)
 		goto done;
@@ -549,9 +673,9 @@ int arca_env_reset(arca_store *s, const char *name, const char *ref)
 	arca_id to;
 	int rc;
 
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_EXCL)) != 0)
 		return rc;
-	if ((rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0 ||
+	if ((rc = own_dir(&op)) != 0 || (rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0 ||
 	    (rc = need_cap(&op, ARCA_ENV_CAP_ROLLBACK, (const void *)op.b->rollback,
 			"reset in place")) != 0)
 		goto done;
@@ -581,9 +705,11 @@ int arca_env_diff(arca_store *s, const char *name, arca_diff_entry_cb on_entry,
 	env_op op;
 	int rc;
 
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_SHARED)) != 0)
 		return rc;
-	if (op.info.state != ARCA_ENV_PAUSED && (rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0)
+	if ((rc = own_dir(&op)) != 0)
+		;
+	else if (op.info.state != ARCA_ENV_PAUSED && (rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0)
 		;
 	else if (!op.b)
 		rc = arca_err_set(op.b_rc, "env %s: %s", name, op.b_msg);
@@ -602,9 +728,11 @@ static int pause_resume(arca_store *s, const char *name, int pause)
 	env_op op;
 	int rc;
 
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_EXCL)) != 0)
 		return rc;
 	/* no pause: ENOTSUP whatever the state */
+	if ((rc = own_dir(&op)) != 0)
+		goto done;
 	if (!op.b) {
 		rc = arca_err_set(op.b_rc, "env %s: %s", name, op.b_msg);
 		goto done;
@@ -632,28 +760,39 @@ int arca_env_resume(arca_store *s, const char *name)
 	return pause_resume(s, name, 0);
 }
 
+/* rm under the lock: stop it, its files, then its record. */
+static int do_remove(env_op *op)
+{
+	const char *name = op->info.name;
+	int rc = 0;
+
+	/* what runs must be stopped by its backend; a record that never got
+	 * to run (or whose backend already stopped it) needs none */
+	if (!op->b && (op->info.state == ARCA_ENV_ACTIVE || op->info.state == ARCA_ENV_PAUSED))
+		return arca_err_set(op->b_rc, "env %s: cannot stop it without its backend: %s", name,
+			op->b_msg);
+	if (op->info.state != ARCA_ENV_DESTROYED && (rc = commit(op, ARCA_ENV_DESTROYED)) != 0)
+		return rc;
+	/* a backend follows its directory: one that is not the env's own (a
+	 * symlink) goes first, so that what it points to is never reached */
+	if (own_dir(op) != 0 && (rc = remove_files(op->area_fd, name)) != 0)
+		return rc;
+	if (op->b && op->b->destroy &&
+	    (rc = backend_fail(op, op->b->destroy(op->b, &op->ctx), "destroy")) != 0)
+		return rc;
+	if ((rc = remove_files(op->area_fd, name)) == 0)
+		rc = arca_store__env_delete(op->s, name);
+	return rc;
+}
+
 int arca_env_remove(arca_store *s, const char *name)
 {
 	env_op op;
 	int rc;
 
-	if ((rc = op_open(&op, s, name)) != 0)
+	if ((rc = op_open(&op, s, name, OP_EXCL)) != 0)
 		return rc;
-	/* what runs must be stopped by its backend; a record that never got
-	 * to run (or whose backend already stopped it) needs none */
-	if (!op.b && (op.info.state == ARCA_ENV_ACTIVE || op.info.state == ARCA_ENV_PAUSED)) {
-		rc = arca_err_set(op.b_rc, "env %s: cannot stop it without its backend: %s", name,
-			op.b_msg);
-		goto done;
-	}
-	if (op.info.state != ARCA_ENV_DESTROYED && (rc = commit(&op, ARCA_ENV_DESTROYED)) != 0)
-		goto done;
-	if (op.b && op.b->destroy &&
-	    (rc = backend_fail(&op, op.b->destroy(op.b, &op.ctx), "destroy")) != 0)
-		goto done;
-	if ((rc = remove_files(s, name)) == 0)
-		rc = arca_store__env_delete(s, name);
-done:
+	rc = do_remove(&op);
 	op_close(&op);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include "env/backends.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,40 @@ extern char **environ;
 static int live_path(arca_buf *p, const arca_env_ctx *e)
 {
 	return arca_buf_setf(p, "%s/%s", e->dir, e->kind == ARCA_KIND_IMAGE ? "disk.img" : "root");
+}
+
+/* The live path is the env's own: a directory (tree) or regular file
+ * (image) on the mount of the env's directory, never a symlink followed
+ * out of it. Missing is for the operation to report. */
+static int live_check(const arca_env_ctx *e)
+{
+	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
+	arca_mount_id dm, lm;
+	struct stat dst, st;
+	int rc, want_dir = e->kind != ARCA_KIND_IMAGE;
+
+	if ((rc = live_path(&p, e)) != 0)
+		goto done;
+	if (arca_lstat_mnt(AT_FDCWD, arca_buf_cstr(&p), &st, &lm) < 0) {
+		rc = errno == ENOENT ? 0 : arca_err_sys("env %s: stat %s", e->name, arca_buf_cstr(&p));
+		goto done;
+	}
+	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+		rc = arca_err_set(ARCA_EUNSAFE, "env %s: %s is not a %s (%s); not followed", e->name,
+			arca_buf_cstr(&p), want_dir ? "directory" : "regular file",
+			S_ISLNK(st.st_mode) ? "a symlink" : "another type");
+		goto done;
+	}
+	if (arca_lstat_mnt(AT_FDCWD, e->dir, &dst, &dm) < 0) {
+		rc = arca_err_sys("env %s: stat %s", e->name, e->dir);
+		goto done;
+	}
+	if (!arca_mount_same(&dm, &lm))
+		rc = arca_err_set(ARCA_EUNSAFE, "env %s: %s is another mount; not followed", e->name,
+			arca_buf_cstr(&p));
+done:
+	arca_buf_release(&p);
+	return rc;
 }
 
 static unsigned dir_capabilities(arca_env_backend *b, const arca_env_ctx *e)
@@ -86,7 +121,7 @@ static int dir_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapsho
 	arca_buf p = ARCA_BUF_INIT(PATH_MAX);
 	int rc;
 	(void)b;
-	if ((rc = live_path(&p, e)) == 0)
+	if ((rc = live_check(e)) == 0 && (rc = live_path(&p, e)) == 0)
 		rc = arca_snapshot(out, e->store, arca_buf_cstr(&p), o, NULL);
 	arca_buf_release(&p);
 	return rc;
@@ -102,7 +137,7 @@ static int dir_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 	/* a disk keeps the blocks its guest wrote: a reset only zeroes them */
 	o.keep_allocation = 1;
 	arca_id_format(id, to);
-	if ((rc = live_path(&p, e)) == 0)
+	if ((rc = live_check(e)) == 0 && (rc = live_path(&p, e)) == 0)
 		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), &o, NULL);
 	arca_buf_release(&p);
 	return rc;
@@ -116,7 +151,7 @@ static int dir_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_
 	int rc;
 	(void)b;
 	arca_id_format(id, e->artifact);
-	if ((rc = live_path(&p, e)) == 0)
+	if ((rc = live_check(e)) == 0 && (rc = live_path(&p, e)) == 0)
 		rc = arca_diff(e->store, id, NULL, arca_buf_cstr(&p), on_entry, on_range, payload,
 			stats);
 	arca_buf_release(&p);
@@ -125,15 +160,30 @@ static int dir_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_
 
 /* ---- exec ---- */
 
+/* 1 when real path `p` is `base` or below it. */
+static int below(const char *p, const char *base)
+{
+	size_t bl = strlen(base);
+	if (bl == 1 && base[0] == '/')
+		return p[0] == '/';
+	return strncmp(p, base, bl) == 0 && (p[bl] == '\0' || p[bl] == '/');
+}
+
 /* The working directory: `cwd` (taken relative to the root, a leading
- * '/' too) resolved, and still inside the root after symlinks. */
-static int work_dir(arca_buf *out, const arca_env_ctx *e, const char *cwd)
+ * '/' too) resolved, and still inside the root after symlinks; *fd is it
+ * opened, checked again once open (a symlink swapped in after the check
+ * is not followed: the child goes there by fchdir). */
+static int work_dir(arca_buf *out, int *fd, const arca_env_ctx *e, const char *cwd)
 {
 	arca_buf base = ARCA_BUF_INIT(PATH_MAX), want = ARCA_BUF_INIT(PATH_MAX);
 	char rbase[PATH_MAX], rwant[PATH_MAX];
-	size_t bl;
+	char link[64], now[PATH_MAX];
+	ssize_t n;
 	int rc;
 
+	*fd = -1;
+	if ((rc = live_check(e)) != 0)
+		return rc;
 	rc = e->kind == ARCA_KIND_IMAGE ? arca_buf_setf(&base, "%s", e->dir) : live_path(&base, e);
 	if (rc)
 		goto done;
@@ -144,23 +194,37 @@ static int work_dir(arca_buf *out, const arca_env_ctx *e, const char *cwd)
 	while (cwd && *cwd == '/')
 		cwd++;
 	if (!cwd || !*cwd) {
-		rc = arca_buf_setf(out, "%s", rbase);
+		snprintf(rwant, sizeof(rwant), "%s", rbase);
+	} else {
+		if ((rc = arca_buf_setf(&want, "%s/%s", rbase, cwd)) != 0)
+			goto done;
+		if (!realpath(arca_buf_cstr(&want), rwant)) {
+			rc = arca_err_sys("env %s: working directory %s", e->name, cwd);
+			goto done;
+		}
+	}
+	if (!below(rwant, rbase))
+		goto outside;
+	if ((*fd = open(rwant, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = arca_err_sys("env %s: working directory %s", e->name, cwd ? cwd : "/");
 		goto done;
 	}
-	if ((rc = arca_buf_setf(&want, "%s/%s", rbase, cwd)) != 0)
-		goto done;
-	if (!realpath(arca_buf_cstr(&want), rwant)) {
-		rc = arca_err_sys("env %s: working directory %s", e->name, cwd);
-		goto done;
-	}
-	bl = strlen(rbase);
-	if (strncmp(rwant, rbase, bl) != 0 || (rwant[bl] != '\0' && rwant[bl] != '/')) {
-		rc = arca_err_set(ARCA_EUNSAFE, "env %s: working directory %s is outside the env",
-			e->name, cwd);
-		goto done;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", *fd);
+	if ((n = readlink(link, now, sizeof(now) - 1)) > 0) {
+		now[n] = '\0';
+		if (!below(now, rbase))
+			goto outside;
 	}
 	rc = arca_buf_setf(out, "%s", rwant);
+	goto done;
+outside:
+	rc = arca_err_set(ARCA_EUNSAFE, "env %s: working directory %s is outside the env",
+		e->name, cwd ? cwd : "/");
 done:
+	if (rc && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
 	arca_buf_release(&base);
 	arca_buf_release(&want);
 	return rc;
@@ -203,19 +267,21 @@ static int64_t mono_ms(void)
  * With a timeout it leads a process group of its own, so that all of it
  * can be killed; without one it stays in the caller's, so a terminal's
  * job control (reading it, ^C) reaches it as it reaches the caller. */
-static void child(const char *wd, const arca_env_exec_options *o, const char *const *argv,
+static void child(int wd, const arca_env_exec_options *o, const char *const *argv,
 		char **envp, int errfd)
 {
 	int err, in = o->stdin_fd;
 	sigset_t none;
 	if (o->timeout_s)
 		setpgid(0, 0);
+	if (fchdir(wd) < 0) /* first: a dup2 below may reuse its number */
+		goto fail;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (in < 0 && (in = open("/dev/null", O_RDONLY)) < 0)
 		goto fail;
 	if ((in != 0 && dup2(in, 0) < 0) || (o->stdout_fd != 1 && dup2(o->stdout_fd, 1) < 0) ||
-	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0) || chdir(wd) < 0)
+	    (o->stderr_fd != 2 && dup2(o->stderr_fd, 2) < 0))
 		goto fail;
 	signal(SIGPIPE, SIG_DFL);
 	execvpe(argv[0], (char *const *)argv, envp);
@@ -292,13 +358,13 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 	const char **bargv = NULL;
 	char rroot[PATH_MAX]; /* bargv points into it */
 	char **envp = NULL, **owned = NULL;
-	int p[2] = { -1, -1 }, rc, ws = 0, err = 0;
+	int p[2] = { -1, -1 }, rc, ws = 0, err = 0, wfd = -1;
 	int64_t deadline;
 	pid_t pid, w;
 	ssize_t n;
 	(void)b;
 
-	if ((rc = work_dir(&wd, e, o->cwd)) != 0)
+	if ((rc = work_dir(&wd, &wfd, e, o->cwd)) != 0)
 		goto done;
 	for (size_t i = 0; o->envp && o->envp[i]; i++)
 		if (!strchr(o->envp[i], '=') || o->envp[i][0] == '=') {
@@ -334,7 +400,7 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 		goto done;
 	}
 	if (pid == 0)
-		child(arca_buf_cstr(&wd), o, argv, envp, p[1]);
+		child(wfd, o, argv, envp, p[1]);
 	if (o->timeout_s)
 		setpgid(pid, pid); /* also here: no race with the kill below */
 	close(p[1]);
@@ -371,6 +437,8 @@ static int dir_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_op
 	}
 	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : 1;
 done:
+	if (wfd >= 0)
+		close(wfd);
 	if (p[0] >= 0)
 		close(p[0]);
 	if (p[1] >= 0)

@@ -453,9 +453,13 @@ static int sv_path(char *out, size_t cap, const char *a, const char *b)
 
 static int sv_rm(const char *dir, const char *name)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* never through a symlink: what it points to is not the env's */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : arca_err_sys("smolvm: open %s", dir);
+		return errno == ENOENT ? 0 : errno == ELOOP || errno == ENOTDIR ?
+			arca_err_set(ARCA_EUNSAFE, "smolvm: %s is not a directory (a symlink?); not "
+				"followed", dir) :
+			arca_err_sys("smolvm: open %s", dir);
 	int rc = arca_rm_rf_at(fd, name);
 	close(fd);
 	return rc == ARCA_ENOTFOUND ? 0 : rc;

@@ -464,6 +464,61 @@ check "env rm" status_is 0 "$ARCA" --store "$ES" env rm e1
 check "env rm removed it" bash -c "! '$ARCA' --store '$ES' env ls | grep -q e1"
 check "env show of a removed env exits 3" status_is 3 "$ARCA" --store "$ES" env show e1
 
+# env red team: hostile names, bad options, symlinks, kill -9 mid-create
+for bad in "" . .. a/b ../x -rf .locks "$(printf 'a\tb')" "$(printf 'a\033b')" "$(head -c 256 /dev/zero | tr '\0' n)"; do
+	check "env create --name '$bad' exits 2" status_is 2 "$ARCA" --store "$ES" env create app --name "$bad"
+done
+check "no hostile name made anything" bash -c "[ -z \"\$(ls -A '$ES/envs' | grep -vx .locks)\" ] && [ -z \"\$(ls -A '$ES/envs/.locks')\" ] && [ -z \"\$('$ARCA' --store '$ES' env ls)\" ]"
+"$ARCA" --store "$ES" env create app --name e5 --label 'k=a=b' >/dev/null 2>&1
+check "a label's value keeps its '='" bash -c "'$ARCA' --store '$ES' env show e5 | grep -qx 'label:     k=a=b'"
+check "a label given twice exits 2" status_is 2 "$ARCA" --store "$ES" env create app --name e6 --label a=1 --label a=2
+for t in 0 -1 ' 5' +5 5s 99999999999; do
+	check "env exec --timeout '$t' exits 2" status_is 2 "$ARCA" --store "$ES" env exec e5 --timeout "$t" -- true
+done
+check "env exec -e without '=' exits 2" status_is 2 "$ARCA" --store "$ES" env exec e5 -e X -- true
+check "env exec -w ../.. exits 7" status_is 7 "$ARCA" --store "$ES" env exec e5 -w ../.. -- true
+check "env exec -w /etc is the env's own (none here: 3)" status_is 3 "$ARCA" --store "$ES" env exec e5 -w /etc -- true
+mkdir -p "$T/outside" && echo keep >"$T/outside/precious"
+ln -s "$T/outside" "$ES/envs/e5/root/out"
+check "env exec -w through a symlink out exits 7" status_is 7 "$ARCA" --store "$ES" env exec e5 -w out -- touch pwned
+mv "$ES/envs/e5/root" "$ES/envs/e5/root.away" && ln -s "$T/outside" "$ES/envs/e5/root"
+check "env exec in a symlinked root exits 7" status_is 7 "$ARCA" --store "$ES" env exec e5 -- touch pwned
+check "env reset of a symlinked root exits 7" status_is 7 "$ARCA" --store "$ES" env reset e5
+check "env snapshot of a symlinked root exits 7" status_is 7 "$ARCA" --store "$ES" env snapshot e5
+check "env diff of a symlinked root exits 7" status_is 7 "$ARCA" --store "$ES" env diff e5
+check "env rm of a symlinked root" status_is 0 "$ARCA" --store "$ES" env rm e5
+check "nothing outside the store was touched" bash -c "[ \"\$(ls -A '$T/outside')\" = precious ] && [ \"\$(cat '$T/outside/precious')\" = keep ] && [ ! -e '$ES/envs/e5' ]"
+"$ARCA" --store "$ES" env create app --name e7 >/dev/null 2>&1
+mv "$ES/envs/e7" "$T/e7.away" && ln -s "$T/outside" "$ES/envs/e7"
+check "env reset of a symlinked env dir exits 7" status_is 7 "$ARCA" --store "$ES" env reset e7
+check "env rm removes the symlinked env dir itself" bash -c "'$ARCA' --store '$ES' env rm e7 && [ ! -L '$ES/envs/e7' ] && [ \"\$(ls -A '$T/outside')\" = precious ]"
+# a mount in the env area (a private mount namespace; root only): not followed, not removed
+if unshare -m true 2>/dev/null; then
+	"$ARCA" --store "$ES" env create app --name e8 >/dev/null 2>&1
+	check "env reset, exec, rm of a mount in the env area exit 7 and leave it" unshare -m bash -c "
+		mount --bind '$T/outside' '$ES/envs/e8/root' || exit 1
+		'$ARCA' --store '$ES' env reset e8 2>/dev/null; [ \$? -eq 7 ] || exit 2
+		'$ARCA' --store '$ES' env exec e8 -- touch pwned 2>/dev/null; [ \$? -eq 7 ] || exit 3
+		'$ARCA' --store '$ES' env rm e8 2>/dev/null; [ \$? -eq 7 ] || exit 4
+		[ \"\$(ls -A '$T/outside')\" = precious ] || exit 5"
+	check "env rm after the mount went" status_is 0 "$ARCA" --store "$ES" env rm e8
+fi
+# kill -9 while a create restores a big image: a later call finds it failed, its files gone
+head -c $((96 << 20)) /dev/urandom >"$T/big.img"
+"$ARCA" --store "$ES" snapshot "$T/big.img" --name big -q >/dev/null
+"$ARCA" --store "$ES" env create big --name k9 >/dev/null 2>&1 &
+k9=$!
+for _ in $(seq 2000); do [ -e "$ES/envs/k9/disk.img" ] && break; sleep 0.005; done
+kill -9 "$k9" 2>/dev/null; wait "$k9" 2>/dev/null
+if "$ARCA" --store "$ES" env show k9 2>/dev/null | grep -q '^state: *active'; then
+	echo "  (the create finished before the kill: nothing to check)"
+else
+	check "a killed create shows failed" bash -c "'$ARCA' --store '$ES' env show k9 | grep -q '^state:     failed' && '$ARCA' --store '$ES' env show k9 | grep -q 'create interrupted'"
+	check "a killed create left no files" bash -c "[ ! -e '$ES/envs/k9' ] && [ -z \"\$(ls -A '$ES/envs/.locks')\" ]"
+fi
+check "env rm of the killed create" status_is 0 "$ARCA" --store "$ES" env rm k9
+rm -f "$T/big.img"
+
 # the smolvm backend through the CLI, against tests/fake_smolvm.py (a FAKE
 # smolvm: no VM; see the test_env_smolvm suite for the argv it checks)
 if command -v python3 >/dev/null; then

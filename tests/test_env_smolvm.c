@@ -607,6 +607,58 @@ static void test_real_smolvm_smoke(void **state)
 	assert_int_equal(dir_entries(f->envdir), 0);
 }
 
+/* An env whose directory was swapped for a symlink out of the store: the
+ * backend never follows it (its rm of tree/ and xfer/ refuses), and `env
+ * rm` removes the link first, then deletes the machine. */
+static void test_symlinked_env_dir_is_never_followed(void **state)
+{
+	fx *f = *state;
+	arca_env_create_options co = ARCA_ENV_CREATE_OPTIONS_INIT;
+	arca_env_info *info = NULL;
+	char out[1100], away[1100], ls[256];
+
+	snprintf(out, sizeof out, "%s/outside", f->tmp);
+	assert_int_equal(mkdir(out, 0755), 0);
+	assert_int_equal(mkdir(th_path(out, "tree"), 0755), 0);
+	assert_int_equal(mkdir(th_path(out, "xfer"), 0755), 0);
+	th_write_file(th_path(out, "tree/keep"), "k", 1);
+	th_write_file(th_path(out, "xfer/keep"), "k", 1);
+
+	/* the backend alone */
+	create_ok(f);
+	snprintf(away, sizeof away, "%s.away", f->envdir);
+	assert_int_equal(rename(f->envdir, away), 0);
+	assert_int_equal(symlink(out, f->envdir), 0);
+	{
+		int rc = f->b->destroy(f->b, &f->ctx);
+		if (rc != ARCA_EUNSAFE)
+			fail_msg("destroy: %d %s", rc, arca_error_last());
+	}
+	assert_int_equal(access(th_path(out, "tree/keep"), F_OK), 0);
+	assert_int_equal(access(th_path(out, "xfer/keep"), F_OK), 0);
+
+	/* through the env layer */
+	co.backend = "smolvm";
+	co.name = "e2";
+	co.settings = f->settings;
+	if (arca_env_create(f->s, "t", &co, NULL) != 0)
+		fail_msg("env create: %s", arca_error_last());
+	assert_int_equal(arca_env_lookup(&info, f->s, "e2"), 0);
+	snprintf(away, sizeof away, "%s.away", info->dir);
+	assert_int_equal(rename(info->dir, away), 0);
+	assert_int_equal(symlink(out, info->dir), 0);
+	assert_int_equal(arca_env_reset(f->s, "e2", NULL), ARCA_EUNSAFE);
+	assert_int_equal(arca_env_snapshot(f->s, "e2", NULL, NULL), ARCA_EUNSAFE);
+	if (arca_env_remove(f->s, "e2") != 0)
+		fail_msg("env rm: %s", arca_error_last());
+	assert_int_equal(access(info->dir, F_OK), -1);
+	assert_int_equal(access(th_path(out, "tree/keep"), F_OK), 0);
+	assert_int_equal(access(th_path(out, "xfer/keep"), F_OK), 0);
+	fake_ls(f, ls, sizeof ls);
+	assert_null(strstr(ls, "arca-e2"));
+	arca_env_info_free(info);
+}
+
 /* each case against both CLI versions, named for the version */
 #define BOTH(t) { "0.8.0: " #t, t, setup_v080, fx_teardown, NULL }, \
 	{ "1.9.3: " #t, t, setup_v193, fx_teardown, NULL }
@@ -633,6 +685,7 @@ int main(void)
 		BOTH(test_big_files_bypass_the_exec_output_cap),
 		BOTH(test_image_disk_restored_while_stopped),
 		BOTH(test_image_snapshot_and_rollback),
+		BOTH(test_symlinked_env_dir_is_never_followed),
 		cmocka_unit_test_setup_teardown(test_capabilities, setup_v193, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_real_smolvm_smoke, setup_real, fx_teardown),
 	};

@@ -16,15 +16,29 @@
  * ARCA_ENOTSUP, never with a generic error.
  *
  * State changes are committed before and after each step: `create`
- * commits a `creating` record first, so a crash leaves `creating` (listed
- * as such by lookup and foreach; `rm` removes it and its files) and never
- * files without a record; a failed create ends `failed` with its files
- * removed and the error in the record. `rm` commits `destroyed` before it
+ * commits a `creating` record first, so a crash never leaves files
+ * without a record; a failed create ends `failed` with its files removed
+ * and the error in the record. `rm` commits `destroyed` before it
  * destroys, so an interrupted `rm` is finished by running it again.
  *
- * Thread safety: the functions take the store's writer lock for their
- * record changes; two calls on one env at once are serialised by it only
- * for the record, so callers should not exec into an env they reset.
+ * Each call that works on an env holds its lock (an flock of
+ * STORE/envs/.locks/NAME, which goes with the process): exclusive for
+ * create (all of it), snapshot, reset, pause, resume and rm; shared for
+ * exec and diff, which may run side by side. It is never waited for: a
+ * call that meets it held fails with ARCA_ELOCKED ("env NAME is busy"),
+ * and a create of a name another call holds with ARCA_EEXISTS. So a
+ * `creating` record whose lock is free was left by a create whose
+ * process died: the next call that meets it (lookup and foreach too)
+ * removes its files and commits it `failed` ("create interrupted"); one
+ * `destroyed` left so is finished (its files and record removed) by the
+ * next lookup or foreach. A create running in another process is never
+ * touched. Threads are callers like processes (each call opens the
+ * lock anew).
+ *
+ * The env area is the store's own: STORE/envs, STORE/envs/NAME and the
+ * dir backend's root or disk.img are never followed when they are a
+ * symlink or another mount (ARCA_EUNSAFE); rm removes such a symlink
+ * itself, never what it points to.
  */
 #ifndef ARCA_ENV_H
 #define ARCA_ENV_H
@@ -199,7 +213,8 @@ typedef struct {
  */
 ARCA_API int arca_env_create(arca_store *store, const char *ref,
 		const arca_env_create_options *opts, char **name_out);
-/** The env `name` (free with arca_env_info_free); ARCA_ENOTFOUND. Reads. */
+/** The env `name` (free with arca_env_info_free); ARCA_ENOTFOUND. Reads
+ *  (writes only to finish what a dead process left, as above). */
 ARCA_API int arca_env_lookup(arca_env_info **out, arca_store *store, const char *name);
 typedef int (*arca_env_cb)(const arca_env_info *info, void *payload);
 /** In name order; non-zero from cb stops and is returned. */
