@@ -7,16 +7,22 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] rollback REF DEST [--checksum] [--progress] [--json]\n"
+		"usage: arca [--store DIR] rollback REF DEST [--from BASE] [--checksum]\n"
+		"            [--progress] [--json]\n"
 		"\n"
 		"Brings the existing directory or image DEST back to exactly artifact REF,\n"
 		"rewriting only what differs. Trees: extra entries are removed, missing ones\n"
 		"created, changed files patched chunk by chunk, metadata fixed; a file whose\n"
-		"size and mtime match is taken as unchanged unless --checksum. Images: every\n"
-		"chunk is hashed in place and rewritten only if it differs; holes are punched.\n"
-		"Afterwards DEST equals a fresh restore. If interrupted, run it again: ^C\n"
-		"stops between entries (exit status 13), leaving DEST partly rolled back.\n"
+		"size and mtime match is taken as unchanged unless --checksum (or, with\n"
+		"--from, unless BASE has a file there of that size and mtime too). Images:\n"
+		"every chunk is hashed in place and rewritten only if it differs; holes are\n"
+		"punched. Afterwards DEST equals a fresh restore. If interrupted, run it\n"
+		"again: ^C stops between entries (exit status 13), leaving DEST partly\n"
+		"rolled back.\n"
 		"\n"
+		"  --from BASE  the artifact DEST was restored or rolled back to before: its\n"
+		"               files of the same size and mtime as REF's are compared, not\n"
+		"               trusted (two builds that give every file one mtime)\n"
 		"  --checksum   also compare the content of files whose size and mtime match\n"
 		"  --progress   print a progress line to stderr\n"
 		"  --json       print a JSON object with counters\n");
@@ -26,6 +32,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "checksum", no_argument, NULL, 'c' },
+		{ "from", required_argument, NULL, 'f' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
@@ -44,6 +51,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': ro.checksum = 1; break;
+		case 'f': ro.baseline = optarg; break;
 		case 'P': show = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;

@@ -134,8 +134,15 @@ static int dir_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 	char id[ARCA_ID_STRLEN];
 	int rc;
 	(void)b;
+	char cur[ARCA_ID_STRLEN];
 	/* a disk keeps the blocks its guest wrote: a reset only zeroes them */
 	o.keep_allocation = 1;
+	/* what the tree was made from: files the quick check cannot tell
+	 * apart between the two get compared */
+	if (e->artifact) {
+		arca_id_format(cur, e->artifact);
+		o.baseline = cur;
+	}
 	arca_id_format(id, to);
 	if ((rc = live_check(e)) == 0 && (rc = live_path(&p, e)) == 0)
 		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), &o, NULL);

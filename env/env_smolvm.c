@@ -823,6 +823,11 @@ static int sv_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 		return sv_call(&s, SV_START, NULL, NULL);
 	}
 	arca_rollback_options ro = ARCA_ROLLBACK_OPTIONS_INIT;
+	char cur[ARCA_ID_STRLEN];
+	if (e->artifact) {
+		sv_fmt_id(cur, e->artifact);
+		ro.baseline = cur; /* see env_dir.c */
+	}
 	sv_fmt_id(ref, to);
 	if ((rc = sv_path(tree, sizeof tree, e->dir, "tree"))
 		|| (rc = arca_rollback(e->store, ref, tree, &ro, NULL)))

@@ -63,6 +63,16 @@ typedef struct {
 	shared_file *force;   /* second pass: never taken as unchanged (sorted) */
 	size_t nforce, capforce;
 	arca_frames dirs;     /* the open directories of the tree, DEST first */
+	/* the baseline's manifest, read along with the target's: its
+	 * current entry (bl_have), kept past each FILE's extents */
+	arca_mf_in *bl_in;
+	arca_mf_reader bl;
+	int bl_have, bl_type;
+	uint64_t bl_size;
+	int64_t bl_mtime_sec;
+	uint32_t bl_mtime_nsec;
+	char bl_path[ARCA_MF_PATH_MAX + 1];
+	size_t bl_len;
 } rb;
 
 /* ---- directory frames ---- */
@@ -133,6 +143,88 @@ static int close_frame(rb *b)
 		rc = arca_fill_apply_meta(b->p, d->f.fd, &d->meta);
 	arca_frames_pop(&b->dirs);
 	return rc;
+}
+
+/* ---- the baseline ---- */
+
+/* Manifest order (pre-order, siblings sorted bytewise) of two paths. */
+static int cmp_preorder(const char *a, size_t na, const char *b, size_t nb)
+{
+	size_t i = 0;
+	while (i < na && i < nb && a[i] == b[i])
+		i++;
+	if (i == na && i == nb)
+		return 0;
+	if (i == na)
+		return -1;     /* a is b's ancestor, or a shorter sibling */
+	if (i == nb)
+		return 1;
+	if (a[i] == '/')
+		return -1;     /* a's name ends first: it sorts first */
+	if (b[i] == '/')
+		return 1;
+	return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+}
+
+static int skip_extents(arca_mf_reader *r);
+
+static int bl_next(rb *b)
+{
+	arca_mf_entry e;
+	size_t want;
+	int rc = arca_mf_next_entry(&b->bl, &e, &want);
+	if (rc != 1) {
+		b->bl_have = 0;
+		return rc;
+	}
+	b->bl_have = 1;
+	b->bl_type = e.type;
+	b->bl_size = e.size;
+	b->bl_mtime_sec = e.mtime_sec;
+	b->bl_mtime_nsec = e.mtime_nsec;
+	b->bl_len = e.path_len;
+	memcpy(b->bl_path, e.path, e.path_len);
+	b->bl_path[e.path_len] = '\0';
+	return e.type == ARCA_MF_FILE ? skip_extents(&b->bl) : 0;
+}
+
+/* 1 when the baseline has a file at e's path with e's size and mtime: the
+ * quick check cannot tell which of the two DEST holds. */
+static int bl_ambiguous(rb *b, const arca_mf_entry *e)
+{
+	while (b->bl_have && cmp_preorder(b->bl_path, b->bl_len, e->path, e->path_len) < 0)
+		if (bl_next(b) < 0) {
+			/* unreadable baseline: compare rather than trust */
+			b->bl_have = 0;
+			arca_mf_in_free(b->bl_in);
+			b->bl_in = NULL;
+			b->checksum = 1;
+			return 1;
+		}
+	return b->bl_have && b->bl_type == ARCA_MF_FILE && b->bl_len == e->path_len &&
+		memcmp(b->bl_path, e->path, e->path_len) == 0 && b->bl_size == e->size &&
+		b->bl_mtime_sec == e->mtime_sec && b->bl_mtime_nsec == e->mtime_nsec;
+}
+
+/* Opens the baseline along with the target (`id`): none when there is
+ * none, or when it is the target itself (nothing to tell apart). */
+static int bl_open(rb *b, arca_store *s, const char *ref, const arca_id *target)
+{
+	arca_artifact_rec rec;
+	int kind, rc;
+	if (!ref)
+		return 0;
+	if ((rc = arca_store__open_manifest(s, ref, &rec, &b->bl_in, &b->bl, &kind)) != 0)
+		return arca_err_wrap(rc, "baseline %s", ref);
+	if (kind != ARCA_KIND_TREE || memcmp(rec.a.id.bytes, target->bytes, 32) == 0) {
+		arca_mf_in_free(b->bl_in);
+		b->bl_in = NULL;
+		arca_artifact_rec_clear(&rec);
+		return 0;
+	}
+	arca_artifact_rec_clear(&rec);
+	rc = bl_next(b);
+	return rc < 0 ? arca_err_wrap(rc, "baseline %s", ref) : 0;
 }
 
 /* ---- entries ---- */
@@ -259,7 +351,7 @@ static int do_file(rb *b, arca_mf_reader *r, frame *top, const char *name,
 	    (st->st_nlink == 1 || (!meta_differs(st, e, b->p->as_root) &&
 	     !is_forced(b, st->st_dev, st->st_ino))) &&
 	    (uint64_t)st->st_size == e->size && st->st_mtim.tv_sec == e->mtime_sec &&
-	    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec) {
+	    (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec && !(b->bl_in && bl_ambiguous(b, e))) {
 		/* quick check: content taken as unchanged */
 		if ((rc = skip_extents(r)) != 0)
 			return rc;
@@ -646,6 +738,13 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		free(b);
 		return rc;
 	}
+	if (kind == ARCA_KIND_TREE &&
+	    (rc = bl_open(b, s, o && o->version >= 3 ? o->baseline : NULL, &rec.a.id)) != 0) {
+		arca_mf_in_free(in);
+		arca_artifact_rec_clear(&rec);
+		free(b);
+		return rc;
+	}
 	arca_progress__init(&ps, o && o->version >= 2 ? o->progress_cb : NULL,
 		o && o->version >= 2 ? o->progress_payload : NULL);
 	arca_fill_start(&p, s);
@@ -672,6 +771,13 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 			b->index = NULL;
 			b->nshared = b->capshared = b->capindex = 0;
 			rc = arca_store__open_manifest(s, idstr, &rec, &in, &r, &kind);
+			/* the first pass settled every file the baseline made
+			 * ambiguous: none is taken as unchanged any more unless
+			 * it is right */
+			if (b->bl_in) {
+				arca_mf_in_free(b->bl_in);
+				b->bl_in = NULL;
+			}
 			if (!rc)
 				rc = rollback_tree(b, &r, dest);
 		}
@@ -706,6 +812,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		stats->setid_dropped = p.setid_dropped;
 	}
 	arca_mf_in_free(in);
+	arca_mf_in_free(b->bl_in);
 	arca_artifact_rec_clear(&rec);
 	shared_free(b->shared, b->nshared);
 	free(b->index);

@@ -310,6 +310,65 @@ static void rollback_leaves_directories_that_are_right_untouched(void **state)
 	assert_true(b1.st_mtim.tv_sec == b2.st_mtim.tv_sec && b1.st_mtim.tv_nsec == b2.st_mtim.tv_nsec);
 }
 
+/* Two trees with the same names, sizes and mtimes but other bytes, in
+ * directories whose names sort around '/' ("a/b" against "a-b", "a.b"). */
+static void build_twin(const char *root, uint64_t seed)
+{
+	static const char *dirs[] = { "a", "a/b", "a/b/c", "a-b", "a.b", "ab", "b" };
+	struct timespec ts[2] = { { 1577836800, 0 }, { 1577836800, 0 } };
+	mkdir(root, 0755);
+	th_write_random(th_path(root, "f"), 3000, seed);
+	utimensat(AT_FDCWD, th_path(root, "f"), ts, 0);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+		assert_int_equal(mkdir(p, 0755), 0);
+		th_write_random(th_path(p, "f"), 3000, seed + i + 1);
+		utimensat(AT_FDCWD, th_path(p, "f"), ts, 0);
+	}
+	for (size_t i = sizeof(dirs) / sizeof(dirs[0]); i-- > 0;) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+		utimensat(AT_FDCWD, p, ts, 0);
+	}
+	utimensat(AT_FDCWD, root, ts, 0);
+}
+
+static void baseline_tells_apart_files_of_equal_size_and_mtime(void **state)
+{
+	fixture *f = *state;
+	const char *a = th_path(f->tmp, "twin-a"), *bdir = th_path(f->tmp, "twin-b");
+	char ta[4096], tb[4096];
+	arca_rollback_options o = ARCA_ROLLBACK_OPTIONS_INIT;
+	arca_op_stats st = ARCA_OP_STATS_INIT;
+
+	snprintf(ta, sizeof(ta), "%s", a);
+	snprintf(tb, sizeof(tb), "%s", bdir);
+	build_twin(ta, 100);
+	build_twin(tb, 200);
+	th_snapshot(f->s, ta, "twin", "a", NULL);
+	th_snapshot(f->s, tb, "twin", "b", NULL);
+	assert_int_equal(arca_restore(f->s, "twin:a", f->work, NULL, NULL), 0);
+
+	/* the quick check alone takes a's files for b's */
+	th_rollback_ok(f, "twin:b", f->work, NULL);
+	expect_equal(ta, f->work);
+	/* with the baseline every such file is compared and fixed */
+	o.baseline = "twin:a";
+	assert_int_equal(arca_rollback(f->s, "twin:b", f->work, &o, &st), 0);
+	expect_equal(tb, f->work);
+	assert_int_equal(st.bytes_written, 8 * 3000);
+	o.baseline = "twin:b";
+	assert_int_equal(arca_rollback(f->s, "twin:a", f->work, &o, NULL), 0);
+	expect_equal(ta, f->work);
+	/* a baseline that is the target costs nothing: quick check only */
+	o.baseline = "twin:a";
+	assert_int_equal(arca_rollback(f->s, "twin:a", f->work, &o, &st), 0);
+	assert_int_equal(st.bytes_compared, 0);
+	o.baseline = "nosuch";
+	assert_int_equal(arca_rollback(f->s, "twin:a", f->work, &o, NULL), ARCA_ENOTFOUND);
+}
+
 /* Bytes the process has written so far (/proc/PID/io). */
 static uint64_t written_by(pid_t pid)
 {
@@ -621,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(image_rollback_writes_only_differing_chunks, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(image_rollback_can_keep_the_blocks_it_zeroes, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_leaves_directories_that_are_right_untouched, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(baseline_tells_apart_files_of_equal_size_and_mtime, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, th_dest_setup, th_dest_teardown),

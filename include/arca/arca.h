@@ -358,10 +358,19 @@ typedef struct {
 	 *  the device, and what a VM's disk wants, as the guest writes there
 	 *  again. Falls back to punching. */
 	int keep_allocation;
+	/** Version 3. Trees: the artifact `dest` was last restored or rolled
+	 *  back to, when the caller knows it (an env knows its current one),
+	 *  or NULL. The quick check cannot tell two artifacts apart where
+	 *  they have a file of the same size and mtime (reproducible builds
+	 *  give every file one mtime): such a file is then compared chunk by
+	 *  chunk instead of taken as unchanged. Without a baseline the quick
+	 *  check is rsync's: use `checksum` when DEST may hold another
+	 *  artifact's files. */
+	const char *baseline;
 } arca_rollback_options;
 
 #define ARCA_ROLLBACK_OPTIONS_VERSION 3
-#define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0, NULL, NULL, 0 }
+#define ARCA_ROLLBACK_OPTIONS_INIT { ARCA_ROLLBACK_OPTIONS_VERSION, 0, NULL, NULL, 0, NULL }
 
 /**
  * Fills `opts` with the defaults of ARCA_ROLLBACK_OPTIONS_INIT for `version`
