@@ -1006,10 +1006,13 @@ static void hostile_env_names_are_refused_before_anything_is_made(void **state)
 /* Replaces `path` by a symlink to `to` (what was there moves to path.away). */
 static void swap_for_link(const char *path, const char *to)
 {
-	char away[4096];
-	snprintf(away, sizeof(away), "%s.away", path);
+	size_t n = strlen(path) + sizeof(".away");
+	char *away = malloc(n);
+	assert_non_null(away);
+	snprintf(away, n, "%s.away", path);
 	assert_int_equal(rename(path, away), 0);
 	assert_int_equal(symlink(to, path), 0);
+	free(away);
 }
 
 /* Every operation meets the symlink, none follows it out of the store;
