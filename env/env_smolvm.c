@@ -6,7 +6,8 @@
  *
  * Bulk data never travels through exec output (smolvm caps it at 11 MiB
  * per stream): a tree goes in through a read-only host mount and a guest
- * copy, comes out through a guest tar into a writable host mount; an
+ * copy, comes out as a tar file in a writable host mount (extracted on
+ * the host by libarchive, env/untar.c); an
  * image is the machine's disk, read and replaced in its data dir while the
  * machine is stopped, keeping the `.formatted` markers (without them
  * smolvm reformats the disk at start).
@@ -16,6 +17,7 @@
  * which a pause must not do.
  */
 #include "env/backends.h"
+#include "env/untar.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -777,7 +779,7 @@ static int sv_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot
 	arca_id *out)
 {
 	sv_env s;
-	char parent[ARCA_ID_STRLEN], xfer[4096], snap[4200], raw[4096], marker[4096];
+	char parent[ARCA_ID_STRLEN], xfer[4096], snap[4200], tarp[4200], raw[4096], marker[4096];
 	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
 	(void)b;
 	int rc = sv_open(&s, e);
@@ -797,16 +799,21 @@ static int sv_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot
 		int rc2 = sv_call(&s, SV_START, NULL, NULL);
 		return rc ? rc : rc2;
 	}
-	/* the guest tree, through tar, into the writable host mount */
-	if ((rc = sv_path(xfer, sizeof xfer, e->dir, "xfer")) || (rc = sv_path(snap, sizeof snap, xfer, "snap")))
+	/* the guest tree as a tar file in the writable host mount, made a
+	 * directory again on the host by libarchive (a shared mount may not
+	 * keep owners and modes; the tar does) */
+	if ((rc = sv_path(xfer, sizeof xfer, e->dir, "xfer")) || (rc = sv_path(snap, sizeof snap, xfer, "snap")) ||
+	    (rc = sv_path(tarp, sizeof tarp, xfer, "snap.tar")))
 		return rc;
-	const char *cmd[] = { "/bin/sh", "-c",
-		"rm -rf \"$2\" && mkdir -p \"$2\" && tar -C \"$1\" -cf - . | tar -C \"$2\" -xpf -", "sh",
-		s.path, SV_XFER_MNT "/snap", NULL };
-	if ((rc = sv_guest(&s, "copying the guest tree out", cmd)) == 0)
+	if ((rc = sv_rm(xfer, "snap")) || (rc = sv_rm(xfer, "snap.tar")))
+		return rc;
+	const char *cmd[] = { "/bin/sh", "-c", "tar -C \"$1\" -cf \"$2\" .", "sh",
+		s.path, SV_XFER_MNT "/snap.tar", NULL };
+	if ((rc = sv_guest(&s, "writing the guest tree as a tar", cmd)) == 0 &&
+	    (rc = arca_env__untar(tarp, snap)) == 0)
 		rc = arca_snapshot(out, e->store, snap, &so, NULL);
-	int rc2 = sv_rm(xfer, "snap");
-	return rc ? rc : rc2;
+	int rc2 = sv_rm(xfer, "snap"), rc3 = sv_rm(xfer, "snap.tar");
+	return rc ? rc : rc2 ? rc2 : rc3;
 }
 
 static int sv_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)

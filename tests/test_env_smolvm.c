@@ -488,7 +488,9 @@ static void test_tree_snapshot_and_rollback(void **state)
 	fx *f = *state;
 	char out[256], err[256];
 	create_ok(f);
-	const char *add[] = { "sh", "-c", "echo new > \"$1\"/c.txt", "sh", "/arca", NULL };
+	/* modes and links come back through the guest's tar */
+	const char *add[] = { "sh", "-c", "echo new > \"$1\"/c.txt && chmod 0604 \"$1\"/c.txt && "
+		"ln -s a.txt \"$1\"/l", "sh", "/arca", NULL };
 	assert_int_equal(run(f, add, 0, NULL, out, sizeof out, err, sizeof err), 0);
 	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
 	so.name = "t";
@@ -500,7 +502,12 @@ static void test_tree_snapshot_and_rollback(void **state)
 	const char *dest = th_path(f->tmp, "out");
 	assert_int_equal(arca_restore(f->s, ref, dest, NULL, NULL), 0);
 	assert_int_equal(th_file_equal(th_path(dest, "sub/b.bin"), th_path(f->tmp, "src/sub/b.bin")), 0);
-	assert_int_equal(access(th_path(dest, "c.txt"), F_OK), 0);
+	struct stat st;
+	char lk[16] = "";
+	assert_int_equal(lstat(th_path(dest, "c.txt"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	assert_int_equal(readlink(th_path(dest, "l"), lk, sizeof lk - 1), 5);
+	assert_string_equal(lk, "a.txt");
 	assert_int_equal(dir_entries(th_path(f->envdir, "xfer")), 0);
 
 	assert_int_equal(f->b->rollback(f->b, &f->ctx, &f->tree), 0);
