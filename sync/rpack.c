@@ -230,6 +230,15 @@ static int wanted(arca_rpack_reader *r, const uint8_t id[32])
 	return w == 2 || (w == 1 && !arca_cas_writer_has(r->w, id));
 }
 
+/* The store's MAC of a chunk it takes, as ingest gives its own: later
+ * restores and rollbacks check and compare it by that, not by SHA-256. */
+static int put_mac(arca_rpack_reader *r, const uint8_t id[32], const uint8_t *raw, uint32_t len)
+{
+	uint8_t tag[ARCA_MAC_LEN];
+	int rc = arca_mac(tag, arca_cas_writer_mac_key(r->w), id, raw, len);
+	return rc ? rc : arca_cas_writer_put_mac(r->w, id, tag);
+}
+
 static int take_chunk(arca_rpack_reader *r)
 {
 	const uint8_t *stored = r->buf + ARCA_RECORD_HEADER_LEN;
@@ -243,6 +252,8 @@ static int take_chunk(arca_rpack_reader *r)
 		    r->rec.stored_len, &added)) != 0)
 		return rc;
 	r->staged += (uint64_t)added;
+	if ((rc = put_mac(r, r->rec.id, r->raw, r->rec.raw_len)) != 0)
+		return rc;
 	return r->tap ? r->tap(r->rec.id, r->raw, r->rec.raw_len, r->ctx) : 0;
 }
 
@@ -278,6 +289,8 @@ static int take_group(arca_rpack_reader *r)
 			return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id",
 				hex);
 		}
+		if ((rc = put_mac(r, m, r->raw + off, len)) != 0)
+			return rc;
 		memcpy(r->ids[i], m, 32);
 		r->lens[i] = len;
 		off += len;

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,26 @@ static void remotes_are_kept_and_survive_repair(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* Entries of the named LMDB database of the (closed) store at `dir`. */
+static size_t db_entries(const char *dir, const char *db)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_stat ms;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/index.lmdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &ms), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return ms.ms_entries;
+}
+
 static void push_then_pull_restores_identical_tree_and_image(void **state)
 {
 	th_fixture *f = *state;
@@ -155,6 +176,10 @@ static void push_then_pull_restores_identical_tree_and_image(void **state)
 	assert_int_equal(res.artifacts, 0);
 	assert_int_equal(res.refs_moved, 0);
 	arca_store_free(b);
+	/* every pulled chunk has its MAC, as an ingested one does */
+	assert_int_equal(db_entries(th_path(f->tmp, "b"), "macs"),
+		db_entries(th_path(f->tmp, "b"), "chunks"));
+	assert_true(db_entries(th_path(f->tmp, "b"), "macs") > 10);
 }
 
 typedef struct {
