@@ -347,8 +347,25 @@ static int rs_get(void *ctx, void *state, const uint8_t id[32], const uint8_t **
 	return 0;
 }
 
+/* Which group record holds `id` (for the fill pool to keep its members
+ * with one worker); the index is complete before the restore starts. */
+static int rs_group(void *ctx, void *state, const uint8_t id[32], uint64_t *key)
+{
+	arca_rsource *r = ctx;
+	const arca_rsource_loc *l;
+	uint32_t i;
+	(void)state;
+	if (!arca_idset_get(&r->at, id, &i))
+		return 0;
+	l = &r->locs[i];
+	if (l->member == ARCA_PIDX_PLAIN)
+		return 0;
+	*key = ((uint64_t)l->file << 48) ^ l->off;
+	return 1;
+}
+
 arca_chunk_source arca_rsource_source(arca_rsource *r)
 {
-	arca_chunk_source src = { r, rs_state_new, rs_get, NULL, rs_state_free, NULL };
+	arca_chunk_source src = { r, rs_state_new, rs_get, NULL, rs_state_free, rs_group };
 	return src;
 }
