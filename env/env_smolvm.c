@@ -775,11 +775,58 @@ static int sv_state(arca_env_backend *b, arca_env_ctx *e, arca_env_state_t *out)
 	return 0;
 }
 
+/* The guest's tree brought to the host: a tar file the guest writes into
+ * the writable mount, made a directory again by libarchive (a shared
+ * mount may not keep owners and modes; the tar does). Names are unique
+ * per call: a diff may run beside another. */
+typedef struct {
+	char xfer[4096], name[64], tarname[72];
+	char dir[4200], tar[4200];
+	int made;
+} sv_out;
+
+static int sv_tree_out(const sv_env *s, const arca_env_ctx *e, sv_out *t)
+{
+	static unsigned counter;
+	unsigned k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	char guest[4200];
+	int rc;
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof t->name, "out-%ld-%u", (long)getpid(), k);
+	snprintf(t->tarname, sizeof t->tarname, "%s.tar", t->name);
+	if ((rc = sv_path(t->xfer, sizeof t->xfer, e->dir, "xfer")) ||
+	    (rc = sv_path(t->dir, sizeof t->dir, t->xfer, t->name)) ||
+	    (rc = sv_path(t->tar, sizeof t->tar, t->xfer, t->tarname)) ||
+	    (rc = sv_path(guest, sizeof guest, SV_XFER_MNT, t->tarname)))
+		return rc;
+	t->made = 1;
+	if ((rc = sv_rm(t->xfer, t->name)) || (rc = sv_rm(t->xfer, t->tarname)))
+		return rc;
+	/* pax keeps mtimes to the nanosecond; a tar without it (busybox)
+	 * keeps seconds, and then every file shows as touched */
+	const char *cmd[] = { "/bin/sh", "-c",
+		"tar --format=posix -C \"$1\" -cf \"$2\" . 2>/dev/null || tar -C \"$1\" -cf \"$2\" .",
+		"sh", s->path, guest, NULL };
+	if ((rc = sv_guest(s, "writing the guest tree as a tar", cmd)) != 0)
+		return rc;
+	return arca_env__untar(t->tar, t->dir);
+}
+
+static int sv_tree_out_done(sv_out *t)
+{
+	int rc, rc2;
+	if (!t->made)
+		return 0;
+	rc = sv_rm(t->xfer, t->name);
+	rc2 = sv_rm(t->xfer, t->tarname);
+	return rc ? rc : rc2;
+}
+
 static int sv_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot_options *o,
 	arca_id *out)
 {
 	sv_env s;
-	char parent[ARCA_ID_STRLEN], xfer[4096], snap[4200], tarp[4200], raw[4096], marker[4096];
+	char parent[ARCA_ID_STRLEN], raw[4096], marker[4096];
 	arca_snapshot_options so = ARCA_SNAPSHOT_OPTIONS_INIT;
 	(void)b;
 	int rc = sv_open(&s, e);
@@ -799,21 +846,34 @@ static int sv_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot
 		int rc2 = sv_call(&s, SV_START, NULL, NULL);
 		return rc ? rc : rc2;
 	}
-	/* the guest tree as a tar file in the writable host mount, made a
-	 * directory again on the host by libarchive (a shared mount may not
-	 * keep owners and modes; the tar does) */
-	if ((rc = sv_path(xfer, sizeof xfer, e->dir, "xfer")) || (rc = sv_path(snap, sizeof snap, xfer, "snap")) ||
-	    (rc = sv_path(tarp, sizeof tarp, xfer, "snap.tar")))
+	sv_out t;
+	if ((rc = sv_tree_out(&s, e, &t)) == 0)
+		rc = arca_snapshot(out, e->store, t.dir, &so, NULL);
+	int rc2 = sv_tree_out_done(&t);
+	return rc ? rc : rc2;
+}
+
+/* What changed in the guest's tree: its copy on the host against the
+ * artifact. An image is the running machine's disk, which only a stop
+ * would make readable, and diff runs beside exec: refused. */
+static int sv_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_entry,
+	arca_diff_range_cb on_range, void *payload, arca_diff_stats *stats)
+{
+	sv_env s;
+	sv_out t;
+	char id[ARCA_ID_STRLEN];
+	(void)b;
+	int rc = sv_open(&s, e);
+	if (rc)
 		return rc;
-	if ((rc = sv_rm(xfer, "snap")) || (rc = sv_rm(xfer, "snap.tar")))
-		return rc;
-	const char *cmd[] = { "/bin/sh", "-c", "tar -C \"$1\" -cf \"$2\" .", "sh",
-		s.path, SV_XFER_MNT "/snap.tar", NULL };
-	if ((rc = sv_guest(&s, "writing the guest tree as a tar", cmd)) == 0 &&
-	    (rc = arca_env__untar(tarp, snap)) == 0)
-		rc = arca_snapshot(out, e->store, snap, &so, NULL);
-	int rc2 = sv_rm(xfer, "snap"), rc3 = sv_rm(xfer, "snap.tar");
-	return rc ? rc : rc2 ? rc2 : rc3;
+	if (e->kind == ARCA_KIND_IMAGE)
+		return arca_err_set(ARCA_ENOTSUP, "smolvm: diff of an image env needs the machine "
+			"stopped; snapshot it and diff the snapshot");
+	sv_fmt_id(id, e->artifact);
+	if ((rc = sv_tree_out(&s, e, &t)) == 0)
+		rc = arca_diff(e->store, id, NULL, t.dir, on_entry, on_range, payload, stats);
+	int rc2 = sv_tree_out_done(&t);
+	return rc ? rc : rc2;
 }
 
 static int sv_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
@@ -861,6 +921,7 @@ int arca_env__smolvm_new(arca_env_backend **out)
 	b->exec = sv_exec;
 	b->state = sv_state;
 	b->snapshot = sv_snapshot;
+	b->diff = sv_diff;
 	b->rollback = sv_rollback;
 	b->free = sv_free;
 	*out = b;

@@ -546,6 +546,8 @@ if command -v python3 >/dev/null; then
 	check "env ls shows the smolvm env" bash -c "'$ARCA' --store '$ES' env ls | grep -q '^vm1	smolvm	active'"
 	check "env exec in the smolvm env" bash -c "[ \"\$('$ARCA' --store '$ES' env exec vm1 -- cat /arca/f)\" = one ]"
 	check "env pause on smolvm exits 14" status_is 14 "$ARCA" --store "$ES" env pause vm1
+	"$ARCA" --store "$ES" env exec vm1 -- sh -c 'echo three > "$1"/f' sh /arca >/dev/null 2>&1
+	check "env diff of the smolvm env shows the guest's change" bash -c "'$ARCA' --store '$ES' env diff vm1 2>/dev/null | grep -q '^M  f'"
 	check "env rm of the smolvm env deletes its machine with -f" bash -c "'$ARCA' --store '$ES' env rm vm1 && grep -q '\"delete\"' '$T/fake-smolvm.log' && grep '\"delete\"' '$T/fake-smolvm.log' | grep -q '\"-f\"'"
 fi
 

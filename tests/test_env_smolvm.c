@@ -519,6 +519,44 @@ static void test_tree_snapshot_and_rollback(void **state)
 	assert_int_equal(f->b->destroy(f->b, &f->ctx), 0);
 }
 
+static int note_diff(const arca_diff_entry *d, void *payload)
+{
+	char *log = payload;
+	size_t n = strlen(log);
+	snprintf(log + n, 512 - n, "%c %s %u;", (char)d->kind, d->path, d->changes);
+	return 0;
+}
+
+/* diff of a tree env: the guest's tree, brought out as a tar, against its
+ * artifact; nothing left behind. An image env's diff is refused. */
+static void test_tree_diff_through_the_guest_tar(void **state)
+{
+	fx *f = *state;
+	char out[256], err[256], log[512] = "";
+	arca_diff_stats ds = ARCA_DIFF_STATS_INIT;
+	create_ok(f);
+	const char *ch[] = { "sh", "-c", "echo changed > \"$1\"/a.txt && echo x > \"$1\"/new",
+		"sh", "/arca", NULL };
+	assert_int_equal(run(f, ch, 0, NULL, out, sizeof out, err, sizeof err), 0);
+	if (f->b->diff(f->b, &f->ctx, note_diff, NULL, log, &ds) != 0)
+		fail_msg("diff: %s", arca_error_last());
+	assert_non_null(strstr(log, "M a.txt "));
+	assert_non_null(strstr(log, "A new "));
+	if (strstr(log, "sub/b.bin"))
+		fail_msg("diff: %s", log);
+	assert_int_equal(dir_entries(th_path(f->envdir, "xfer")), 0);
+	assert_int_equal(f->b->destroy(f->b, &f->ctx), 0);
+}
+
+static void test_image_diff_is_not_supported(void **state)
+{
+	fx *f = *state;
+	image_ctx(f);
+	create_ok(f);
+	assert_int_equal(f->b->diff(f->b, &f->ctx, note_diff, NULL, NULL, NULL), ARCA_ENOTSUP);
+	assert_int_equal(f->b->destroy(f->b, &f->ctx), 0);
+}
+
 static void expect_marker(const char *dd)
 {
 	char m[8] = "";
@@ -694,6 +732,8 @@ int main(void)
 		BOTH(test_image_snapshot_and_rollback),
 		BOTH(test_symlinked_env_dir_is_never_followed),
 		cmocka_unit_test_setup_teardown(test_capabilities, setup_v193, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_tree_diff_through_the_guest_tar, setup_v193, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_image_diff_is_not_supported, setup_v193, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_real_smolvm_smoke, setup_real, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
