@@ -226,8 +226,12 @@ static int bl_open(rb *b, arca_store *s, const char *ref, const arca_id *target)
 		return 0;
 	}
 	arca_artifact_rec_clear(&rec);
-	rc = bl_next(b);
-	return rc < 0 ? arca_err_wrap(rc, "baseline %s", ref) : 0;
+	if ((rc = bl_next(b)) < 0) {
+		arca_mf_in_free(b->bl_in); /* the caller frees b alone */
+		b->bl_in = NULL;
+		return arca_err_wrap(rc, "baseline %s", ref);
+	}
+	return 0;
 }
 
 /* ---- entries ---- */
