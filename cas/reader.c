@@ -154,7 +154,10 @@ static int load_group_upto(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_
 	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
 	int rc;
 
-	if (!r->gvalid || r->gpack != loc->pack || r->goff != loc->offset) {
+	/* the group held serves only an index row that describes it too */
+	if (!r->gvalid || r->gpack != loc->pack || r->goff != loc->offset ||
+	    r->g.nmembers != loc->nmembers || r->g.raw_len != loc->group_raw ||
+	    r->g.stored_len != loc->stored_len || r->g.codec != loc->codec) {
 		if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
 		    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
 			return rc;
