@@ -406,6 +406,9 @@ static void cached_group_is_checked_against_each_index_row(void **state)
 			bad.member_off = ARCA_GROUP_RAW_MAX; /* the table is searched to its end */
 		assert_int_equal(arca_chunk_reader_init(&rd), 0);
 		assert_int_equal(arca_cas_read(cas, &bad, ids[1], &rd, &got), ARCA_ECORRUPT);
+		arca_chunk_reader_release(&rd);
+		/* a reader that holds the group, in a buffer of its size */
+		assert_int_equal(arca_chunk_reader_init(&rd), 0);
 		assert_int_equal(arca_cas_read(cas, &loc, ids[1], &rd, &got), 0);
 		assert_memory_equal(got, raw + LEN, LEN);
 		assert_int_equal(arca_cas_read(cas, &bad, ids[1], &rd, &got), ARCA_ECORRUPT);
