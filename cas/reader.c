@@ -154,7 +154,10 @@ static int load_group_upto(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_
 	size_t total = ARCA_RECORD_HEADER_LEN + tlen + (size_t)loc->stored_len;
 	int rc;
 
-	if (!r->gvalid || r->gpack != loc->pack || r->goff != loc->offset) {
+	/* the group held serves only an index row that describes it too */
+	if (!r->gvalid || r->gpack != loc->pack || r->goff != loc->offset ||
+	    r->g.nmembers != loc->nmembers || r->g.raw_len != loc->group_raw ||
+	    r->g.stored_len != loc->stored_len || r->g.codec != loc->codec) {
 		if ((rc = arca_cas__ensure_cap(&r->graw, &r->graw_cap, loc->group_raw)) != 0 ||
 		    (rc = read_record_bytes(cas, loc, total, r, "group")) != 0)
 			return rc;
@@ -165,7 +168,9 @@ static int load_group_upto(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_
 		r->goff = loc->offset;
 		r->gin = r->gout = 0;
 	}
-	if (r->gout < need &&
+	/* a whole load also when a member read decoded every byte: the
+	 * frame's end (checksum, nothing after it) is still to be checked */
+	if ((r->gout < need || (need >= r->g.raw_len && r->gin < r->g.stored_len)) &&
 	    (rc = arca_group_unpack_upto(r->dec, &r->g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
 			r->graw, r->graw_cap, &r->gin, &r->gout, need)) != 0) {
 		r->gvalid = 0;

@@ -189,7 +189,8 @@ static int bl_next(rb *b)
 }
 
 /* 1 when the baseline has a file at e's path with e's size and mtime: the
- * quick check cannot tell which of the two DEST holds. */
+ * quick check cannot tell which of the two DEST holds. A hard link there
+ * has its target's size and mtime, not read here: it is compared too. */
 static int bl_ambiguous(rb *b, const arca_mf_entry *e)
 {
 	while (b->bl_have && cmp_preorder(b->bl_path, b->bl_len, e->path, e->path_len) < 0)
@@ -201,9 +202,11 @@ static int bl_ambiguous(rb *b, const arca_mf_entry *e)
 			b->checksum = 1;
 			return 1;
 		}
-	return b->bl_have && b->bl_type == ARCA_MF_FILE && b->bl_len == e->path_len &&
-		memcmp(b->bl_path, e->path, e->path_len) == 0 && b->bl_size == e->size &&
-		b->bl_mtime_sec == e->mtime_sec && b->bl_mtime_nsec == e->mtime_nsec;
+	if (!b->bl_have || b->bl_len != e->path_len || memcmp(b->bl_path, e->path, e->path_len) != 0)
+		return 0;
+	return b->bl_type == ARCA_MF_HARDLINK || (b->bl_type == ARCA_MF_FILE &&
+		b->bl_size == e->size && b->bl_mtime_sec == e->mtime_sec &&
+		b->bl_mtime_nsec == e->mtime_nsec);
 }
 
 /* Opens the baseline along with the target (`id`): none when there is
@@ -223,8 +226,12 @@ static int bl_open(rb *b, arca_store *s, const char *ref, const arca_id *target)
 		return 0;
 	}
 	arca_artifact_rec_clear(&rec);
-	rc = bl_next(b);
-	return rc < 0 ? arca_err_wrap(rc, "baseline %s", ref) : 0;
+	if ((rc = bl_next(b)) < 0) {
+		arca_mf_in_free(b->bl_in); /* the caller frees b alone */
+		b->bl_in = NULL;
+		return arca_err_wrap(rc, "baseline %s", ref);
+	}
+	return 0;
 }
 
 /* ---- entries ---- */

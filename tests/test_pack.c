@@ -309,6 +309,115 @@ static void group_members_read_in_any_order_and_before_damage(void **state)
 	th_cleanup(dir);
 }
 
+/* A whole-group load checks that the frame ends where the record does,
+ * also when a read of an earlier member already decoded every byte (a
+ * small group is decoded whole at the first member's read). */
+static void whole_group_load_checks_the_frame_end_after_a_member_read(void **state)
+{
+	enum { N = 4, LEN = 4096, JUNK = 8 };
+	char *dir = th_tmpdir();
+	uint8_t raw[N * LEN], ids[N][32], z[2 * N * LEN];
+	uint32_t lens[N];
+	size_t clen;
+	arca_cas *cas;
+	arca_cas_writer *w;
+	arca_chunk_reader rd;
+	arca_chunk_loc loc;
+	const uint8_t *got, *table;
+	uint32_t len;
+	MDB_txn *txn;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = pattern(i / 4, 7);
+	for (int i = 0; i < N; i++) {
+		lens[i] = LEN;
+		assert_int_equal(arca_sha256_digest(ids[i], raw + (size_t)i * LEN, LEN), 0);
+	}
+	{
+		ZSTD_CCtx *cc = ZSTD_createCCtx();
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+		clen = ZSTD_compress2(cc, z, sizeof(z) - JUNK, raw, sizeof(raw));
+		ZSTD_freeCCtx(cc);
+	}
+	assert_false(ZSTD_isError(clen));
+	memcpy(z + clen, "trailing", JUNK); /* bytes after the frame */
+	assert_int_equal(arca_cas_open(&cas, dir), 0);
+	assert_int_equal(arca_cas_writer_begin(&w, cas), 0);
+	assert_int_equal(arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids, lens, N,
+		ARCA_CODEC_ZSTD, z, (uint32_t)(clen + JUNK), NULL, NULL), 0);
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+
+	assert_int_equal(arca_cas_txn_read(cas, &txn), 0);
+	assert_int_equal(arca_cas_lookup(cas, txn, ids[0], &loc), 0);
+	/* a fresh reader: the whole load finds the junk */
+	assert_int_equal(arca_chunk_reader_init(&rd), 0);
+	assert_int_equal(arca_cas_load_group(cas, &loc, &rd, &table), ARCA_ECORRUPT);
+	arca_chunk_reader_release(&rd);
+	/* the same after a read of the first member */
+	assert_int_equal(arca_chunk_reader_init(&rd), 0);
+	assert_int_equal(arca_cas_get(cas, txn, ids[0], &rd, &got, &len), 0);
+	assert_memory_equal(got, raw, LEN);
+	assert_int_equal(arca_cas_load_group(cas, &loc, &rd, &table), ARCA_ECORRUPT);
+	mdb_txn_abort(txn);
+
+	arca_chunk_reader_release(&rd);
+	arca_cas_free(cas);
+	th_cleanup(dir);
+}
+
+/* The group a reader holds serves a later read at its pack and offset
+ * only if the index row describes it as well: a damaged row that names
+ * that place with another member count is refused, as it is by a fresh
+ * reader, and never used to find the table or the payload. */
+static void cached_group_is_checked_against_each_index_row(void **state)
+{
+	enum { N = 4, LEN = 4096 };
+	char *dir = th_tmpdir();
+	uint8_t raw[N * LEN], ids[N][32];
+	uint32_t lens[N];
+	arca_cas *cas;
+	arca_cas_writer *w;
+	arca_chunk_reader rd;
+	arca_chunk_loc loc, bad;
+	const uint8_t *got;
+	MDB_txn *txn;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = pattern(i / 4, 9);
+	for (int i = 0; i < N; i++) {
+		lens[i] = LEN;
+		assert_int_equal(arca_sha256_digest(ids[i], raw + (size_t)i * LEN, LEN), 0);
+	}
+	assert_int_equal(arca_cas_open(&cas, dir), 0);
+	assert_int_equal(arca_cas_writer_begin(&w, cas), 0);
+	assert_int_equal(arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids, lens, N,
+		ARCA_CODEC_RAW, raw, sizeof(raw), NULL, NULL), 0);
+	assert_int_equal(arca_cas_writer_commit(w), 0);
+	assert_int_equal(arca_cas_txn_read(cas, &txn), 0);
+	assert_int_equal(arca_cas_lookup(cas, txn, ids[1], &loc), 0);
+	mdb_txn_abort(txn);
+
+	for (int k = 0; k < 2; k++) {
+		bad = loc;
+		bad.nmembers = k ? ARCA_GROUP_MAX_MEMBERS - 1 : N - 2;
+		if (k)
+			bad.member_off = ARCA_GROUP_RAW_MAX; /* the table is searched to its end */
+		assert_int_equal(arca_chunk_reader_init(&rd), 0);
+		assert_int_equal(arca_cas_read(cas, &bad, ids[1], &rd, &got), ARCA_ECORRUPT);
+		arca_chunk_reader_release(&rd);
+		/* a reader that holds the group, in a buffer of its size */
+		assert_int_equal(arca_chunk_reader_init(&rd), 0);
+		assert_int_equal(arca_cas_read(cas, &loc, ids[1], &rd, &got), 0);
+		assert_memory_equal(got, raw + LEN, LEN);
+		assert_int_equal(arca_cas_read(cas, &bad, ids[1], &rd, &got), ARCA_ECORRUPT);
+		arca_chunk_reader_release(&rd);
+	}
+	arca_cas_free(cas);
+	th_cleanup(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +429,8 @@ int main(void)
 		cmocka_unit_test(group_header_and_table_are_checked),
 		cmocka_unit_test(stored_record_reads_back_as_its_compressed_chunk),
 		cmocka_unit_test(group_members_read_in_any_order_and_before_damage),
+		cmocka_unit_test(whole_group_load_checks_the_frame_end_after_a_member_read),
+		cmocka_unit_test(cached_group_is_checked_against_each_index_row),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

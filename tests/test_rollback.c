@@ -369,6 +369,44 @@ static void baseline_tells_apart_files_of_equal_size_and_mtime(void **state)
 	assert_int_equal(arca_rollback(f->s, "twin:a", f->work, &o, NULL), ARCA_ENOTFOUND);
 }
 
+/* A name that is a hard link in the baseline has its target's size and
+ * mtime: once the target is replaced, that name is a lone file the quick
+ * check cannot tell from the target's file, so it is compared too. */
+static void baseline_hard_link_is_compared_not_trusted(void **state)
+{
+	fixture *f = *state;
+	const char *a = th_path(f->tmp, "hl-a"), *bdir = th_path(f->tmp, "hl-b");
+	char ta[4096], tb[4096];
+	struct timespec ts[2] = { { 1577836800, 0 }, { 1577836800, 0 } };
+	arca_rollback_options o = ARCA_ROLLBACK_OPTIONS_INIT;
+
+	snprintf(ta, sizeof(ta), "%s", a);
+	snprintf(tb, sizeof(tb), "%s", bdir);
+	/* a: f and its hard link x; b: f and x two files, all of one size
+	 * and mtime */
+	assert_int_equal(mkdir(ta, 0755), 0);
+	assert_int_equal(mkdir(tb, 0755), 0);
+	th_write_random(th_path(ta, "f"), 3000, 300);
+	assert_int_equal(link(th_path(ta, "f"), th_path(ta, "x")), 0);
+	th_write_random(th_path(tb, "f"), 3000, 301);
+	th_write_random(th_path(tb, "x"), 3000, 302);
+	assert_int_equal(chmod(th_path(ta, "f"), 0644), 0);
+	assert_int_equal(chmod(th_path(tb, "f"), 0644), 0);
+	assert_int_equal(chmod(th_path(tb, "x"), 0644), 0);
+	utimensat(AT_FDCWD, th_path(ta, "f"), ts, 0);
+	utimensat(AT_FDCWD, th_path(tb, "f"), ts, 0);
+	utimensat(AT_FDCWD, th_path(tb, "x"), ts, 0);
+	utimensat(AT_FDCWD, ta, ts, 0);
+	utimensat(AT_FDCWD, tb, ts, 0);
+	th_snapshot(f->s, ta, "hl", "a", NULL);
+	th_snapshot(f->s, tb, "hl", "b", NULL);
+	assert_int_equal(arca_restore(f->s, "hl:a", f->work, NULL, NULL), 0);
+
+	o.baseline = "hl:a";
+	assert_int_equal(arca_rollback(f->s, "hl:b", f->work, &o, NULL), 0);
+	expect_equal(tb, f->work);
+}
+
 /* Bytes the process has written so far (/proc/PID/io). */
 static uint64_t written_by(pid_t pid)
 {
@@ -681,6 +719,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(image_rollback_can_keep_the_blocks_it_zeroes, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_leaves_directories_that_are_right_untouched, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(baseline_tells_apart_files_of_equal_size_and_mtime, th_dest_setup, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(baseline_hard_link_is_compared_not_trusted, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(killed_rollback_completes_when_run_again, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_remove_what_is_mounted_inside_dest, th_dest_setup, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_does_not_replace_a_mount_named_in_the_artifact, th_dest_setup, th_dest_teardown),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,11 +142,44 @@ static void stops_at_once_and_leaves_no_descriptor(void **state)
 	th_cleanup(tmp);
 }
 
+/* A bind mount of the same filesystem has the tree's st_dev: it is told
+ * by its mount id, and neither entered nor opened past its root. */
+static void never_enters_a_bind_mount_of_the_same_filesystem(void **state)
+{
+	char *tmp = th_tmpdir();
+	const char *root = th_path(tmp, "root"), *outside = th_path(tmp, "outside");
+	const char *at = th_path(tmp, "root/d/mnt");
+	int fds = count_fds(), in_out;
+	(void)state;
+
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(th_path(root, "d"), 0755), 0);
+	assert_int_equal(mkdir(at, 0755), 0);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	assert_int_equal(mkdir(th_path(outside, "sub"), 0755), 0);
+	th_write_file(th_path(outside, "sub/f"), "x", 1);
+	if (geteuid() != 0 || mount(outside, at, NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "skipped: bind mounts need root\n");
+		th_cleanup(tmp);
+		return;
+	}
+	in_out = inotify_init1(IN_NONBLOCK);
+	assert_true(in_out >= 0);
+	assert_true(inotify_add_watch(in_out, th_path(outside, "sub"), IN_OPEN | IN_ACCESS) >= 0);
+	warm(root, 2);
+	assert_int_equal(umount2(at, MNT_DETACH), 0);
+	assert_int_equal(events(in_out), 0);
+	close(in_out);
+	assert_int_equal(count_fds(), fds);
+	th_cleanup(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(visits_the_tree_but_never_through_a_symlink),
 		cmocka_unit_test(stops_at_once_and_leaves_no_descriptor),
+		cmocka_unit_test(never_enters_a_bind_mount_of_the_same_filesystem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* Warming the caches of a directory tree from several threads. */
 #include "util/treewarm.h"
+#include "util/fsutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,7 +22,7 @@ struct arca_treewarm {
 	int q[WARM_QUEUE];
 	unsigned nq, busy;
 	atomic_int stop;
-	dev_t dev;
+	arca_mount_id mnt;   /* the tree's: a bind mount shares its st_dev */
 	pthread_t threads[WARM_MAX_THREADS];
 	unsigned nthreads;
 };
@@ -51,7 +52,8 @@ static void warm_dir(arca_treewarm *w, int fd, int depth)
 		return;
 	}
 	while (!atomic_load(&w->stop) && (de = readdir(d)) != NULL) {
-		struct stat st;
+		struct stat st, sst;
+		arca_mount_id m;
 		int sub;
 		if (de->d_name[0] == '.' &&
 		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
@@ -60,11 +62,16 @@ static void warm_dir(arca_treewarm *w, int fd, int depth)
 			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
 			continue;
 		}
+		/* a mount point is told by its stat, before anything is opened */
+		if (arca_lstat_mnt(dirfd(d), de->d_name, &st, &m) < 0 || !S_ISDIR(st.st_mode) ||
+		    !arca_mount_same(&m, &w->mnt) || depth >= WARM_DEPTH)
+			continue;
 		sub = openat(dirfd(d), de->d_name,
 			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (sub < 0)
-			continue; /* DT_UNKNOWN that was no directory: opened, so warm */
-		if (fstat(sub, &st) < 0 || st.st_dev != w->dev || depth >= WARM_DEPTH) {
+			continue;
+		/* the directory stat'ed, not one moved or mounted there since */
+		if (fstat(sub, &sst) < 0 || sst.st_dev != st.st_dev || sst.st_ino != st.st_ino) {
 			close(sub);
 			continue;
 		}
@@ -104,11 +111,12 @@ arca_treewarm *arca_treewarm_start(int rootfd, unsigned nthreads)
 {
 	arca_treewarm *w;
 	struct stat st;
+	arca_mount_id mnt;
 	int fd;
 
 	if (nthreads > WARM_MAX_THREADS)
 		nthreads = WARM_MAX_THREADS;
-	if (!nthreads || fstat(rootfd, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (!nthreads || arca_lstat_mnt(rootfd, "", &st, &mnt) < 0 || !S_ISDIR(st.st_mode))
 		return NULL;
 	if (!(w = calloc(1, sizeof(*w))))
 		return NULL;
@@ -119,7 +127,7 @@ arca_treewarm *arca_treewarm_start(int rootfd, unsigned nthreads)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	atomic_init(&w->stop, 0);
-	w->dev = st.st_dev;
+	w->mnt = mnt;
 	w->q[w->nq++] = fd;
 	for (unsigned i = 0; i < nthreads; i++) {
 		if (pthread_create(&w->threads[i], NULL, warm_main, w) != 0)
