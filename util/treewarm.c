@@ -12,9 +12,11 @@
 
 #define WARM_MAX_THREADS 8
 /* directories waiting for a thread: beyond this, a thread goes down
- * into them itself, so open descriptors stay bounded */
-#define WARM_QUEUE 64
-#define WARM_DEPTH 64
+ * into them itself, at most WARM_DEPTH deep (deeper ones stay cold), so
+ * it holds at most WARM_QUEUE + threads x WARM_DEPTH descriptors (96
+ * with rollback's 4 threads) beside the walk's own */
+#define WARM_QUEUE 32
+#define WARM_DEPTH 16
 
 struct arca_treewarm {
 	pthread_mutex_t mu;
