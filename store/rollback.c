@@ -73,6 +73,7 @@ typedef struct {
 	uint32_t bl_mtime_nsec;
 	char bl_path[ARCA_MF_PATH_MAX + 1];
 	size_t bl_len;
+	uint64_t data_bytes;  /* the target's bytes that are not holes */
 } rb;
 
 /* ---- directory frames ---- */
@@ -711,6 +712,12 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 	}
 	/* every data extent is read once, front to back */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	/* zeroing in place keeps every block the guest ever wrote: once the
+	 * file holds twice the artifact's data (and 64 MiB more), punch
+	 * this time, so it cannot grow without bound */
+	if (b->p->keep_alloc && !blk && !fresh &&
+	    (uint64_t)st.st_blocks * 512 > 2 * b->data_bytes + (64u << 20))
+		b->p->keep_alloc = 0;
 	rc = arca_fill_extents(b->p, r, f, !fresh, !fresh, &size);
 	if (!rc)
 		rc = arca_mf_read_finish(r);
@@ -762,6 +769,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 	if (rc) {
 		/* cancelled before anything was done */
 	} else if (kind == ARCA_KIND_IMAGE) {
+		b->data_bytes = rec.a.data_bytes;
 		rc = rollback_image(b, &r, dest, tmp, sizeof(tmp));
 	} else {
 		rc = rollback_tree(b, &r, dest);

@@ -250,7 +250,7 @@ static void image_rollback_can_keep_the_blocks_it_zeroes(void **state)
 	int fd;
 
 	fd = open(img, O_CREAT | O_WRONLY, 0644);
-	assert_int_equal(ftruncate(fd, 64u << 20), 0);
+	assert_int_equal(ftruncate(fd, 160u << 20), 0);
 	close(fd);
 	for (int i = 0; i < 4; i++)
 		th_pwrite_random(img, (uint64_t)i * (16u << 20), 1u << 20, 50 + i);
@@ -282,6 +282,21 @@ static void image_rollback_can_keep_the_blocks_it_zeroes(void **state)
 	assert_true(st[0].st_blocks <= fs.st_blocks + 64);
 	if (zero_range_works(f->tmp))
 		assert_true(st[1].st_blocks >= fs.st_blocks + 64 * 8);
+	/* but kept blocks are bounded: past twice the artifact's data and
+	 * 64 MiB, the rollback punches */
+	th_pwrite_random(work[1], 1u << 20, 15u << 20, 90);
+	th_pwrite_random(work[1], 17u << 20, 15u << 20, 91);
+	th_pwrite_random(work[1], 33u << 20, 15u << 20, 92);
+	th_pwrite_random(work[1], 49u << 20, 15u << 20, 93);
+	th_pwrite_random(work[1], 64u << 20, 40u << 20, 94);
+	fd = open(work[1], O_RDWR);
+	assert_int_equal(fsync(fd), 0);
+	close(fd);
+	o.keep_allocation = 1;
+	assert_int_equal(arca_rollback(f->s, "disk", work[1], &o, NULL), 0);
+	assert_int_equal(th_file_equal(img, work[1]), 0);
+	assert_int_equal(stat(work[1], &st[1]), 0);
+	assert_true(st[1].st_blocks <= fs.st_blocks + 64);
 }
 
 /* A directory whose metadata is already right is not written: no chmod,

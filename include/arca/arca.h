@@ -356,7 +356,9 @@ typedef struct {
 	 *  punch it. It reads as zeros, but the blocks stay the file's: far
 	 *  cheaper on a mount with online discard, where a punch waits for
 	 *  the device, and what a VM's disk wants, as the guest writes there
-	 *  again. Falls back to punching. */
+	 *  again. Falls back to punching; punches anyway once the file holds
+	 *  more than twice the artifact's data (plus 64 MiB), so it cannot
+	 *  grow without bound. */
 	int keep_allocation;
 	/** Version 3. Trees: the artifact `dest` was last restored or rolled
 	 *  back to, when the caller knows it (an env knows its current one),
