@@ -417,132 +417,25 @@ int arca_fill_zero_range(int fd, uint64_t off, uint64_t len, int keep_alloc)
 	return 0;
 }
 
-/* The holes of one file, zeroed by a thread of their own beside the
- * manifest reader and the workers: on a mount with online discard each
- * punch waits for the device, and every place a guest wrote into a hole
- * is one; done inline, the reader stops queueing chunks and the workers
- * go idle. */
-#define HOLE_QUEUE 1024
-
-typedef struct {
-	fill_pool *p;
-	fill_file *f;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	uint64_t off[HOLE_QUEUE], len[HOLE_QUEUE];
-	size_t head, count;
-	int closing, failed;
-} hole_zeroer;
-
-static void *hole_main(void *arg)
-{
-	hole_zeroer *h = arg;
-	for (;;) {
-		uint64_t off, len;
-		int rc;
-		pthread_mutex_lock(&h->mu);
-		while (!h->count && !h->closing)
-			pthread_cond_wait(&h->cv, &h->mu);
-		if (!h->count) {
-			pthread_mutex_unlock(&h->mu);
-			return NULL;
-		}
-		off = h->off[h->head];
-		len = h->len[h->head];
-		h->head = (h->head + 1) % HOLE_QUEUE;
-		h->count--;
-		pthread_cond_broadcast(&h->cv);
-		pthread_mutex_unlock(&h->mu);
-		if (h->failed || arca_firsterr_code(&h->p->err))
-			continue; /* drain */
-		if ((rc = arca_fill_zero_range(h->f->fd, off, len, h->p->keep_alloc)) != 0) {
-			h->failed = 1;
-			pthread_mutex_lock(&h->p->mu);
-			h->f->failed = 1;
-			pthread_mutex_unlock(&h->p->mu);
-			pool_fail(h->p, rc);
-		}
-	}
-}
-
-/* NULL when no thread could start: the caller zeroes inline. */
-static hole_zeroer *hole_start(fill_pool *p, fill_file *f)
-{
-	hole_zeroer *h = calloc(1, sizeof(*h));
-	if (!h)
-		return NULL;
-	h->p = p;
-	h->f = f;
-	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
-	if (pthread_create(&h->thread, NULL, hole_main, h) != 0) {
-		pthread_cond_destroy(&h->cv);
-		pthread_mutex_destroy(&h->mu);
-		free(h);
-		return NULL;
-	}
-	return h;
-}
-
-static void hole_push(hole_zeroer *h, uint64_t off, uint64_t len)
-{
-	pthread_mutex_lock(&h->mu);
-	while (h->count == HOLE_QUEUE)
-		pthread_cond_wait(&h->cv, &h->mu);
-	h->off[(h->head + h->count) % HOLE_QUEUE] = off;
-	h->len[(h->head + h->count) % HOLE_QUEUE] = len;
-	h->count++;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-}
-
-/* Waits for every hole: 1 when one failed (the error is the pool's). */
-static int hole_finish(hole_zeroer *h)
-{
-	int failed;
-	if (!h)
-		return 0;
-	pthread_mutex_lock(&h->mu);
-	h->closing = 1;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->mu);
-	pthread_join(h->thread, NULL);
-	failed = h->failed;
-	pthread_cond_destroy(&h->cv);
-	pthread_mutex_destroy(&h->mu);
-	free(h);
-	return failed;
-}
-
 int arca_fill_extents(fill_pool *p, arca_mf_reader *r, fill_file *f, int compare, int punch_holes,
 		uint64_t *size)
 {
-	hole_zeroer *holes = NULL;
 	uint8_t id[32];
 	uint64_t off = 0, len;
-	int has_id, rc, started = 0;
+	int has_id, rc;
 
 	while ((rc = arca_mf_next_extent(r, id, &len, &has_id)) == 1) {
 		if (has_id) {
 			if ((rc = arca_fill_push(p, f, off, (uint32_t)len, id, compare)) != 0)
-				break;
-		} else if (punch_holes) {
-			if (!started) {
-				holes = hole_start(p, f);
-				started = 1;
-			}
-			if (holes)
-				hole_push(holes, off, len);
-			else if ((rc = arca_fill_zero_range(f->fd, off, len, p->keep_alloc)) != 0)
-				break;
+				return rc;
+		} else if (punch_holes &&
+			   (rc = arca_fill_zero_range(f->fd, off, len, p->keep_alloc)) != 0) {
+			return rc;
 		}
 		off += len;
 		if ((rc = arca_fill_progress(p, 0, len)) != 0)
-			break;
+			return rc;
 	}
-	if (hole_finish(holes) && !rc)
-		return arca_firsterr_code(&p->err); /* raised by arca_fill_finish */
 	*size = off;
 	return rc;
 }
