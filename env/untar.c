@@ -77,13 +77,18 @@ int arca_env__untar(const char *tar, const char *dest)
 		goto done;
 	}
 	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
-		const char *member = archive_entry_pathname(e), *name, *hl;
+		/* a copy: setting the entry's path frees what it pointed to */
+		const char *raw = archive_entry_pathname(e), *name, *hl;
+		char member[PATH_MAX];
 		mode_t type = archive_entry_filetype(e);
-		if (!member || !(name = clean_name(member))) {
+		int top;
+		if (!raw || (size_t)snprintf(member, sizeof(member), "%s", raw) >= sizeof(member) ||
+		    !(name = clean_name(member))) {
 			rc = arca_err_set(ARCA_ECORRUPT, "untar %s: member %.200s leaves the tree",
-				tar, member ? member : "(no name)");
+				tar, raw ? raw : "(no name)");
 			break;
 		}
+		top = !*name;
 		if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)
 			continue; /* not kept by a snapshot; never made on the host */
 		if ((rc = join(path, sizeof(path), root, name, member)) != 0)
@@ -100,7 +105,7 @@ int arca_env__untar(const char *tar, const char *dest)
 				break;
 			archive_entry_set_hardlink(e, link);
 		}
-		if (!*name)
+		if (top)
 			archive_entry_set_perm(e, 0700 | (archive_entry_perm(e) & 0777));
 		if (archive_read_extract2(in, e, out) != ARCHIVE_OK) {
 			rc = arca_err_set(ARCA_ECORRUPT, "untar %s: %.200s: %s", tar, member,
