@@ -275,7 +275,9 @@ int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *
 	}
 	if (*in_pos == 0 && *out_pos == 0)
 		ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
-	while (*out_pos < need) {
+	/* a whole group also reads the frame's end: its checksum, and that
+	 * nothing follows it in the record */
+	while (*out_pos < need || (need == g->raw_len && *in_pos < g->stored_len)) {
 		size_t lim = need + UNPACK_AHEAD < g->raw_len ? need + UNPACK_AHEAD : g->raw_len;
 		size_t inlim = *in_pos + UNPACK_IN_STEP < g->stored_len ?
 			*in_pos + UNPACK_IN_STEP : g->stored_len;
@@ -291,19 +293,8 @@ int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *
 		if (ret == 0 && out.pos != g->raw_len)
 			return arca_err_set(ARCA_ECORRUPT, "group: decompressed to %zu bytes, expected %u",
 				out.pos, g->raw_len);
-	}
-	/* the whole group: the frame must end (its checksum) where the record does */
-	while (need == g->raw_len && *in_pos < g->stored_len) {
-		ZSTD_inBuffer in = { stored, g->stored_len, *in_pos };
-		ZSTD_outBuffer out = { raw, g->raw_len, *out_pos };
-		size_t ret = ZSTD_decompressStream(d->dctx, &out, &in);
-		if (ZSTD_isError(ret))
-			return arca_err_set(ARCA_ECORRUPT, "group: zstd: %s", ZSTD_getErrorName(ret));
-		if (ret == 0 && in.pos != g->stored_len)
+		if (ret == 0 && need == g->raw_len && in.pos != g->stored_len)
 			return arca_err_set(ARCA_ECORRUPT, "group: bytes after the compressed data");
-		if (ret != 0 && in.pos == *in_pos)
-			return arca_err_set(ARCA_ECORRUPT, "group: compressed data ends early");
-		*in_pos = in.pos;
 	}
 	return 0;
 }

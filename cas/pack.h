@@ -134,8 +134,10 @@ int arca_group_unpack(arca_decoder *d, const arca_group *g, const uint8_t *store
 /**
  * Decodes group `g`'s payload into `raw` until at least its first `need`
  * bytes are out (stopping soon after), resuming from *in_pos and *out_pos
- * (0 and 0 to begin; nothing else may use `d` in between). The bytes
- * are not checked: the caller checks each member it takes.
+ * (0 and 0 to begin; nothing else may use `d` in between); with `need`
+ * the whole group, also the frame's end (checksum, nothing after it).
+ * Returns at once when that is done already. The bytes are not checked:
+ * the caller checks each member it takes.
  */
 int arca_group_unpack_upto(arca_decoder *d, const arca_group *g, const uint8_t *stored,
 		uint8_t *raw, size_t raw_cap, size_t *in_pos, size_t *out_pos, size_t need);

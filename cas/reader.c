@@ -168,10 +168,9 @@ static int load_group_upto(arca_cas *cas, const arca_chunk_loc *loc, arca_chunk_
 		r->goff = loc->offset;
 		r->gin = r->gout = 0;
 	}
-	/* a whole load also when a member read decoded every byte: the
-	 * frame's end (checksum, nothing after it) is still to be checked */
-	if ((r->gout < need || (need >= r->g.raw_len && r->gin < r->g.stored_len)) &&
-	    (rc = arca_group_unpack_upto(r->dec, &r->g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
+	/* decodes what is still missing (for a whole load, after a member
+	 * read decoded every byte: the frame's end) */
+	if ((rc = arca_group_unpack_upto(r->dec, &r->g, r->stored + ARCA_RECORD_HEADER_LEN + tlen,
 			r->graw, r->graw_cap, &r->gin, &r->gout, need)) != 0) {
 		r->gvalid = 0;
 		return arca_err_wrap(rc, "pack %08u offset %llu", loc->pack,
