@@ -666,12 +666,19 @@ static int sv_create(arca_env_backend *b, arca_env_ctx *e)
 	return rc;
 }
 
+/* A number for names in xfer/ that no other call of this process uses
+ * (with the pid: of any process). */
+static unsigned sv_next(void)
+{
+	static unsigned counter;
+	return __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+}
+
 /* envp goes to the guest through a file (values never in argv). */
 static int sv_env_file(const arca_env_ctx *e, const char *const *envp, char *path, size_t cap,
 	char *guest, size_t gcap)
 {
-	static unsigned counter;
-	unsigned k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	unsigned k = sv_next();
 	if ((size_t)snprintf(path, cap, "%s/xfer/env-%ld-%u", e->dir, (long)getpid(), k) >= cap)
 		return arca_err_set(ARCA_EINVAL, "smolvm: path too long");
 	snprintf(guest, gcap, "%s/env-%ld-%u", SV_XFER_MNT, (long)getpid(), k);
@@ -787,8 +794,7 @@ typedef struct {
 
 static int sv_tree_out(const sv_env *s, const arca_env_ctx *e, sv_out *t)
 {
-	static unsigned counter;
-	unsigned k = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	unsigned k = sv_next();
 	char guest[4200];
 	int rc;
 	memset(t, 0, sizeof(*t));

@@ -116,7 +116,6 @@ int arca_fill_file_release(fill_pool *p, fill_file *f)
 	return rc;
 }
 
-/* 1 when the destination already holds the chunk at j->off. */
 /* 1 when the destination already holds the chunk at j->off: compared by
  * the store's keyed MAC when the chunk has one (fast), else by SHA-256. */
 static int already_there(fill_pool *p, void *src, fill_job *j, uint8_t **buf, size_t *cap)
