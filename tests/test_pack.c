@@ -222,6 +222,19 @@ static void stored_record_reads_back_as_its_compressed_chunk(void **state)
  * (decoding stops at what was asked and resumes for later members); with
  * its last block damaged, the members well before the damage still read
  * and the rest fail as corrupt. */
+/* As ingest compresses a group: zstd with the frame checksum. */
+static size_t compress_checked(void *dst, size_t cap, const void *src, size_t n)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t got;
+	assert_non_null(cc);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	got = ZSTD_compress2(cc, dst, cap, src, n);
+	ZSTD_freeCCtx(cc);
+	assert_false(ZSTD_isError(got));
+	return got;
+}
+
 static uint8_t pattern(size_t i, int g)
 {
 	uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull + (uint64_t)g;
@@ -260,14 +273,7 @@ static void group_members_read_in_any_order_and_before_damage(void **state)
 	for (int g = 0; g < 2; g++) {
 		for (size_t i = 0; i < (size_t)N * LEN; i++)
 			raw[i] = pattern(i / 2, g);
-		{
-			/* as ingest does: with the frame checksum */
-			ZSTD_CCtx *cc = ZSTD_createCCtx();
-			ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-			clen = ZSTD_compress2(cc, z, cap, raw, N * LEN);
-			ZSTD_freeCCtx(cc);
-		}
-		assert_false(ZSTD_isError(clen));
+		clen = compress_checked(z, cap, raw, N * LEN);
 		if (g == 1)
 			z[clen - 40] ^= 0x5a; /* inside the last block */
 		assert_int_equal(arca_cas_writer_put_group(w, (const uint8_t (*)[32])ids[g], lens, N,
@@ -334,13 +340,7 @@ static void whole_group_load_checks_the_frame_end_after_a_member_read(void **sta
 		lens[i] = LEN;
 		assert_int_equal(arca_sha256_digest(ids[i], raw + (size_t)i * LEN, LEN), 0);
 	}
-	{
-		ZSTD_CCtx *cc = ZSTD_createCCtx();
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-		clen = ZSTD_compress2(cc, z, sizeof(z) - JUNK, raw, sizeof(raw));
-		ZSTD_freeCCtx(cc);
-	}
-	assert_false(ZSTD_isError(clen));
+	clen = compress_checked(z, sizeof(z) - JUNK, raw, sizeof(raw));
 	memcpy(z + clen, "trailing", JUNK); /* bytes after the frame */
 	assert_int_equal(arca_cas_open(&cas, dir), 0);
 	assert_int_equal(arca_cas_writer_begin(&w, cas), 0);
