@@ -3,8 +3,10 @@
 #include "arca/env.h"
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void help(FILE *f)
 {
@@ -151,8 +153,44 @@ typedef struct {
 	size_t nlabels;
 	const char **settings, **envp;
 	size_t nsettings, nenvp;
+	char *made[64];           /* settings made from options (freed) */
+	size_t nmade;
 	int json;
 } env_opts;
+
+/* "KEY=VALUE" from an option such as --kernel P, kept in o->made. */
+static int push_setting(env_opts *o, const char *key, const char *value)
+{
+	size_t n = strlen(key) + strlen(value) + 2;
+	char *kv;
+	if (o->nmade == sizeof(o->made) / sizeof(o->made[0]) || !(kv = malloc(n)))
+		return -1;
+	snprintf(kv, n, "%s=%s", key, value);
+	o->made[o->nmade++] = kv;
+	return push_str(&o->settings, &o->nsettings, kv);
+}
+
+/* The qemu backend's guest agent: beside this arca (a build tree), else
+ * where `make install` put it. */
+static int default_agent(env_opts *o)
+{
+	char self[4096], path[4200];
+	for (size_t i = 0; i < o->nsettings; i++)
+		if (!strncmp(o->settings[i], "agent=", 6))
+			return 0;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/arca-agent", self);
+			if (access(path, X_OK) == 0)
+				return push_setting(o, "agent", path);
+		}
+	}
+	return push_setting(o, "agent", ARCA_LIBEXECDIR "/arca/arca-agent");
+}
 
 static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_opts *o)
 {
@@ -170,6 +208,10 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 		co.name = o->name;
 		co.labels = o->labels;
 		co.nlabels = o->nlabels;
+		if (o->backend && !strcmp(o->backend, "qemu") && default_agent(o) != 0) {
+			arca_store_free(store);
+			return cli_usage_error("env", "out of memory");
+		}
 		co.settings = o->settings;
 		if ((rc = arca_env_create(store, args[0], &co, &name)) == 0) {
 			arca_env_info *e = NULL;
@@ -269,7 +311,7 @@ static const struct {
 	const char *args;
 	const char *takes;        /* letters of the options it allows */
 } verbs[] = {
-	{ "create", 1, 1, "REF", "bnlSj" },
+	{ "create", 1, 1, "REF", "bnlSjKRv" },
 	{ "ls", 0, 0, "no argument", "j" },
 	{ "show", 1, 1, "N", "j" },
 	{ "exec", 2, -1, "N -- CMD...", "tewIN" },
@@ -288,6 +330,9 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "set", required_argument, NULL, 'S' },
+		{ "kernel", required_argument, NULL, 'K' },
+		{ "initrd", required_argument, NULL, 'R' },
+		{ "volume", required_argument, NULL, 'v' },
 		{ "tag", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "isolate", no_argument, NULL, 'I' },
@@ -330,7 +375,7 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 	}
 	optind = 2;
 	while ((c = getopt_long(last, argv, !strcmp(verb, "exec") ? (dd >= 0 ? "he:w:" : "+he:w:") :
-			"h", opts, NULL)) != -1) {
+			!strcmp(verb, "create") ? "hv:" : "h", opts, NULL)) != -1) {
 		if (c == 'h') {
 			help(stdout);
 			status = 0;
@@ -377,6 +422,15 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 			o.nlabels++;
 			break;
 		}
+		case 'K':
+		case 'R':
+		case 'v':
+			if (push_setting(&o, c == 'K' ? "kernel" : c == 'R' ? "initrd" : "volume",
+					optarg) != 0) {
+				status = cli_usage_error("env", "out of memory");
+				goto out;
+			}
+			break;
 		case 'S':
 		case 'e':
 			if (!strchr(optarg, '=') || optarg[0] == '=') {
@@ -415,5 +469,7 @@ out:
 	free(o.labels);
 	free(o.settings);
 	free(o.envp);
+	for (size_t i = 0; i < o.nmade; i++)
+		free(o.made[i]);
 	return status;
 }

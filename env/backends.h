@@ -12,5 +12,12 @@ int arca_env__dir_new(arca_env_backend **out);
  *  guest, default /arca), disk=overlay|storage (the disk an image
  *  artifact is, default overlay). */
 int arca_env__smolvm_new(arca_env_backend **out);
+/** The qemu backend (env/env_qemu.c): an image artifact booted as a VM
+ *  with qemu-system-x86_64 and the host's kernel. Settings: qemu-bin,
+ *  kernel, initrd (a path or none), agent (the guest agent binary,
+ *  required), cpus, mem (MiB), accel=auto|kvm|tcg, root, fstype,
+ *  boot-timeout (s), volume=HOST:GUEST[:ro] (repeatable); create adds
+ *  machine, accel-used, kernel-used, initrd-used and cmdline. */
+int arca_env__qemu_new(arca_env_backend **out);
 
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define DETAIL_MAX 512
+#define CHOSEN_MAX 2048
 
 const char *arca_env_state_name(arca_env_state_t state)
 {
@@ -55,6 +56,8 @@ int arca_env_backend_builtin(arca_env_backend **out, const char *name)
 		return arca_env__dir_new(out);
 	if (!strcmp(name, "smolvm"))
 		return arca_env__smolvm_new(out);
+	if (!strcmp(name, "qemu"))
+		return arca_env__qemu_new(out);
 	return arca_err_set(ARCA_ENOTFOUND, "no env backend named '%.64s'", name);
 }
 
@@ -68,6 +71,7 @@ typedef struct {
 	arca_env_ctx ctx;
 	const char **settings;   /* info.settings, NULL-terminated */
 	char detail[DETAIL_MAX];
+	char chosen[CHOSEN_MAX];
 	int b_rc;                /* why op->b is NULL */
 	char b_msg[256];
 	int area_fd;             /* STORE/envs, or -1 */
@@ -120,6 +124,9 @@ static int op_ctx(env_op *op)
 	op->detail[0] = '\0';
 	op->ctx.detail = op->detail;
 	op->ctx.detail_cap = sizeof(op->detail);
+	op->chosen[0] = '\0';
+	op->ctx.chosen = op->chosen;
+	op->ctx.chosen_cap = sizeof(op->chosen);
 	if (op->b)
 		op->info.capabilities = op->b->capabilities(op->b, &op->ctx);
 	return 0;
@@ -333,6 +340,36 @@ static void forget_borrowed(env_op *op)
 	op->info.nsettings = 0;
 }
 
+/* The create succeeded: the record goes `active` with what the backend
+ * chose added to the settings ("k=v" lines of ctx.chosen). */
+static int commit_created(env_op *op)
+{
+	char **all, **had = op->info.settings;
+	size_t n = op->info.nsettings, had_n = n, extra = 0;
+	int rc;
+
+	op->chosen[sizeof(op->chosen) - 1] = '\0';
+	for (const char *c = op->chosen; *c; c++)
+		extra += *c == '\n';
+	if (!extra)
+		return commit(op, ARCA_ENV_ACTIVE);
+	if (!(all = calloc(n + extra + 1, sizeof(*all))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	memcpy(all, had, n * sizeof(*all));
+	for (char *line = op->chosen, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+		*nl = '\0';
+		if (strchr(line, '='))
+			all[n++] = line;
+	}
+	op->info.settings = all;
+	op->info.nsettings = n;
+	rc = commit(op, ARCA_ENV_ACTIVE);
+	op->info.settings = had; /* the caller's, as forget_borrowed expects */
+	op->info.nsettings = had_n;
+	free(all);
+	return rc;
+}
+
 static int do_create(env_op *op, const char *ref, const arca_env_create_options *o)
 {
 	arca_artifact *art = NULL;
@@ -400,7 +437,7 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 	if (!rc)
 		rc = backend_fail(op, op->b->create(op->b, &op->ctx), "create");
 	if (!rc) {
-		rc = commit(op, ARCA_ENV_ACTIVE);
+		rc = commit_created(op);
 	} else {
 		char msg[ARCA_ENV_ERROR_MAX + 1];
 		int rc2;

@@ -8,7 +8,7 @@ set(arca_fuzz_dir ${PROJECT_SOURCE_DIR}/fuzz)
 foreach(t ${ARCA_FUZZ_TARGETS})
   add_executable(${t}_replay ${arca_fuzz_dir}/${t}.c ${arca_fuzz_dir}/replay_main.c)
   target_link_libraries(${t}_replay PRIVATE arca_static)
-  target_include_directories(${t}_replay PRIVATE ${PROJECT_SOURCE_DIR})
+  target_include_directories(${t}_replay PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/guest)
   add_test(NAME ${t} COMMAND ${t}_replay ${arca_fuzz_dir}/corpus/${t}
     --only=${t}- ${arca_fuzz_dir}/crashes)
   set_tests_properties(${t} PROPERTIES TIMEOUT 600 LABELS fuzz)

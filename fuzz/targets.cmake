@@ -1,7 +1,7 @@
 # The fuzz targets: fuzz/<name>.c each defines LLVMFuzzerTestOneInput.
 # Shared by fuzz/CMakeLists.txt (libFuzzer builds) and fuzz/replay.cmake
 # (corpus replays in the normal build).
-set(ARCA_FUZZ_TARGETS fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_env_rec fuzz_chunker fuzz_ref fuzz_pack fuzz_layout fuzz_rpack)
+set(ARCA_FUZZ_TARGETS fuzz_manifest fuzz_record fuzz_artifact_rec fuzz_env_rec fuzz_chunker fuzz_ref fuzz_pack fuzz_layout fuzz_rpack fuzz_agent)
 # needs libarchive (ARCA_WITH_BUNDLE)
 if(ARCA_WITH_BUNDLE)
   list(APPEND ARCA_FUZZ_TARGETS fuzz_bundle)

@@ -110,9 +110,15 @@ typedef struct {
 	/** For a failure's message: the backend may fill it (NUL-ended). */
 	char *detail;
 	size_t detail_cap;
+	/** Version 2. create: "key=value\n" lines of what the backend chose
+	 *  for itself (a kernel, a machine type ...); the env layer adds them
+	 *  to the record's settings, so that `env show` shows them and later
+	 *  calls get them (a backend's check must take them back). */
+	char *chosen;
+	size_t chosen_cap;
 } arca_env_ctx;
 
-#define ARCA_ENV_CTX_VERSION 1
+#define ARCA_ENV_CTX_VERSION 2
 
 /** Options of an exec. */
 typedef struct {

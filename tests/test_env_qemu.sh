@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# The qemu env backend end to end, with real VMs: qemu-system-x86_64 (TCG
+# here: /dev/kvm on these machines does not run guests) booting the host's
+# kernel over a small busybox root filesystem image (tests/qemu_rootfs.sh,
+# made once under CACHE). A VM disk goes round trip: boot, change,
+# snapshot, reset, boot again and see the old state, reset to the
+# snapshot and see the new one. Exit 77 (skip, saying why) where qemu or a
+# kernel is missing.
+#   test_env_qemu.sh ARCA CACHE
+set -u
+ARCA=$1 CACHE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d /tmp/arca-env-qemu-XXXXXX)
+pass=0 fail=0
+cleanup() {
+	# no VM of this test outlives it
+	for p in "$T"/store/envs/*/qemu.pid; do
+		[ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+check() {
+	local what=$1; shift
+	if "$@" >"$T/out" 2>&1; then pass=$((pass + 1)); else
+		fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/  | /' "$T/out" | tail -n 12
+	fi
+}
+status_is() { local want=$1; shift; "$@"; local got=$?; [ "$got" = "$want" ] || { echo "exit $got, wanted $want"; return 1; }; }
+skip() { echo "skip: $*"; exit 77; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+ls /boot/vmlinuz-* >/dev/null 2>&1 || skip "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+mkdir -p "$CACHE"
+"$HERE/qemu_rootfs.sh" "$CACHE/rootfs.img"
+case $? in 0) ;; 77) skip "no rootfs image (see above)" ;; *) echo "FAIL: rootfs image"; exit 1 ;; esac
+
+A() { "$ARCA" --store "$T/store" "$@"; }
+dbg() { debugfs -R "$1" "$2" 2>/dev/null; }
+restore_img() { A restore "$1" "$2" >/dev/null; }
+no_qemu_for() { ! pgrep -f "$T/store/envs/$1" >/dev/null && [ ! -e "$T/store/envs/$1" ]; }
+json_has() { grep -q -- "$2" <<<"$1" || { echo "no '$2' in: $1"; return 1; }; }
+
+A snapshot "$CACHE/rootfs.img" --name vm --tag v1 --quiet >/dev/null ||
+	{ echo "FAIL: snapshot of the rootfs image"; exit 1; }
+
+# ---- create: the backend chooses machine, acceleration and command line ----
+t0=$(date +%s)
+check "create boots the image (host kernel and initrd)" A env create vm:v1 --backend qemu --name q1
+echo "  create to active: $(( $(date +%s) - t0 )) s"
+show=$(A env show q1 --json)
+check "show: active" json_has "$show" '"state":"active"'
+check "show: machine type" json_has "$show" 'machine=microvm'
+check "show: acceleration chosen (KVM where it runs, else TCG)" json_has "$show" 'accel-used='
+check "show: kernel command line" json_has "$show" 'cmdline=console=ttyS0 rdinit=/arca/agent'
+check "show: the host kernel" json_has "$show" 'kernel-used=/boot/vmlinuz-'
+check "show: capabilities" json_has "$show" '"pause"'
+
+# ---- exec: stdout, stderr, exit status, env, cwd, stdin, timeout ----
+check "exec: stdout" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -- cat /etc/motd)" = "hello from the image" ]'
+A env exec q1 -- sh -c 'echo out; echo err >&2; exit 7' >"$T/o" 2>"$T/e"
+check "exec: exit status of the guest command" test $? = 7
+check "exec: its stdout" grep -qx out "$T/o"
+check "exec: its stderr, apart" bash -c "grep -qx err '$T/e' && ! grep -q err '$T/o'"
+check "exec: -e and -w" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -e FOO=b\ ar -w /etc -- sh -c "echo \$FOO; pwd")" = "b ar
+/etc" ]'
+check "exec: stdin goes through" bash -c '[ "$(printf "one\ntwo\n" | '"$ARCA"' --store '"$T"'/store env exec q1 -- wc -l)" = 2 ]'
+check "exec: a command not found is an error (exit 3)" status_is 3 A env exec q1 -- no-such-command
+t0=$(date +%s)
+check "exec --timeout: 124" status_is 124 A env exec q1 --timeout 1 -- sleep 60
+check "exec --timeout: killed promptly" test $(( $(date +%s) - t0 )) -lt 15
+check "exec: 1 MiB of output, byte for byte" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -- sh -c "head -c 1048576 /dev/zero | tr \"\\0\" x" | wc -c)" = 1048576 ]'
+# two execs at once: one waits for the other, both finish
+A env exec q1 -- sh -c 'sleep 1; echo a' >"$T/p1" 2>&1 &
+p1=$!
+A env exec q1 -- sh -c 'echo b' >"$T/p2" 2>&1
+wait $p1
+check "exec: two at once both run" bash -c "grep -qx a '$T/p1' && grep -qx b '$T/p2'"
+# an arca killed mid-exec: the next exec still works (its command is killed)
+A env exec q1 -- sh -c 'sleep 30' >/dev/null 2>&1 &
+p1=$!
+sleep 1
+kill -9 $p1
+wait $p1 2>/dev/null
+check "exec after an arca killed mid-exec" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -- echo alive)" = alive ]'
+
+# ---- change, diff, snapshot ----
+check "exec: the guest writes" A env exec q1 -- sh -c 'echo new > /root/new && echo more >> /etc/motd'
+check "diff: the disk changed" bash -c "'$ARCA' --store '$T/store' env diff q1 --json | grep -q changed"
+snap=$(A env snapshot q1 --tag s1)
+check "snapshot: an artifact" test -n "$snap"
+check "snapshot: its parent is the source" bash -c "'$ARCA' --store '$T/store' show vm:s1 --json | grep -q \"\$('$ARCA' --store '$T/store' show vm:v1 --json | sed -n 's/.*\"id\":\"\\([^\"]*\\)\".*/\\1/p')\""
+check "the guest runs on after its snapshot" A env exec q1 -- true
+restore_img vm:s1 "$T/s1.img"
+check "snapshot holds what the guest wrote" bash -c "[ \"\$(debugfs -R 'cat /root/new' '$T/s1.img' 2>/dev/null)\" = new ]"
+# nothing of the agent in the snapshot: the same names as the image plus /root/new
+dbg "ls -p /" "$CACHE/rootfs.img" | cut -d/ -f6 | sort >"$T/names.src"
+dbg "ls -p /" "$T/s1.img" | cut -d/ -f6 | sort >"$T/names.s1"
+check "snapshot: no agent file in the guest's root" diff "$T/names.src" "$T/names.s1"
+root_names() { dbg "ls -p /root" "$1" | cut -d/ -f6 | grep -vx '[.]*' | tr '\n' ' '; }
+check "snapshot: /root holds only what the guest made" test "$(root_names "$T/s1.img")" = "new "
+
+# ---- reset: the old state after a boot; then the snapshot's ----
+t0=$(date +%s)
+check "reset to the source" A env reset q1
+echo "  reset to active: $(( $(date +%s) - t0 )) s"
+check "after reset: the guest's file is gone" status_is 1 A env exec q1 -- test -e /root/new
+check "after reset: motd as it was" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -- cat /etc/motd)" = "hello from the image" ]'
+check "reset to the snapshot" A env reset q1 vm:s1
+check "after reset to the snapshot: the guest's file" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q1 -- cat /root/new)" = new ]'
+
+# ---- pause, resume ----
+check "pause" A env pause q1
+check "show: paused" bash -c "'$ARCA' --store '$T/store' env show q1 | grep -q 'state: *paused'"
+check "exec refused while paused" bash -c "! '$ARCA' --store '$T/store' env exec q1 -- true"
+check "diff while paused" A env diff q1
+check "resume" A env resume q1
+check "exec after resume" A env exec q1 -- true
+
+# ---- volumes: only what is asked for is shared ----
+mkdir -p "$T/share"
+echo shared >"$T/share/f"
+check "create with a read-only volume" A env create vm:v1 --backend qemu --name q2 --initrd none -v "$T/share:/mnt:ro"
+check "volume: the guest reads it" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q2 -- cat /mnt/f)" = shared ]'
+check "volume: read-only" status_is 1 A env exec q2 -- sh -c 'echo x > /mnt/g'
+check "volume: nothing written to the host" test ! -e "$T/share/g"
+check "a guest path the disk lacks is refused" bash -c "! '$ARCA' --store '$T/store' env create vm:v1 --backend qemu --name q3 --initrd none -v '$T/share:/nonexistent'"
+check "... and leaves nothing running" no_qemu_for q3
+
+# ---- rm ----
+check "rm" A env rm q1
+check "rm: no VM left, no files" no_qemu_for q1
+check "rm of the second" A env rm q2
+check "rm: none left" no_qemu_for q2
+
+# ---- failures ----
+head -c 16M /dev/urandom >"$T/garbage.img"
+A snapshot "$T/garbage.img" --name junk --quiet >/dev/null
+A env create junk --backend qemu --name bad --initrd none >"$T/o" 2>&1
+check "a disk that does not mount: create fails" test $? != 0
+check "... the env is failed" bash -c "'$ARCA' --store '$T/store' env show bad | grep -q 'state: *failed'"
+check "... with the console's last lines in its error" grep -q 'console:.*cannot mount' "$T/o"
+check "... and nothing running or left behind" no_qemu_for bad
+mkdir -p "$T/tree"
+echo t >"$T/tree/f"
+A snapshot "$T/tree" --name tree --quiet >/dev/null
+check "a tree artifact is refused" status_is 2 A env create tree --backend qemu --name t1
+check "an unknown setting is refused" status_is 2 A env create vm:v1 --backend qemu --name t2 --set speed=11
+
+echo "env_qemu: $pass passed, $fail failed"
+[ "$fail" = 0 ]
