@@ -479,7 +479,13 @@ typedef struct {
 static int qm_agent_open(qm_agent *a, int dirfd)
 {
 	qm_alive al = { dirfd };
+	char st[256];
 	a->c = NULL;
+	/* the env layer asks only an active env: a VM stopped is one a
+	 * snapshot left so when its process died */
+	if (arca_env__qmp(dirfd, "qmp.sock", "query-status", st, sizeof st, 3000) == 0 &&
+	    strstr(st, "\"status\": \"paused\""))
+		(void)arca_env__qmp(dirfd, "qmp.sock", "cont", NULL, 0, 3000);
 	a->lock = openat(dirfd, "agent.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (a->lock < 0)
 		return arca_err_sys("qemu: agent.lock");

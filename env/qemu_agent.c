@@ -144,9 +144,15 @@ int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, q
 		uint32_t len;
 		if ((rc = next_frame(c, &t, &len, deadline, alive, payload)) != 0)
 			goto fail;
-		int match = t == AG_PONG && len == sizeof nonce &&
+		int match = t == AG_PONG && len == sizeof nonce + 4 &&
 			memcmp(c->buf + AG_HDR, nonce, sizeof nonce) == 0;
+		uint32_t version = match ? ag_u32(c->buf + AG_HDR + sizeof nonce) : 0;
 		ag_drop(c->buf, &c->len, len);
+		if (match && version != AG_VERSION) {
+			rc = arca_err_set(ARCA_EUNSUPPORTED, "qemu agent: the guest's agent speaks "
+				"protocol %u, this arca %u (make the env again)", version, AG_VERSION);
+			goto fail;
+		}
 		if (match)
 			break;
 	}
@@ -253,7 +259,14 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 			else if (t == AG_ERR && o->stderr_fd >= 0)
 				(void)arca_write_all(o->stderr_fd, p, len);
 			else if (t == AG_EXIT && len == 4) {
-				*status = killed ? 124 : (int)ag_u32(p);
+				/* 0-255, or 128 + a signal */
+				uint32_t v = ag_u32(p);
+				if (v > 255 + 128) {
+					rc = arca_err_set(ARCA_ECORRUPT, "qemu exec: the guest agent "
+						"sent exit status %u", v);
+					break;
+				}
+				*status = killed ? 124 : (int)v;
 				ag_drop(c->buf, &c->len, len);
 				break;
 			} else if (t == AG_FAIL) {

@@ -17,6 +17,7 @@
 #define AG_MAGIC1 'G'
 #define AG_HDR 7
 #define AG_PAYLOAD_MAX 65536u
+#define AG_VERSION 1   /* in every pong: a host refuses another */
 
 /* host -> guest */
 #define AG_PING 'P'    /* nonce (8 bytes); a command still running is killed */
@@ -30,7 +31,7 @@
 #define AG_HALT 'H'    /* sync, unmount, power off; reply AG_DONE first */
 
 /* guest -> host */
-#define AG_PONG 'p'    /* the ping's nonce */
+#define AG_PONG 'p'    /* the ping's nonce, u32 AG_VERSION */
 #define AG_OUT 'o'     /* stdout bytes */
 #define AG_ERR 'e'     /* stderr bytes */
 #define AG_EXIT 'x'    /* u32: exit status, 128 + signal when killed */

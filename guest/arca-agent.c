@@ -295,6 +295,11 @@ static int root_fd(void)
 	return open(ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* Frozen by a snapshot: a new host thaws it (one that died mid-snapshot
+ * must not leave the guest's writes held for ever; the snapshot itself
+ * thaws on a connection of its own, after its read). */
+static int frozen;
+
 static void fs_ioctl(unsigned long req, const char *what)
 {
 	int fd = root_fd();
@@ -306,6 +311,7 @@ static void fs_ioctl(unsigned long req, const char *what)
 			close(fd);
 		/* thawing what is not frozen is no failure */
 		if (req == FITHAW && e == EINVAL) {
+			frozen = 0;
 			send_frame(AG_DONE, NULL, 0);
 			return;
 		}
@@ -313,7 +319,18 @@ static void fs_ioctl(unsigned long req, const char *what)
 		return;
 	}
 	close(fd);
+	frozen = req == FIFREEZE;
 	send_frame(AG_DONE, NULL, 0);
+}
+
+static void thaw_quietly(void)
+{
+	int fd = root_fd();
+	if (fd >= 0) {
+		(void)ioctl(fd, FITHAW, 0);
+		close(fd);
+	}
+	frozen = 0;
 }
 
 static void mount_volume(unsigned char *p, uint32_t n)
@@ -376,6 +393,8 @@ static void handle(char type, unsigned char *p, uint32_t n)
 {
 	switch (type) {
 	case AG_PING:
+		if (frozen)
+			thaw_quietly();
 		kill_child(); /* its host is gone */
 		if (child > 0) {
 			/* wait for it: its exit is not for this host */
@@ -388,7 +407,15 @@ static void handle(char type, unsigned char *p, uint32_t n)
 			close_fd(&cerr);
 			child = -1;
 		}
-		send_frame(AG_PONG, p, n);
+		if (n == 8) {
+			unsigned char pong[12];
+			memcpy(pong, p, 8);
+			pong[8] = pong[9] = pong[10] = 0;
+			pong[11] = AG_VERSION;
+			send_frame(AG_PONG, pong, sizeof pong);
+		} else {
+			send_fail(EINVAL, "ping");
+		}
 		break;
 	case AG_EXEC:
 		start(p, n);

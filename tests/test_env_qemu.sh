@@ -142,6 +142,10 @@ check "a disk that does not mount: create fails" test $? != 0
 check "... the env is failed" bash -c "'$ARCA' --store '$T/store' env show bad | grep -q 'state: *failed'"
 check "... with the console's last lines in its error" grep -q 'console:.*cannot mount' "$T/o"
 check "... and nothing running or left behind" no_qemu_for bad
+A env create vm:v1 --backend qemu --name slow --initrd none --set boot-timeout=1 >"$T/o" 2>&1
+check "a guest that does not come up in time: create fails" test $? != 0
+check "... with the bound and the console in its error" grep -q 'did not come up within 1 s.*console:' "$T/o"
+check "... and nothing running or left behind" no_qemu_for slow
 mkdir -p "$T/tree"
 echo t >"$T/tree/f"
 A snapshot "$T/tree" --name tree --quiet >/dev/null
