@@ -481,6 +481,10 @@ static int qm_agent_open(qm_agent *a, int dirfd)
 	qm_alive al = { dirfd };
 	char st[256];
 	a->c = NULL;
+	a->lock = -1;
+	if (!qm_pid(dirfd))
+		return arca_err_set(ARCA_ERROR, "qemu: the VM is not running (it powered off or "
+			"died; env reset boots it again)");
 	/* the env layer asks only an active env: a VM stopped is one a
 	 * snapshot left so when its process died */
 	if (arca_env__qmp(dirfd, "qmp.sock", "query-status", st, sizeof st, 3000) == 0 &&

@@ -140,8 +140,8 @@ int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, q
 	if ((rc = send_frame(c, AG_PING, nonce, sizeof nonce)) != 0)
 		goto fail;
 	for (;;) {
-		char t;
-		uint32_t len;
+		char t = 0;
+		uint32_t len = 0;
 		if ((rc = next_frame(c, &t, &len, deadline, alive, payload)) != 0)
 			goto fail;
 		int match = t == AG_PONG && len == sizeof nonce + 4 &&
@@ -179,8 +179,8 @@ int arca_env__qa_call(qa_conn *c, char type, const void *p, size_t n, int wait_m
 	int rc = send_frame(c, type, p, n);
 	int64_t deadline = now_ms() + wait_ms;
 	while (rc == 0) {
-		char t;
-		uint32_t len;
+		char t = 0;
+		uint32_t len = 0;
 		if ((rc = next_frame(c, &t, &len, deadline, NULL, NULL)) != 0)
 			break;
 		if (t == AG_DONE) {
@@ -250,8 +250,8 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 	if (rc == 0 && in_fd >= 0 && !(in = malloc(AG_PAYLOAD_MAX)))
 		rc = arca_err_set(ARCA_ENOMEM, "qemu exec: out of memory");
 	while (rc == 0) {
-		char t;
-		uint32_t len;
+		char t = 0;
+		uint32_t len = 0;
 		if (ag_take(c->buf, &c->len, &t, &len)) {
 			const unsigned char *p = c->buf + AG_HDR;
 			if (t == AG_OUT && o->stdout_fd >= 0)

@@ -603,9 +603,9 @@ int main(void)
 				rlen += (size_t)k;
 			else if (k == 0)
 				nap_ms(20); /* no host connected */
-			char t;
+			char t = 0;
 			unsigned char *pl;
-			uint32_t n;
+			uint32_t n = 0;
 			while (take_frame(&t, &pl, &n)) {
 				handle(t, pl, n);
 				ag_drop(rbuf, &rlen, n);
