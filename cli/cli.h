@@ -38,6 +38,8 @@ enum {
  * messages that name their operation) and returns the exit status. */
 int cli_fail(const char *cmd, int code);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** The '?' of getopt_long (opterr is off): the option at fault, in one line. */
+int cli_bad_option(const char *cmd, int argc, char **argv);
 int cli_open_store(cli_ctx *ctx, const char *cmd, arca_store **out, int create);
 /* The store's path: --store, $ARCA_STORE, $XDG_DATA_HOME/arca or
  * ~/.local/share/arca. NULL, after printing why, when none is usable. */

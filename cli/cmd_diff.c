@@ -116,7 +116,7 @@ int cmd_diff(cli_ctx *ctx, int argc, char **argv)
 		case 'j': o.json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("diff", "bad option");
+		default: return cli_bad_option("diff", argc, argv);
 		}
 	}
 	n = argc - optind;

@@ -398,9 +398,13 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 			ctx->store_path = optarg;
 			continue;
 		}
-		if (c == '?' || !strchr(verbs[vi].takes, c)) {
+		if (c == '?') {
+			status = cli_bad_option("env", argc, argv);
+			goto out;
+		}
+		if (!strchr(verbs[vi].takes, c)) {
 			status = cli_usage_error("env", "%s: option not taken by env %s",
-				c == '?' ? "bad option" : argv[optind - 1], verb);
+				argv[optind - 1], verb);
 			goto out;
 		}
 		switch (c) {

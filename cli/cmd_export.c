@@ -99,7 +99,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(since); return 0;
-		default: free(since); return cli_usage_error("export", "bad option");
+		default: free(since); return cli_bad_option("export", argc, argv);
 		}
 	}
 	status = -1;

@@ -48,7 +48,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("gc", "bad option");
+		default: return cli_bad_option("gc", argc, argv);
 		}
 	}
 	if (optind != argc)

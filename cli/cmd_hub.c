@@ -153,7 +153,7 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(ex); free(token); return 0;
-		default: free(ex); free(token); return cli_usage_error("hub", "bad option");
+		default: free(ex); free(token); return cli_bad_option("hub", argc, argv);
 		}
 	}
 	po.excludes = ex;

@@ -46,7 +46,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("import", "bad option");
+		default: return cli_bad_option("import", argc, argv);
 		}
 	}
 	if (optind + 1 != argc)

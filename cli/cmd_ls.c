@@ -98,7 +98,7 @@ int cmd_ls(cli_ctx *ctx, int argc, char **argv)
 		case 'j': ls.json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("ls", "bad option");
+		default: return cli_bad_option("ls", argc, argv);
 		}
 	}
 	if (optind != argc)

@@ -49,7 +49,7 @@ int cmd_prune(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("prune", "bad option");
+		default: return cli_bad_option("prune", argc, argv);
 		}
 	}
 	if (keep < 0)

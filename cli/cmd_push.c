@@ -97,7 +97,7 @@ int cli_sync_run(cli_ctx *ctx, int argc, char **argv, const cli_sync_verb *v)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': v->help(stdout); return 0;
-		default: return cli_usage_error(v->cmd, "bad option");
+		default: return cli_bad_option(v->cmd, argc, argv);
 		}
 	}
 	if (argc - optind < 2)

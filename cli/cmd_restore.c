@@ -55,7 +55,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("restore", "bad option");
+		default: return cli_bad_option("restore", argc, argv);
 		}
 	}
 	if (optind + 2 != argc)

@@ -31,7 +31,7 @@ int cmd_rm(cli_ctx *ctx, int argc, char **argv)
 		case 'f': force = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("rm", "bad option");
+		default: return cli_bad_option("rm", argc, argv);
 		}
 	}
 	n = argc - optind;

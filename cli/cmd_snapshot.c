@@ -139,7 +139,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		case 'P': show = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(labels); return 0;
-		default: free(labels); return cli_usage_error("snapshot", "bad option");
+		default: free(labels); return cli_bad_option("snapshot", argc, argv);
 		}
 	}
 	if (optind + 1 != argc) {

@@ -64,7 +64,7 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 		case 'j': ls.json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error("tag", "bad option");
+		default: return cli_bad_option("tag", argc, argv);
 		}
 	}
 	n = argc - optind;

@@ -60,7 +60,7 @@ static void usage(FILE *f)
 		"  --wait SECONDS  give up after waiting SECONDS for another process\n"
 		"                that is writing to the store (default: wait)\n"
 		"  --no-wait     fail at once when another process is writing\n"
-		"  --version     print the version\n"
+		"  --version     print the version, and those of the libraries it runs with\n"
 		"\n"
 		"References (REF): an artifact id (art_<hex>), a unique prefix of at least\n"
 		"8 hex digits, NAME:TAG, or NAME (meaning NAME:latest).\n"
@@ -79,12 +79,31 @@ static void usage(FILE *f)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
+	/* one line: what was wrong and where the help is */
 	fprintf(stderr, "arca %s: ", cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'arca %s --help'.\n", cmd);
+	fprintf(stderr, " (see 'arca %s --help')\n", cmd);
 	return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int argc, char **argv)
+{
+	/* getopt_long (opterr off) leaves the culprit at argv[optind - 1]:
+	 * optopt is 0 for an unknown long option, the option's value for one
+	 * that lacks its argument or (with '=') has one it does not take */
+	const char *arg = optind >= 1 && optind - 1 < argc ? argv[optind - 1] : "?";
+	if (arg[0] == '-' && arg[1] == '-') {
+		if (!optopt)
+			return cli_usage_error(cmd, "unknown option '%s'", arg);
+		if (strchr(arg, '='))
+			return cli_usage_error(cmd, "option '%.*s' takes no value",
+				(int)(strchr(arg, '=') - arg), arg);
+		return cli_usage_error(cmd, "option '%s' needs a value", arg);
+	}
+	return cli_usage_error(cmd, "bad option '-%c' (unknown, or missing its value)",
+		optopt ? optopt : '?');
 }
 
 int cli_fail(const char *cmd, int code)
@@ -128,7 +147,7 @@ int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
 		case 'j': *json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
-		default: return cli_usage_error(cmd, "bad option");
+		default: return cli_bad_option(cmd, argc, argv);
 		}
 	}
 	n = argc - optind;
@@ -257,6 +276,7 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	raise_fd_limit();
+	opterr = 0; /* each command reports a bad option itself, in one line */
 
 	while (i < argc && argv[i][0] == '-') {
 		const char *wait = !strcmp(argv[i], "--wait") ? (i + 1 < argc ? argv[i + 1] : "") :
@@ -278,7 +298,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--no-wait")) {
 			ctx.lock_timeout_ms = 0;
 			i++;
-		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
+		} else if (!strcmp(argv[i], "--store") && i + 1 >= argc) {
+			fprintf(stderr, "arca: --store needs a directory (see 'arca --help')\n");
+			return EXIT_USAGE;
+		} else if (!strcmp(argv[i], "--store")) {
 			ctx.store_path = argv[i + 1];
 			i += 2;
 		} else if (!strncmp(argv[i], "--store=", 8)) {
@@ -288,11 +311,15 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--version")) {
+			static const char *const deps[] = { "zstd", "lmdb", "openssl", "libgit2",
+				"libcurl", "libarchive" };
 			printf("arca %s\n", arca_version());
+			for (size_t d = 0; d < sizeof(deps) / sizeof(deps[0]); d++)
+				if (arca_dependency_version(deps[d]))
+					printf("%s %s\n", deps[d], arca_dependency_version(deps[d]));
 			return 0;
 		} else {
-			fprintf(stderr, "arca: unknown option '%s'\n", argv[i]);
-			usage(stderr);
+			fprintf(stderr, "arca: unknown option '%s' (see 'arca --help')\n", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
@@ -300,9 +327,19 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* `arca help CMD` is `arca CMD --help` */
 	if (!strcmp(argv[i], "help")) {
-		usage(stdout);
-		return 0;
+		if (i + 1 >= argc) {
+			usage(stdout);
+			return 0;
+		}
+		for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+			if (!strcmp(argv[i + 1], commands[c].name)) {
+				char *hv[] = { argv[i + 1], "--help", NULL };
+				return commands[c].fn(&ctx, 2, hv);
+			}
+		fprintf(stderr, "arca: '%s' is not a command (see 'arca --help')\n", argv[i + 1]);
+		return EXIT_USAGE;
 	}
 	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
 		if (!strcmp(argv[i], commands[c].name))

@@ -3,6 +3,7 @@
  * is there, checks its arguments like the real one, and says it is
  * missing.
  */
+#include "sync/versions.h"
 #include "arca/remote.h"
 #include "util/error.h"
 #include "util/version.h"
@@ -40,4 +41,9 @@ int arca_import(arca_sync_result *out, arca_store *s, int fd, const arca_sync_op
 	if (!s || fd < 0)
 		return arca_err_set(ARCA_EINVAL, "arca_import: NULL argument");
 	return (rc = check(out, opts)) != 0 ? rc : missing();
+}
+
+const char *arca_sync__archive_version(void)
+{
+	return NULL;
 }

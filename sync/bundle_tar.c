@@ -1,5 +1,6 @@
 /* libarchive for bundles: a deterministic tar writer and a plain tar
  * reader, with their errors translated. */
+#include "sync/versions.h"
 #include "sync/bundle_tar.h"
 #include "arca/arca.h"
 #include "util/error.h"
@@ -156,4 +157,11 @@ void arca_bundle__tar_free_reader(struct archive *a)
 {
 	if (a)
 		(void)archive_read_free(a);
+}
+
+const char *arca_sync__archive_version(void)
+{
+	/* "libarchive 3.6.2" */
+	const char *v = archive_version_string();
+	return v && !strncmp(v, "libarchive ", 11) ? v + 11 : v;
 }

@@ -11,6 +11,7 @@
  * libcurl reads proxy variables from the environment unless told a proxy;
  * CURLOPT_PROXY "" turns that off, as the library reads no environment.
  */
+#include "sync/versions.h"
 #include "sync/http.h"
 #include "util/error.h"
 
@@ -799,4 +800,9 @@ int arca_http_head(arca_http_client *c, const char *base, arca_http_request *req
 	if (size)
 		*size = resp->length;
 	return 0;
+}
+
+const char *arca_sync__curl_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
 }

@@ -839,3 +839,19 @@ done:
 	arca_buf_release(&tracking);
 	return rc;
 }
+
+static char git2_v[32];
+static pthread_once_t git2_v_once = PTHREAD_ONCE_INIT;
+
+static void git2_v_init(void)
+{
+	int a = 0, b = 0, c = 0;
+	git_libgit2_version(&a, &b, &c);
+	snprintf(git2_v, sizeof git2_v, "%d.%d.%d", a, b, c);
+}
+
+const char *arca_sync__git2_version(void)
+{
+	pthread_once(&git2_v_once, git2_v_init);
+	return git2_v;
+}

@@ -2,6 +2,7 @@
  * The Hub in a build without libgit2 (ARCA_WITH_HUB=OFF): the API is
  * there, checks its arguments like the real one, and says it is missing.
  */
+#include "sync/versions.h"
 #include "arca/hub.h"
 #include "util/error.h"
 #include "util/version.h"
@@ -51,4 +52,9 @@ int arca_hub_pull(const char *path, const arca_hub_remote *remote, char commit[4
 			ARCA_HUB_REMOTE_VERSION)) != 0)
 		return rc;
 	return missing();
+}
+
+const char *arca_sync__git2_version(void)
+{
+	return NULL;
 }

@@ -2,6 +2,7 @@
  * The S3 and HTTP backends in a build without them (ARCA_WITH_S3=OFF: no
  * libcurl): such URLs are refused with a message that says why.
  */
+#include "sync/versions.h"
 #include "sync/transport.h"
 #include "util/error.h"
 
@@ -20,4 +21,9 @@ int arca_transport_http_open(arca_transport **out, const char *url,
 	*out = NULL;
 	return arca_err_set(ARCA_EUNSUPPORTED, "remote %.300s: this arca was built without HTTP "
 		"support (ARCA_WITH_S3=OFF: no libcurl)", url);
+}
+
+const char *arca_sync__curl_version(void)
+{
+	return NULL;
 }

@@ -26,6 +26,29 @@ for c in snapshot restore ls show stats verify; do
 done
 check "global --help lists commands" bash -c "'$ARCA' --help | grep -q 'verify'"
 check "--version prints the library's version" bash -c "'$ARCA' --version | grep -qx 'arca ${ARCA_PROJECT_VERSION:-[0-9]*\.[0-9]*\.[0-9]*}'"
+# help and usage errors: `arca help CMD` is `arca CMD --help`; a bad option
+# is one line on stderr and exit 2, never the whole help
+for c in snapshot restore env push ls; do
+	check "help $c = $c --help" bash -c "[ \"\$('$ARCA' help $c)\" = \"\$('$ARCA' $c --help)\" ] && '$ARCA' help $c | grep -q '^usage: arca'"
+done
+one_line_usage() { # ARGS...: exit 2, one line on stderr, nothing on stdout
+	"$ARCA" "$@" >"$T/u.out" 2>"$T/u.err"; local rc=$?
+	[ $rc = 2 ] && [ "$(wc -l <"$T/u.err")" = 1 ] && [ ! -s "$T/u.out" ] ||
+		{ echo "exit $rc; stderr:"; cat "$T/u.err"; return 1; }
+}
+check "unknown option of a command: one line" one_line_usage snapshot --bogus /tmp
+check "... names the option" grep -q "unknown option '--bogus'" "$T/u.err"
+check "an option missing its value: one line" one_line_usage snapshot --name
+check "... says so" grep -q "option '--name' needs a value" "$T/u.err"
+check "unknown global option: one line" one_line_usage --bogus ls
+check "--store without a value: one line" one_line_usage --store
+check "... says what it needs" grep -q -- "--store needs a directory" "$T/u.err"
+check "help of no command: one line" one_line_usage help nosuch
+check "env: unknown option, one line" one_line_usage env create --bogus x
+# the libraries' versions as they report them at run time (zstd's from its
+# own CLI, which links the same libzstd)
+check "--version: the libraries it runs with" bash -c "'$ARCA' --version | grep -qE '^zstd [0-9]+\.[0-9]+\.[0-9]+$' && '$ARCA' --version | grep -qE '^lmdb 0\.9\.[0-9]+$' && '$ARCA' --version | grep -qE '^openssl [0-9]+\.[0-9]+'"
+check "--version: zstd as the zstd library says" bash -c "! command -v zstd >/dev/null || [ \"\$('$ARCA' --version | sed -n 's/^zstd //p')\" = \"\$(zstd -V | sed -n 's/.*v\([0-9.]*\),.*/\1/p')\" ]"
 check "unknown command is a usage error" status_is 2 "$ARCA" frobnicate
 check "missing store is not created by ls" status_is 3 "$ARCA" --store "$T/nostore" ls
 check "no store dir created" test ! -e "$T/nostore"

@@ -82,6 +82,14 @@ typedef enum {
  */
 ARCA_API const char *arca_error_last(void);
 
+/**
+ * The version of a library arca runs with, as that library reports it at
+ * run time: "zstd", "lmdb", "openssl", "libgit2", "libcurl" or
+ * "libarchive" (e.g. "1.5.4"). NULL for another name or a library this
+ * build leaves out. The string is static.
+ */
+ARCA_API const char *arca_dependency_version(const char *name);
+
 /** Short name of an error code ("ENOTFOUND", ...). Static string. */
 ARCA_API const char *arca_error_name(int code);
 
