@@ -76,15 +76,49 @@ static void usage(FILE *f)
 		"env's backend.\n");
 }
 
+int cli_json_errors;
+
+/* An error on stderr: "arca CMD: MSG" or, when the command was given
+ * --json, {"error": {"code": EXIT, "name": ..., "command": ..., "message": ...}}. */
+static void report(const char *cmd, int exit_code, const char *msg)
+{
+	static const char *const names[] = { "ok", "error", "usage", "notfound", "corrupt",
+		"exists", "ambiguous", "unsafe", "nospace", "referenced", "auth", "conflict",
+		"locked", "interrupted", "notsup" };
+	if (!cli_json_errors) {
+		if (cmd)
+			fprintf(stderr, "arca %s: %s\n", cmd, msg);
+		else
+			fprintf(stderr, "arca: %s\n", msg);
+		return;
+	}
+	json_w j;
+	json_init(&j, stderr);
+	json_obj_begin(&j, NULL);
+	json_obj_begin(&j, "error");
+	json_i64(&j, "code", exit_code);
+	json_str(&j, "name", exit_code >= 0 && exit_code < (int)(sizeof(names) / sizeof(names[0])) ?
+		names[exit_code] : "error");
+	if (cmd)
+		json_str(&j, "command", cmd);
+	json_str(&j, "message", msg);
+	json_obj_end(&j);
+	json_obj_end(&j);
+	fputc('\n', stderr);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[2048];
+	int n;
 	/* one line: what was wrong and where the help is */
-	fprintf(stderr, "arca %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'arca %s --help')\n", cmd);
+	if (n >= 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (see 'arca %s --help')", cmd);
+	report(cmd, EXIT_USAGE, msg);
 	return EXIT_USAGE;
 }
 
@@ -106,12 +140,8 @@ int cli_bad_option(const char *cmd, int argc, char **argv)
 		optopt ? optopt : '?');
 }
 
-int cli_fail(const char *cmd, int code)
+static int exit_of(int code)
 {
-	if (cmd)
-		fprintf(stderr, "arca %s: %s\n", cmd, arca_error_last());
-	else
-		fprintf(stderr, "arca: %s\n", arca_error_last());
 	switch (code) {
 	case ARCA_EINVAL: return EXIT_USAGE;
 	case ARCA_ENOTFOUND: return EXIT_NOTFOUND;
@@ -128,6 +158,13 @@ int cli_fail(const char *cmd, int code)
 	case ARCA_ENOTSUP: return EXIT_NOTSUP;
 	default: return EXIT_FAIL;
 	}
+}
+
+int cli_fail(const char *cmd, int code)
+{
+	int e = exit_of(code);
+	report(cmd, e, arca_error_last());
+	return e;
 }
 
 int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
@@ -276,6 +313,11 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	raise_fd_limit();
+	/* --json anywhere in the command's options (not in an exec's command)
+	 * makes errors JSON too */
+	for (int k = 1; k < argc && strcmp(argv[k], "--"); k++)
+		if (!strcmp(argv[k], "--json"))
+			cli_json_errors = 1;
 	opterr = 0; /* each command reports a bad option itself, in one line */
 
 	while (i < argc && argv[i][0] == '-') {

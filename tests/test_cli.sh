@@ -45,6 +45,19 @@ check "--store without a value: one line" one_line_usage --store
 check "... says what it needs" grep -q -- "--store needs a directory" "$T/u.err"
 check "help of no command: one line" one_line_usage help nosuch
 check "env: unknown option, one line" one_line_usage env create --bogus x
+# with --json, errors are JSON on stderr too
+json_error() { # EXIT NAME ARGS...: the error object, its code and name
+	local want=$1 name=$2; shift 2
+	"$ARCA" "$@" >"$T/j.out" 2>"$T/j.err"; local rc=$?
+	[ $rc = "$want" ] && python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["error"]
+assert e["code"] == int(sys.argv[2]) and e["name"] == sys.argv[3] and e["message"], e' \
+		"$T/j.err" "$want" "$name" || { echo "exit $rc:"; cat "$T/j.err"; return 1; }
+}
+check "--json: a not-found error as JSON" json_error 3 notfound --store "$T/jstore" show nosuch --json
+check "--json: a usage error as JSON" json_error 2 usage ls --bogus --json
+check "without --json: plain text" bash -c "! '$ARCA' --store '$T/jstore' show nosuch 2>&1 | grep -q '{'"
 # the libraries' versions as they report them at run time (zstd's from its
 # own CLI, which links the same libzstd)
 check "--version: the libraries it runs with" bash -c "'$ARCA' --version | grep -qE '^zstd [0-9]+\.[0-9]+\.[0-9]+$' && '$ARCA' --version | grep -qE '^lmdb 0\.9\.[0-9]+$' && '$ARCA' --version | grep -qE '^openssl [0-9]+\.[0-9]+'"
