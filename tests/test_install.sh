@@ -24,6 +24,8 @@ lib=$(find "$P" -name 'libarca.so.0' | head -1)
 check "libarca.so with its SONAME" bash -c "objdump -p '$lib' | grep -q 'SONAME *libarca.so.0'"
 check "libarca.a" test -n "$(find "$P" -name libarca.a)"
 check "the guest agent in libexec/arca" test -x "$P/libexec/arca/arca-agent"
+check "the man page" test -f "$P/share/man/man1/arca.1"
+check "the bash completion" test -f "$P/share/bash-completion/completions/arca"
 check "headers" test -f "$P/include/arca/arca.h" -a -f "$P/include/arca/version.h" -a -f "$P/include/arca/env.h"
 check "pkg-config knows the version" bash -c '[ "$(pkg-config --modversion arca)" = "$(grep -m1 "project(arca VERSION" '"$S"'/CMakeLists.txt | sed "s/.*VERSION \([0-9.]*\).*/\1/")" ]'
 check "pkg-config --static lists the private requirements" bash -c "pkg-config --static --libs arca | grep -q -- -lzstd"
