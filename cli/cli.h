@@ -96,11 +96,24 @@ void json_id(json_w *j, const char *key, const arca_id *id);
 void json_artifact_fields(json_w *j, const arca_artifact *a);
 
 /* Progress and ^C of one long library call (cli/progress.c). */
+enum {
+	CLI_PROGRESS_AUTO = 0,  /* no --progress: a line when stderr is a TTY */
+	CLI_PROGRESS_LINE = 1,  /* --progress, --progress=line */
+	CLI_PROGRESS_JSON = 2,  /* --progress=json: one JSON event a line */
+	CLI_PROGRESS_NONE = 3   /* --progress=none, --quiet */
+};
+
 typedef struct {
 	const char *cmd;
-	int show;        /* --progress: a line on stderr */
+	int show;        /* CLI_PROGRESS_*, AUTO resolved by begin */
 	int line_open;   /* that line awaits its newline */
+	double t0, last; /* when the phase began; the last line drawn */
+	int phase;
 } cli_progress;
+
+/* The value of --progress[=line|json|none] (NULL: line) into *show;
+ * EXIT_USAGE with a message for another. */
+int cli_progress_arg(const char *cmd, const char *arg, int *show);
 
 /* Catches SIGINT and SIGTERM until cli_progress_end: once the operation
  * has called cli_progress_cb, the first one makes that callback cancel it

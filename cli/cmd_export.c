@@ -12,7 +12,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] export REF... -o FILE|- [--since BASE]... [--progress]\n"
+		"usage: arca [--store DIR] export REF... -o FILE|- [--since BASE]... [--progress[=M]]\n"
 		"                          [--json]\n"
 		"\n"
 		"Writes a bundle: one tar file holding everything needed to restore the\n"
@@ -25,7 +25,9 @@ static void help(FILE *f)
 		"\n"
 		"  -o, --output FILE  where to write the bundle ('-': standard output)\n"
 		"  --since BASE       leave out what artifact BASE has (repeatable)\n"
-		"  --progress         print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"                     progress on stderr: a live line (the default when stderr\n"
+		"                     is a terminal), one JSON event a line, or none\n"
 		"  --json             print a JSON object with counters (not with '-o -')\n");
 }
 
@@ -69,7 +71,7 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "since", required_argument, NULL, 'S' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -95,7 +97,12 @@ int cmd_export(cli_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'o': output = optarg; break;
 		case 'S': since[nsince++] = optarg; break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("export", optarg, &show) != 0) {
+				free(since);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(since); return 0;

@@ -6,7 +6,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] gc [--threshold F] [--progress] [--json]\n"
+		"usage: arca [--store DIR] gc [--threshold F] [--progress[=M]] [--json]\n"
 		"\n"
 		"Drops chunks that no artifact references and rewrites pack files whose\n"
 		"live fraction is below F (default 0.75), then deletes the old pack files\n"
@@ -15,7 +15,9 @@ static void help(FILE *f)
 		"(exit status 13) and leaves the store unchanged.\n"
 		"\n"
 		"  --threshold F  rewrite packs whose live fraction is below F\n"
-		"  --progress     print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"                 progress on stderr: a live line (the default when stderr\n"
+		"                 is a terminal), one JSON event a line, or none\n"
 		"  --json         print a JSON object with counters\n");
 }
 
@@ -23,7 +25,7 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "threshold", required_argument, NULL, 't' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -44,7 +46,10 @@ int cmd_gc(cli_ctx *ctx, int argc, char **argv)
 			if (*end || go.repack_threshold <= 0 || go.repack_threshold > 1)
 				return cli_usage_error("gc", "--threshold needs a number in (0, 1]");
 			break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("gc", optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;

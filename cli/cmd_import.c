@@ -10,7 +10,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] import FILE|- [--progress] [--json]\n"
+		"usage: arca [--store DIR] import FILE|- [--progress[=M]] [--json]\n"
 		"\n"
 		"Reads a bundle made by 'arca export' ('-': from standard input) in one\n"
 		"pass, checks every object in it (each chunk against its id, each manifest\n"
@@ -19,14 +19,16 @@ static void help(FILE *f)
 		"as is one made with --since whose base this store lacks (exit 3); the\n"
 		"store is then left exactly as it was. Creates the store if needed.\n"
 		"\n"
-		"  --progress  print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"              progress on stderr: a live line (the default when stderr\n"
+		"              is a terminal), one JSON event a line, or none\n"
 		"  --json      print a JSON object with counters\n");
 }
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -42,7 +44,10 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("import", optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;

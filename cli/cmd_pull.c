@@ -3,7 +3,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--force] [--progress]\n"
+		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--force] [--progress[=M]]\n"
 		"                                [--json]\n"
 		"\n"
 		"Fetches each REF (NAME:TAG, NAME for NAME:latest, or a full artifact id\n"
@@ -19,7 +19,9 @@ static void help(FILE *f)
 		"               from what they point at (the old artifact stays stored)\n"
 		"  --jobs N     parallel GETs (default 4), each into a file in $TMPDIR\n"
 		"               (else /tmp) until it is checked and taken in\n"
-		"  --progress   print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"               progress on stderr: a live line (the default when stderr\n"
+		"               is a terminal), one JSON event a line, or none\n"
 		"  --json       print a JSON object with counters\n");
 }
 

@@ -7,7 +7,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] push REMOTE REF... [--jobs N] [--force] [--progress]\n"
+		"usage: arca [--store DIR] push REMOTE REF... [--jobs N] [--force] [--progress[=M]]\n"
 		"       [--json]\n"
 		"\n"
 		"Uploads what REMOTE (a name from 'arca remote add', or a URL) lacks of each\n"
@@ -22,7 +22,9 @@ static void help(FILE *f)
 		"\n"
 		"  --jobs N     parallel uploads (default 4)\n"
 		"  --force      move refs even when the remote moved them meanwhile\n"
-		"  --progress   print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"               progress on stderr: a live line (the default when stderr\n"
+		"               is a terminal), one JSON event a line, or none\n"
 		"  --json       print a JSON object with counters\n");
 }
 
@@ -73,7 +75,7 @@ int cli_sync_run(cli_ctx *ctx, int argc, char **argv, const cli_sync_verb *v)
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'J' },
 		{ "force", no_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -93,7 +95,10 @@ int cli_sync_run(cli_ctx *ctx, int argc, char **argv, const cli_sync_verb *v)
 				return status;
 			break;
 		case 'f': so.force = 1; break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg(v->cmd, optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': v->help(stdout); return 0;

@@ -8,7 +8,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] restore [--from REMOTE] REF DEST [--force] [--progress]\n"
+		"usage: arca [--store DIR] restore [--from REMOTE] REF DEST [--force] [--progress[=M]]\n"
 		"                                  [--json]\n"
 		"\n"
 		"Restores artifact REF to DEST: a tree into a new directory, an image into a\n"
@@ -22,7 +22,9 @@ static void help(FILE *f)
 		"            restore reads them\n"
 		"  --force   for trees: allow DEST to be an existing empty directory;\n"
 		"            for images: overwrite an existing file or block device\n"
-		"  --progress  print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"              progress on stderr: a live line (the default when stderr\n"
+		"              is a terminal), one JSON event a line, or none\n"
 		"  --json    print a JSON object with counters\n");
 }
 
@@ -31,7 +33,7 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "from", required_argument, NULL, 'F' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -51,7 +53,10 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'f': ro.force = 1; break;
 		case 'F': from = optarg; break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("restore", optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;

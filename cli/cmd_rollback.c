@@ -8,7 +8,7 @@ static void help(FILE *f)
 {
 	fprintf(f,
 		"usage: arca [--store DIR] rollback REF DEST [--from BASE] [--checksum]\n"
-		"            [--progress] [--json]\n"
+		"            [--progress[=M]] [--json]\n"
 		"\n"
 		"Brings the existing directory or image DEST back to exactly artifact REF,\n"
 		"rewriting only what differs. Trees: extra entries are removed, missing ones\n"
@@ -24,7 +24,9 @@ static void help(FILE *f)
 		"               files of the same size and mtime as REF's are compared, not\n"
 		"               trusted (two builds that give every file one mtime)\n"
 		"  --checksum   also compare the content of files whose size and mtime match\n"
-		"  --progress   print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"               progress on stderr: a live line (the default when stderr\n"
+		"               is a terminal), one JSON event a line, or none\n"
 		"  --json       print a JSON object with counters\n");
 }
 
@@ -33,7 +35,7 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "checksum", no_argument, NULL, 'c' },
 		{ "from", required_argument, NULL, 'f' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -52,7 +54,10 @@ int cmd_rollback(cli_ctx *ctx, int argc, char **argv)
 		switch (c) {
 		case 'c': ro.checksum = 1; break;
 		case 'f': ro.baseline = optarg; break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("rollback", optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;

@@ -12,7 +12,7 @@ static void help(FILE *f)
 		"usage: arca [--store DIR] snapshot PATH [--name NAME] [--tag TAG]\n"
 		"                                   [--label KEY=VALUE]... [--parent REF]\n"
 		"                                   [--kind tree|image]\n"
-		"                                   [--progress] [--json] [--quiet]\n"
+		"                                   [--progress[=M]] [--json] [--quiet]\n"
 		"\n"
 		"Stores PATH as a new artifact and prints its id (art_<sha256 of manifest>).\n"
 		"A directory becomes a tree artifact; a regular file or block device becomes\n"
@@ -30,7 +30,9 @@ static void help(FILE *f)
 		"                     artifact hub.commit, hub.branch and hub.url\n"
 		"  --hub-url URL      the Hub repository for --hub-push\n"
 		"  --hub-branch B     the branch for --hub-push\n"
-		"  --progress         print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"                     progress on stderr: a live line (the default when stderr\n"
+		"                     is a terminal), one JSON event a line, or none\n"
 		"  --json             print a JSON object with the id and counters\n"
 		"  --quiet            print only the id (no summary on stderr)\n");
 }
@@ -82,7 +84,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		{ "hub-branch", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -136,7 +138,12 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j': json = 1; break;
 		case 'q': quiet = 1; break;
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("snapshot", optarg, &show) != 0) {
+				free(labels);
+				return EXIT_USAGE;
+			}
+			break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(labels); return 0;
 		default: free(labels); return cli_bad_option("snapshot", argc, argv);
@@ -177,7 +184,7 @@ int cmd_snapshot(cli_ctx *ctx, int argc, char **argv)
 		labels[so.nlabels++].value = hub_url;
 	}
 	t0 = now_s();
-	cli_progress_begin(&cp, "snapshot", show);
+	cli_progress_begin(&cp, "snapshot", quiet && show == CLI_PROGRESS_AUTO ? CLI_PROGRESS_NONE : show);
 	so.progress_cb = cli_progress_cb;
 	so.progress_payload = &cp;
 	rc = arca_snapshot(&id, store, argv[optind], &so, &st);

@@ -6,7 +6,7 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] verify [--progress] [--json]\n"
+		"usage: arca [--store DIR] verify [--progress[=M]] [--json]\n"
 		"\n"
 		"Re-reads every chunk from the pack files and re-hashes it, then checks every\n"
 		"artifact's manifest and chunk references. Exits 0 when all is well and 4\n"
@@ -14,14 +14,16 @@ static void help(FILE *f)
 		"rebuilds the index from the packs and marks what is lost. ^C stops it\n"
 		"(exit status 13); verify changes nothing.\n"
 		"\n"
-		"  --progress  print a progress line to stderr\n"
+		"  --progress[=line|json|none]\n"
+		"              progress on stderr: a live line (the default when stderr\n"
+		"              is a terminal), one JSON event a line, or none\n"
 		"  --json      print a JSON object with the counters and damaged artifacts\n");
 }
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "progress", no_argument, NULL, 'P' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -36,7 +38,10 @@ int cmd_verify(cli_ctx *ctx, int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'P': show = 1; break;
+		case 'P':
+			if (cli_progress_arg("verify", optarg, &show) != 0)
+				return EXIT_USAGE;
+			break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;

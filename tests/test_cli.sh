@@ -78,6 +78,20 @@ check "stats --json" bash -c "'$ARCA' --store '$S' stats --json | grep -q '\"art
 check "restore by name" status_is 0 "$ARCA" --store "$S" restore web "$T/out"
 check "restored tree equals source" diff -r --no-dereference "$T/src" "$T/out"
 check "restore onto existing dest fails with 5" status_is 5 "$ARCA" --store "$S" restore web "$T/out"
+# progress: a live line on a terminal (a pseudo-terminal made by script(1)),
+# nothing without one, JSON events with --progress=json
+if command -v script >/dev/null; then
+	check "progress: a live line when stderr is a terminal" bash -c "script -qec \"'$ARCA' --store '$S' restore web '$T/out-tty'\" /dev/null | tr '\\r' '\\n' | grep -q '^restore write: .*/'"
+fi
+check "progress: none when stderr is not a terminal" bash -c "'$ARCA' --store '$S' restore web '$T/out-notty' 2>'$T/p.err' && ! grep -q 'write:' '$T/p.err'"
+check "progress: --quiet snapshot shows none on a terminal" bash -c "! command -v script >/dev/null || ! script -qec \"'$ARCA' --store '$S' snapshot '$T/src' --name web -q\" /dev/null | grep -q 'chunk:'"
+check "progress=json: one JSON event a line, the phase's end last" bash -c "'$ARCA' --store '$S' restore web '$T/out-json' --progress=json 2>'$T/p.json' && python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith(\"{\")]
+assert ev and all(e[\"command\"] == \"restore\" and e[\"phase\"] == \"write\" for e in ev), ev
+assert ev[-1][\"phase_end\"] and ev[-1][\"bytes_done\"] == ev[-1][\"bytes_total\"], ev[-1]
+' '$T/p.json'"
+check "progress: a bad mode is a usage error" status_is 2 "$ARCA" --store "$S" restore web "$T/out-bad" --progress=loud
 check "unknown ref gives 3" status_is 3 "$ARCA" --store "$S" restore nosuch "$T/out2"
 check "bad label is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --label novalue
 check "bad name is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --name 'a b'
