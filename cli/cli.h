@@ -92,6 +92,12 @@ void json_num(json_w *j, const char *key, double v);
 void json_bool(json_w *j, const char *key, int v);
 void json_null(json_w *j, const char *key);
 void json_id(json_w *j, const char *key, const arca_id *id);
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 (cli/json.c). */
+size_t cli_utf8_len(const unsigned char *p);
+/* A name (path) for people: as is, or double-quoted with C escapes when
+ * it holds control bytes, invalid UTF-8, a backslash or a leading quote. */
+void cli_put_name(FILE *f, const char *s);
+
 /* Writes the shared fields of one artifact into the current object. */
 void json_artifact_fields(json_w *j, const arca_artifact *a);
 

@@ -61,18 +61,20 @@ int cli_diff_on_entry(const arca_diff_entry *e, void *payload)
 		json_obj_end(&o->j);
 		return 0;
 	}
+	printf("%c  ", (char)e->kind);
+	cli_put_name(stdout, path);
 	if (e->kind == ARCA_DIFF_ADDED)
-		printf("A  %s%s", path, e->type_b == 'D' ? "/" : "");
+		printf("%s", e->type_b == 'D' ? "/" : "");
 	else if (e->kind == ARCA_DIFF_DELETED)
-		printf("D  %s%s", path, e->type_a == 'D' ? "/" : "");
+		printf("%s", e->type_a == 'D' ? "/" : "");
 	else
-		printf("M  %s  [%s]", path, ch);
+		printf("  [%s]", ch);
 	if (e->kind == ARCA_DIFF_MODIFIED && (e->changes & ARCA_DIFF_CONTENT))
 		printf("  %llu -> %llu bytes", (unsigned long long)e->size_a, (unsigned long long)e->size_b);
 	else if (e->kind == ARCA_DIFF_ADDED && e->type_b == 'F')
-		printf("  %llu bytes", (unsigned long long)e->size_b);
+		printf("  %llu byte%s", (unsigned long long)e->size_b, e->size_b == 1 ? "" : "s");
 	else if (e->kind == ARCA_DIFF_DELETED && e->type_a == 'F')
-		printf("  %llu bytes", (unsigned long long)e->size_a);
+		printf("  %llu byte%s", (unsigned long long)e->size_a, e->size_a == 1 ? "" : "s");
 	printf("\n");
 	return 0;
 }

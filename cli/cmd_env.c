@@ -231,7 +231,6 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 			if (o->json && (rc = arca_env_lookup(&e, store, name)) == 0) {
 				json_init(&j, stdout);
 				print_info(e, 1, &j);
-				printf("\n");
 			} else if (!o->json) {
 				printf("%s\n", name);
 			}
@@ -246,7 +245,6 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 		rc = arca_env_foreach(store, print_one, o->json ? &j : NULL);
 		if (o->json) {
 			json_arr_end(&j);
-			printf("\n");
 		}
 	} else if (!strcmp(verb, "show")) {
 		arca_env_info *e = NULL;
@@ -254,7 +252,6 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 			if (o->json) {
 				json_init(&j, stdout);
 				print_info(e, 1, &j);
-				printf("\n");
 			} else {
 				show_info(e);
 			}
@@ -285,7 +282,6 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 				json_str(&j, "env", args[0]);
 				json_str(&j, "id", s);
 				json_obj_end(&j);
-				printf("\n");
 			} else {
 				printf("%s\n", s);
 			}

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <dirent.h>
+
 #include <getopt.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +28,18 @@ static void help(FILE *f)
 		"              progress on stderr: a live line (the default when stderr\n"
 		"              is a terminal), one JSON event a line, or none\n"
 		"  --json    print a JSON object with counters\n");
+}
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int empty = 1;
+	while (d && empty && (e = readdir(d)) != NULL)
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	if (d)
+		closedir(d);
+	return d && empty;
 }
 
 int cmd_restore(cli_ctx *ctx, int argc, char **argv)
@@ -96,9 +110,18 @@ int cmd_restore(cli_ctx *ctx, int argc, char **argv)
 	if (rc) {
 		struct stat ds;
 		status = cli_fail("restore", rc);
-		if (rc == ARCA_EEXISTS && !ro.force && stat(argv[optind + 1], &ds) == 0)
-			cli_hint(S_ISDIR(ds.st_mode) ? "--force restores into an existing directory "
-				"if it is empty" : "--force overwrites it");
+		if (rc == ARCA_EEXISTS && !ro.force && stat(argv[optind + 1], &ds) == 0) {
+			/* --force takes an empty directory only: for one with files
+			 * the way in place is a rollback */
+			if (!S_ISDIR(ds.st_mode))
+				cli_hint("--force overwrites it");
+			else if (dir_is_empty(argv[optind + 1]))
+				cli_hint("--force restores into an existing empty directory");
+			else
+				cli_hint("restore into a new directory, or put this one in the "
+					"artifact's state in place: arca rollback %s %s", argv[optind],
+					argv[optind + 1]);
+		}
 	} else if (json) {
 		json_w j;
 		json_init(&j, stdout);

@@ -82,8 +82,25 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 			json_arr_end(&ls.j);
 	} else if (del) {
 		rc = arca_tag_delete(store, argv[optind]);
+		if (rc == 0 && ls.json) {
+			json_init(&ls.j, stdout);
+			json_obj_begin(&ls.j, NULL);
+			json_str(&ls.j, "deleted", argv[optind]);
+			json_obj_end(&ls.j);
+		}
 	} else {
+		arca_id id;
+		char s[ARCA_ID_STRLEN];
 		rc = arca_tag_set(store, argv[optind], argv[optind + 1]);
+		/* what the ref points at now, for scripts */
+		if (rc == 0 && ls.json && (rc = arca_resolve(&id, store, argv[optind + 1])) == 0) {
+			arca_id_format(s, &id);
+			json_init(&ls.j, stdout);
+			json_obj_begin(&ls.j, NULL);
+			json_str(&ls.j, "ref", argv[optind + 1]);
+			json_str(&ls.j, "id", s);
+			json_obj_end(&ls.j);
+		}
 	}
 	if (rc)
 		status = cli_fail("tag", rc);

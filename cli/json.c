@@ -9,10 +9,45 @@ void json_init(json_w *j, FILE *f)
 	j->f = f;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0: overlongs,
+ * surrogates and code points over U+10FFFF are invalid. */
+size_t cli_utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0];
+	size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		(c & 0xf8) == 0xf0 ? 4 : 0;
+	if (n <= 1)
+		return n;
+	uint32_t cp = c & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* JSON strings are Unicode; names are bytes. A byte that is not part of
+ * valid UTF-8 is written as the lone surrogate U+DC00 + byte (Python's
+ * "surrogateescape"), so any name round-trips: docs/CLI.md. */
 static void put_string(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = cli_utf8_len(p);
+		if (n == 0) {
+			fprintf(f, "\\u%04x", 0xdc00 + *p);
+			p++;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(p, 1, n, f);
+			p += n;
+			continue;
+		}
 		switch (*p) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -20,11 +55,50 @@ static void put_string(FILE *f, const char *s)
 		case '\r': fputs("\\r", f); break;
 		case '\t': fputs("\\t", f); break;
 		default:
-			if (*p < 0x20)
+			if (*p < 0x20 || *p == 0x7f)
 				fprintf(f, "\\u%04x", *p);
 			else
 				fputc(*p, f);
 		}
+		p++;
+	}
+	fputc('"', f);
+}
+
+void cli_put_name(FILE *f, const char *s)
+{
+	/* as is when plain; else in double quotes with C escapes (as git
+	 * quotes paths), so a terminal never gets control bytes */
+	int plain = *s != '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p && plain;) {
+		size_t n = cli_utf8_len(p);
+		plain = n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\');
+		p += n ? n : 1;
+	}
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = cli_utf8_len(p);
+		if (n > 1) {
+			fwrite(p, 1, n, f);
+			p += n;
+			continue;
+		}
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (n == 0 || *p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\%03o", *p);
+			else
+				fputc(*p, f);
+		}
+		p++;
 	}
 	fputc('"', f);
 }

@@ -103,8 +103,7 @@ static void report(const char *cmd, int exit_code, const char *msg)
 		json_str(&j, "command", cmd);
 	json_str(&j, "message", msg);
 	json_obj_end(&j);
-	json_obj_end(&j);
-	fputc('\n', stderr);
+	json_obj_end(&j); /* ends the line */
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

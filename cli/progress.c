@@ -96,8 +96,7 @@ static void progress_json(cli_progress *cp, const arca_progress *p, double el)
 	json_u64(&j, "bytes_total", p->bytes_total);
 	json_num(&j, "elapsed_s", el);
 	json_bool(&j, "phase_end", p->phase_end);
-	json_obj_end(&j);
-	fputc('\n', stderr);
+	json_obj_end(&j); /* ends the line */
 	fflush(stderr);
 }
 

@@ -78,6 +78,24 @@ check "stats --json" bash -c "'$ARCA' --store '$S' stats --json | grep -q '\"art
 check "restore by name" status_is 0 "$ARCA" --store "$S" restore web "$T/out"
 check "restored tree equals source" diff -r --no-dereference "$T/src" "$T/out"
 check "restore onto existing dest fails with 5" status_is 5 "$ARCA" --store "$S" restore web "$T/out"
+# names that are not UTF-8 or hold control bytes: lossless in JSON (a byte
+# of invalid UTF-8 as \udcXX, Python's surrogateescape), quoted for people
+mkdir -p "$T/names"
+echo plain >"$T/names/plain"
+"$ARCA" --store "$S" snapshot "$T/names" --name names -q >/dev/null
+printf x >"$T/names/$(printf 'bad\xffname')"
+printf y >"$T/names/$(printf 'ctl\x1b[31m')"
+printf z >"$T/names/plain-é"
+"$ARCA" --store "$S" diff names --path "$T/names" --json >"$T/names.json"
+check "JSON: valid, and every name byte for byte (surrogateescape)" python3 -c '
+import json, os, sys
+names = {os.fsencode(c["path"]) for c in json.load(open(sys.argv[1]))["changes"]}
+want = {b"bad\xffname", b"ctl\x1b[31m", "plain-é".encode()}
+assert want <= names, names' "$T/names.json"
+"$ARCA" --store "$S" diff names --path "$T/names" >"$T/names.txt"
+check "human output: no control byte reaches the terminal" bash -c "! grep -q \$'\x1b' '$T/names.txt'"
+check "human output: such names quoted with C escapes" bash -c "grep -qF '\"bad\\377name\"' '$T/names.txt' && grep -qF '\"ctl\\033[31m\"' '$T/names.txt' && grep -q 'plain-é\$\|plain-é ' '$T/names.txt'"
+check "tag --json prints the ref and its id" bash -c "'$ARCA' --store '$S' tag names names:j1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"ref\"] == \"names:j1\" and d[\"id\"].startswith(\"art_\")'"
 # progress: a live line on a terminal (a pseudo-terminal made by script(1)),
 # nothing without one, JSON events with --progress=json
 if command -v script >/dev/null; then
@@ -337,7 +355,10 @@ S=$T/store-hint
 "$ARCA" --store "$S" restore web:staging "$T/hint-out" >/dev/null 2>&1
 check "restore onto an existing dir exits 5" status_is 5 "$ARCA" --store "$S" restore web:staging "$T/hint-out"
 check "restore: the error names no flag" bash -c "head -1 '$T/err' | grep -q 'already exists' && ! head -1 '$T/err' | grep -q -- '--'"
-check "restore: a hint names --force" grep -q "^hint: --force restores into an existing directory if it is empty" "$T/err"
+check "restore onto a non-empty dir: the hint says rollback, not --force" grep -q "^hint: restore into a new directory, or .*arca rollback web:staging" "$T/err"
+mkdir -p "$T/hint-empty"
+"$ARCA" --store "$S" restore web:staging "$T/hint-empty" >/dev/null 2>"$T/err"
+check "restore onto an empty dir: the hint names --force" grep -q "^hint: --force restores into an existing empty directory" "$T/err"
 check "restore --force gives no hint" bash -c "'$ARCA' --store '$S' restore web:staging '$T/hint-out' --force >/dev/null 2>'$T/err2'; ! grep -q '^hint:' '$T/err2'"
 truncate -s 64K "$T/hint.img"
 "$ARCA" --store "$S" snapshot "$T/hint.img" --name himg -q >/dev/null
