@@ -198,6 +198,8 @@ int cli_parse_common(cli_ctx *ctx, const char *cmd, int argc, char **argv,
 void cli_hint(const char *fmt, ...)
 {
 	va_list ap;
+	if (cli_json_errors)
+		return; /* stderr holds one JSON error, nothing else */
 	fprintf(stderr, "hint: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -33,7 +33,7 @@ _arca() {
 	repair) words="--store --json" ;;
 	tag) words="--store --delete --list --json" ;;
 	log) words="--store --json" ;;
-	rm) words="--store --force" ;;
+	rm) words="--store --force --json" ;;
 	prune) words="--store --keep-last --name --json" ;;
 	gc) words="--store --threshold --progress --json" ;;
 	help) words="snapshot restore rollback diff ls show hub remote push pull export import env stats verify repair tag log rm prune gc" ;;
