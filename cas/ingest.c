@@ -704,10 +704,12 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 	pthread_t prod;
 	int prod_started = 0, rc = 0;
 	unsigned nworkers;
-	arca_ingest_stats st;
+	/* counted in place: a sink may read *stats as the run goes (the
+	 * snapshot's progress: what was already stored) */
+	arca_ingest_stats local, *st = stats ? stats : &local;
 
 	memset(&ing, 0, sizeof(ing));
-	memset(&st, 0, sizeof(st));
+	memset(st, 0, sizeof(*st));
 	memset(workers, 0, sizeof(workers));
 	ing.cas = cas;
 	memcpy(ing.mac_key, arca_cas_writer_mac_key(w), ARCA_MAC_KEY_LEN);
@@ -786,7 +788,7 @@ int arca_ingest_run(arca_cas_writer *w, arca_cas *cas, const arca_ingest_params 
 		pthread_mutex_unlock(&ing.mu);
 		if (!b)
 			break;
-		rc = write_batch(&ing, b, w, sink, sink_ctx, &st);
+		rc = write_batch(&ing, b, w, sink, sink_ctx, st);
 		if (rc) {
 			set_abort(&ing, rc);
 			break;
@@ -810,9 +812,7 @@ join:
 	if (arca_firsterr_code(&ing.abort))
 		rc = arca_firsterr_raise(&ing.abort);
 out:
-	st.bytes_in = ing.bytes_in;
-	if (stats)
-		*stats = st;
+	st->bytes_in = ing.bytes_in;
 	if (ing.b)
 		free_batches(&ing, sink);
 	pthread_cond_destroy(&ing.cv_producer);

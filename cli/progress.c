@@ -94,6 +94,8 @@ static void progress_json(cli_progress *cp, const arca_progress *p, double el)
 	json_u64(&j, "items_total", p->items_total);
 	json_u64(&j, "bytes_done", p->bytes_done);
 	json_u64(&j, "bytes_total", p->bytes_total);
+	if (p->version >= 2 && p->phase == ARCA_PROGRESS_CHUNK)
+		json_u64(&j, "bytes_known", p->bytes_known);
 	json_num(&j, "elapsed_s", el);
 	json_bool(&j, "phase_end", p->phase_end);
 	json_obj_end(&j); /* ends the line */
@@ -124,6 +126,10 @@ static void progress_line(cli_progress *cp, const arca_progress *p, double el)
 				fprintf(stderr, ", ETA %.0fs", (p->bytes_total - p->bytes_done) / rate);
 		}
 	}
+	/* a snapshot: the share of its content the store already had */
+	if (p->version >= 2 && p->phase == ARCA_PROGRESS_CHUNK && p->bytes_known && p->bytes_done)
+		fprintf(stderr, ", %.0f%% already stored",
+			100.0 * (double)p->bytes_known / (double)p->bytes_done);
 	fputs("\033[K", stderr);
 	cp->line_open = !p->phase_end;
 	if (p->phase_end)

@@ -116,6 +116,8 @@ typedef struct {
 	uint64_t held_total, held_holes, held_chunks;
 	arca_progress_state progress;
 	uint64_t sunk_entries;  /* entries written to the manifest */
+	uint64_t data_sunk;     /* content bytes of chunks (not holes) sunk */
+	const arca_ingest_stats *live; /* the ingest's counters as it runs */
 } snap;
 
 static int check_options(const arca_snapshot_options *o)
@@ -825,6 +827,10 @@ static void drop_pending(snap *sn)
  * ingest, whose workers and reader then stop. */
 static int sink_progress(snap *sn)
 {
+	/* what deduplication saved so far: content sunk that was not new
+	 * (a group's new bytes count when its first member is written) */
+	uint64_t added = sn->live ? sn->live->new_raw_bytes : 0;
+	arca_progress__known(&sn->progress, sn->data_sunk > added ? sn->data_sunk - added : 0);
 	return arca_progress__set(&sn->progress, sn->sunk_entries, sn->logical + sn->held_total);
 }
 
@@ -871,6 +877,8 @@ static int sink_extent(void *ctx, const uint8_t *id, uint64_t len)
 {
 	snap *sn = ctx;
 	int rc;
+	if (id)
+		sn->data_sunk += len;
 	if ((rc = sink_progress(sn)) != 0)
 		return rc;
 	if (sn->pending)
@@ -1110,6 +1118,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 	if ((rc = arca_progress__begin(&sn.progress, ARCA_PROGRESS_CHUNK, 0,
 			sn.kind == ARCA_KIND_IMAGE ? sn.image_size : 0)) != 0)
 		goto done;
+	sn.live = &ist;
 	rc = arca_ingest_run(w, s->cas, &ip,
 		sn.kind == ARCA_KIND_TREE ? produce_tree : produce_image, &sn,
 		&sink, &sn, &ist);

@@ -109,6 +109,15 @@ ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith(\"{\")]
 assert ev and all(e[\"command\"] == \"restore\" and e[\"phase\"] == \"write\" for e in ev), ev
 assert ev[-1][\"phase_end\"] and ev[-1][\"bytes_done\"] == ev[-1][\"bytes_total\"], ev[-1]
 ' '$T/p.json'"
+cp -a "$T/src" "$T/src-copy"
+check "progress=json: a snapshot of stored content says it was all stored already" bash -c "'$ARCA' --store '$S' snapshot '$T/src-copy' -q --progress=json 2>'$T/p2.json' >/dev/null && python3 -c '
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.startswith(\"{\")]
+last = ev[-1]
+assert last[\"phase\"] == \"chunk\" and last[\"phase_end\"], last
+assert last[\"bytes_known\"] == last[\"bytes_done\"] > 0, last
+assert all(a[\"bytes_known\"] <= b[\"bytes_known\"] for a, b in zip(ev, ev[1:])), ev
+' '$T/p2.json'"
 check "progress: a bad mode is a usage error" status_is 2 "$ARCA" --store "$S" restore web "$T/out-bad" --progress=loud
 check "unknown ref gives 3" status_is 3 "$ARCA" --store "$S" restore nosuch "$T/out2"
 check "bad label is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --label novalue

@@ -64,11 +64,17 @@ int arca_progress__begin(arca_progress_state *ps, arca_progress_phase_t phase,
 		return 0;
 	ps->p.phase = phase;
 	ps->p.phase_name = phase_name(phase);
-	ps->p.items_done = ps->p.bytes_done = 0;
+	ps->p.items_done = ps->p.bytes_done = ps->p.bytes_known = 0;
 	ps->p.items_total = items_total;
 	ps->p.bytes_total = bytes_total;
 	ps->p.phase_end = 0;
 	return call(ps);
+}
+
+void arca_progress__known(arca_progress_state *ps, uint64_t bytes_known)
+{
+	if (bytes_known > ps->p.bytes_known)
+		ps->p.bytes_known = bytes_known;
 }
 
 void arca_progress__totals(arca_progress_state *ps, uint64_t items_total, uint64_t bytes_total)

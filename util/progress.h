@@ -34,6 +34,9 @@ int arca_progress__add(arca_progress_state *ps, uint64_t items, uint64_t bytes);
 /** The phase's last call, with the final done counters (kept if lower
  *  than those reported): totals become the done counters. */
 int arca_progress__end(arca_progress_state *ps, uint64_t items_done, uint64_t bytes_done);
+/** Sets bytes_known (snapshot: content the store already had), kept
+ *  monotonic; reported with the next call. */
+void arca_progress__known(arca_progress_state *ps, uint64_t bytes_known);
 /** ARCA_EUSER when the callback cancelled, else 0; calls nothing. */
 int arca_progress__cancelled(const arca_progress_state *ps);
 

@@ -136,9 +136,13 @@ typedef struct {
 	uint64_t bytes_done;
 	uint64_t bytes_total;     /**< 0 when not known in advance */
 	int phase_end;            /**< 1 on the phase's last call */
+	/** Version 2. Snapshot ("chunk"): of the content bytes stored so far
+	 *  (holes not counted), those the store already had: what
+	 *  deduplication saved. 0 in other phases. */
+	uint64_t bytes_known;
 } arca_progress;
 
-#define ARCA_PROGRESS_VERSION 1
+#define ARCA_PROGRESS_VERSION 2
 
 /**
  * Progress callback of the long operations (arca_snapshot, arca_restore,

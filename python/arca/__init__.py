@@ -53,7 +53,7 @@ class _Progress(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint), ("phase", ctypes.c_int), ("phase_name", ctypes.c_char_p),
                 ("items_done", ctypes.c_uint64), ("items_total", ctypes.c_uint64),
                 ("bytes_done", ctypes.c_uint64), ("bytes_total", ctypes.c_uint64),
-                ("phase_end", ctypes.c_int)]
+                ("phase_end", ctypes.c_int), ("bytes_known", ctypes.c_uint64)]
 
 
 _PROGRESS_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Progress), ctypes.c_void_p)
@@ -283,7 +283,8 @@ class _Progress_:
         try:
             return 1 if self.fn({"phase": (q.phase_name or b"").decode(), "items_done": q.items_done,
                                  "items_total": q.items_total, "bytes_done": q.bytes_done,
-                                 "bytes_total": q.bytes_total, "phase_end": bool(q.phase_end)}) else 0
+                                 "bytes_total": q.bytes_total, "phase_end": bool(q.phase_end),
+                                 "bytes_known": q.bytes_known if q.version >= 2 else 0}) else 0
         except BaseException as e:  # noqa: B902 - carried to the caller
             self.raised = e
             return 1
