@@ -61,6 +61,8 @@ static void help(FILE *f)
 		"  --json           create, ls, show, snapshot, diff: print JSON\n");
 }
 
+static int name_width; /* env ls: the NAME column */
+
 static void print_info(const arca_env_info *e, int json, json_w *j)
 {
 	static const struct { unsigned bit; const char *name; } caps[] = {
@@ -105,13 +107,23 @@ static void print_info(const arca_env_info *e, int json, json_w *j)
 		return;
 	}
 	cli_format_time(t, sizeof(t), e->created_ns);
-	printf("%s\t%s\t%s\t%s\t%s\n", e->name, e->backend, arca_env_state_name(e->state), cur, t);
+	printf("%-*s  %-7s  %-9s  %s  %s\n", name_width, e->name, e->backend,
+		arca_env_state_name(e->state), cur, t);
 }
 
 static int print_one(const arca_env_info *e, void *payload)
 {
 	json_w *j = payload;
 	print_info(e, j != NULL, j);
+	return 0;
+}
+
+/* The first of ls's two passes: the widest name, for aligned columns. */
+static int measure_one(const arca_env_info *e, void *payload)
+{
+	(void)payload;
+	if ((int)strlen(e->name) > name_width)
+		name_width = (int)strlen(e->name);
 	return 0;
 }
 
@@ -242,7 +254,10 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 			json_init(&j, stdout);
 			json_arr_begin(&j, NULL);
 		}
-		rc = arca_env_foreach(store, print_one, o->json ? &j : NULL);
+		if (!o->json)
+			rc = arca_env_foreach(store, measure_one, NULL);
+		if (!rc)
+			rc = arca_env_foreach(store, print_one, o->json ? &j : NULL);
 		if (o->json) {
 			json_arr_end(&j);
 		}

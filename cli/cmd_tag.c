@@ -22,6 +22,8 @@ static void help(FILE *f)
 typedef struct {
 	int json;
 	json_w j;
+	int measure;   /* the first of two passes: the NAME:TAG column's width */
+	int width;
 } list_state;
 
 static int print_ref(const char *name, const char *tag, const arca_id *id, void *payload)
@@ -35,8 +37,13 @@ static int print_ref(const char *name, const char *tag, const arca_id *id, void 
 		json_str(&ls->j, "tag", tag);
 		json_str(&ls->j, "id", s);
 		json_obj_end(&ls->j);
+	} else if (ls->measure) {
+		int w = (int)(strlen(name) + 1 + strlen(tag));
+		if (w > ls->width)
+			ls->width = w;
 	} else {
-		printf("%s:%s\t%s\n", name, tag, s);
+		printf("%s:%s%*s  %s\n", name, tag, ls->width - (int)(strlen(name) + 1 + strlen(tag)),
+			"", s);
 	}
 	return 0;
 }
@@ -53,7 +60,7 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 	};
 	arca_store *store = NULL;
 	list_state ls;
-	int del = 0, list = 0, c, rc, status, n;
+	int del = 0, list = 0, c, rc = 0, status, n;
 
 	memset(&ls, 0, sizeof(ls));
 	optind = 1;
@@ -77,7 +84,14 @@ int cmd_tag(cli_ctx *ctx, int argc, char **argv)
 			json_init(&ls.j, stdout);
 			json_arr_begin(&ls.j, NULL);
 		}
-		rc = arca_ref_foreach(store, print_ref, &ls);
+		/* aligned: measured first (refs are few; a walk is one read txn) */
+		if (!ls.json) {
+			ls.measure = 1;
+			rc = arca_ref_foreach(store, print_ref, &ls);
+			ls.measure = 0;
+		}
+		if (!rc)
+			rc = arca_ref_foreach(store, print_ref, &ls);
 		if (ls.json)
 			json_arr_end(&ls.j);
 	} else if (del) {

@@ -522,7 +522,7 @@ appid=$("$ARCA" --store "$ES" snapshot "$T/esrc" --name app -q)
 check "env --help" bash -c "'$ARCA' env --help | grep -q '^usage: arca'"
 check "env create prints the name" bash -c "'$ARCA' --store '$ES' env create app --name e1 --label team=qa | grep -qx e1"
 check "env create of a missing ref exits 3" status_is 3 "$ARCA" --store "$ES" env create nosuch --name e2
-check "env ls lists it active" bash -c "'$ARCA' --store '$ES' env ls | grep -q '^e1	dir	active	art_'"
+check "env ls lists it active" bash -c "'$ARCA' --store '$ES' env ls | grep -qE '^e1 +dir +active +art_'"
 check "env show --json" bash -c "'$ARCA' --store '$ES' env show e1 --json | grep -q '\"labels\":{\"team\":\"qa\"}'"
 check "env exec streams stdout" bash -c "[ \"\$('$ARCA' --store '$ES' env exec e1 -- cat f)\" = one ]"
 check "env exec returns the command's status" status_is 7 "$ARCA" --store "$ES" env exec e1 -- sh -c 'exit 7'
@@ -623,7 +623,7 @@ if command -v python3 >/dev/null; then
 	HERE=$(cd "$(dirname "$0")" && pwd)
 	export FAKE_SMOLVM_HOME="$T/fake-smolvm" FAKE_SMOLVM_LOG="$T/fake-smolvm.log"
 	check "env create --backend smolvm (fake)" bash -c "'$ARCA' --store '$ES' env create '$appid' --backend smolvm --name vm1 --set smolvm-bin='$HERE/fake_smolvm.py' --set image=alpine | grep -qx vm1"
-	check "env ls shows the smolvm env" bash -c "'$ARCA' --store '$ES' env ls | grep -q '^vm1	smolvm	active'"
+	check "env ls shows the smolvm env" bash -c "'$ARCA' --store '$ES' env ls | grep -qE '^vm1 +smolvm +active'"
 	check "env exec in the smolvm env" bash -c "[ \"\$('$ARCA' --store '$ES' env exec vm1 -- cat /arca/f)\" = one ]"
 	check "env pause on smolvm exits 14" status_is 14 "$ARCA" --store "$ES" env pause vm1
 	"$ARCA" --store "$ES" env exec vm1 -- sh -c 'echo three > "$1"/f' sh /arca >/dev/null 2>&1
