@@ -14,13 +14,13 @@ static void help(FILE *f)
 		"usage: arca [--store DIR] env create REF [--backend dir|smolvm|qemu] [--name N]\n"
 		"                                 [--label K=V]... [--set KEY=VALUE]... [--json]\n"
 		"                                 [--kernel PATH] [--initrd PATH|none]\n"
-		"                                 [-v HOST:GUEST[:ro]]...\n"
+		"                                 [-v HOST:GUEST[:ro]]... [--progress[=M]]\n"
 		"       arca [--store DIR] env ls [--json]\n"
 		"       arca [--store DIR] env show N [--json]\n"
 		"       arca [--store DIR] env exec N [--timeout S] [-e K=V]... [-w DIR]\n"
 		"                                 [--isolate [--net]] -- CMD...\n"
 		"       arca [--store DIR] env snapshot N [--name NAME] [--tag T] [--json]\n"
-		"       arca [--store DIR] env reset N [REF]\n"
+		"       arca [--store DIR] env reset N [REF] [--progress[=M]]\n"
 		"       arca [--store DIR] env diff N [--json]\n"
 		"       arca [--store DIR] env pause N | resume N | rm N\n"
 		"\n"
@@ -58,6 +58,9 @@ static void help(FILE *f)
 		"                   environment and no network\n"
 		"  --net            exec --isolate: keep the host's network\n"
 		"  --tag T, --name  snapshot: the new artifact's tag and name\n"
+		"  --progress[=line|json|none]\n"
+		"                   create, reset: progress of the restore or rollback on\n"
+		"                   stderr (a live line by default when it is a terminal)\n"
 		"  --json           create, ls, show, snapshot, diff: print JSON\n");
 }
 
@@ -178,6 +181,7 @@ typedef struct {
 	size_t nlabels;
 	const char **settings, **envp;
 	size_t nsettings, nenvp;
+	int show;                 /* --progress (CLI_PROGRESS_*) */
 	char *made[64];           /* settings made from options (freed) */
 	size_t nmade;
 	int json;
@@ -238,7 +242,13 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 			return cli_usage_error("env", "out of memory");
 		}
 		co.settings = o->settings;
-		if ((rc = arca_env_create(store, args[0], &co, &name)) == 0) {
+		cli_progress cp;
+		cli_progress_begin(&cp, "env create", o->show);
+		co.progress_cb = cli_progress_cb;
+		co.progress_payload = &cp;
+		rc = arca_env_create(store, args[0], &co, &name);
+		cli_progress_end(&cp);
+		if (rc == 0) {
 			arca_env_info *e = NULL;
 			if (o->json && (rc = arca_env_lookup(&e, store, name)) == 0) {
 				json_init(&j, stdout);
@@ -302,7 +312,13 @@ static int run_verb(cli_ctx *ctx, const char *verb, int nargs, char **args, env_
 			}
 		}
 	} else if (!strcmp(verb, "reset")) {
-		rc = arca_env_reset(store, args[0], nargs > 1 ? args[1] : NULL);
+		arca_env_reset_options ro = ARCA_ENV_RESET_OPTIONS_INIT;
+		cli_progress cp;
+		cli_progress_begin(&cp, "env reset", o->show);
+		ro.progress_cb = cli_progress_cb;
+		ro.progress_payload = &cp;
+		rc = arca_env_reset_ext(store, args[0], nargs > 1 ? args[1] : NULL, &ro);
+		cli_progress_end(&cp);
 	} else if (!strcmp(verb, "diff")) {
 		cli_diff_out d;
 		arca_diff_stats st = ARCA_DIFF_STATS_INIT;
@@ -335,12 +351,12 @@ static const struct {
 	const char *args;
 	const char *takes;        /* letters of the options it allows */
 } verbs[] = {
-	{ "create", 1, 1, "REF", "bnlSjKRv" },
+	{ "create", 1, 1, "REF", "bnlSjKRvP" },
 	{ "ls", 0, 0, "no argument", "j" },
 	{ "show", 1, 1, "N", "j" },
 	{ "exec", 2, -1, "N -- CMD...", "tewIN" },
 	{ "snapshot", 1, 1, "N", "nTj" },
-	{ "reset", 1, 2, "N [REF]", "" },
+	{ "reset", 1, 2, "N [REF]", "P" },
 	{ "diff", 1, 1, "N", "j" },
 	{ "pause", 1, 1, "N", "" },
 	{ "resume", 1, 1, "N", "" },
@@ -357,6 +373,7 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'K' },
 		{ "initrd", required_argument, NULL, 'R' },
 		{ "volume", required_argument, NULL, 'v' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "tag", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "isolate", no_argument, NULL, 'I' },
@@ -450,6 +467,12 @@ int cmd_env(cli_ctx *ctx, int argc, char **argv)
 			o.nlabels++;
 			break;
 		}
+		case 'P':
+			if (cli_progress_arg("env", optarg, &o.show) != 0) {
+				status = EXIT_USAGE;
+				goto out;
+			}
+			break;
 		case 'K':
 		case 'R':
 		case 'v':

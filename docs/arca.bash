@@ -27,7 +27,7 @@ _arca() {
 	pull) words="--store --jobs --force --progress --json" ;;
 	export) words="--store -o --since --progress --output --json" ;;
 	import) words="--store --progress --json" ;;
-	env) words="create ls show exec snapshot reset diff pause resume rm --store --backend --name --json --timeout -e -w --tag --label --set --kernel --initrd -v --isolate --net" ;;
+	env) words="create ls show exec snapshot reset diff pause resume rm --store --backend --name --json --timeout -e -w --tag --progress --label --set --kernel --initrd -v --isolate --net" ;;
 	stats) words="--store --json" ;;
 	verify) words="--store --progress --json" ;;
 	repair) words="--store --json" ;;

@@ -20,4 +20,22 @@ int arca_env__smolvm_new(arca_env_backend **out);
  *  machine, accel-used, kernel-used, initrd-used and cmdline. */
 int arca_env__qemu_new(arca_env_backend **out);
 
+/* The caller's progress (arca_env_ctx version 3) into a backend's restore
+ * or rollback options. */
+static inline void arca_env__restore_progress(const arca_env_ctx *e, arca_restore_options *o)
+{
+	if (e->version >= 3) {
+		o->progress_cb = e->progress_cb;
+		o->progress_payload = e->progress_payload;
+	}
+}
+
+static inline void arca_env__rollback_progress(const arca_env_ctx *e, arca_rollback_options *o)
+{
+	if (e->version >= 3) {
+		o->progress_cb = e->progress_cb;
+		o->progress_payload = e->progress_payload;
+	}
+}
+
 #endif

@@ -113,7 +113,12 @@ static int op_ctx(env_op *op)
 		return arca_err_set(ARCA_ENOMEM, "out of memory");
 	for (size_t i = 0; i < op->info.nsettings; i++)
 		op->settings[i] = op->info.settings[i];
+	/* the caller's progress callback survives a refill */
+	arca_progress_cb pcb = op->ctx.progress_cb;
+	void *ppl = op->ctx.progress_payload;
 	memset(&op->ctx, 0, sizeof(op->ctx));
+	op->ctx.progress_cb = pcb;
+	op->ctx.progress_payload = ppl;
 	op->ctx.version = ARCA_ENV_CTX_VERSION;
 	op->ctx.store = op->s;
 	op->ctx.name = op->info.name;
@@ -429,6 +434,10 @@ static int do_create(env_op *op, const char *ref, const arca_env_create_options 
 	}
 	if ((rc = op_ctx(op)) != 0)
 		goto done;
+	if (o->version >= 2) {
+		op->ctx.progress_cb = o->progress_cb;
+		op->ctx.progress_payload = o->progress_payload;
+	}
 	if (op->b->check && (rc = backend_fail(op, op->b->check(op->b, &op->ctx), "check")) != 0)
 		goto done;
 	if ((rc = create_record(op, o->name != NULL, art->name)) != 0)
@@ -705,13 +714,26 @@ done:
 
 int arca_env_reset(arca_store *s, const char *name, const char *ref)
 {
+	return arca_env_reset_ext(s, name, ref, NULL);
+}
+
+int arca_env_reset_ext(arca_store *s, const char *name, const char *ref,
+		const arca_env_reset_options *opts)
+{
 	arca_artifact *art = NULL;
 	env_op op;
 	arca_id to;
 	int rc;
 
+	if (opts && (rc = arca__check_version("arca_env_reset_options", opts->version,
+			ARCA_ENV_RESET_OPTIONS_VERSION)) != 0)
+		return rc;
 	if ((rc = op_open(&op, s, name, OP_EXCL)) != 0)
 		return rc;
+	if (opts) {
+		op.ctx.progress_cb = opts->progress_cb;
+		op.ctx.progress_payload = opts->progress_payload;
+	}
 	if ((rc = own_dir(&op)) != 0 || (rc = need_state(&op, ARCA_ENV_ACTIVE)) != 0 ||
 	    (rc = need_cap(&op, ARCA_ENV_CAP_ROLLBACK, (const void *)op.b->rollback,
 			"reset in place")) != 0)

@@ -96,9 +96,11 @@ static int dir_create(arca_env_backend *b, arca_env_ctx *e)
 	char id[ARCA_ID_STRLEN];
 	int rc;
 	(void)b;
+	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	arca_env__restore_progress(e, &ro);
 	arca_id_format(id, e->artifact);
 	if ((rc = live_path(&p, e)) == 0)
-		rc = arca_restore(e->store, id, arca_buf_cstr(&p), NULL, NULL);
+		rc = arca_restore(e->store, id, arca_buf_cstr(&p), &ro, NULL);
 	arca_buf_release(&p);
 	return rc;
 }
@@ -143,6 +145,7 @@ static int dir_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 		arca_id_format(cur, e->artifact);
 		o.baseline = cur;
 	}
+	arca_env__rollback_progress(e, &o);
 	arca_id_format(id, to);
 	if ((rc = live_check(e)) == 0 && (rc = live_path(&p, e)) == 0)
 		rc = arca_rollback(e->store, id, arca_buf_cstr(&p), &o, NULL);

@@ -574,8 +574,9 @@ static int sv_destroy(arca_env_backend *b, arca_env_ctx *e)
 }
 
 /* Restores the image into the stopped machine's disk, marker kept. */
-static int sv_disk_put(const sv_env *s, arca_store *st, const arca_id *id, int rollback)
+static int sv_disk_put(const sv_env *s, const arca_env_ctx *e, const arca_id *id, int rollback)
 {
+	arca_store *st = e->store;
 	char raw[4096], marker[4096], ref[ARCA_ID_STRLEN];
 	int rc = sv_disk(s, raw, marker, sizeof raw);
 	sv_fmt_id(ref, id);
@@ -583,10 +584,12 @@ static int sv_disk_put(const sv_env *s, arca_store *st, const arca_id *id, int r
 		return rc;
 	if (rollback) {
 		arca_rollback_options ro = ARCA_ROLLBACK_OPTIONS_INIT;
+		arca_env__rollback_progress(e, &ro);
 		rc = arca_rollback(st, ref, raw, &ro, NULL);
 	} else {
 		arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
 		ro.force = 1;
+		arca_env__restore_progress(e, &ro);
 		rc = arca_restore(st, ref, raw, &ro, NULL);
 	}
 	if (rc)
@@ -607,6 +610,7 @@ static int sv_create_env(const sv_env *s, arca_env_ctx *e)
 		return arca_err_sys("smolvm: mkdir %s", xfer);
 	if (e->kind == ARCA_KIND_TREE) {
 		arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+		arca_env__restore_progress(e, &ro);
 		sv_fmt_id(ref, e->artifact);
 		if ((rc = arca_restore(e->store, ref, tree, &ro, NULL)) != 0)
 			return arca_err_wrap(rc, "smolvm: restoring the tree");
@@ -643,7 +647,7 @@ static int sv_create_env(const sv_env *s, arca_env_ctx *e)
 	if (e->kind == ARCA_KIND_TREE)
 		return sv_tree_in(s);
 	/* the first start makes the disks; ours replaces one of them */
-	if ((rc = sv_call(s, SV_STOP, NULL, NULL)) || (rc = sv_disk_put(s, e->store, e->artifact, 0)))
+	if ((rc = sv_call(s, SV_STOP, NULL, NULL)) || (rc = sv_disk_put(s, e, e->artifact, 0)))
 		return rc;
 	return sv_call(s, SV_START, NULL, NULL);
 }
@@ -891,7 +895,7 @@ static int sv_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 	if (rc)
 		return rc;
 	if (e->kind == ARCA_KIND_IMAGE) {
-		if ((rc = sv_call(&s, SV_STOP, NULL, NULL)) || (rc = sv_disk_put(&s, e->store, to, 1)))
+		if ((rc = sv_call(&s, SV_STOP, NULL, NULL)) || (rc = sv_disk_put(&s, e, to, 1)))
 			return rc;
 		return sv_call(&s, SV_START, NULL, NULL);
 	}
@@ -901,6 +905,7 @@ static int sv_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 		sv_fmt_id(cur, e->artifact);
 		ro.baseline = cur; /* see env_dir.c */
 	}
+	arca_env__rollback_progress(e, &ro);
 	sv_fmt_id(ref, to);
 	if ((rc = sv_path(tree, sizeof tree, e->dir, "tree"))
 		|| (rc = arca_rollback(e->store, ref, tree, &ro, NULL)))

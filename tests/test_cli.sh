@@ -118,6 +118,7 @@ assert last[\"phase\"] == \"chunk\" and last[\"phase_end\"], last
 assert last[\"bytes_known\"] == last[\"bytes_done\"] > 0, last
 assert all(a[\"bytes_known\"] <= b[\"bytes_known\"] for a, b in zip(ev, ev[1:])), ev
 ' '$T/p2.json'"
+check "progress=json: env create reports its restore" bash -c "'$ARCA' --store '$S' env create web --name penv --progress=json 2>'$T/p3.json' >/dev/null && grep -q '\"command\":\"env create\",\"phase\":\"write\".*\"phase_end\":true' '$T/p3.json' && '$ARCA' --store '$S' env reset penv --progress=json 2>'$T/p4.json' && grep -q '\"command\":\"env reset\".*\"phase_end\":true' '$T/p4.json' && '$ARCA' --store '$S' env rm penv"
 check "progress: a bad mode is a usage error" status_is 2 "$ARCA" --store "$S" restore web "$T/out-bad" --progress=loud
 check "unknown ref gives 3" status_is 3 "$ARCA" --store "$S" restore nosuch "$T/out2"
 check "bad label is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --label novalue

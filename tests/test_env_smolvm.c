@@ -74,7 +74,7 @@ static int fx_setup(void **state, const char *version)
 	assert_int_equal(arca_env__smolvm_new(&f->b), 0);
 	fx_settings(f, NULL);
 	f->ctx = (arca_env_ctx){ ARCA_ENV_CTX_VERSION, f->s, "e1", f->envdir, ARCA_KIND_TREE, &f->tree,
-		f->settings, f->detail, sizeof f->detail, NULL, 0 };
+		f->settings, f->detail, sizeof f->detail, NULL, 0, NULL, NULL };
 	*state = f;
 	return 0;
 }

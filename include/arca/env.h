@@ -116,9 +116,13 @@ typedef struct {
 	 *  calls get them (a backend's check must take them back). */
 	char *chosen;
 	size_t chosen_cap;
+	/** Version 3. create and rollback: the caller's progress callback
+	 *  (may be NULL), for the backend's arca_restore / arca_rollback. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_env_ctx;
 
-#define ARCA_ENV_CTX_VERSION 2
+#define ARCA_ENV_CTX_VERSION 3
 
 /** Options of an exec. */
 typedef struct {
@@ -202,10 +206,15 @@ typedef struct {
 	 *  find its backend by name among the built-ins only (without it, the
 	 *  env can only be looked up and, unless it runs, removed). */
 	arca_env_backend *custom;
+	/** Version 2. Progress of the restore into the env (phase "write"),
+	 *  as arca_restore reports it; may be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
 } arca_env_create_options;
 
-#define ARCA_ENV_CREATE_OPTIONS_VERSION 1
-#define ARCA_ENV_CREATE_OPTIONS_INIT { ARCA_ENV_CREATE_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL }
+#define ARCA_ENV_CREATE_OPTIONS_VERSION 2
+#define ARCA_ENV_CREATE_OPTIONS_INIT { ARCA_ENV_CREATE_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, \
+	NULL, NULL }
 
 /**
  * Creates an env from artifact `ref`; *name_out (may be NULL) gets its
@@ -238,6 +247,20 @@ ARCA_API int arca_env_snapshot(arca_store *store, const char *name,
 /** Back to `ref` in place (NULL: the artifact it was created from); an
  *  artifact of another kind is ARCA_EINVAL. The env is then at `ref`. */
 ARCA_API int arca_env_reset(arca_store *store, const char *name, const char *ref);
+
+typedef struct {
+	unsigned version;
+	/** Progress of the rollback (phase "write"), as arca_rollback
+	 *  reports it; may be NULL. */
+	arca_progress_cb progress_cb;
+	void *progress_payload;
+} arca_env_reset_options;
+
+#define ARCA_ENV_RESET_OPTIONS_VERSION 1
+#define ARCA_ENV_RESET_OPTIONS_INIT { ARCA_ENV_RESET_OPTIONS_VERSION, NULL, NULL }
+/** arca_env_reset with options (NULL: none). */
+ARCA_API int arca_env_reset_ext(arca_store *store, const char *name, const char *ref,
+		const arca_env_reset_options *opts);
 /** What changed in the env since its current artifact (as arca_diff
  *  against a live path reports it). Reads. */
 ARCA_API int arca_env_diff(arca_store *store, const char *name, arca_diff_entry_cb on_entry,

@@ -135,7 +135,12 @@ class _SyncResult(ctypes.Structure):
 class _EnvCreateOptions(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint), ("backend", ctypes.c_char_p), ("name", ctypes.c_char_p),
                 ("labels", ctypes.POINTER(_Label)), ("nlabels", ctypes.c_size_t),
-                ("settings", c_char_pp), ("custom", ctypes.c_void_p)]
+                ("settings", c_char_pp), ("custom", ctypes.c_void_p),
+                ("progress_cb", _PROGRESS_CB), ("progress_payload", ctypes.c_void_p)]
+
+
+class _EnvResetOptions(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("progress_cb", _PROGRESS_CB), ("progress_payload", ctypes.c_void_p)]
 
 
 class _EnvExecOptions(ctypes.Structure):
@@ -192,7 +197,7 @@ _sig("arca_env_lookup", _I, ctypes.POINTER(ctypes.POINTER(_EnvInfo)), _P, _S)
 _sig("arca_env_info_free", None, ctypes.POINTER(_EnvInfo))
 _sig("arca_env_exec", _I, _P, _S, ctypes.POINTER(_EnvExecOptions), ctypes.POINTER(_I))
 _sig("arca_env_snapshot", _I, _P, _S, ctypes.POINTER(_SnapshotOptions), ctypes.POINTER(_Id))
-_sig("arca_env_reset", _I, _P, _S, _S)
+_sig("arca_env_reset_ext", _I, _P, _S, _S, ctypes.POINTER(_EnvResetOptions))
 _sig("arca_env_remove", _I, _P, _S)
 _sig("arca_env_pause", _I, _P, _S)
 _sig("arca_env_resume", _I, _P, _S)
@@ -469,16 +474,18 @@ class Store:
 
     # ---- envs ----
 
-    def env_create(self, ref, backend="dir", name=None, labels=None, settings=None):
+    def env_create(self, ref, backend="dir", name=None, labels=None, settings=None, progress=None):
         """Makes an env from ref; returns its name."""
-        o = _EnvCreateOptions(1)
+        pr = _Progress_(progress)
+        o = _EnvCreateOptions(2)
+        o.progress_cb = pr.cb
         o.backend, o.name = _b(backend), _b(name)
         larr, o.nlabels = _labels(labels)
         o.labels = larr
         sv = _strv([f"{k}={v}" for k, v in (settings or {}).items()])
         o.settings = sv
         out = ctypes.c_void_p()
-        _check(_lib.arca_env_create(self._h, _b(ref), ctypes.byref(o), ctypes.byref(out)))
+        _check(_lib.arca_env_create(self._h, _b(ref), ctypes.byref(o), ctypes.byref(out)), pr)
         try:
             return ctypes.string_at(out).decode()
         finally:
@@ -523,8 +530,10 @@ class Store:
         _check(_lib.arca_env_snapshot(self._h, _b(name), ctypes.byref(o), ctypes.byref(out)))
         return _id_str(out)
 
-    def env_reset(self, name, ref=None):
-        _check(_lib.arca_env_reset(self._h, _b(name), _b(ref)))
+    def env_reset(self, name, ref=None, progress=None):
+        pr = _Progress_(progress)
+        o = _EnvResetOptions(1, pr.cb, None)
+        _check(_lib.arca_env_reset_ext(self._h, _b(name), _b(ref), ctypes.byref(o)), pr)
 
     def env_pause(self, name):
         _check(_lib.arca_env_pause(self._h, _b(name)))

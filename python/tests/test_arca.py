@@ -148,7 +148,9 @@ class Binding(unittest.TestCase):
 
     def test_env_lifecycle(self):
         self.st.snapshot(self.src, name="app", tag="v1")
-        name = self.st.env_create("app:v1", name="e1", labels={"k": "v"})
+        seen = []
+        name = self.st.env_create("app:v1", name="e1", labels={"k": "v"}, progress=seen.append)
+        self.assertTrue(seen and seen[-1]["phase"] == "write" and seen[-1]["phase_end"])
         self.assertEqual(name, "e1")
         info = self.st.env_show("e1")
         self.assertEqual((info["state"], info["backend"], info["kind"]), ("active", "dir", "tree"))
@@ -162,7 +164,9 @@ class Binding(unittest.TestCase):
         self.st.env_exec("e1", ["sh", "-c", "echo more > new.txt"])
         snap = self.st.env_snapshot("e1", tag="s1")
         self.assertEqual(self.st.show("app:s1")["id"], snap)
-        self.st.env_reset("e1")
+        seen.clear()
+        self.st.env_reset("e1", progress=seen.append)
+        self.assertTrue(seen and seen[-1]["phase_end"])
         self.assertEqual(self.st.env_exec("e1", ["test", "-e", "new.txt"])[0], 1)
         self.st.env_reset("e1", "app:s1")
         self.assertEqual(self.st.env_exec("e1", ["cat", "new.txt"])[1], b"more\n")
