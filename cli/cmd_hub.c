@@ -1,6 +1,7 @@
 /* arca hub push | clone | pull */
 #include "cli.h"
 #include "arca/hub.h"
+#include "arca/remote.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static void help(FILE *f)
 		"                [--exclude PATTERN]... [--no-default-excludes] [--json]\n"
 		"       arca hub clone URL --branch BRANCH DEST\n"
 		"       arca hub pull [PATH] [--url URL]\n"
-		"   all: [--user USER] [--token-file FILE] [--cache DIR]\n"
+		"   all: [--user USER] [--token-file FILE] [--cache DIR] [--progress[=M]]\n"
 		"\n"
 		"push builds a commit whose tree is the workspace at PATH (files with their\n"
 		"executable bit, symlinks; empty directories are dropped) on top of BRANCH's\n"
@@ -33,7 +34,9 @@ static void help(FILE *f)
 		"rejected token fails at once (exit 10).\n"
 		"The local object cache is --cache DIR, else $XDG_CACHE_HOME/arca/hub, else\n"
 		"~/.cache/arca/hub. Commits are authored by $GIT_AUTHOR_NAME and\n"
-		"$GIT_AUTHOR_EMAIL (default arca <arca@localhost>).\n");
+		"$GIT_AUTHOR_EMAIL (default arca <arca@localhost>).\n"
+		"Progress of the objects sent or received: a live line on stderr when it is\n"
+		"a terminal; --progress=json for events, --progress=none for none.\n");
 }
 
 int cli_hub_env(const char *cmd, arca_hub_remote *rm, arca_hub_push_options *po,
@@ -88,15 +91,21 @@ static char *read_token(const char *file)
 	return strdup(buf);
 }
 
+/* libgit2's transfer progress as the other commands' (cli/progress.c):
+ * objects as items, their bytes as bytes done. */
 static int show_progress(arca_hub_stage_t stage, uint64_t cur, uint64_t total, uint64_t bytes,
 		void *payload)
 {
-	(void)payload;
-	if (total)
-		fprintf(stderr, "\rhub: %s objects %llu/%llu (%llu bytes)%s",
-			stage == ARCA_HUB_PUSH ? "sending" : "receiving", (unsigned long long)cur,
-			(unsigned long long)total, (unsigned long long)bytes, cur == total ? "\n" : "");
-	return 0;
+	arca_progress p;
+	memset(&p, 0, sizeof(p));
+	p.version = 1;
+	p.phase = stage == ARCA_HUB_PUSH ? ARCA_PROGRESS_UPLOAD : ARCA_PROGRESS_DOWNLOAD;
+	p.phase_name = stage == ARCA_HUB_PUSH ? "upload" : "download";
+	p.items_done = cur;
+	p.items_total = total;
+	p.bytes_done = bytes;
+	p.phase_end = total && cur == total;
+	return cli_progress_cb(&p, payload);
 }
 
 int cmd_hub(cli_ctx *ctx, int argc, char **argv)
@@ -112,6 +121,7 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "progress", optional_argument, NULL, 'P' },
 		{ "store", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -121,7 +131,8 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 	const char **ex = calloc((size_t)argc + 1, sizeof(char *));
 	char *token = NULL, cache[4096];
 	const char *verb;
-	int json = 0, c, rc = 0, status = 0, n;
+	int json = 0, show = CLI_PROGRESS_AUTO, c, rc = 0, status = 0, n;
+	cli_progress cp;
 
 	if (!ex)
 		return EXIT_FAIL;
@@ -151,6 +162,13 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'C': po.cache_dir = optarg; break;
 		case 'j': json = 1; break;
+		case 'P':
+			if (cli_progress_arg("hub", optarg, &show) != 0) {
+				free(ex);
+				free(token);
+				return EXIT_USAGE;
+			}
+			break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); free(ex); free(token); return 0;
 		default: free(ex); free(token); return cli_bad_option("hub", argc, argv);
@@ -158,8 +176,9 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 	}
 	po.excludes = ex;
 	remote.token = token;
-	if (isatty(2) && !json)
-		remote.progress = show_progress;
+	cli_progress_begin(&cp, "hub", show);
+	remote.progress = show_progress;
+	remote.payload = &cp;
 	n = argc - optind;
 
 	if (!strcmp(verb, "push")) {
@@ -226,6 +245,7 @@ int cmd_hub(cli_ctx *ctx, int argc, char **argv)
 		status = cli_usage_error("hub", "unknown hub command '%s' (push, clone, pull)", verb);
 	}
 out:
+	cli_progress_end(&cp);
 	if (token) {
 		memset(token, 0, strlen(token));
 		free(token);
