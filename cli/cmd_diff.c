@@ -16,7 +16,11 @@ static void help(FILE *f)
 		"changed byte ranges and totals. A second argument that names an existing\n"
 		"file or directory (or contains '/') is a PATH; --path forces it.\n"
 		"Against a live tree, files whose stat matches the store's files cache are\n"
-		"not read.\n");
+		"not read.\n\n"
+		"Examples:\n"
+		"  arca diff app:v1 app:v2\n"
+		"  arca diff app:v1 ~/work/app\n"
+		"  arca diff vm:v1 vm.img --json\n");
 }
 
 static void changes_str(char *buf, size_t n, unsigned c)

@@ -61,7 +61,12 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"                   create, reset: progress of the restore or rollback on\n"
 		"                   stderr (a live line by default when it is a terminal)\n"
-		"  --json           create, ls, show, snapshot, diff: print JSON\n");
+		"  --json           create, ls, show, snapshot, diff: print JSON\n\n"
+		"Examples:\n"
+		"  arca env create app:v1 --name dev\n"
+		"  arca env exec dev --timeout 60 -- make test\n"
+		"  arca env snapshot dev --tag wip && arca env reset dev\n"
+		"  arca env create vm:v1 --backend qemu --name vm1 -v /srv/data:/data:ro\n");
 }
 
 static int name_width; /* env ls: the NAME column */

@@ -12,8 +12,8 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] export REF... -o FILE|- [--since BASE]... [--progress[=M]]\n"
-		"                          [--json]\n"
+		"usage: arca [--store DIR] export REF... -o FILE|- [--since BASE]...\n"
+		"                          [--progress[=M]] [--json]\n"
 		"\n"
 		"Writes a bundle: one tar file holding everything needed to restore the\n"
 		"refs REF (NAME:TAG, or NAME for NAME:latest) in another store, with\n"
@@ -28,7 +28,11 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"                     progress on stderr: a live line (the default when stderr\n"
 		"                     is a terminal), one JSON event a line, or none\n"
-		"  --json             print a JSON object with counters (not with '-o -')\n");
+		"  --json             print a JSON object with counters (not with '-o -')\n\n"
+		"Examples:\n"
+		"  arca export app:v2 -o app.bundle\n"
+		"  arca export app:v3 --since app:v2 -o app-v3.bundle\n"
+		"  arca export app:v2 -o - | ssh far arca import -\n");
 }
 
 /* FILE.tmp beside FILE, made durable and renamed over it once complete. */

@@ -24,8 +24,9 @@ static void help(FILE *f)
 		"__pycache__ *.pyc .venv venv node_modules *.egg-info .pytest_cache\n"
 		".mypy_cache .DS_Store *.swp *.swo, plus patterns in PATH/.arcaignore and\n"
 		"--exclude (gitignore-like: NAME anywhere, a/b or /a from the root, trailing /\n"
-		"for directories; no '!' and no '**'). An unchanged tree pushes nothing. If BRANCH moved\n"
-		"on the Hub meanwhile, the push is refused (exit 11) unless --force.\n"
+		"for directories; no '!' and no '**'). An unchanged tree pushes nothing. If\n"
+		"BRANCH moved on the Hub meanwhile, the push is refused (exit 11) unless\n"
+		"--force.\n"
 		"clone checks out BRANCH into the new directory DEST; pull fast-forwards a\n"
 		"clone to the Hub's tip (refusing to overwrite local changes).\n"
 		"\n"
@@ -36,7 +37,10 @@ static void help(FILE *f)
 		"~/.cache/arca/hub. Commits are authored by $GIT_AUTHOR_NAME and\n"
 		"$GIT_AUTHOR_EMAIL (default arca <arca@localhost>).\n"
 		"Progress of the objects sent or received: a live line on stderr when it is\n"
-		"a terminal; --progress=json for events, --progress=none for none.\n");
+		"a terminal; --progress=json for events, --progress=none for none.\n\n"
+		"Examples:\n"
+		"  arca hub push ~/work/app --url https://hub.example/me/app.git --branch wip\n"
+		"  arca hub clone https://hub.example/me/app.git --branch wip ~/app\n");
 }
 
 int cli_hub_env(const char *cmd, arca_hub_remote *rm, arca_hub_push_options *po,

@@ -22,7 +22,10 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"              progress on stderr: a live line (the default when stderr\n"
 		"              is a terminal), one JSON event a line, or none\n"
-		"  --json      print a JSON object with counters\n");
+		"  --json      print a JSON object with counters\n\n"
+		"Examples:\n"
+		"  arca import app.bundle\n"
+		"  arca import - < app.bundle\n");
 }
 
 int cmd_import(cli_ctx *ctx, int argc, char **argv)

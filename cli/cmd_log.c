@@ -11,7 +11,10 @@ static void help(FILE *f)
 		"Shows REF (e.g. NAME, meaning NAME:latest) and its ancestors, newest first,\n"
 		"following each artifact's parent (the previous snapshot under the same\n"
 		"name, or the one given with 'snapshot --parent'). A chain that loops\n"
-		"(a damaged index) or exceeds 100000 artifacts ends with exit status 4.\n");
+		"(a damaged index) or exceeds 100000 artifacts ends with exit status 4.\n\n"
+		"Examples:\n"
+		"  arca log app\n"
+		"  arca log app:v2 --json\n");
 }
 
 #define LOG_MAX 100000 /* longest chain shown; a longer one is an error */

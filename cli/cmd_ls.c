@@ -14,7 +14,11 @@ static void help(FILE *f)
 		"  --remote REMOTE  list the refs REMOTE (a name from 'arca remote add', or\n"
 		"                   a URL) holds instead: NAME:TAG and artifact id (not for\n"
 		"                   static HTTP remotes, which cannot list)\n"
-		"  --json           print a JSON array\n");
+		"  --json           print a JSON array\n\n"
+		"Examples:\n"
+		"  arca ls\n"
+		"  arca ls --json | jq -r \".[].id\"\n"
+		"  arca ls --remote backup\n");
 }
 
 typedef struct {

@@ -16,7 +16,10 @@ static void help(FILE *f)
 		"  - with --name, anything another name has snapshotted too;\n"
 		"  - without --name, anything among the N newest of any name.\n"
 		"Prune never deletes refs. Unnamed artifacts are never pruned. Space is\n"
-		"reclaimed by 'arca gc'.\n");
+		"reclaimed by 'arca gc'.\n\n"
+		"Examples:\n"
+		"  arca prune --keep-last 5\n"
+		"  arca prune --keep-last 1 --name app --json\n");
 }
 
 int cmd_prune(cli_ctx *ctx, int argc, char **argv)

@@ -3,8 +3,8 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--force] [--progress[=M]]\n"
-		"                                [--json]\n"
+		"usage: arca [--store DIR] pull REMOTE REF... [--jobs N] [--force]\n"
+		"                                [--progress[=M]] [--json]\n"
 		"\n"
 		"Fetches each REF (NAME:TAG, NAME for NAME:latest, or a full artifact id\n"
 		"art_<64 hex>) from REMOTE (a name from 'arca remote add', or a URL) with\n"
@@ -12,8 +12,8 @@ static void help(FILE *f)
 		"and each manifest against its artifact id; then adds the artifacts and\n"
 		"sets the local refs in one transaction. A local ref moves only to an\n"
 		"artifact that descends from the one it points at (its parents), unless\n"
-		"--force. Any error leaves the store as it was. S3 credentials come from $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY\n"
-		"and $AWS_SESSION_TOKEN.\n"
+		"--force. Any error leaves the store as it was. S3 credentials come from\n"
+		"$AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN.\n"
 		"\n"
 		"  --force      move local refs even to artifacts that do not descend\n"
 		"               from what they point at (the old artifact stays stored)\n"
@@ -22,7 +22,10 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"               progress on stderr: a live line (the default when stderr\n"
 		"               is a terminal), one JSON event a line, or none\n"
-		"  --json       print a JSON object with counters\n");
+		"  --json       print a JSON object with counters\n\n"
+		"Examples:\n"
+		"  arca pull backup app:v2\n"
+		"  arca pull https://mirror.example/arca app:stable\n");
 }
 
 int cmd_pull(cli_ctx *ctx, int argc, char **argv)

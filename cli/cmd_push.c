@@ -7,8 +7,8 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] push REMOTE REF... [--jobs N] [--force] [--progress[=M]]\n"
-		"       [--json]\n"
+		"usage: arca [--store DIR] push REMOTE REF... [--jobs N] [--force]\n"
+		"                                [--progress[=M]] [--json]\n"
 		"\n"
 		"Uploads what REMOTE (a name from 'arca remote add', or a URL) lacks of each\n"
 		"REF and moves the remote's refs: NAME:TAG and NAME (NAME:latest) move that\n"
@@ -25,7 +25,10 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"               progress on stderr: a live line (the default when stderr\n"
 		"               is a terminal), one JSON event a line, or none\n"
-		"  --json       print a JSON object with counters\n");
+		"  --json       print a JSON object with counters\n\n"
+		"Examples:\n"
+		"  arca push backup app:v1 app:v2\n"
+		"  AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S arca push s3 app:stable --jobs 8\n");
 }
 
 void cli_sync_env(arca_sync_options *o)

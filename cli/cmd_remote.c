@@ -22,7 +22,11 @@ static void help(FILE *f)
 		"\n"
 		"  --region R       the S3 region (default us-east-1)\n"
 		"  --insecure-http  allow plain http:// to an S3 host that is not loopback\n"
-		"  --json           ls: print a JSON array\n");
+		"  --json           ls: print a JSON array\n\n"
+		"Examples:\n"
+		"  arca remote add backup /mnt/backup/arca\n"
+		"  arca remote add s3 s3://minio.local:9000/arca --region eu-west-1\n"
+		"  arca remote ls --json\n");
 }
 
 typedef struct {

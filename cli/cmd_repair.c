@@ -18,7 +18,10 @@ static void help(FILE *f)
 		"old one only when it is complete. Run it while no other arca process uses\n"
 		"the store.\n"
 		"\n"
-		"Exit status: 0 when nothing is lost, 4 when artifacts lose data.\n");
+		"Exit status: 0 when nothing is lost, 4 when artifacts lose data.\n\n"
+		"Examples:\n"
+		"  arca repair\n"
+		"  arca repair --json\n");
 }
 
 int cmd_repair(cli_ctx *ctx, int argc, char **argv)

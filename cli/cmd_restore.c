@@ -10,8 +10,8 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] restore [--from REMOTE] REF DEST [--force] [--progress[=M]]\n"
-		"                                  [--json]\n"
+		"usage: arca [--store DIR] restore [--from REMOTE] REF DEST [--force]\n"
+		"                                  [--progress[=M]] [--json]\n"
 		"\n"
 		"Restores artifact REF to DEST: a tree into a new directory, an image into a\n"
 		"new file that is sparse where the artifact has holes. Every chunk is checked\n"
@@ -27,7 +27,11 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"              progress on stderr: a live line (the default when stderr\n"
 		"              is a terminal), one JSON event a line, or none\n"
-		"  --json    print a JSON object with counters\n");
+		"  --json    print a JSON object with counters\n\n"
+		"Examples:\n"
+		"  arca restore app:v1 /tmp/app-v1\n"
+		"  arca restore vm:latest /var/lib/vms/vm.img --force\n"
+		"  arca restore --from backup app:v1 /tmp/app\n");
 }
 
 static int dir_is_empty(const char *path)

@@ -13,7 +13,10 @@ static void help(FILE *f)
 		"those refs. The space is reclaimed by 'arca gc'.\n"
 		"\n"
 		"  --force  also delete the refs that point to them\n"
-		"  --json   print {\"removed\": [ID...]} instead of the summary\n");
+		"  --json   print {\"removed\": [ID...]} instead of the summary\n\n"
+		"Examples:\n"
+		"  arca rm app:v1\n"
+		"  arca rm art_81a649a9 --force && arca gc\n");
 }
 
 int cmd_rm(cli_ctx *ctx, int argc, char **argv)

@@ -27,7 +27,11 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"               progress on stderr: a live line (the default when stderr\n"
 		"               is a terminal), one JSON event a line, or none\n"
-		"  --json       print a JSON object with counters\n");
+		"  --json       print a JSON object with counters\n\n"
+		"Examples:\n"
+		"  arca rollback app:v1 ~/work/app\n"
+		"  arca rollback vm:clean /var/lib/vms/vm.img\n"
+		"  arca rollback app:v1 ~/work/app --from app:v2\n");
 }
 
 int cmd_rollback(cli_ctx *ctx, int argc, char **argv)

@@ -9,7 +9,10 @@ static void help(FILE *f)
 	fprintf(f,
 		"usage: arca [--store DIR] show REF [--json]\n"
 		"\n"
-		"Shows an artifact's metadata: id, kind, sizes, name, tag, labels, parent.\n");
+		"Shows an artifact's metadata: id, kind, sizes, name, tag, labels, parent.\n\n"
+		"Examples:\n"
+		"  arca show app:v1\n"
+		"  arca show art_81a649a9 --json\n");
 }
 
 int cmd_show(cli_ctx *ctx, int argc, char **argv)

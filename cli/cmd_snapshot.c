@@ -34,7 +34,11 @@ static void help(FILE *f)
 		"                     progress on stderr: a live line (the default when stderr\n"
 		"                     is a terminal), one JSON event a line, or none\n"
 		"  --json             print a JSON object with the id and counters\n"
-		"  --quiet            print only the id (no summary on stderr)\n");
+		"  --quiet            print only the id (no summary on stderr)\n\n"
+		"Examples:\n"
+		"  arca snapshot ~/work/app --name app --tag v1\n"
+		"  arca snapshot vm.img --name vm --label os=debian12\n"
+		"  arca snapshot . --name app --json | jq -r .id\n");
 }
 
 /* Paths reported by the snapshot's on_warning, for --json. */

@@ -10,7 +10,10 @@ static void help(FILE *f)
 		"Prints store figures: artifacts, chunks, logical bytes (sum of artifact\n"
 		"sizes), data bytes (the same without holes), unique bytes (uncompressed\n"
 		"chunks), stored bytes (compressed chunks), pack and index sizes, and the\n"
-		"dedup (data/unique) and compression (unique/stored) ratios.\n");
+		"dedup (data/unique) and compression (unique/stored) ratios.\n\n"
+		"Examples:\n"
+		"  arca stats\n"
+		"  arca stats --json\n");
 }
 
 static double ratio(uint64_t a, uint64_t b)

@@ -16,7 +16,11 @@ static void help(FILE *f)
 		"\n"
 		"NAME is one or more '/'-separated parts, TAG one part; a part is\n"
 		"[A-Za-z0-9._-]+ not starting with '.' or '-' (so no empty, '.' or '..'\n"
-		"parts, no leading or trailing '/').\n");
+		"parts, no leading or trailing '/').\n\n"
+		"Examples:\n"
+		"  arca tag app:v2 app:stable\n"
+		"  arca tag --delete app:stable\n"
+		"  arca tag --list --json\n");
 }
 
 typedef struct {

@@ -17,7 +17,10 @@ static void help(FILE *f)
 		"  --progress[=line|json|none]\n"
 		"              progress on stderr: a live line (the default when stderr\n"
 		"              is a terminal), one JSON event a line, or none\n"
-		"  --json      print a JSON object with the counters and damaged artifacts\n");
+		"  --json      print a JSON object with the counters and damaged artifacts\n\n"
+		"Examples:\n"
+		"  arca verify\n"
+		"  arca verify --progress=json 2>progress.log\n");
 }
 
 int cmd_verify(cli_ctx *ctx, int argc, char **argv)

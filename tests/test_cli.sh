@@ -31,6 +31,10 @@ check "--version prints the library's version" bash -c "'$ARCA' --version | grep
 for c in snapshot restore env push ls; do
 	check "help $c = $c --help" bash -c "[ \"\$('$ARCA' help $c)\" = \"\$('$ARCA' $c --help)\" ] && '$ARCA' help $c | grep -q '^usage: arca'"
 done
+for c in $("$ARCA" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p'); do
+	check "help $c has examples" bash -c "'$ARCA' help $c | sed -n '/^Examples:/,\$p' | grep -q '^  arca '"
+	check "help $c fits 80 columns" bash -c "! '$ARCA' help $c | awk 'length > 80 { print; bad = 1 } END { exit !bad }'"
+done
 one_line_usage() { # ARGS...: exit 2, one line on stderr, nothing on stdout
 	"$ARCA" "$@" >"$T/u.out" 2>"$T/u.err"; local rc=$?
 	[ $rc = 2 ] && [ "$(wc -l <"$T/u.err")" = 1 ] && [ ! -s "$T/u.out" ] ||
