@@ -145,6 +145,68 @@ static void kill_child(void)
 		kill(-child, SIGKILL);
 }
 
+/* The command's stdin as it comes, written as its pipe takes it: the
+ * port is read on meanwhile (a kill, a ping) while at most INQ_CAP bytes
+ * wait; past that, not until the command reads or ends (a command that
+ * never reads nor ends holds a kill sent behind its stdin). */
+#define INQ_CAP (1u << 20)
+static unsigned char *inq;
+static size_t inq_len, inq_cap;
+static int in_eof;
+
+static void drop_stdin(void)
+{
+	close_fd(&cin);
+	inq_len = 0;
+	in_eof = 0;
+}
+
+static void flush_stdin(void)
+{
+	while (cin >= 0 && inq_len) {
+		ssize_t k = write(cin, inq, inq_len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN)
+			return;
+		if (k <= 0) {
+			drop_stdin(); /* it closed its stdin */
+			return;
+		}
+		memmove(inq, inq + k, inq_len - (size_t)k);
+		inq_len -= (size_t)k;
+	}
+	if (cin >= 0 && in_eof)
+		drop_stdin();
+}
+
+static void queue_stdin(const unsigned char *p, uint32_t n)
+{
+	if (cin < 0)
+		return;
+	if (n == 0) {
+		in_eof = 1;
+	} else {
+		if (inq_len + n > inq_cap) {
+			size_t cap = inq_cap ? inq_cap : 65536;
+			while (cap < inq_len + n)
+				cap *= 2;
+			unsigned char *q = realloc(inq, cap);
+			if (!q) {
+				say("out of memory for stdin%s", "");
+				kill_child();
+				drop_stdin();
+				return;
+			}
+			inq = q;
+			inq_cap = cap;
+		}
+		memcpy(inq + inq_len, p, n);
+		inq_len += n;
+	}
+	flush_stdin();
+}
+
 /* "u32 argc, u32 envc, cwd\0, argv..., env..." into pointers into p. */
 static int parse_exec(unsigned char *p, uint32_t n, char **argv, size_t cap_argv, char **envp,
 	size_t cap_env, char **cwd)
@@ -173,7 +235,7 @@ static int parse_exec(unsigned char *p, uint32_t n, char **argv, size_t cap_argv
 
 static void start(unsigned char *p, uint32_t n)
 {
-	static char *argv[4096], *envp[1024];
+	static char *argv[AG_ARGV_MAX + 1], *envp[AG_ENV_MAX + 1];
 	char *cwd;
 	int in[2], out[2], err[2], ep[2];
 
@@ -181,7 +243,7 @@ static void start(unsigned char *p, uint32_t n)
 		send_fail(EBUSY, "exec");
 		return;
 	}
-	if (parse_exec(p, n, argv, 4096, envp, 1024, &cwd) != 0) {
+	if (parse_exec(p, n, argv, AG_ARGV_MAX + 1, envp, AG_ENV_MAX + 1, &cwd) != 0) {
 		send_fail(EINVAL, "exec: bad request");
 		return;
 	}
@@ -247,6 +309,9 @@ static void start(unsigned char *p, uint32_t n)
 	child = pid;
 	child_status = -1;
 	cin = in[1];
+	inq_len = 0;
+	in_eof = 0;
+	fcntl(cin, F_SETFL, O_NONBLOCK);
 	cout = out[0];
 	cerr = err[0];
 	fcntl(cout, F_SETFL, O_NONBLOCK);
@@ -281,7 +346,7 @@ static void finish_if_done(void)
 		pump(1);
 	if (cerr >= 0)
 		pump(0);
-	close_fd(&cin);
+	drop_stdin();
 	close_fd(&cout);
 	close_fd(&cerr);
 	send_u32(AG_EXIT, (uint32_t)child_status);
@@ -402,7 +467,7 @@ static void handle(char type, unsigned char *p, uint32_t n)
 				nap_ms(5);
 				reap();
 			}
-			close_fd(&cin);
+			drop_stdin();
 			close_fd(&cout);
 			close_fd(&cerr);
 			child = -1;
@@ -421,10 +486,7 @@ static void handle(char type, unsigned char *p, uint32_t n)
 		start(p, n);
 		break;
 	case AG_STDIN:
-		if (cin >= 0) {
-			if (n == 0 || write_all(cin, p, n) < 0)
-				close_fd(&cin);
-		}
+		queue_stdin(p, n);
 		break;
 	case AG_KILL:
 		kill_child();
@@ -585,10 +647,11 @@ int main(void)
 		halt_now("no agent port%s", "");
 	say("ready on %s", portpath);
 	for (;;) {
-		struct pollfd p[3] = { { port, POLLIN, 0 }, { cout, POLLIN, 0 }, { cerr, POLLIN, 0 } };
 		reap();
 		finish_if_done();
-		int r = poll(p, 3, 100);
+		struct pollfd p[4] = { { port, inq_len > INQ_CAP ? 0 : POLLIN, 0 }, { cout, POLLIN, 0 },
+			{ cerr, POLLIN, 0 }, { inq_len ? cin : -1, POLLOUT, 0 } };
+		int r = poll(p, 4, 100);
 		if (r < 0 && errno != EINTR)
 			nap_ms(10);
 		if (r <= 0)
@@ -597,6 +660,8 @@ int main(void)
 			pump(1);
 		if (p[2].revents)
 			pump(0);
+		if (p[3].revents)
+			flush_stdin();
 		if (p[0].revents & POLLIN) {
 			ssize_t k = read(port, rbuf + rlen, sizeof rbuf - rlen);
 			if (k > 0)
