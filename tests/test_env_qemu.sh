@@ -39,7 +39,16 @@ case $? in 0) ;; 77) skip "no rootfs image (see above)" ;; *) echo "FAIL: rootfs
 A() { "$ARCA" --store "$T/store" "$@"; }
 dbg() { debugfs -R "$1" "$2" 2>/dev/null; }
 restore_img() { A restore "$1" "$2" >/dev/null; }
-no_qemu_for() { ! pgrep -f "$T/store/envs/$1" >/dev/null && [ ! -e "$T/store/envs/$1" ]; }
+# qemu's arguments are relative to the env's dir: a VM of env $1 is a qemu
+# with a file open there (its disk, even when the dir is gone)
+qemu_of() {
+	local p
+	for p in $(pgrep -x qemu-system-x86 2>/dev/null; pgrep -f '^qemu-system-x86_64 ' 2>/dev/null); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$T/store/envs/$1/" && return 0
+	done
+	return 1
+}
+no_qemu_for() { ! qemu_of "$1" && [ ! -e "$T/store/envs/$1" ]; }
 json_has() { grep -q -- "$2" <<<"$1" || { echo "no '$2' in: $1"; return 1; }; }
 
 A snapshot "$CACHE/rootfs.img" --name vm --tag v1 --quiet >/dev/null ||
@@ -78,7 +87,7 @@ A env exec q1 -- sh -c 'echo b' >"$T/p2" 2>&1
 wait $p1
 check "exec: two at once both run" bash -c "grep -qx a '$T/p1' && grep -qx b '$T/p2'"
 # an arca killed mid-exec: the next exec still works (its command is killed)
-A env exec q1 -- sh -c 'sleep 30' >/dev/null 2>&1 &
+"$ARCA" --store "$T/store" env exec q1 -- sh -c 'sleep 30' >/dev/null 2>&1 &
 p1=$!
 sleep 1
 kill -9 $p1
@@ -128,6 +137,48 @@ check "volume: nothing written to the host" test ! -e "$T/share/g"
 check "a guest path the disk lacks is refused" bash -c "! '$ARCA' --store '$T/store' env create vm:v1 --backend qemu --name q3 --initrd none -v '$T/share:/nonexistent'"
 check "... and leaves nothing running" no_qemu_for q3
 
+# ---- hostile commands, odd env dirs, interrupted calls ----
+check "create r1 (no host initrd)" A env create vm:v1 --backend qemu --name r1 --initrd none
+R="$T/store/envs/r1"
+# output before the command reads its stdin: the agent must not block on a
+# full stdin pipe while the output pipe fills (it did: the env then hung)
+head -c 4194304 /dev/zero | timeout 60 "$ARCA" --store "$T/store" env exec r1 -- \
+	sh -c 'head -c 3000000 /dev/zero; cat | wc -c >&2' >"$T/o" 2>"$T/e"
+check "exec: output before stdin is read, no deadlock" test "$(wc -c <"$T/o")" = 3000000
+check "... and all of stdin reaches the command" grep -qx 4194304 "$T/e"
+check "exec after it" A env exec r1 -- true
+check "exec: too many arguments, said so" bash -c "'$ARCA' --store '$T/store' env exec r1 -- true \$(seq 5000) 2>&1 | grep -q 'over 4095 arguments'"
+# disk.img swapped for a symlink: a snapshot must not read what it names
+echo secret >"$T/victim"
+mv "$R/disk.img" "$R/disk.real" && ln -s "$T/victim" "$R/disk.img"
+check "snapshot: disk.img a symlink is refused" bash -c "! '$ARCA' --store '$T/store' env snapshot r1 --tag sym"
+check "... and makes no artifact" bash -c "! '$ARCA' --store '$T/store' show vm:sym >/dev/null 2>&1"
+rm "$R/disk.img" && mv "$R/disk.real" "$R/disk.img"
+# a reset killed while its VM boots on the rolled-back disk: the record
+# still names the old artifact, so nothing may use that VM
+check "exec: a change" A env exec r1 -- sh -c 'echo changed > /root/c'
+"$ARCA" --store "$T/store" env reset r1 vm:v1 >/dev/null 2>&1 &
+rp=$!
+sleep 1.5
+kill -9 $rp
+wait $rp 2>/dev/null
+check "after a killed reset: exec refused, saying so" bash -c "! '$ARCA' --store '$T/store' env exec r1 -- true 2>'$T/e' && grep -q 'reset was interrupted' '$T/e'"
+check "... and snapshot refused" bash -c "! '$ARCA' --store '$T/store' env snapshot r1 --tag half"
+check "... reset again mends it" A env reset r1 vm:v1
+check "... the reset's state" status_is 1 A env exec r1 -- test -e /root/c
+# the guest powers itself off
+A env exec r1 -- poweroff -f >/dev/null 2>&1
+check "after poweroff -f in the guest: exec says the VM is not running" bash -c "'$ARCA' --store '$T/store' env exec r1 -- true 2>&1 | grep -q 'VM is not running'"
+# a qemu.pid that is another program's locked pidfile: never killed
+python3 -c 'import fcntl,sys,time; f=open(sys.argv[1],"w"); fcntl.lockf(f,fcntl.LOCK_EX); time.sleep(60)' "$T/foreign.pid" &
+fp=$!
+sleep 0.5
+rm -f "$R/qemu.pid" && ln "$T/foreign.pid" "$R/qemu.pid"
+check "rm with a foreign process locking qemu.pid" A env rm r1
+check "... the foreign process lives" kill -0 $fp
+kill $fp 2>/dev/null
+check "... nothing left of r1" no_qemu_for r1
+
 # ---- rm ----
 check "rm" A env rm q1
 check "rm: no VM left, no files" no_qemu_for q1
@@ -141,6 +192,7 @@ A env create junk --backend qemu --name bad --initrd none >"$T/o" 2>&1
 check "a disk that does not mount: create fails" test $? != 0
 check "... the env is failed" bash -c "'$ARCA' --store '$T/store' env show bad | grep -q 'state: *failed'"
 check "... with the console's last lines in its error" grep -q 'console:.*cannot mount' "$T/o"
+check "... saying the guest stopped (not a timeout)" grep -q 'stopped before its agent answered' "$T/o"
 check "... and nothing running or left behind" no_qemu_for bad
 A env create vm:v1 --backend qemu --name slow --initrd none --set boot-timeout=1 >"$T/o" 2>&1
 check "a guest that does not come up in time: create fails" test $? != 0
