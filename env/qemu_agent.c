@@ -120,6 +120,45 @@ static int agent_fail(qa_conn *c, uint32_t len, const char *what)
 	return arca_err_set(code, "qemu agent: %s: %.*s", what, n, n ? (const char *)p + 4 : "failed");
 }
 
+/* The ping, after a frame's worth of 0xff: a client that died (or left)
+ * in the middle of a frame left the guest waiting for the rest of it,
+ * which would swallow the ping; the padding ends any such frame, with a
+ * last byte no request takes (their payloads end in a NUL, a stdin's
+ * command is killed by the ping), and is skipped as bytes between
+ * frames. Sent as the guest takes it, up to deadline. */
+static int send_ping(qa_conn *c, const unsigned char nonce[8], int64_t deadline)
+{
+	unsigned char *b = malloc(AG_PAYLOAD_MAX + 2 * AG_HDR + 8);
+	size_t n = AG_PAYLOAD_MAX + AG_HDR, off = 0;
+	if (!b)
+		return arca_err_set(ARCA_ENOMEM, "qemu agent: out of memory");
+	memset(b, 0xff, n);
+	ag_header(b + n, AG_PING, 8);
+	memcpy(b + n + AG_HDR, nonce, 8);
+	n += AG_HDR + 8;
+	int rc = 0;
+	while (rc == 0 && off < n) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { c->fd, POLLOUT, 0 };
+		if (left <= 0) {
+			rc = arca_err_set(ARCA_ERROR, "qemu agent: the guest takes no request");
+			break;
+		}
+		int r = poll(&p, 1, left < 100 ? (int)left : 100);
+		if (r < 0 && errno != EINTR)
+			rc = arca_err_sys("qemu agent: poll");
+		if (r <= 0)
+			continue;
+		ssize_t k = send(c->fd, b + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k < 0 && errno != EINTR && errno != EAGAIN)
+			rc = arca_err_sys("qemu agent: send");
+		if (k > 0)
+			off += (size_t)k;
+	}
+	free(b);
+	return rc;
+}
+
 int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, qa_alive_cb alive,
 	void *payload)
 {
@@ -147,7 +186,7 @@ int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, q
 	uint64_t v = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
 	for (int i = 0; i < 8; i++)
 		nonce[i] = (unsigned char)(v >> (8 * i));
-	if ((rc = send_frame(c, AG_PING, nonce, sizeof nonce)) != 0)
+	if ((rc = send_ping(c, nonce, deadline)) != 0)
 		goto fail;
 	for (;;) {
 		char t;

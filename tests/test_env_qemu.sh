@@ -147,6 +147,14 @@ head -c 4194304 /dev/zero | timeout 60 "$ARCA" --store "$T/store" env exec r1 --
 check "exec: output before stdin is read, no deadlock" test "$(wc -c <"$T/o")" = 3000000
 check "... and all of stdin reaches the command" grep -qx 4194304 "$T/e"
 check "exec after it" A env exec r1 -- true
+# an arca killed while it streams stdin leaves half a frame in the guest's
+# port: the next client's ping must not be taken for the rest of it
+yes | "$ARCA" --store "$T/store" env exec r1 -- sh -c 'sleep 2; cat >/dev/null' >/dev/null 2>&1 &
+ep=$!
+sleep 1
+kill -9 $ep
+wait $ep 2>/dev/null
+check "exec after an arca killed mid-stdin" bash -c '[ "$(timeout 30 '"$ARCA"' --store '"$T"'/store env exec r1 -- echo alive)" = alive ]'
 check "exec: too many arguments, said so" bash -c "'$ARCA' --store '$T/store' env exec r1 -- true \$(seq 5000) 2>&1 | grep -q 'over 4095 arguments'"
 # disk.img swapped for a symlink: a snapshot must not read what it names
 echo secret >"$T/victim"
