@@ -421,6 +421,11 @@ static int qm_spawn(const qm_env *s, const arca_env_ctx *e, const char *accel, c
 	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* the daemon outlives this process: none of its fds (the store's
+	 * index, a caller's pipes a reader waits on to end) goes with it */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	int se = posix_spawnp(&pid, s->bin, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(ep[1]);

@@ -43,12 +43,12 @@ restore_img() { A restore "$1" "$2" >/dev/null; }
 # with a file open there (its disk, even when the dir is gone)
 qemu_of() {
 	local p
-	for p in $(pgrep -x qemu-system-x86 2>/dev/null; pgrep -f '^qemu-system-x86_64 ' 2>/dev/null); do
-		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$T/store/envs/$1/" && return 0
+	for p in $(pgrep -f '^qemu-system-x86_64 ' 2>/dev/null); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$T/store/envs/$1/" && { echo "$p"; return 0; }
 	done
 	return 1
 }
-no_qemu_for() { ! qemu_of "$1" && [ ! -e "$T/store/envs/$1" ]; }
+no_qemu_for() { ! qemu_of "$1" >/dev/null && [ ! -e "$T/store/envs/$1" ]; }
 json_has() { grep -q -- "$2" <<<"$1" || { echo "no '$2' in: $1"; return 1; }; }
 
 A snapshot "$CACHE/rootfs.img" --name vm --tag v1 --quiet >/dev/null ||
@@ -138,8 +138,10 @@ check "a guest path the disk lacks is refused" bash -c "! '$ARCA' --store '$T/st
 check "... and leaves nothing running" no_qemu_for q3
 
 # ---- hostile commands, odd env dirs, interrupted calls ----
-check "create r1 (no host initrd)" A env create vm:v1 --backend qemu --name r1 --initrd none
+check "create r1 (no host initrd)" A env create vm:v1 --backend qemu --name r1 --initrd none 7>"$T/fd7"
 R="$T/store/envs/r1"
+qp=$(qemu_of r1)
+check "the VM holds none of arca's fds (a caller's, the store's)" bash -c "[ -n '$qp' ] && ! ls -l /proc/$qp/fd | grep -e '$T/fd7' -e index.lmdb"
 # output before the command reads its stdin: the agent must not block on a
 # full stdin pipe while the output pipe fills (it did: the env then hung)
 head -c 4194304 /dev/zero | timeout 60 "$ARCA" --store "$T/store" env exec r1 -- \
