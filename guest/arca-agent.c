@@ -400,26 +400,43 @@ static void thaw_quietly(void)
 
 static void mount_volume(unsigned char *p, uint32_t n)
 {
-	char path[4200];
 	if (n < 3 || p[n - 1] != 0 || memchr(p + 1, 0, n - 1) == (void *)(p + n - 1)) {
 		send_fail(EINVAL, "mount: bad request");
 		return;
 	}
 	const char *tag = (const char *)p + 1;
 	const char *dir = tag + strlen(tag) + 1;
-	struct stat st;
-	if (dir[0] != '/' || snprintf(path, sizeof path, "%s%s", ROOT, dir) >= (int)sizeof path) {
+	if (dir[0] != '/' || strlen(dir) >= 4096) {
 		send_fail(EINVAL, "mount: bad guest path");
 		return;
 	}
-	/* the mount point must be the disk's own: making one would change it */
-	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		send_fail(lstat(path, &st) < 0 ? errno : ENOTDIR, dir);
+	/* resolved as the guest sees it, chrooted: a symlink or ".." on the
+	 * disk cannot put it in the initramfs, out of the guest's sight */
+	pid_t pid = fork();
+	if (pid < 0) {
+		send_fail(errno, "mount: fork");
 		return;
 	}
-	if (mount(tag, path, "9p", p[0] ? MS_RDONLY : 0,
-			"trans=virtio,version=9p2000.L,msize=262144,cache=none") < 0) {
-		send_fail(errno, dir);
+	if (pid == 0) {
+		struct stat st;
+		if (chroot(ROOT) < 0 || chdir("/") < 0)
+			_exit(errno & 0xff);
+		/* the mount point must be the disk's own: making one would change it */
+		if (lstat(dir, &st) < 0)
+			_exit(errno & 0xff);
+		if (!S_ISDIR(st.st_mode))
+			_exit(ENOTDIR);
+		if (mount(tag, dir, "9p", p[0] ? MS_RDONLY : 0,
+				"trans=virtio,version=9p2000.L,msize=262144,cache=none") < 0)
+			_exit(errno & 0xff);
+		_exit(0);
+	}
+	int w = 0;
+	while (waitpid(pid, &w, 0) < 0 && errno == EINTR)
+		;
+	int e = WIFEXITED(w) ? WEXITSTATUS(w) : EIO;
+	if (e) {
+		send_fail(e, dir);
 		return;
 	}
 	send_frame(AG_DONE, NULL, 0);

@@ -130,8 +130,11 @@ check "exec after resume" A env exec q1 -- true
 # ---- volumes: only what is asked for is shared ----
 mkdir -p "$T/share"
 echo shared >"$T/share/f"
-check "create with a read-only volume" A env create vm:v1 --backend qemu --name q2 --initrd none -v "$T/share:/mnt:ro"
+# the second one's guest path resolved in the guest's root (it once went
+# to the initramfs's, out of the guest's sight)
+check "create with a read-only volume" A env create vm:v1 --backend qemu --name q2 --initrd none -v "$T/share:/mnt:ro" -v "$T/share:/../root:ro"
 check "volume: the guest reads it" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q2 -- cat /mnt/f)" = shared ]'
+check "volume: a guest path with .. is the guest's" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec q2 -- cat /root/f)" = shared ]'
 check "volume: read-only" status_is 1 A env exec q2 -- sh -c 'echo x > /mnt/g'
 check "volume: nothing written to the host" test ! -e "$T/share/g"
 check "a guest path the disk lacks is refused" bash -c "! '$ARCA' --store '$T/store' env create vm:v1 --backend qemu --name q3 --initrd none -v '$T/share:/nonexistent'"
