@@ -5,8 +5,9 @@
  *
  * ENV/ holds disk.img (the artifact, restored sparse: the VM's only
  * disk, raw), vmlinux and initrd.img (env/qemu_boot.c: made once at
- * create), console.log (the serial console), qemu.pid, and the sockets
- * agent.sock (the guest agent, env/qemu_agent.c) and qmp.sock. qemu runs
+ * create), console.log (the serial console while it boots), qemu.pid,
+ * resetting (while a reset runs), agent.lock and the sockets agent.sock
+ * (the guest agent, env/qemu_agent.c) and qmp.sock. qemu runs
  * daemonized with ENV as its working directory, so every path it is
  * given is relative (no store path meets qemu's ',' option syntax).
  *
@@ -541,6 +542,12 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 	arca_env__qa_close(c);
 	if (rc)
 		qm_kill(dirfd);
+	/* the boot is in console.log; what the guest writes there after it
+	 * goes to a ring in qemu (QMP ringbuf-read serial0), or the guest could
+	 * fill the host's disk. A qemu that cannot change it keeps the file. */
+	if (rc == 0)
+		(void)arca_env__qmp_args(dirfd, "qmp.sock", "chardev-change", "{\"id\":\"serial0\","
+			"\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":65536}}}", NULL, 0, 3000);
 	return rc;
 }
 

@@ -456,7 +456,13 @@ static int qmp_answer(int fd, char *reply, size_t cap, int64_t deadline, const c
 int arca_env__qmp(int dirfd, const char *sock, const char *cmd, char *reply, size_t cap,
 	int wait_ms)
 {
-	char line[8192], req[256];
+	return arca_env__qmp_args(dirfd, sock, cmd, NULL, reply, cap, wait_ms);
+}
+
+int arca_env__qmp_args(int dirfd, const char *sock, const char *cmd, const char *args, char *reply,
+	size_t cap, int wait_ms)
+{
+	char line[8192], req[512];
 	int64_t deadline = now_ms() + wait_ms;
 	int fd = sock_connect(dirfd, sock), rc;
 	if (fd < 0)
@@ -464,7 +470,11 @@ int arca_env__qmp(int dirfd, const char *sock, const char *cmd, char *reply, siz
 			arca_err_set(ARCA_ENOTFOUND, "qemu QMP: no qemu on %s", sock) :
 			arca_err_sys("qemu QMP: connect %s", sock);
 	/* the greeting, then capabilities negotiation, then the command */
-	snprintf(req, sizeof req, "{\"execute\":\"%s\"}\r\n", cmd);
+	if ((size_t)snprintf(req, sizeof req, "{\"execute\":\"%s\"%s%s}\r\n", cmd,
+			args ? ",\"arguments\":" : "", args ? args : "") >= sizeof req) {
+		close(fd);
+		return arca_err_set(ARCA_EINVAL, "qemu QMP: %s: request too long", cmd);
+	}
 	if ((rc = qmp_line(fd, line, sizeof line, deadline)) == 0 &&
 	    (rc = arca_write_all(fd, "{\"execute\":\"qmp_capabilities\"}\r\n", 32) < 0 ?
 			arca_err_sys("qemu QMP: send") : 0) == 0 &&

@@ -160,6 +160,10 @@ sleep 1
 kill -9 $ep
 wait $ep 2>/dev/null
 check "exec after an arca killed mid-stdin" bash -c '[ "$(timeout 30 '"$ARCA"' --store '"$T"'/store env exec r1 -- echo alive)" = alive ]'
+# the serial console after the boot: not the host's disk to fill
+c0=$(stat -c %s "$R/console.log")
+A env exec r1 -- sh -c 'head -c 300000 /dev/zero | tr "\0" x >/dev/ttyS0' >/dev/null 2>&1
+check "the guest's console after boot does not grow console.log" test "$(stat -c %s "$R/console.log")" -lt $((c0 + 100000))
 check "exec: too many arguments, said so" bash -c "'$ARCA' --store '$T/store' env exec r1 -- true \$(seq 5000) 2>&1 | grep -q 'over 4095 arguments'"
 # disk.img swapped for a symlink: a snapshot must not read what it names
 echo secret >"$T/victim"
