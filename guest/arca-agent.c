@@ -247,14 +247,20 @@ static void start(unsigned char *p, uint32_t n)
 		send_fail(EINVAL, "exec: bad request");
 		return;
 	}
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    pipe2(ep, O_CLOEXEC) < 0) {
-		send_fail(errno, "exec: pipe");
-		return;
-	}
-	pid_t pid = fork();
+	int *fds[] = { in, out, err, ep };
+	in[0] = in[1] = out[0] = out[1] = err[0] = err[1] = ep[0] = ep[1] = -1;
+	int piped = pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
+		pipe2(err, O_CLOEXEC) == 0 && pipe2(ep, O_CLOEXEC) == 0;
+	pid_t pid = piped ? fork() : -1;
 	if (pid < 0) {
-		send_fail(errno, "exec: fork");
+		/* a guest out of processes or fds (a fork bomb) must not
+		 * leak the agent's */
+		int e = errno;
+		for (size_t i = 0; i < 4; i++) {
+			close_fd(&fds[i][0]);
+			close_fd(&fds[i][1]);
+		}
+		send_fail(e, piped ? "exec: fork" : "exec: pipe");
 		return;
 	}
 	if (pid == 0) {

@@ -183,6 +183,13 @@ check "after a killed reset: exec refused, saying so" bash -c "! '$ARCA' --store
 check "... and snapshot refused" bash -c "! '$ARCA' --store '$T/store' env snapshot r1 --tag half"
 check "... reset again mends it" A env reset r1 vm:v1
 check "... the reset's state" status_is 1 A env exec r1 -- test -e /root/c
+# a guest out of pids: each exec fails to fork, and must not leak the
+# agent's fds (128 such execs left it unable to make a pipe for good)
+A env exec r1 -- sh -c 'echo 301 >/proc/sys/kernel/pid_max; setsid sh -c "i=0; while [ \$i -lt 400 ]; do sleep 7 & i=\$((i+1)); done" </dev/null >/dev/null 2>&1 & sleep 1' >/dev/null 2>&1
+t0=$(date +%s)
+for i in $(seq 140); do A env exec r1 -- true >/dev/null 2>&1; done
+sleep $(( 9 - ($(date +%s) - t0) > 0 ? 9 - ($(date +%s) - t0) : 0 ))
+check "exec works again once the guest has pids" bash -c '[ "$('"$ARCA"' --store '"$T"'/store env exec r1 -- echo alive)" = alive ]'
 # the guest powers itself off
 A env exec r1 -- poweroff -f >/dev/null 2>&1
 check "after poweroff -f in the guest: exec says the VM is not running" bash -c "'$ARCA' --store '$T/store' env exec r1 -- true 2>&1 | grep -q 'VM is not running'"
