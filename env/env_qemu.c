@@ -229,8 +229,8 @@ static int qm_reset_left(int dirfd, const arca_env_ctx *e)
 {
 	struct stat st;
 	if (fstatat(dirfd, QM_RESETTING, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return arca_err_set(ARCA_ERROR, "qemu: env %s: a reset was interrupted; its disk is "
-			"not its current artifact's (reset it again)", e->name);
+		return arca_err_set(ARCA_ERROR, "qemu: env %s: a reset did not finish (its process "
+			"died, or it failed); its disk is not its current artifact's: reset it again", e->name);
 	return 0;
 }
 

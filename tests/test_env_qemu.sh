@@ -179,7 +179,7 @@ rp=$!
 sleep 1.5
 kill -9 $rp
 wait $rp 2>/dev/null
-check "after a killed reset: exec refused, saying so" bash -c "! '$ARCA' --store '$T/store' env exec r1 -- true 2>'$T/e' && grep -q 'reset was interrupted' '$T/e'"
+check "after a killed reset: exec refused, saying so" bash -c "! '$ARCA' --store '$T/store' env exec r1 -- true 2>'$T/e' && grep -q 'reset did not finish' '$T/e'"
 check "... and snapshot refused" bash -c "! '$ARCA' --store '$T/store' env snapshot r1 --tag half"
 check "... reset again mends it" A env reset r1 vm:v1
 check "... the reset's state" status_is 1 A env exec r1 -- test -e /root/c
@@ -222,6 +222,11 @@ A env create vm:v1 --backend qemu --name slow --initrd none --set boot-timeout=1
 check "a guest that does not come up in time: create fails" test $? != 0
 check "... with the bound and the console in its error" grep -q 'did not come up within 1 s.*console:' "$T/o"
 check "... and nothing running or left behind" no_qemu_for slow
+# host files that are not files: /dev/zero filled ENV for ever, a FIFO hung
+mkfifo "$T/fifo"
+check "--initrd /dev/zero is refused, promptly" status_is 2 timeout 30 "$ARCA" --store "$T/store" env create vm:v1 --backend qemu --name z1 --initrd /dev/zero
+check "--kernel a FIFO is refused, promptly" status_is 2 timeout 30 "$ARCA" --store "$T/store" env create vm:v1 --backend qemu --name z2 --kernel "$T/fifo"
+check "... nothing left of them" bash -c "! ls '$T/store/envs/z1' '$T/store/envs/z2' 2>/dev/null"
 mkdir -p "$T/tree"
 echo t >"$T/tree/f"
 A snapshot "$T/tree" --name tree --quiet >/dev/null
