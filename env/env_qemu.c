@@ -230,7 +230,8 @@ static int qm_reset_left(int dirfd, const arca_env_ctx *e)
 	struct stat st;
 	if (fstatat(dirfd, QM_RESETTING, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return arca_err_set(ARCA_ERROR, "qemu: env %s: a reset did not finish (its process "
-			"died, or it failed); its disk is not its current artifact's: reset it again", e->name);
+			"died, or it failed); its disk is not its current artifact's: reset it again",
+			e->name);
 	return 0;
 }
 
@@ -750,8 +751,9 @@ static int qm_state(arca_env_backend *b, arca_env_ctx *e, arca_env_state_t *out)
 	int dirfd = qm_dirfd(e);
 	if (dirfd < 0)
 		return dirfd;
-	int rc = qm_reset_left(dirfd, e) == 0 && qm_pid(dirfd) ? arca_env__qmp(dirfd, "qmp.sock", "query-status", reply, sizeof reply,
-		3000) : ARCA_ENOTFOUND;
+	/* a reset left unfinished: its VM is none to use */
+	int rc = qm_reset_left(dirfd, e) == 0 && qm_pid(dirfd) ? arca_env__qmp(dirfd, "qmp.sock",
+		"query-status", reply, sizeof reply, 3000) : ARCA_ENOTFOUND;
 	close(dirfd);
 	if (rc) {
 		*out = ARCA_ENV_FAILED;  /* no qemu: nothing runs the env */
@@ -876,7 +878,8 @@ static int qm_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_e
 	/* a running guest first writes back what it holds (a paused one did
 	 * when it was paused) */
 	if (arca_env__qmp(dirfd, "qmp.sock", "query-status", reply, sizeof reply, 3000) == 0 &&
-	    !strstr(reply, "\"status\": \"paused\"") && (rc = qm_agent_call(dirfd, e, AG_SYNC, 60000)) != 0)
+	    !strstr(reply, "\"status\": \"paused\"") &&
+	    (rc = qm_agent_call(dirfd, e, AG_SYNC, 60000)) != 0)
 		goto done;
 	arca_id_format(id, e->artifact);
 	if ((rc = qm_path(disk, sizeof disk, e, "disk.img")) == 0)
