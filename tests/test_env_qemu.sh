@@ -14,8 +14,9 @@ T=$(mktemp -d /tmp/arca-env-qemu-XXXXXX)
 pass=0 fail=0
 cleanup() {
 	# no VM of this test outlives it
-	for p in "$T"/store/envs/*/qemu.pid; do
-		[ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+	# (by the files it has open: a qemu.pid may have been replaced)
+	for p in $(pgrep -f '^qemu-system-x86_64 ' 2>/dev/null); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$T/store/envs/" && kill -9 "$p" 2>/dev/null
 	done
 	rm -rf "$T"
 }
