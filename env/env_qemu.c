@@ -5,8 +5,9 @@
  *
  * ENV/ holds disk.img (the artifact, restored sparse: the VM's only
  * disk, raw), vmlinux and initrd.img (env/qemu_boot.c: made once at
- * create), console.log (the serial console), qemu.pid, and the sockets
- * agent.sock (the guest agent, env/qemu_agent.c) and qmp.sock. qemu runs
+ * create), console.log (the serial console while it boots), qemu.pid,
+ * resetting (while a reset runs), agent.lock and the sockets agent.sock
+ * (the guest agent, env/qemu_agent.c) and qmp.sock. qemu runs
  * daemonized with ENV as its working directory, so every path it is
  * given is relative (no store path meets qemu's ',' option syntax).
  *
@@ -157,6 +158,36 @@ static int qm_path(char *out, size_t cap, const arca_env_ctx *e, const char *nam
 	return 0;
 }
 
+/* Is pid this env's qemu: has it ENV/disk.img open? (A qemu.pid that is
+ * a hard link to another program's locked pidfile names that program.)
+ * Without a disk.img to tell, a process named qemu-*. */
+static int qm_pid_ours(int envfd, pid_t pid)
+{
+	char path[64], comm[32] = "";
+	struct stat disk, st;
+	if (fstatat(envfd, "disk.img", &disk, AT_SYMLINK_NOFOLLOW) < 0) {
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (!fgets(comm, sizeof comm, f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		return strncmp(comm, "qemu", 4) == 0;
+	}
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int ours = 0;
+	if (!d)
+		return 0;
+	while (!ours && (de = readdir(d)) != NULL)
+		ours = de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+			st.st_dev == disk.st_dev && st.st_ino == disk.st_ino;
+	closedir(d);
+	return ours;
+}
+
 /* qemu's pid, or 0 when it does not run: qemu holds a lock on its
  * pidfile (ENV/qemu.pid) while it runs, whose holder F_GETLK names (a
  * pid in the file may be stale or reused; the lock cannot). */
@@ -171,7 +202,37 @@ static pid_t qm_pid(int dirfd)
 	fl.l_whence = SEEK_SET;
 	int r = fcntl(fd, F_GETLK, &fl);
 	close(fd);
-	return r == 0 && fl.l_type != F_UNLCK && fl.l_pid > 1 ? fl.l_pid : 0;
+	return r == 0 && fl.l_type != F_UNLCK && fl.l_pid > 1 && qm_pid_ours(dirfd, fl.l_pid) ?
+		fl.l_pid : 0;
+}
+
+/* ENV/disk.img is the env's own regular file: qemu, snapshot and diff
+ * open it by name and would follow a symlink put there. */
+static int qm_disk_ok(int dirfd, const arca_env_ctx *e)
+{
+	struct stat st;
+	if (fstatat(dirfd, "disk.img", &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return arca_err_sys("qemu: %s/disk.img", e->dir);
+	if (!S_ISREG(st.st_mode))
+		return arca_err_set(ARCA_EUNSAFE, "qemu: %s/disk.img is not a regular file (a "
+			"symlink?); not followed", e->dir);
+	return 0;
+}
+
+/* ENV/resetting exists from the start of a reset until its VM is up on
+ * the new disk: a reset whose process died left a disk that is not the
+ * record's current artifact (or no whole disk at all), maybe with a VM
+ * booting on it. Nothing uses such a VM; the next reset mends it. */
+#define QM_RESETTING "resetting"
+
+static int qm_reset_left(int dirfd, const arca_env_ctx *e)
+{
+	struct stat st;
+	if (fstatat(dirfd, QM_RESETTING, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return arca_err_set(ARCA_ERROR, "qemu: env %s: a reset did not finish (its process "
+			"died, or it failed); its disk is not its current artifact's: reset it again",
+			e->name);
+	return 0;
 }
 
 typedef struct {
@@ -362,6 +423,11 @@ static int qm_spawn(const qm_env *s, const arca_env_ctx *e, const char *accel, c
 	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	/* the daemon outlives this process: none of its fds (the store's
+	 * index, a caller's pipes a reader waits on to end) goes with it */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
 	int se = posix_spawnp(&pid, s->bin, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(ep[1]);
@@ -414,6 +480,8 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 	const char *accel = s->accel_used ? s->accel_used : strcmp(s->accel, "auto") ? s->accel :
 		qm_kvm_usable() ? "kvm" : "tcg";
 
+	if ((rc = qm_disk_ok(dirfd, e)) != 0)
+		return rc;
 	(void)unlinkat(dirfd, "console.log", 0);
 	(void)unlinkat(dirfd, "agent.sock", 0);
 	(void)unlinkat(dirfd, "qmp.sock", 0);
@@ -437,9 +505,18 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 
 	qa_conn *c;
 	qm_alive al = { dirfd };
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_env__qa_open(&c, dirfd, "agent.sock", (int)s->boot_timeout * 1000, qm_alive_cb, &al);
+	if (rc == ARCA_EUNSUPPORTED) {
+		qm_kill(dirfd);
+		return rc;
+	}
 	if (rc) {
-		int gone = !qm_pid(dirfd);
+		/* a guest that powered off may end its qemu a little after its
+		 * socket: an answer missed before the bound is one it stopped */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int gone = !qm_pid(dirfd) || t1.tv_sec - t0.tv_sec < (time_t)s->boot_timeout;
 		qm_kill(dirfd);
 		qm_console_tail(dirfd, tail, sizeof tail);
 		return arca_err_set(ARCA_ERROR, "qemu: the guest %s within %u s (accel %s); console: %s",
@@ -466,6 +543,12 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 	arca_env__qa_close(c);
 	if (rc)
 		qm_kill(dirfd);
+	/* the boot is in console.log; what the guest writes there after it
+	 * goes to a ring in qemu (QMP ringbuf-read serial0), or the guest could
+	 * fill the host's disk. A qemu that cannot change it keeps the file. */
+	if (rc == 0)
+		(void)arca_env__qmp_args(dirfd, "qmp.sock", "chardev-change", "{\"id\":\"serial0\","
+			"\"backend\":{\"type\":\"ringbuf\",\"data\":{\"size\":65536}}}", NULL, 0, 3000);
 	return rc;
 }
 
@@ -476,15 +559,23 @@ typedef struct {
 	qa_conn *c;
 } qm_agent;
 
-static int qm_agent_open(qm_agent *a, int dirfd)
+static int qm_not_running(const arca_env_ctx *e)
+{
+	return arca_err_set(ARCA_ERROR, "qemu: env %s: its VM is not running (it powered off or "
+		"was killed; reset boots it again)", e->name);
+}
+
+static int qm_agent_open(qm_agent *a, int dirfd, const arca_env_ctx *e)
 {
 	qm_alive al = { dirfd };
 	char st[256];
 	a->c = NULL;
 	a->lock = -1;
+	int rc = qm_reset_left(dirfd, e);
+	if (rc)
+		return rc;
 	if (!qm_pid(dirfd))
-		return arca_err_set(ARCA_ERROR, "qemu: the VM is not running (it powered off or "
-			"died; env reset boots it again)");
+		return qm_not_running(e);
 	/* the env layer asks only an active env: a VM stopped is one a
 	 * snapshot left so when its process died */
 	if (arca_env__qmp(dirfd, "qmp.sock", "query-status", st, sizeof st, 3000) == 0 &&
@@ -495,11 +586,13 @@ static int qm_agent_open(qm_agent *a, int dirfd)
 		return arca_err_sys("qemu: agent.lock");
 	while (flock(a->lock, LOCK_EX) < 0)
 		if (errno != EINTR) {
-			int rc = arca_err_sys("qemu: lock agent.lock");
+			rc = arca_err_sys("qemu: lock agent.lock");
 			close(a->lock);
 			return rc;
 		}
-	int rc = arca_env__qa_open(&a->c, dirfd, "agent.sock", QM_AGENT_WAIT_MS, qm_alive_cb, &al);
+	rc = arca_env__qa_open(&a->c, dirfd, "agent.sock", QM_AGENT_WAIT_MS, qm_alive_cb, &al);
+	if (rc && rc != ARCA_EUNSUPPORTED && !qm_pid(dirfd))
+		rc = qm_not_running(e); /* it ended while asked */
 	if (rc) {
 		close(a->lock);
 		a->lock = -1;
@@ -514,10 +607,10 @@ static void qm_agent_done(qm_agent *a)
 		close(a->lock);
 }
 
-static int qm_agent_call(int dirfd, char type, int wait_ms)
+static int qm_agent_call(int dirfd, const arca_env_ctx *e, char type, int wait_ms)
 {
 	qm_agent a;
-	int rc = qm_agent_open(&a, dirfd);
+	int rc = qm_agent_open(&a, dirfd, e);
 	if (rc == 0) {
 		rc = arca_env__qa_call(a.c, type, NULL, 0, wait_ms);
 		qm_agent_done(&a);
@@ -581,6 +674,7 @@ static int qm_create_env(qm_env *s, arca_env_ctx *e, int dirfd)
 		return rc;
 	/* the disk first: the slow part, and the one that can fail on data */
 	arca_restore_options ro = ARCA_RESTORE_OPTIONS_INIT;
+	arca_env__restore_progress(e, &ro);
 	arca_id_format(ref, e->artifact);
 	if ((rc = arca_restore(e->store, ref, path, &ro, NULL)) != 0)
 		return arca_err_wrap(rc, "qemu: restoring the disk");
@@ -643,7 +737,7 @@ static int qm_exec(arca_env_backend *b, arca_env_ctx *e, const arca_env_exec_opt
 	int dirfd = qm_dirfd(e), rc;
 	if (dirfd < 0)
 		return dirfd;
-	if ((rc = qm_agent_open(&a, dirfd)) == 0) {
+	if ((rc = qm_agent_open(&a, dirfd, e)) == 0) {
 		rc = arca_env__qa_exec(a.c, o, status);
 		qm_agent_done(&a);
 	}
@@ -658,8 +752,9 @@ static int qm_state(arca_env_backend *b, arca_env_ctx *e, arca_env_state_t *out)
 	int dirfd = qm_dirfd(e);
 	if (dirfd < 0)
 		return dirfd;
-	int rc = qm_pid(dirfd) ? arca_env__qmp(dirfd, "qmp.sock", "query-status", reply, sizeof reply,
-		3000) : ARCA_ENOTFOUND;
+	/* a reset left unfinished: its VM is none to use */
+	int rc = qm_reset_left(dirfd, e) == 0 && qm_pid(dirfd) ? arca_env__qmp(dirfd, "qmp.sock",
+		"query-status", reply, sizeof reply, 3000) : ARCA_ENOTFOUND;
 	close(dirfd);
 	if (rc) {
 		*out = ARCA_ENV_FAILED;  /* no qemu: nothing runs the env */
@@ -678,7 +773,7 @@ static int qm_pause(arca_env_backend *b, arca_env_ctx *e)
 	if (dirfd < 0)
 		return dirfd;
 	/* what the guest wrote reaches the disk, for a snapshot or diff while paused */
-	int rc = qm_agent_call(dirfd, AG_SYNC, 60000);
+	int rc = qm_agent_call(dirfd, e, AG_SYNC, 60000);
 	if (rc == 0)
 		rc = arca_env__qmp(dirfd, "qmp.sock", "stop", NULL, 0, 10000);
 	close(dirfd);
@@ -712,18 +807,18 @@ static int qm_snapshot(arca_env_backend *b, arca_env_ctx *e, const arca_snapshot
 		so.parent = parent;
 	}
 	so.kind = ARCA_KIND_IMAGE;
-	if ((rc = qm_path(disk, sizeof disk, e, "disk.img")) != 0)
+	if ((rc = qm_path(disk, sizeof disk, e, "disk.img")) != 0 || (rc = qm_disk_ok(dirfd, e)) != 0)
 		goto done;
 	/* quiesced: the guest's filesystem frozen (its cache written, its
 	 * writes held), the VM stopped while the disk is read */
-	if ((rc = qm_agent_call(dirfd, AG_FREEZE, 120000)) != 0)
+	if ((rc = qm_agent_call(dirfd, e, AG_FREEZE, 120000)) != 0)
 		goto done;
 	if ((rc = arca_env__qmp(dirfd, "qmp.sock", "stop", NULL, 0, 10000)) == 0) {
 		rc = arca_snapshot(out, e->store, disk, &so, NULL);
 		rc2 = arca_env__qmp(dirfd, "qmp.sock", "cont", NULL, 0, 10000);
 		rc = rc ? rc : rc2;
 	}
-	rc2 = qm_agent_call(dirfd, AG_THAW, 60000);
+	rc2 = qm_agent_call(dirfd, e, AG_THAW, 60000);
 	rc = rc ? rc : rc2;
 done:
 	close(dirfd);
@@ -746,9 +841,18 @@ static int qm_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 		return dirfd;
 	if ((rc = qm_path(disk, sizeof disk, e, "disk.img")) != 0)
 		goto done;
+	int mk = openat(dirfd, QM_RESETTING, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (mk < 0 || fsync(mk) < 0 || fsync(dirfd) < 0) {
+		rc = arca_err_sys("qemu: %s/%s", e->dir, QM_RESETTING);
+		if (mk >= 0)
+			close(mk);
+		goto done;
+	}
+	close(mk);
 	/* the guest's filesystem goes with the disk it had: no sync, qemu ends */
 	qm_kill(dirfd);
 	ro.keep_allocation = 1;
+	arca_env__rollback_progress(e, &ro);
 	if (e->artifact) {
 		arca_id_format(cur, e->artifact);
 		ro.baseline = cur;
@@ -756,7 +860,8 @@ static int qm_rollback(arca_env_backend *b, arca_env_ctx *e, const arca_id *to)
 	arca_id_format(id, to);
 	if ((rc = arca_rollback(e->store, id, disk, &ro, NULL)) != 0)
 		goto done;
-	rc = qm_boot(&s, e, dirfd, NULL, 0);
+	if ((rc = qm_boot(&s, e, dirfd, NULL, 0)) == 0 && unlinkat(dirfd, QM_RESETTING, 0) < 0)
+		rc = arca_err_sys("qemu: %s/%s", e->dir, QM_RESETTING);
 done:
 	close(dirfd);
 	return rc;
@@ -770,10 +875,13 @@ static int qm_diff(arca_env_backend *b, arca_env_ctx *e, arca_diff_entry_cb on_e
 	int dirfd = qm_dirfd(e), rc;
 	if (dirfd < 0)
 		return dirfd;
+	if ((rc = qm_reset_left(dirfd, e)) != 0 || (rc = qm_disk_ok(dirfd, e)) != 0)
+		goto done;
 	/* a running guest first writes back what it holds (a paused one did
 	 * when it was paused) */
 	if (arca_env__qmp(dirfd, "qmp.sock", "query-status", reply, sizeof reply, 3000) == 0 &&
-	    !strstr(reply, "\"status\": \"paused\"") && (rc = qm_agent_call(dirfd, AG_SYNC, 60000)) != 0)
+	    !strstr(reply, "\"status\": \"paused\"") &&
+	    (rc = qm_agent_call(dirfd, e, AG_SYNC, 60000)) != 0)
 		goto done;
 	arca_id_format(id, e->artifact);
 	if ((rc = qm_path(disk, sizeof disk, e, "disk.img")) == 0)

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +45,14 @@ static int sock_connect(int dirfd, const char *name)
 	if ((size_t)snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dirfd, name) >=
 	    sizeof a.sun_path) {
 		errno = ENAMETOOLONG;
+		return -1;
+	}
+	/* the env's own socket, never one a symlink there names */
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = ENOTSOCK;
 		return -1;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -110,6 +120,45 @@ static int agent_fail(qa_conn *c, uint32_t len, const char *what)
 	return arca_err_set(code, "qemu agent: %s: %.*s", what, n, n ? (const char *)p + 4 : "failed");
 }
 
+/* The ping, after a frame's worth of 0xff: a client that died (or left)
+ * in the middle of a frame left the guest waiting for the rest of it,
+ * which would swallow the ping; the padding ends any such frame, with a
+ * last byte no request takes (their payloads end in a NUL, a stdin's
+ * command is killed by the ping), and is skipped as bytes between
+ * frames. Sent as the guest takes it, up to deadline. */
+static int send_ping(qa_conn *c, const unsigned char nonce[8], int64_t deadline)
+{
+	unsigned char *b = malloc(AG_PAYLOAD_MAX + 2 * AG_HDR + 8);
+	size_t n = AG_PAYLOAD_MAX + AG_HDR, off = 0;
+	if (!b)
+		return arca_err_set(ARCA_ENOMEM, "qemu agent: out of memory");
+	memset(b, 0xff, n);
+	ag_header(b + n, AG_PING, 8);
+	memcpy(b + n + AG_HDR, nonce, 8);
+	n += AG_HDR + 8;
+	int rc = 0;
+	while (rc == 0 && off < n) {
+		int64_t left = deadline - now_ms();
+		struct pollfd p = { c->fd, POLLOUT, 0 };
+		if (left <= 0) {
+			rc = arca_err_set(ARCA_ERROR, "qemu agent: the guest takes no request");
+			break;
+		}
+		int r = poll(&p, 1, left < 100 ? (int)left : 100);
+		if (r < 0 && errno != EINTR)
+			rc = arca_err_sys("qemu agent: poll");
+		if (r <= 0)
+			continue;
+		ssize_t k = send(c->fd, b + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (k < 0 && errno != EINTR && errno != EAGAIN)
+			rc = arca_err_sys("qemu agent: send");
+		if (k > 0)
+			off += (size_t)k;
+	}
+	free(b);
+	return rc;
+}
+
 int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, qa_alive_cb alive,
 	void *payload)
 {
@@ -137,7 +186,7 @@ int arca_env__qa_open(qa_conn **out, int dirfd, const char *sock, int wait_ms, q
 	uint64_t v = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
 	for (int i = 0; i < 8; i++)
 		nonce[i] = (unsigned char)(v >> (8 * i));
-	if ((rc = send_frame(c, AG_PING, nonce, sizeof nonce)) != 0)
+	if ((rc = send_ping(c, nonce, deadline)) != 0)
 		goto fail;
 	for (;;) {
 		char t = 0;
@@ -211,6 +260,9 @@ static int exec_request(const arca_env_exec_options *o, unsigned char **out, siz
 		n += strlen(kv) + 1;
 	}
 	n += strlen(cwd) + 1 + (cwd[0] != '/');
+	if (argc > AG_ARGV_MAX || envc > AG_ENV_MAX)
+		return arca_err_set(ARCA_EINVAL, "qemu exec: over %u arguments or %u environment "
+			"entries", AG_ARGV_MAX, AG_ENV_MAX);
 	if (n > AG_PAYLOAD_MAX)
 		return arca_err_set(ARCA_EINVAL, "qemu exec: command and environment over %u bytes",
 			AG_PAYLOAD_MAX);
@@ -236,8 +288,8 @@ static int exec_request(const arca_env_exec_options *o, unsigned char **out, siz
 
 int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 {
-	unsigned char *req = NULL, *in = NULL;
-	size_t reqlen = 0;
+	unsigned char *req = NULL, *out = NULL;
+	size_t reqlen = 0, off = 0, len = 0;
 	int64_t deadline = o->timeout_s ? now_ms() + (int64_t)o->timeout_s * 1000 : 0;
 	int killed = 0, in_fd = o->stdin_fd, rc;
 
@@ -247,18 +299,21 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 	free(req);
 	if (rc == 0 && in_fd < 0)
 		rc = send_frame(c, AG_STDIN, NULL, 0);
-	if (rc == 0 && in_fd >= 0 && !(in = malloc(AG_PAYLOAD_MAX)))
+	/* stdin goes out only as the socket takes it, never blocking: the
+	 * guest's output must be read meanwhile, or both sides wait on each
+	 * other (a frame of stdin and a kill after it) */
+	if (rc == 0 && !(out = malloc(AG_PAYLOAD_MAX + 2 * AG_HDR)))
 		rc = arca_err_set(ARCA_ENOMEM, "qemu exec: out of memory");
 	while (rc == 0) {
 		char t = 0;
-		uint32_t len = 0;
-		if (ag_take(c->buf, &c->len, &t, &len)) {
+		uint32_t plen = 0;
+		if (ag_take(c->buf, &c->len, &t, &plen)) {
 			const unsigned char *p = c->buf + AG_HDR;
 			if (t == AG_OUT && o->stdout_fd >= 0)
-				(void)arca_write_all(o->stdout_fd, p, len);
+				(void)arca_write_all(o->stdout_fd, p, plen);
 			else if (t == AG_ERR && o->stderr_fd >= 0)
-				(void)arca_write_all(o->stderr_fd, p, len);
-			else if (t == AG_EXIT && len == 4) {
+				(void)arca_write_all(o->stderr_fd, p, plen);
+			else if (t == AG_EXIT && plen == 4) {
 				/* 0-255, or 128 + a signal */
 				uint32_t v = ag_u32(p);
 				if (v > 255 + 128) {
@@ -267,12 +322,12 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 					break;
 				}
 				*status = killed ? 124 : (int)v;
-				ag_drop(c->buf, &c->len, len);
+				ag_drop(c->buf, &c->len, plen);
 				break;
 			} else if (t == AG_FAIL) {
-				rc = agent_fail(c, len, "exec");
+				rc = agent_fail(c, plen, "exec");
 			}
-			ag_drop(c->buf, &c->len, len);
+			ag_drop(c->buf, &c->len, plen);
 			continue;
 		}
 		int64_t now = now_ms();
@@ -281,14 +336,17 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 				rc = arca_err_set(ARCA_ERROR, "qemu exec: the command outlived its kill");
 				break;
 			}
-			/* the whole process group, as on the other backends */
-			if ((rc = send_frame(c, AG_KILL, NULL, 0)) != 0)
-				break;
+			/* the whole process group, as on the other backends; after
+			 * the stdin frame under way, and no more stdin */
+			ag_header(out + len, AG_KILL, 0);
+			len += AG_HDR;
+			in_fd = -1;
 			killed = 1;
 			deadline = now + 10000;
 			continue;
 		}
-		struct pollfd p[2] = { { c->fd, POLLIN, 0 }, { in_fd, POLLIN, 0 } };
+		struct pollfd p[2] = { { c->fd, (short)(POLLIN | (off < len ? POLLOUT : 0)), 0 },
+			{ off < len ? -1 : in_fd, POLLIN, 0 } };
 		int wait = deadline ? (int)(deadline - now < 1000 ? deadline - now : 1000) : 1000;
 		int r = poll(p, 2, wait);
 		if (r < 0 && errno != EINTR) {
@@ -298,17 +356,16 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 		if (r <= 0)
 			continue;
 		if (p[1].revents) {
-			ssize_t k = read(in_fd, in, AG_PAYLOAD_MAX);
+			ssize_t k = read(in_fd, out + AG_HDR, AG_PAYLOAD_MAX);
 			if (k < 0 && errno == EINTR)
 				continue;
-			if (k <= 0) {
+			if (k <= 0)
 				in_fd = -1;
-				rc = send_frame(c, AG_STDIN, NULL, 0);
-			} else {
-				rc = send_frame(c, AG_STDIN, in, (size_t)k);
-			}
+			ag_header(out, AG_STDIN, k > 0 ? (uint32_t)k : 0);
+			off = 0;
+			len = AG_HDR + (k > 0 ? (size_t)k : 0);
 		}
-		if (rc == 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t k = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
 			if (k < 0 && errno == EINTR)
 				continue;
@@ -319,9 +376,15 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 					"(the VM stopped?)");
 			else
 				c->len += (size_t)k;
+		} else if (p[0].revents & POLLOUT) {
+			ssize_t k = send(c->fd, out + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (k < 0 && errno != EINTR && errno != EAGAIN)
+				rc = arca_err_sys("qemu exec: send");
+			if (k > 0 && (off += (size_t)k) == len)
+				off = len = 0;
 		}
 	}
-	free(in);
+	free(out);
 	return rc;
 }
 
@@ -393,7 +456,13 @@ static int qmp_answer(int fd, char *reply, size_t cap, int64_t deadline, const c
 int arca_env__qmp(int dirfd, const char *sock, const char *cmd, char *reply, size_t cap,
 	int wait_ms)
 {
-	char line[8192], req[256];
+	return arca_env__qmp_args(dirfd, sock, cmd, NULL, reply, cap, wait_ms);
+}
+
+int arca_env__qmp_args(int dirfd, const char *sock, const char *cmd, const char *args, char *reply,
+	size_t cap, int wait_ms)
+{
+	char line[8192], req[512];
 	int64_t deadline = now_ms() + wait_ms;
 	int fd = sock_connect(dirfd, sock), rc;
 	if (fd < 0)
@@ -401,7 +470,11 @@ int arca_env__qmp(int dirfd, const char *sock, const char *cmd, char *reply, siz
 			arca_err_set(ARCA_ENOTFOUND, "qemu QMP: no qemu on %s", sock) :
 			arca_err_sys("qemu QMP: connect %s", sock);
 	/* the greeting, then capabilities negotiation, then the command */
-	snprintf(req, sizeof req, "{\"execute\":\"%s\"}\r\n", cmd);
+	if ((size_t)snprintf(req, sizeof req, "{\"execute\":\"%s\"%s%s}\r\n", cmd,
+			args ? ",\"arguments\":" : "", args ? args : "") >= sizeof req) {
+		close(fd);
+		return arca_err_set(ARCA_EINVAL, "qemu QMP: %s: request too long", cmd);
+	}
 	if ((rc = qmp_line(fd, line, sizeof line, deadline)) == 0 &&
 	    (rc = arca_write_all(fd, "{\"execute\":\"qmp_capabilities\"}\r\n", 32) < 0 ?
 			arca_err_sys("qemu QMP: send") : 0) == 0 &&

@@ -35,5 +35,8 @@ void arca_env__qa_close(qa_conn *c);
  */
 int arca_env__qmp(int dirfd, const char *sock, const char *cmd, char *reply, size_t cap,
 	int wait_ms);
+/** The same with "arguments": args (a JSON object, as text; NULL: none). */
+int arca_env__qmp_args(int dirfd, const char *sock, const char *cmd, const char *args, char *reply,
+	size_t cap, int wait_ms);
 
 #endif

@@ -80,13 +80,28 @@ static int bz_read_header(int fd, const char *path, bz_header *h)
 	return 0;
 }
 
+/* A host file read at create (a kernel, an initrd): a regular one; a
+ * FIFO would hang the open, /dev/zero fill ENV for ever. -1 on error. */
+static int open_regular(const char *path, const char *what)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? arca_err_set(ARCA_ENOTFOUND, "qemu: no %s %s", what, path) :
+			arca_err_sys("qemu: open %s", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return arca_err_set(ARCA_EINVAL, "qemu: %s %s is not a regular file", what, path);
+	}
+	return fd;
+}
+
 int arca_env__qemu_kernel_release(const char *kernel, char *out, size_t cap)
 {
 	bz_header h;
-	int fd = open(kernel, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(kernel, "kernel");
 	if (fd < 0)
-		return errno == ENOENT ? arca_err_set(ARCA_ENOTFOUND, "qemu: no kernel %s", kernel) :
-			arca_err_sys("qemu: open %s", kernel);
+		return fd;
 	int rc = bz_read_header(fd, kernel, &h);
 	close(fd);
 	if (rc)
@@ -136,8 +151,9 @@ int arca_env__qemu_vmlinux(const char *kernel, const char *out)
 		rc = arca_err_set(ARCA_ENOMEM, "qemu: out of memory");
 		goto done;
 	}
-	if ((src->fd = open(kernel, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = arca_err_sys("qemu: open %s", kernel);
+	if ((src->fd = open_regular(kernel, "kernel")) < 0) {
+		rc = src->fd;
+		src->fd = -1;
 		goto done;
 	}
 	if ((rc = bz_read_header(src->fd, kernel, &h)) != 0)
@@ -373,7 +389,7 @@ static int cpio_file(struct archive *a, const char *name, const char *src, unsig
 {
 	char buf[65536];
 	struct stat st;
-	int fd = open(src, O_RDONLY | O_CLOEXEC), rc;
+	int fd = open(src, O_RDONLY | O_CLOEXEC | O_NONBLOCK), rc;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		rc = fd < 0 && errno == ENOENT ? arca_err_set(ARCA_ENOTFOUND, "qemu: no %s", src) :
 			arca_err_set(ARCA_EINVAL, "qemu: %s: not a readable file", src);
@@ -406,11 +422,10 @@ done:
 static int copy_padded(int ofd, const char *initrd)
 {
 	char buf[65536];
-	int fd = open(initrd, O_RDONLY | O_CLOEXEC), rc = 0;
+	int fd = open_regular(initrd, "initrd"), rc = 0;
 	uint64_t total = 0;
 	if (fd < 0)
-		return errno == ENOENT ? arca_err_set(ARCA_ENOTFOUND, "qemu: no initrd %s", initrd) :
-			arca_err_sys("qemu: open %s", initrd);
+		return fd;
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n < 0) {

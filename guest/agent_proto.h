@@ -17,6 +17,8 @@
 #define AG_MAGIC1 'G'
 #define AG_HDR 7
 #define AG_PAYLOAD_MAX 65536u
+#define AG_ARGV_MAX 4095u /* arguments of one AG_EXEC */
+#define AG_ENV_MAX 1023u  /* and its environment entries */
 #define AG_VERSION 1   /* in every pong: a host refuses another */
 
 /* host -> guest */

@@ -145,6 +145,68 @@ static void kill_child(void)
 		kill(-child, SIGKILL);
 }
 
+/* The command's stdin as it comes, written as its pipe takes it: the
+ * port is read on meanwhile (a kill, a ping) while at most INQ_CAP bytes
+ * wait; past that, not until the command reads or ends (a command that
+ * never reads nor ends holds a kill sent behind its stdin). */
+#define INQ_CAP (1u << 20)
+static unsigned char *inq;
+static size_t inq_len, inq_cap;
+static int in_eof;
+
+static void drop_stdin(void)
+{
+	close_fd(&cin);
+	inq_len = 0;
+	in_eof = 0;
+}
+
+static void flush_stdin(void)
+{
+	while (cin >= 0 && inq_len) {
+		ssize_t k = write(cin, inq, inq_len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN)
+			return;
+		if (k <= 0) {
+			drop_stdin(); /* it closed its stdin */
+			return;
+		}
+		memmove(inq, inq + k, inq_len - (size_t)k);
+		inq_len -= (size_t)k;
+	}
+	if (cin >= 0 && in_eof)
+		drop_stdin();
+}
+
+static void queue_stdin(const unsigned char *p, uint32_t n)
+{
+	if (cin < 0)
+		return;
+	if (n == 0) {
+		in_eof = 1;
+	} else {
+		if (inq_len + n > inq_cap) {
+			size_t cap = inq_cap ? inq_cap : 65536;
+			while (cap < inq_len + n)
+				cap *= 2;
+			unsigned char *q = realloc(inq, cap);
+			if (!q) {
+				say("out of memory for stdin%s", "");
+				kill_child();
+				drop_stdin();
+				return;
+			}
+			inq = q;
+			inq_cap = cap;
+		}
+		memcpy(inq + inq_len, p, n);
+		inq_len += n;
+	}
+	flush_stdin();
+}
+
 /* "u32 argc, u32 envc, cwd\0, argv..., env..." into pointers into p. */
 static int parse_exec(unsigned char *p, uint32_t n, char **argv, size_t cap_argv, char **envp,
 	size_t cap_env, char **cwd)
@@ -173,7 +235,7 @@ static int parse_exec(unsigned char *p, uint32_t n, char **argv, size_t cap_argv
 
 static void start(unsigned char *p, uint32_t n)
 {
-	static char *argv[4096], *envp[1024];
+	static char *argv[AG_ARGV_MAX + 1], *envp[AG_ENV_MAX + 1];
 	char *cwd;
 	int in[2], out[2], err[2], ep[2];
 
@@ -181,18 +243,24 @@ static void start(unsigned char *p, uint32_t n)
 		send_fail(EBUSY, "exec");
 		return;
 	}
-	if (parse_exec(p, n, argv, 4096, envp, 1024, &cwd) != 0) {
+	if (parse_exec(p, n, argv, AG_ARGV_MAX + 1, envp, AG_ENV_MAX + 1, &cwd) != 0) {
 		send_fail(EINVAL, "exec: bad request");
 		return;
 	}
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-	    pipe2(ep, O_CLOEXEC) < 0) {
-		send_fail(errno, "exec: pipe");
-		return;
-	}
-	pid_t pid = fork();
+	int *fds[] = { in, out, err, ep };
+	in[0] = in[1] = out[0] = out[1] = err[0] = err[1] = ep[0] = ep[1] = -1;
+	int piped = pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 &&
+		pipe2(err, O_CLOEXEC) == 0 && pipe2(ep, O_CLOEXEC) == 0;
+	pid_t pid = piped ? fork() : -1;
 	if (pid < 0) {
-		send_fail(errno, "exec: fork");
+		/* a guest out of processes or fds (a fork bomb) must not
+		 * leak the agent's */
+		int e = errno;
+		for (size_t i = 0; i < 4; i++) {
+			close_fd(&fds[i][0]);
+			close_fd(&fds[i][1]);
+		}
+		send_fail(e, piped ? "exec: fork" : "exec: pipe");
 		return;
 	}
 	if (pid == 0) {
@@ -247,6 +315,9 @@ static void start(unsigned char *p, uint32_t n)
 	child = pid;
 	child_status = -1;
 	cin = in[1];
+	inq_len = 0;
+	in_eof = 0;
+	fcntl(cin, F_SETFL, O_NONBLOCK);
 	cout = out[0];
 	cerr = err[0];
 	fcntl(cout, F_SETFL, O_NONBLOCK);
@@ -281,7 +352,7 @@ static void finish_if_done(void)
 		pump(1);
 	if (cerr >= 0)
 		pump(0);
-	close_fd(&cin);
+	drop_stdin();
 	close_fd(&cout);
 	close_fd(&cerr);
 	send_u32(AG_EXIT, (uint32_t)child_status);
@@ -335,26 +406,43 @@ static void thaw_quietly(void)
 
 static void mount_volume(unsigned char *p, uint32_t n)
 {
-	char path[4200];
 	if (n < 3 || p[n - 1] != 0 || memchr(p + 1, 0, n - 1) == (void *)(p + n - 1)) {
 		send_fail(EINVAL, "mount: bad request");
 		return;
 	}
 	const char *tag = (const char *)p + 1;
 	const char *dir = tag + strlen(tag) + 1;
-	struct stat st;
-	if (dir[0] != '/' || snprintf(path, sizeof path, "%s%s", ROOT, dir) >= (int)sizeof path) {
+	if (dir[0] != '/' || strlen(dir) >= 4096) {
 		send_fail(EINVAL, "mount: bad guest path");
 		return;
 	}
-	/* the mount point must be the disk's own: making one would change it */
-	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		send_fail(lstat(path, &st) < 0 ? errno : ENOTDIR, dir);
+	/* resolved as the guest sees it, chrooted: a symlink or ".." on the
+	 * disk cannot put it in the initramfs, out of the guest's sight */
+	pid_t pid = fork();
+	if (pid < 0) {
+		send_fail(errno, "mount: fork");
 		return;
 	}
-	if (mount(tag, path, "9p", p[0] ? MS_RDONLY : 0,
-			"trans=virtio,version=9p2000.L,msize=262144,cache=none") < 0) {
-		send_fail(errno, dir);
+	if (pid == 0) {
+		struct stat st;
+		if (chroot(ROOT) < 0 || chdir("/") < 0)
+			_exit(errno & 0xff);
+		/* the mount point must be the disk's own: making one would change it */
+		if (lstat(dir, &st) < 0)
+			_exit(errno & 0xff);
+		if (!S_ISDIR(st.st_mode))
+			_exit(ENOTDIR);
+		if (mount(tag, dir, "9p", p[0] ? MS_RDONLY : 0,
+				"trans=virtio,version=9p2000.L,msize=262144,cache=none") < 0)
+			_exit(errno & 0xff);
+		_exit(0);
+	}
+	int w = 0;
+	while (waitpid(pid, &w, 0) < 0 && errno == EINTR)
+		;
+	int e = WIFEXITED(w) ? WEXITSTATUS(w) : EIO;
+	if (e) {
+		send_fail(e, dir);
 		return;
 	}
 	send_frame(AG_DONE, NULL, 0);
@@ -402,7 +490,7 @@ static void handle(char type, unsigned char *p, uint32_t n)
 				nap_ms(5);
 				reap();
 			}
-			close_fd(&cin);
+			drop_stdin();
 			close_fd(&cout);
 			close_fd(&cerr);
 			child = -1;
@@ -421,10 +509,7 @@ static void handle(char type, unsigned char *p, uint32_t n)
 		start(p, n);
 		break;
 	case AG_STDIN:
-		if (cin >= 0) {
-			if (n == 0 || write_all(cin, p, n) < 0)
-				close_fd(&cin);
-		}
+		queue_stdin(p, n);
 		break;
 	case AG_KILL:
 		kill_child();
@@ -585,10 +670,11 @@ int main(void)
 		halt_now("no agent port%s", "");
 	say("ready on %s", portpath);
 	for (;;) {
-		struct pollfd p[3] = { { port, POLLIN, 0 }, { cout, POLLIN, 0 }, { cerr, POLLIN, 0 } };
 		reap();
 		finish_if_done();
-		int r = poll(p, 3, 100);
+		struct pollfd p[4] = { { port, inq_len > INQ_CAP ? 0 : POLLIN, 0 }, { cout, POLLIN, 0 },
+			{ cerr, POLLIN, 0 }, { inq_len ? cin : -1, POLLOUT, 0 } };
+		int r = poll(p, 4, 100);
 		if (r < 0 && errno != EINTR)
 			nap_ms(10);
 		if (r <= 0)
@@ -597,6 +683,8 @@ int main(void)
 			pump(1);
 		if (p[2].revents)
 			pump(0);
+		if (p[3].revents)
+			flush_stdin();
 		if (p[0].revents & POLLIN) {
 			ssize_t k = read(port, rbuf + rlen, sizeof rbuf - rlen);
 			if (k > 0)
