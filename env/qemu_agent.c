@@ -290,6 +290,7 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 {
 	unsigned char *req = NULL, *out = NULL;
 	size_t reqlen = 0, off = 0, len = 0;
+	uint64_t inflight = 0; /* stdin sent, not yet credited by the guest */
 	int64_t deadline = o->timeout_s ? now_ms() + (int64_t)o->timeout_s * 1000 : 0;
 	int killed = 0, in_fd = o->stdin_fd, rc;
 
@@ -313,6 +314,8 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 				(void)arca_write_all(o->stdout_fd, p, plen);
 			else if (t == AG_ERR && o->stderr_fd >= 0)
 				(void)arca_write_all(o->stderr_fd, p, plen);
+			else if (t == AG_CREDIT && plen == 4)
+				inflight -= ag_u32(p) < inflight ? ag_u32(p) : inflight;
 			else if (t == AG_EXIT && plen == 4) {
 				/* 0-255, or 128 + a signal */
 				uint32_t v = ag_u32(p);
@@ -345,8 +348,11 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 			deadline = now + 10000;
 			continue;
 		}
+		/* more stdin only within the window the guest credits: then it
+		 * reads its port on, and a kill never waits behind stdin */
+		int more_in = off >= len && inflight + AG_PAYLOAD_MAX <= AG_STDIN_WINDOW;
 		struct pollfd p[2] = { { c->fd, (short)(POLLIN | (off < len ? POLLOUT : 0)), 0 },
-			{ off < len ? -1 : in_fd, POLLIN, 0 } };
+			{ more_in ? in_fd : -1, POLLIN, 0 } };
 		int wait = deadline ? (int)(deadline - now < 1000 ? deadline - now : 1000) : 1000;
 		int r = poll(p, 2, wait);
 		if (r < 0 && errno != EINTR) {
@@ -364,6 +370,7 @@ int arca_env__qa_exec(qa_conn *c, const arca_env_exec_options *o, int *status)
 			ag_header(out, AG_STDIN, k > 0 ? (uint32_t)k : 0);
 			off = 0;
 			len = AG_HDR + (k > 0 ? (size_t)k : 0);
+			inflight += k > 0 ? (uint64_t)k : 0;
 		}
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t k = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);

@@ -19,7 +19,10 @@
 #define AG_PAYLOAD_MAX 65536u
 #define AG_ARGV_MAX 4095u /* arguments of one AG_EXEC */
 #define AG_ENV_MAX 1023u  /* and its environment entries */
-#define AG_VERSION 1   /* in every pong: a host refuses another */
+#define AG_VERSION 2   /* in every pong: a host refuses another */
+/* stdin bytes a host may have sent and the guest not yet taken: the
+ * guest can then always read on to a kill or a ping */
+#define AG_STDIN_WINDOW (256u << 10)
 
 /* host -> guest */
 #define AG_PING 'P'    /* nonce (8 bytes); a command still running is killed */
@@ -39,6 +42,8 @@
 #define AG_EXIT 'x'    /* u32: exit status, 128 + signal when killed */
 #define AG_FAIL 'n'    /* u32 errno, message\0: the request failed */
 #define AG_DONE 'y'    /* the request succeeded */
+#define AG_CREDIT 'c'  /* u32: stdin bytes taken (written to the command, or
+                          dropped as it closed its stdin or ended) */
 
 #include <stddef.h>
 #include <stdint.h>

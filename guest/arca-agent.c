@@ -153,12 +153,24 @@ static void kill_child(void)
 static unsigned char *inq;
 static size_t inq_len, inq_cap;
 static int in_eof;
+static uint32_t in_taken; /* not yet credited to the host */
+
+/* The host sends at most AG_STDIN_WINDOW bytes not credited back. */
+static void credit_stdin(int now)
+{
+	if (in_taken && (now || in_taken >= 65536 || inq_len == 0)) {
+		send_u32(AG_CREDIT, in_taken);
+		in_taken = 0;
+	}
+}
 
 static void drop_stdin(void)
 {
 	close_fd(&cin);
+	in_taken += (uint32_t)inq_len;
 	inq_len = 0;
 	in_eof = 0;
+	credit_stdin(1);
 }
 
 static void flush_stdin(void)
@@ -175,15 +187,20 @@ static void flush_stdin(void)
 		}
 		memmove(inq, inq + k, inq_len - (size_t)k);
 		inq_len -= (size_t)k;
+		in_taken += (uint32_t)k;
 	}
 	if (cin >= 0 && in_eof)
 		drop_stdin();
+	credit_stdin(0);
 }
 
 static void queue_stdin(const unsigned char *p, uint32_t n)
 {
-	if (cin < 0)
+	if (cin < 0) {
+		in_taken += n; /* for a command that closed its stdin: dropped */
+		credit_stdin(0);
 		return;
+	}
 	if (n == 0) {
 		in_eof = 1;
 	} else {
