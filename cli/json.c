@@ -30,77 +30,58 @@ size_t cli_utf8_len(const unsigned char *p)
 	return n;
 }
 
-/* JSON strings are Unicode; names are bytes. A byte that is not part of
- * valid UTF-8 is written as the lone surrogate U+DC00 + byte (Python's
- * "surrogateescape"), so any name round-trips: docs/CLI.md. */
-static void put_string(FILE *f, const char *s)
+/* s in double quotes, escaped. JSON (json = 1): strings are Unicode and
+ * names are bytes, so a byte that is not part of valid UTF-8 is the lone
+ * surrogate U+DC00 + byte (Python's "surrogateescape"): any name
+ * round-trips (docs/CLI.md). For people: C escapes, octal for such a byte
+ * and for control bytes, as git quotes paths. */
+static void put_quoted(FILE *f, const char *s, int json)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		size_t n = cli_utf8_len(p);
-		if (n == 0) {
-			fprintf(f, "\\u%04x", 0xdc00 + *p);
-			p++;
-			continue;
-		}
 		if (n > 1) {
 			fwrite(p, 1, n, f);
 			p += n;
 			continue;
 		}
-		switch (*p) {
+		switch (n ? *p : 0) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
 		case '\n': fputs("\\n", f); break;
 		case '\r': fputs("\\r", f); break;
 		case '\t': fputs("\\t", f); break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
+			if (n && *p >= 0x20 && *p != 0x7f)
 				fputc(*p, f);
+			else if (json)
+				fprintf(f, "\\u%04x", n ? *p : 0xdc00 + *p);
+			else
+				fprintf(f, "\\%03o", *p);
 		}
 		p++;
 	}
 	fputc('"', f);
 }
 
+static void put_string(FILE *f, const char *s)
+{
+	put_quoted(f, s, 1);
+}
+
 void cli_put_name(FILE *f, const char *s)
 {
-	/* as is when plain; else in double quotes with C escapes (as git
-	 * quotes paths), so a terminal never gets control bytes */
+	/* as is when plain, so a terminal never gets control bytes */
 	int plain = *s != '"';
 	for (const unsigned char *p = (const unsigned char *)s; *p && plain;) {
 		size_t n = cli_utf8_len(p);
 		plain = n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\');
 		p += n ? n : 1;
 	}
-	if (plain) {
+	if (plain)
 		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		size_t n = cli_utf8_len(p);
-		if (n > 1) {
-			fwrite(p, 1, n, f);
-			p += n;
-			continue;
-		}
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (n == 0 || *p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\%03o", *p);
-			else
-				fputc(*p, f);
-		}
-		p++;
-	}
-	fputc('"', f);
+	else
+		put_quoted(f, s, 0);
 }
 
 static void key(json_w *j, const char *k)
