@@ -97,6 +97,9 @@ size_t cli_utf8_len(const unsigned char *p);
 /* A name (path) for people: as is, or double-quoted with C escapes when
  * it holds control bytes, invalid UTF-8, a backslash or a leading quote. */
 void cli_put_name(FILE *f, const char *s);
+/* Free text (a message) for people: control bytes and invalid UTF-8 as
+ * octal escapes, the rest as is. */
+void cli_put_text(FILE *f, const char *s);
 
 /* Writes the shared fields of one artifact into the current object. */
 void json_artifact_fields(json_w *j, const arca_artifact *a);

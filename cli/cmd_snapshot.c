@@ -51,7 +51,9 @@ typedef struct {
 static void on_warning(const char *path, const char *message, void *payload)
 {
 	warnings *w = payload;
-	fprintf(stderr, "arca snapshot: warning: %s %s\n", path, message);
+	fputs("arca snapshot: warning: ", stderr);
+	cli_put_name(stderr, path);
+	fprintf(stderr, " %s\n", message);
 	if (w->n == w->cap) {
 		size_t nc = w->cap ? 2 * w->cap : 16;
 		char **np = realloc(w->paths, nc * sizeof(*np));

@@ -69,6 +69,22 @@ static void put_string(FILE *f, const char *s)
 	put_quoted(f, s, 1);
 }
 
+void cli_put_text(FILE *f, const char *s)
+{
+	/* a message may hold a name: its control bytes and invalid UTF-8 as
+	 * octal escapes, never raw to a terminal */
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = cli_utf8_len(p);
+		if (n > 1)
+			fwrite(p, 1, n, f);
+		else if (n == 1 && ((*p >= 0x20 && *p != 0x7f) || *p == '\t'))
+			fputc(*p, f);
+		else
+			fprintf(f, "\\%03o", *p);
+		p += n ? n : 1;
+	}
+}
+
 void cli_put_name(FILE *f, const char *s)
 {
 	/* as is when plain, so a terminal never gets control bytes */

@@ -87,9 +87,11 @@ static void report(const char *cmd, int exit_code, const char *msg)
 		"locked", "interrupted", "notsup" };
 	if (!cli_json_errors) {
 		if (cmd)
-			fprintf(stderr, "arca %s: %s\n", cmd, msg);
+			fprintf(stderr, "arca %s: ", cmd);
 		else
-			fprintf(stderr, "arca: %s\n", msg);
+			fputs("arca: ", stderr);
+		cli_put_text(stderr, msg);
+		fputc('\n', stderr);
 		return;
 	}
 	json_w j;

@@ -99,6 +99,7 @@ assert want <= names, names' "$T/names.json"
 "$ARCA" --store "$S" diff names --path "$T/names" >"$T/names.txt"
 check "human output: no control byte reaches the terminal" bash -c "! grep -q \$'\x1b' '$T/names.txt'"
 check "human output: such names quoted with C escapes" bash -c "grep -qF '\"bad\\377name\"' '$T/names.txt' && grep -qF '\"ctl\\033[31m\"' '$T/names.txt' && grep -q 'plain-é\$\|plain-é ' '$T/names.txt'"
+check "an error message naming control bytes keeps them off the terminal" bash -c "'$ARCA' --store '$S' restore \"\$(printf 'x\\033[31my')\" '$T/none' 2>&1 | grep -qF 'x\\033[31my' && ! '$ARCA' --store '$S' restore \"\$(printf 'x\\033[31my')\" '$T/none' 2>&1 | grep -q \$'\\x1b'"
 check "tag --json prints the ref and its id" bash -c "'$ARCA' --store '$S' tag names names:j1 --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"ref\"] == \"names:j1\" and d[\"id\"].startswith(\"art_\")'"
 # progress: a live line on a terminal (a pseudo-terminal made by script(1)),
 # nothing without one, JSON events with --progress=json
