@@ -7,13 +7,7 @@ set -u
 ARCA=$1 S=$2
 T=$(mktemp -d /tmp/arca-cli-docs-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-check() {
-	local what=$1; shift
-	if "$@" >"$T/out" 2>&1; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/  | /' "$T/out" | tail -n 15
-	fi
-}
+. "$(dirname "$0")/check.sh"
 check "generate from --help" "$S/scripts/gen-cli-docs" "$ARCA" "$T"
 check "docs/arca.1 is current (else: scripts/gen-cli-docs build/arca docs)" diff -u "$S/docs/arca.1" "$T/arca.1"
 check "docs/arca.bash is current (else: scripts/gen-cli-docs build/arca docs)" diff -u "$S/docs/arca.bash" "$T/arca.bash"

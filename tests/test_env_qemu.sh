@@ -11,7 +11,6 @@ set -u
 ARCA=$1 CACHE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/arca-env-qemu-XXXXXX)
-pass=0 fail=0
 cleanup() {
 	# no VM of this test outlives it
 	# (by the files it has open: a qemu.pid may have been replaced)
@@ -22,13 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {
-	local what=$1; shift
-	if "$@" >"$T/out" 2>&1; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/  | /' "$T/out" | tail -n 12
-	fi
-}
-status_is() { local want=$1; shift; "$@"; local got=$?; [ "$got" = "$want" ] || { echo "exit $got, wanted $want"; return 1; }; }
+. "$(dirname "$0")/check.sh"
 skip() { echo "skip: $*"; exit 77; }
 
 command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (apt-get install qemu-system-x86)"

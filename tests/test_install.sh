@@ -9,13 +9,7 @@ set -u
 B=$1 S=$2 XF=${3:-}
 T=$(mktemp -d /tmp/arca-install-XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-check() {
-	local what=$1; shift
-	if "$@" >"$T/out" 2>&1; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/  | /' "$T/out" | tail -n 15
-	fi
-}
+. "$(dirname "$0")/check.sh"
 P=$T/prefix
 check "cmake --install" cmake --install "$B" --prefix "$P"
 pc=$(find "$P" -name arca.pc | head -1)

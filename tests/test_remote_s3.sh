@@ -7,7 +7,6 @@ set -u
 ARCA=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/arca-remote-s3-XXXXXX)
-pass=0 fail=0
 S3D=$T/s3
 cleanup() {
 	"$HERE/s3_server.sh" stop "$S3D" >/dev/null 2>&1
@@ -16,13 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {
-	local what=$1; shift
-	if "$@" >"$T/out" 2>&1; then pass=$((pass + 1)); else
-		fail=$((fail + 1)); echo "FAIL: $what"; sed 's/^/  | /' "$T/out" | tail -n 8
-	fi
-}
-status_is() { local want=$1; shift; "$@"; local got=$?; [ "$got" = "$want" ] || { echo "exit $got, wanted $want"; return 1; }; }
+. "$(dirname "$0")/check.sh"
 
 for t in radosgw ceph-mon ceph-osd; do
 	command -v "$t" >/dev/null || { echo "skip: $t missing (scripts/test-deps.txt)"; exit 77; }
