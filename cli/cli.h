@@ -39,6 +39,8 @@ enum {
 int cli_fail(const char *cmd, int code);
 /** Set when the command line holds --json: errors go to stderr as JSON. */
 extern int cli_json_errors;
+/** The global --quiet: no progress line unless a command asks for one. */
+extern int cli_quiet;
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The '?' of getopt_long (opterr is off): the option at fault, in one line. */
 int cli_bad_option(const char *cmd, int argc, char **argv);

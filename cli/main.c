@@ -60,6 +60,7 @@ static void usage(FILE *f)
 		"  --wait SECONDS  give up after waiting SECONDS for another process\n"
 		"                that is writing to the store (default: wait)\n"
 		"  --no-wait     fail at once when another process is writing\n"
+		"  -q, --quiet   no progress line (as --progress=none), whatever the command\n"
 		"  --version     print the version, and those of the libraries it runs with\n"
 		"\n"
 		"References (REF): an artifact id (art_<hex>), a unique prefix of at least\n"
@@ -77,6 +78,7 @@ static void usage(FILE *f)
 }
 
 int cli_json_errors;
+int cli_quiet;
 
 /* An error on stderr: "arca CMD: MSG" or, when the command was given
  * --json, {"error": {"code": EXIT, "name": ..., "command": ..., "message": ...}}. */
@@ -342,6 +344,9 @@ int main(int argc, char **argv)
 			i += argv[i][6] == '=' ? 1 : 2;
 		} else if (!strcmp(argv[i], "--no-wait")) {
 			ctx.lock_timeout_ms = 0;
+			i++;
+		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+			cli_quiet = 1;
 			i++;
 		} else if (!strcmp(argv[i], "--store") && i + 1 >= argc) {
 			fprintf(stderr, "arca: --store needs a directory (see 'arca --help')\n");

@@ -33,8 +33,8 @@ void cli_progress_begin(cli_progress *cp, const char *cmd, int show)
 	memset(cp, 0, sizeof(*cp));
 	cp->cmd = cmd;
 	/* a live line only for a person watching: stderr a terminal */
-	cp->show = show == CLI_PROGRESS_AUTO ? (isatty(2) ? CLI_PROGRESS_LINE : CLI_PROGRESS_NONE) :
-		show;
+	cp->show = show == CLI_PROGRESS_AUTO ? (isatty(2) && !cli_quiet ? CLI_PROGRESS_LINE :
+		CLI_PROGRESS_NONE) : show;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sa.sa_flags = SA_RESTART;

@@ -14,7 +14,7 @@ _arca() {
 	done
 	local words
 	case $cmd in
-	'') words="--store --wait --no-wait --version snapshot restore rollback diff ls show hub remote push pull export import env stats verify repair tag log rm prune gc help" ;;
+	'') words="--store --wait --no-wait --quiet --progress --version snapshot restore rollback diff ls show hub remote push pull export import env stats verify repair tag log rm prune gc help" ;;
 	snapshot) words="vm --store --name --tag --parent --label --kind --hub-push --help --hub-url --hub-branch --progress --json --quiet -r" ;;
 	restore) words="app vm --store --from --force --progress --json" ;;
 	rollback) words="app vm --store --from --checksum --progress --json" ;;

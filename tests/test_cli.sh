@@ -106,6 +106,9 @@ check "tag --json prints the ref and its id" bash -c "'$ARCA' --store '$S' tag n
 if command -v script >/dev/null; then
 	check "progress: a live line when stderr is a terminal" bash -c "script -qec \"'$ARCA' --store '$S' restore web '$T/out-tty'\" /dev/null | tr '\\r' '\\n' | grep -q '^restore write: .*/'"
 fi
+if command -v script >/dev/null; then
+	check "progress: the global --quiet shows none on a terminal" bash -c "! script -qec \"'$ARCA' --store '$S' --quiet restore web '$T/out-q'\" /dev/null | grep -q 'write:'"
+fi
 check "progress: none when stderr is not a terminal" bash -c "'$ARCA' --store '$S' restore web '$T/out-notty' 2>'$T/p.err' && ! grep -q 'write:' '$T/p.err'"
 check "progress: --quiet snapshot shows none on a terminal" bash -c "! command -v script >/dev/null || ! script -qec \"'$ARCA' --store '$S' snapshot '$T/src' --name web -q\" /dev/null | grep -q 'chunk:'"
 check "progress=json: one JSON event a line, the phase's end last" bash -c "'$ARCA' --store '$S' restore web '$T/out-json' --progress=json 2>'$T/p.json' && python3 -c '
