@@ -143,7 +143,7 @@ int cli_progress_cb(const arca_progress *p, void *payload)
 	started = 1;
 	if (interrupted)
 		return 1;
-	if (cp->phase != (int)p->phase || (!p->items_done && !p->bytes_done && !cp->t0)) {
+	if (cp->phase != (int)p->phase) { /* 0 before the first call: no phase is */
 		cp->phase = (int)p->phase;
 		cp->t0 = t;
 		cp->last = 0;

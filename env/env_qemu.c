@@ -282,22 +282,25 @@ static void qm_console_tail(int dirfd, char *out, size_t cap)
 	out[w] = 0;
 }
 
-/* Waits for qemu to end (up to ms), then kills it. */
-static void qm_wait_gone(int dirfd, int ms)
+/* Whether qemu is gone within ms, looking every 20 ms. */
+static int qm_gone_within(int dirfd, int ms)
 {
-	for (int i = 0; i < ms / 20; i++) {
+	for (int i = 0; i <= ms / 20; i++) {
 		if (!qm_pid(dirfd))
-			return;
+			return 1;
 		struct timespec ts = { 0, 20 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
-	pid_t pid = qm_pid(dirfd);
-	if (pid) {
+	return 0;
+}
+
+/* Waits for qemu to end (up to ms), then kills it. */
+static void qm_wait_gone(int dirfd, int ms)
+{
+	pid_t pid;
+	if (!qm_gone_within(dirfd, ms) && (pid = qm_pid(dirfd)) != 0) {
 		kill(pid, SIGKILL);
-		for (int i = 0; i < 250 && qm_pid(dirfd); i++) {
-			struct timespec ts = { 0, 20 * 1000000L };
-			nanosleep(&ts, NULL);
-		}
+		(void)qm_gone_within(dirfd, 5000);
 	}
 }
 
@@ -627,20 +630,19 @@ static unsigned qm_capabilities(arca_env_backend *b, const arca_env_ctx *e)
 	return ARCA_ENV_CAP_SNAPSHOT | ARCA_ENV_CAP_ROLLBACK | ARCA_ENV_CAP_PAUSE | ARCA_ENV_CAP_STREAM;
 }
 
-static int qm_check(arca_env_backend *b, const arca_env_ctx *e)
+/* The settings into s, checked: check and create both come here. */
+static int qm_check_env(qm_env *s, const arca_env_ctx *e)
 {
-	qm_env s;
-	(void)b;
-	int rc = qm_parse(&s, e);
+	int rc = qm_parse(s, e);
 	if (rc == 0 && e->kind != ARCA_KIND_IMAGE)
 		rc = arca_err_set(ARCA_EINVAL, "qemu: boots an image artifact (a disk holding a root "
 			"filesystem), not a tree");
-	if (rc == 0 && !s.agent)
+	if (rc == 0 && !s->agent)
 		rc = arca_err_set(ARCA_EINVAL, "qemu: no guest agent (setting agent=PATH)");
-	for (size_t i = 0; rc == 0 && i < s.nvolumes; i++) {
+	for (size_t i = 0; rc == 0 && i < s->nvolumes; i++) {
 		char host[4096];
 		struct stat st;
-		const char *v = s.volumes[i];
+		const char *v = s->volumes[i];
 		snprintf(host, sizeof host, "%.*s", (int)(strchr(v, ':') - v), v);
 		if (stat(host, &st) < 0 || !S_ISDIR(st.st_mode))
 			rc = arca_err_set(ARCA_EINVAL, "qemu: volume %s: %s is not a directory", v, host);
@@ -648,15 +650,26 @@ static int qm_check(arca_env_backend *b, const arca_env_ctx *e)
 	return rc;
 }
 
+static int qm_check(arca_env_backend *b, const arca_env_ctx *e)
+{
+	qm_env s;
+	(void)b;
+	return qm_check_env(&s, e);
+}
+
 static int qm_create_env(qm_env *s, arca_env_ctx *e, int dirfd)
 {
 	char kernel[4096], initrd[4096], release[128], moddir[300], path[4200], vm[4200], ird[4200];
 	char cmdline[512], accel[8] = "", ref[ARCA_ID_STRLEN];
-	static const char *const mods[] = { "virtio_mmio", "virtio_blk", "virtio_console", "crc32c_generic",
-		"crc32c_intel", "ext4", NULL };
-	static const char *const mods9p[] = { "virtio_mmio", "virtio_blk", "virtio_console",
-		"crc32c_generic", "crc32c_intel", "ext4", "9pnet_virtio", "9p", NULL };
+	/* the last two only for volumes */
+	static const char *const all_mods[] = { "virtio_mmio", "virtio_blk", "virtio_console",
+		"crc32c_generic", "crc32c_intel", "ext4", "9pnet_virtio", "9p" };
+	const char *mods[9];
+	size_t nmods = s->nvolumes ? 8 : 6;
 	int rc;
+
+	memcpy(mods, all_mods, nmods * sizeof *mods);
+	mods[nmods] = NULL;
 
 	if (s->kernel) {
 		snprintf(kernel, sizeof kernel, "%s", s->kernel);
@@ -680,7 +693,7 @@ static int qm_create_env(qm_env *s, arca_env_ctx *e, int dirfd)
 		return arca_err_wrap(rc, "qemu: restoring the disk");
 	if ((rc = arca_env__qemu_vmlinux(kernel, vm)) != 0 ||
 	    (rc = arca_env__qemu_initrd(initrd[0] ? initrd : NULL, s->agent, moddir,
-			s->nvolumes ? mods9p : mods, ird)) != 0)
+			mods, ird)) != 0)
 		return rc;
 	unsigned long khz = qm_tsc_khz();
 	int n = snprintf(cmdline, sizeof cmdline, "console=ttyS0 rdinit=/arca/agent panic=-1 quiet "
@@ -699,8 +712,9 @@ static int qm_create_env(qm_env *s, arca_env_ctx *e, int dirfd)
 static int qm_create(arca_env_backend *b, arca_env_ctx *e)
 {
 	qm_env s;
-	int rc = qm_check(b, e), dirfd;
-	if (rc || (rc = qm_parse(&s, e)))
+	int rc = qm_check_env(&s, e), dirfd;
+	(void)b;
+	if (rc)
 		return rc;
 	if ((dirfd = qm_dirfd(e)) < 0)
 		return dirfd;
