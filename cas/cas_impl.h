@@ -49,6 +49,7 @@ struct arca_cas_writer {
 	uint32_t pack_no;      /* current pack, 0 = none open yet */
 	int fd;
 	uint64_t pack_len;     /* logical length incl. buffered bytes */
+	uint64_t kicked;       /* bytes of it the disk was told to start writing */
 	uint32_t next_pack;    /* number for the next new pack (never reused) */
 	uint32_t begin_next;   /* next_pack when the writer began: packs from it on are ours */
 	int force_new;         /* start a new pack before the next append */

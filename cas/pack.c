@@ -22,6 +22,14 @@ size_t arca_record_stored_max(void)
 	return ZSTD_COMPRESSBOUND(ARCA_CHUNK_MAX_LIMIT);
 }
 
+size_t arca_record_total_max(void)
+{
+	size_t chunk = ARCA_RECORD_HEADER_LEN + arca_record_stored_max();
+	size_t group = ARCA_RECORD_HEADER_LEN + (size_t)ARCA_GROUP_MAX_MEMBERS * ARCA_GROUP_MEMBER_LEN +
+		ZSTD_COMPRESSBOUND(ARCA_GROUP_RAW_MAX);
+	return chunk > group ? chunk : group;
+}
+
 void arca_pack_header_encode(uint8_t out[ARCA_PACK_HEADER_LEN], uint32_t pack_no)
 {
 	memcpy(out, ARCA_PACK_MAGIC, 8);

@@ -26,6 +26,8 @@ typedef struct {
 
 /** Upper bound on stored_len for any record. */
 size_t arca_record_stored_max(void);
+/** Upper bound on a whole record, chunk or group: header, table, payload. */
+size_t arca_record_total_max(void);
 
 void arca_pack_header_encode(uint8_t out[ARCA_PACK_HEADER_LEN], uint32_t pack_no);
 /** 0, or ARCA_ECORRUPT when the header is not a version-1 pack header. */

@@ -276,6 +276,7 @@ int arca_cas_writer_begin(arca_cas_writer **out, arca_cas *cas)
 		}
 		w->pack_no = no;
 		w->pack_len = len;
+		w->kicked = len;
 		w->first_pack_no = no;
 		w->first_pack_committed = len;
 	} else {
@@ -304,6 +305,19 @@ int arca_cas_writer_has(arca_cas_writer *w, const uint8_t id[32])
 	return mdb_get(w->txn, w->cas->dbi_chunks, &k, &v) == 0;
 }
 
+/* Has the disk start on the pack's bytes written so far, every
+ * WRITEBACK_STEP of them, so that the fdatasync before the commit waits
+ * for the last few only. Advice: a failure changes nothing. */
+#define WRITEBACK_STEP (8u << 20)
+static void start_writeback(arca_cas_writer *w, uint64_t written)
+{
+	if (written < w->kicked + WRITEBACK_STEP)
+		return;
+	(void)sync_file_range(w->fd, (off_t)w->kicked, (off_t)(written - w->kicked),
+		SYNC_FILE_RANGE_WRITE);
+	w->kicked = written;
+}
+
 static int flush_wbuf(arca_cas_writer *w)
 {
 	off_t at;
@@ -313,6 +327,7 @@ static int flush_wbuf(arca_cas_writer *w)
 	if (arca_pwrite_all(w->fd, w->wbuf, w->wlen, at) < 0)
 		return arca_err_sys("write pack %08u", w->pack_no);
 	w->wlen = 0;
+	start_writeback(w, w->pack_len);
 	return 0;
 }
 
@@ -361,6 +376,7 @@ static int rotate_pack(arca_cas_writer *w)
 	memcpy(w->wbuf, hdr, sizeof(hdr));
 	w->wlen = sizeof(hdr);
 	w->pack_len = sizeof(hdr);
+	w->kicked = 0;
 	/* every pack says how its store chunks, for a rebuilt index */
 	if (w->cas->have_params)
 		return arca_cas__append_meta(w, ARCA_META_PARAMS, 0, w->cas->params, sizeof(w->cas->params),
@@ -389,6 +405,7 @@ int arca_cas__append(arca_cas_writer *w, const void *p, size_t n)
 	if (n > WRITE_BUF_LEN) {
 		if (arca_pwrite_all(w->fd, p, n, (off_t)w->pack_len) < 0)
 			return arca_err_sys("write pack %08u", w->pack_no);
+		start_writeback(w, w->pack_len + n);
 	} else {
 		memcpy(w->wbuf + w->wlen, p, n);
 		w->wlen += n;

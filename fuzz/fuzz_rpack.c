@@ -82,6 +82,32 @@ static int want_all(const uint8_t id[32], void *ctx)
 	return 2;
 }
 
+/* The same records checked apart from staging (pull's path) must agree
+ * with the stream: both fail, or both stage the same chunks. */
+static void check_apart(const uint8_t *span, size_t n, int rc_stream, uint64_t staged_stream)
+{
+	arca_rpack_checker *c;
+	arca_rpack_batch b = ARCA_RPACK_BATCH_INIT;
+	arca_cas_writer *w;
+	uint64_t staged = 0;
+	int rc;
+
+	CHECK(arca_rpack_checker_new(&c) == 0);
+	if (arca_store__writer_begin(&w, store) != 0)
+		abort();
+	rc = arca_rpack_check(c, span, n, arca_cas_writer_mac_key(w), NULL, NULL, &b);
+	CHECK(rc == 0 || rc == ARCA_ECORRUPT || rc == ARCA_EUNSUPPORTED || rc == ARCA_ENOMEM);
+	if (rc_stream != ARCA_ENOMEM && rc != ARCA_ENOMEM)
+		CHECK((rc == 0) == (rc_stream == 0));
+	if (rc == 0) {
+		CHECK(arca_rpack_stage(c, w, span, &b, &staged) == 0);
+		CHECK(rc_stream != 0 || staged == staged_stream);
+	}
+	arca_cas_writer_abort(w);
+	arca_rpack_batch_release(&b);
+	arca_rpack_checker_free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	arca_cas_writer *w;
@@ -120,5 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(staged <= (uint64_t)taps);
 	arca_rpack_reader_free(r);
 	arca_cas_writer_abort(w);
+	if (partial)
+		check_apart(data + 16, size - 16, rc, staged);
 	return 0;
 }

@@ -2,14 +2,16 @@
  * arca_pull: fetch artifacts and refs from a remote with plain GETs.
  * Per artifact: its object, the indexes of the packs it lists, then its
  * manifest chunks (kept in memory: the manifest must be read before its
- * data chunks are known), then the data chunks the store lacks, each
- * pack whole or as ranges of the records needed. Every chunk is hashed
- * before it is staged into the one writer; the manifest must hash to the
+ * data chunks are known), then the data chunks the store lacks, as ranges
+ * of records GET in pieces and checked on every core (sync/pull_data.c),
+ * nothing written outside the store. Every chunk is hashed before it is
+ * staged into the one writer; the manifest must hash to the
  * artifact id; then artifacts, refs and history go into the same
  * transaction, committed once. Any error aborts it: the store is as it was.
  */
 #include "sync/sync.h"
 #include "sync/fetch.h"
+#include "sync/pull_data.h"
 #include "sync/idset.h"
 #include "sync/rpack.h"
 #include "cas/hash.h"
@@ -129,76 +131,20 @@ done:
 	return rc;
 }
 
-/* ---- parallel GETs: --jobs runs land in unlinked temp files, then the
- * calling thread (the writer's) takes them in, in order ---- */
+/* ---- data chunks: checked on every core (sync/pull_data.c) ---- */
 
-/* Takes the bytes of run `r` from `fd` ([at->base, +at->got)) in. */
-static int take_file(pull_ctx *p, const arca_fetch_run *r, int fd, const arca_fetch_landed *at)
+static int data_step(void *ctx, uint64_t staged, uint64_t bytes)
 {
-	feed_ctx f = { p, NULL };
-	uint8_t *buf = NULL;
-	uint64_t staged = 0, off = 0;
-	int rc;
-
-	if ((rc = arca_rpack_reader_new(&f.r, p->w, r->sha, r->off, want, p)) != 0)
-		return rc;
-	arca_rpack_reader_tap(f.r, tap);
-	if (!(buf = malloc(1u << 20))) {
-		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
-		goto done;
-	}
-	while (off < at->got) {
-		size_t want_n = at->got - off < (1u << 20) ? (size_t)(at->got - off) : (1u << 20);
-		ssize_t got = arca_pread_full(fd, buf, want_n, (off_t)(at->base + off));
-		if (got < 0) {
-			rc = arca_err_sys("read temporary file");
-			goto done;
-		}
-		if (got == 0)
-			break;
-		if ((rc = feed(&f, buf, (size_t)got)) != 0)
-			goto done;
-		off += (uint64_t)got;
-	}
-	if ((rc = arca_rpack_reader_finish(f.r, &staged)) != 0)
-		goto done;
-	p->n.objects++;
-	p->chunks += staged;
-	rc = arca_progress__set(&p->ps, p->chunks, p->n.bytes);
-done:
-	free(buf);
-	arca_rpack_reader_free(f.r);
-	return rc;
+	pull_ctx *p = ctx;
+	return arca_progress__set(&p->ps, staged, bytes);
 }
 
-/* Batches of --jobs runs: at most that many downloaded runs wait on disk. */
-static int run_parallel(pull_ctx *p, const arca_fetch_run *runs, size_t n)
+static int take_data(pull_ctx *p, const arca_pidx *x, uint32_t npacks,
+		const arca_fetch_run *runs, size_t nruns)
 {
-	int *fds = calloc(p->o.jobs, sizeof(*fds));
-	arca_fetch_landed *at = calloc(p->o.jobs, sizeof(*at));
-	arca_fetch_counts got = { 0, 0, 0 };
-	int rc = 0;
-
-	if (!fds || !at) {
-		free(fds);
-		free(at);
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	}
-	for (size_t at0 = 0; at0 < n && !rc; at0 += p->o.jobs) {
-		size_t k = n - at0 < p->o.jobs ? n - at0 : p->o.jobs;
-		/* the bytes count as the takes read them */
-		got.requests = 0;
-		rc = arca_fetch__download(p->t, runs + at0, k, k, p->o.tmp_dir, fds, at, &got);
-		p->n.requests += got.requests;
-		for (size_t i = 0; i < k && !rc; i++)
-			rc = take_file(p, &runs[at0 + i], fds[at[i].file], &at[i]);
-		for (size_t i = 0; i < k; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
-	free(fds);
-	free(at);
-	return rc;
+	arca_pull_data d = { p->t, p->w, x, npacks, p->o.jobs, want, p, data_step, p };
+	p->n.objects += nruns;
+	return arca_pull__data(&d, runs, nruns, &p->n, &p->chunks);
 }
 
 /* Fetches every chunk in p->need from the packs `x` (the artifact's). */
@@ -222,9 +168,9 @@ static int fetch(pull_ctx *p, arca_pidx *x, uint32_t npacks, const uint8_t (*ids
 	}
 	if (missing)
 		rc = arca_fetch__missing(art, missing);
-	else if (p->o.jobs > 1 && nruns > 1)
-		rc = run_parallel(p, runs, nruns);
-	else
+	else if (p->need_mode == 1)
+		rc = take_data(p, x, npacks, runs, nruns);
+	else /* the manifest's few records, with their bytes kept by tap */
 		for (size_t i = 0; i < nruns && !rc; i++)
 			rc = fetch_run(p, runs[i].sha, runs[i].off, runs[i].len);
 	free(runs);

@@ -153,9 +153,248 @@ void arca_rpack_builder_free(arca_rpack_builder *b)
 	free(b);
 }
 
-/* ---- taking in ---- */
+/* ---- checking records, apart from staging them ---- */
 
-enum { UNIT_PACK_HDR, UNIT_REC_HDR, UNIT_CHUNK, UNIT_GROUP };
+struct arca_rpack_checker {
+	arca_decoder *dec;
+	uint8_t *raw;
+	size_t raw_cap;
+	uint8_t (*ids)[32];       /* a group's members, for the writer */
+	uint32_t *lens;
+	uint8_t *tags;            /* a group's MACs, ARCA_MAC_LEN each */
+};
+
+int arca_rpack_checker_new(arca_rpack_checker **out)
+{
+	arca_rpack_checker *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	if ((rc = arca_decoder_new(&c->dec)) != 0) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void arca_rpack_checker_free(arca_rpack_checker *c)
+{
+	if (!c)
+		return;
+	arca_decoder_free(c->dec);
+	free(c->raw);
+	free(c->ids);
+	free(c->lens);
+	free(c->tags);
+	free(c);
+}
+
+static int ensure(uint8_t **p, size_t *cap, size_t need)
+{
+	uint8_t *n;
+	if (*cap >= need)
+		return 0;
+	if (!(n = realloc(*p, need)))
+		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
+	*p = n;
+	*cap = need;
+	return 0;
+}
+
+/* A record header (ARCA_RECORD_HEADER_LEN bytes at p): which kind, and the
+ * record's whole length. */
+typedef struct {
+	int group;
+	arca_record rec;
+	arca_group grp;
+	size_t total;
+} rec_head;
+
+static int head_decode(rec_head *h, const uint8_t *p)
+{
+	int rc;
+	if (!memcmp(p, ARCA_RECORD_MAGIC, 4)) {
+		if ((rc = arca_record_decode(&h->rec, p, ARCA_RECORD_HEADER_LEN)) != 0)
+			return rc;
+		h->group = 0;
+		h->total = ARCA_RECORD_HEADER_LEN + (size_t)h->rec.stored_len;
+		return 0;
+	}
+	if (!memcmp(p, ARCA_GROUP_MAGIC, 4)) {
+		if ((rc = arca_group_decode(&h->grp, p, ARCA_RECORD_HEADER_LEN)) != 0)
+			return rc;
+		h->group = 1;
+		h->total = ARCA_RECORD_HEADER_LEN +
+			(size_t)h->grp.nmembers * ARCA_GROUP_MEMBER_LEN + h->grp.stored_len;
+		return 0;
+	}
+	return arca_err_set(ARCA_ECORRUPT, "not a chunk or group record");
+}
+
+static const uint8_t *member(const uint8_t *recp, uint32_t i)
+{
+	return recp + ARCA_RECORD_HEADER_LEN + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+}
+
+/* Whether any chunk of the whole record at recp is wanted (want 1 or 2). */
+static int any_wanted(const rec_head *h, const uint8_t *recp, arca_rpack_want_fn want,
+		void *ctx)
+{
+	if (!want)
+		return 1;
+	if (!h->group)
+		return want(h->rec.id, ctx) != 0;
+	for (uint32_t i = 0; i < h->grp.nmembers; i++)
+		if (want(member(recp, i), ctx))
+			return 1;
+	return 0;
+}
+
+/* Decompresses the whole record at recp into c->raw and checks every
+ * chunk's hash; tags[] gets each chunk's MAC under `key`. */
+static int check_record(arca_rpack_checker *c, const rec_head *h, const uint8_t *recp,
+		const uint8_t *key, uint8_t *tags)
+{
+	uint64_t off = 0;
+	uint8_t d[32];
+	int rc;
+
+	if (!h->group) {
+		if ((rc = ensure(&c->raw, &c->raw_cap, h->rec.raw_len)) != 0 ||
+		    (rc = arca_record_unpack(c->dec, &h->rec, recp + ARCA_RECORD_HEADER_LEN, c->raw,
+			    c->raw_cap)) != 0)
+			return rc;
+		return arca_mac(tags, key, h->rec.id, c->raw, h->rec.raw_len);
+	}
+	if ((rc = arca_group_table_check(&h->grp, member(recp, 0))) != 0 ||
+	    (rc = ensure(&c->raw, &c->raw_cap, h->grp.raw_len)) != 0 ||
+	    (rc = arca_group_unpack(c->dec, &h->grp, member(recp, h->grp.nmembers), c->raw,
+		    c->raw_cap)) != 0)
+		return rc;
+	/* the store indexes every member it lacks: all must check out */
+	for (uint32_t i = 0; i < h->grp.nmembers; i++) {
+		const uint8_t *m = member(recp, i);
+		uint32_t len = arca_get_le32(m + 32);
+		if ((rc = arca_sha256_digest(d, c->raw + off, len)) != 0)
+			return rc;
+		if (memcmp(d, m, 32) != 0) {
+			char hex[17];
+			arca_hex_encode(hex, m, 8);
+			return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id",
+				hex);
+		}
+		if ((rc = arca_mac(tags + (size_t)i * ARCA_MAC_LEN, key, m, c->raw + off, len)) != 0)
+			return rc;
+		off += len;
+	}
+	return 0;
+}
+
+/* Stages the checked record at recp (its chunks' MACs in tags) into w. */
+static int stage_record(arca_rpack_checker *c, arca_cas_writer *w, const rec_head *h,
+		const uint8_t *recp, const uint8_t *tags, uint64_t *staged)
+{
+	uint64_t added = 0;
+	int one = 0, rc;
+
+	if (!h->group) {
+		if ((rc = arca_cas_writer_put(w, h->rec.id, h->rec.raw_len, h->rec.codec,
+				recp + ARCA_RECORD_HEADER_LEN, h->rec.stored_len, &one)) != 0 ||
+		    (rc = arca_cas_writer_put_mac(w, h->rec.id, tags)) != 0)
+			return rc;
+		*staged += (uint64_t)one;
+		return 0;
+	}
+	if (!c->ids && (!(c->ids = malloc(ARCA_GROUP_MAX_MEMBERS * 32)) ||
+	    !(c->lens = malloc(ARCA_GROUP_MAX_MEMBERS * sizeof(uint32_t)))))
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < h->grp.nmembers; i++) {
+		const uint8_t *m = member(recp, i);
+		if ((rc = arca_cas_writer_put_mac(w, m, tags + (size_t)i * ARCA_MAC_LEN)) != 0)
+			return rc;
+		memcpy(c->ids[i], m, 32);
+		c->lens[i] = arca_get_le32(m + 32);
+	}
+	if ((rc = arca_cas_writer_put_group(w, (const uint8_t (*)[32])c->ids, c->lens,
+			h->grp.nmembers, h->grp.codec, member(recp, h->grp.nmembers),
+			h->grp.stored_len, &added, NULL)) != 0)
+		return rc;
+	*staged += added;
+	return 0;
+}
+
+static size_t ntags(const rec_head *h)
+{
+	return h->group ? h->grp.nmembers : 1;
+}
+
+int arca_rpack_check(arca_rpack_checker *c, const uint8_t *span, size_t n,
+		const uint8_t key[ARCA_MAC_KEY_LEN], arca_rpack_want_fn want, void *ctx,
+		arca_rpack_batch *b)
+{
+	size_t at = 0;
+	int rc = 0;
+
+	b->recs.len = 0;
+	b->tags.len = 0;
+	b->bad_at = 0;
+	while (at < n && !rc) {
+		rec_head h;
+		uint8_t *tags;
+		uint32_t at32 = (uint32_t)at;
+		b->bad_at = at;
+		if (n - at < ARCA_RECORD_HEADER_LEN)
+			return arca_err_set(ARCA_ECORRUPT, "ends inside a record");
+		if ((rc = head_decode(&h, span + at)) != 0)
+			break;
+		if (h.total > n - at)
+			return arca_err_set(ARCA_ECORRUPT, "ends inside a record");
+		if (any_wanted(&h, span + at, want, ctx)) {
+			if (at > UINT32_MAX)
+				return arca_err_set(ARCA_EINVAL, "span too long");
+			if ((rc = arca_buf_put(&b->recs, &at32, sizeof(at32))) != 0 ||
+			    (rc = arca_buf_grow(&b->tags, ntags(&h) * ARCA_MAC_LEN)) != 0)
+				break;
+			tags = b->tags.ptr + b->tags.len;
+			if ((rc = check_record(c, &h, span + at, key, tags)) != 0)
+				break;
+			b->tags.len += ntags(&h) * ARCA_MAC_LEN;
+		}
+		at += h.total;
+	}
+	return rc;
+}
+
+int arca_rpack_stage(arca_rpack_checker *c, arca_cas_writer *w, const uint8_t *span,
+		const arca_rpack_batch *b, uint64_t *staged)
+{
+	const uint8_t *tags = b->tags.ptr;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->recs.len / sizeof(uint32_t) && !rc; i++) {
+		uint32_t at;
+		rec_head h;
+		memcpy(&at, b->recs.ptr + i * sizeof(at), sizeof(at));
+		/* checked already: the header decodes */
+		if ((rc = head_decode(&h, span + at)) != 0 ||
+		    (rc = stage_record(c, w, &h, span + at, tags, staged)) != 0)
+			break;
+		tags += ntags(&h) * ARCA_MAC_LEN;
+	}
+	return rc;
+}
+
+void arca_rpack_batch_release(arca_rpack_batch *b)
+{
+	arca_buf_release(&b->recs);
+	arca_buf_release(&b->tags);
+}
+
+/* ---- taking in a stream ---- */
+
+enum { UNIT_PACK_HDR, UNIT_REC_HDR, UNIT_RECORD };
 
 struct arca_rpack_reader {
 	arca_cas_writer *w;
@@ -170,13 +409,9 @@ struct arca_rpack_reader {
 	int unit;
 	uint8_t *buf;
 	size_t len, need, cap;
-	arca_record rec;
-	arca_group grp;
-	arca_decoder *dec;
-	uint8_t *raw;
-	size_t raw_cap;
-	uint8_t (*ids)[32];
-	uint32_t *lens;
+	rec_head head;
+	arca_rpack_checker *chk;
+	uint8_t *tags;            /* ARCA_GROUP_MAX_MEMBERS MACs */
 	uint64_t staged;
 	int failed;
 };
@@ -198,24 +433,16 @@ int arca_rpack_reader_new(arca_rpack_reader **out, arca_cas_writer *w, const uin
 	r->pos = from_offset;
 	r->unit = r->whole ? UNIT_PACK_HDR : UNIT_REC_HDR;
 	r->need = r->whole ? ARCA_PACK_HEADER_LEN : ARCA_RECORD_HEADER_LEN;
-	if ((rc = arca_decoder_new(&r->dec)) != 0 ||
+	if ((rc = arca_rpack_checker_new(&r->chk)) != 0 ||
 	    (r->whole && (rc = arca_sha256_new(&r->h)) != 0)) {
 		arca_rpack_reader_free(r);
 		return rc;
 	}
+	if (!(r->tags = malloc((size_t)ARCA_GROUP_MAX_MEMBERS * ARCA_MAC_LEN))) {
+		arca_rpack_reader_free(r);
+		return arca_err_set(ARCA_ENOMEM, "out of memory");
+	}
 	*out = r;
-	return 0;
-}
-
-static int ensure(uint8_t **p, size_t *cap, size_t need)
-{
-	uint8_t *n;
-	if (*cap >= need)
-		return 0;
-	if (!(n = realloc(*p, need)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
-	*p = n;
-	*cap = need;
 	return 0;
 }
 
@@ -230,82 +457,29 @@ static int wanted(arca_rpack_reader *r, const uint8_t id[32])
 	return w == 2 || (w == 1 && !arca_cas_writer_has(r->w, id));
 }
 
-/* The store's MAC of a chunk it takes, as ingest gives its own: later
- * restores and rollbacks check and compare it by that, not by SHA-256. */
-static int put_mac(arca_rpack_reader *r, const uint8_t id[32], const uint8_t *raw, uint32_t len)
+/* The whole record is in buf: checks and stages it when a chunk of it is
+ * wanted, then shows the tap what it kept. */
+static int take_record(arca_rpack_reader *r)
 {
-	uint8_t tag[ARCA_MAC_LEN];
-	int rc = arca_mac(tag, arca_cas_writer_mac_key(r->w), id, raw, len);
-	return rc ? rc : arca_cas_writer_put_mac(r->w, id, tag);
-}
-
-static int take_chunk(arca_rpack_reader *r)
-{
-	const uint8_t *stored = r->buf + ARCA_RECORD_HEADER_LEN;
-	int added = 0, rc;
-
-	if (!wanted(r, r->rec.id))
-		return 0;
-	if ((rc = ensure(&r->raw, &r->raw_cap, r->rec.raw_len)) != 0 ||
-	    (rc = arca_record_unpack(r->dec, &r->rec, stored, r->raw, r->raw_cap)) != 0 ||
-	    (rc = arca_cas_writer_put(r->w, r->rec.id, r->rec.raw_len, r->rec.codec, stored,
-		    r->rec.stored_len, &added)) != 0)
-		return rc;
-	r->staged += (uint64_t)added;
-	if ((rc = put_mac(r, r->rec.id, r->raw, r->rec.raw_len)) != 0)
-		return rc;
-	return r->tap ? r->tap(r->rec.id, r->raw, r->rec.raw_len, r->ctx) : 0;
-}
-
-static int take_group(arca_rpack_reader *r)
-{
-	const uint8_t *table = r->buf + ARCA_RECORD_HEADER_LEN;
-	size_t tlen = (size_t)r->grp.nmembers * ARCA_GROUP_MEMBER_LEN;
-	uint64_t off = 0, added = 0;
-	uint8_t d[32];
+	const rec_head *h = &r->head;
+	uint64_t off = 0;
 	int any = 0, rc;
 
-	if ((rc = arca_group_table_check(&r->grp, table)) != 0)
-		return rc;
-	for (uint32_t i = 0; i < r->grp.nmembers && !any; i++)
-		any = wanted(r, table + (size_t)i * ARCA_GROUP_MEMBER_LEN);
+	for (uint32_t i = 0; i < ntags(h) && !any; i++)
+		any = wanted(r, h->group ? member(r->buf, i) : h->rec.id);
 	if (!any)
 		return 0;
-	if ((rc = ensure(&r->raw, &r->raw_cap, r->grp.raw_len)) != 0 ||
-	    (rc = arca_group_unpack(r->dec, &r->grp, table + tlen, r->raw, r->raw_cap)) != 0)
+	if ((rc = check_record(r->chk, h, r->buf, arca_cas_writer_mac_key(r->w), r->tags)) != 0 ||
+	    (rc = stage_record(r->chk, r->w, h, r->buf, r->tags, &r->staged)) != 0 || !r->tap)
 		return rc;
-	if (!r->ids && (!(r->ids = malloc(ARCA_GROUP_MAX_MEMBERS * 32)) ||
-	    !(r->lens = malloc(ARCA_GROUP_MAX_MEMBERS * sizeof(uint32_t)))))
-		return arca_err_set(ARCA_ENOMEM, "out of memory");
-	/* the store indexes every member it lacks: all must check out */
-	for (uint32_t i = 0; i < r->grp.nmembers; i++) {
-		const uint8_t *m = table + (size_t)i * ARCA_GROUP_MEMBER_LEN;
+	if (!h->group)
+		return r->tap(h->rec.id, r->chk->raw, h->rec.raw_len, r->ctx);
+	for (uint32_t i = 0; i < h->grp.nmembers; i++) {
+		const uint8_t *m = member(r->buf, i);
 		uint32_t len = arca_get_le32(m + 32);
-		if ((rc = arca_sha256_digest(d, r->raw + off, len)) != 0)
+		if (r->want && r->want(m, r->ctx) && (rc = r->tap(m, r->chk->raw + off, len, r->ctx)) != 0)
 			return rc;
-		if (memcmp(d, m, 32) != 0) {
-			char hex[17];
-			arca_hex_encode(hex, m, 8);
-			return arca_err_set(ARCA_ECORRUPT, "chunk %s: content does not match its id",
-				hex);
-		}
-		if ((rc = put_mac(r, m, r->raw + off, len)) != 0)
-			return rc;
-		memcpy(r->ids[i], m, 32);
-		r->lens[i] = len;
 		off += len;
-	}
-	if ((rc = arca_cas_writer_put_group(r->w, (const uint8_t (*)[32])r->ids, r->lens,
-			r->grp.nmembers, r->grp.codec, table + tlen, r->grp.stored_len, &added,
-			NULL)) != 0)
-		return rc;
-	r->staged += added;
-	off = 0;
-	for (uint32_t i = 0; i < r->grp.nmembers && r->tap; i++) {
-		if (wanted(r, r->ids[i]) || (r->want && r->want(r->ids[i], r->ctx) == 1))
-			if ((rc = r->tap(r->ids[i], r->raw + off, r->lens[i], r->ctx)) != 0)
-				return rc;
-		off += r->lens[i];
 	}
 	return 0;
 }
@@ -328,24 +502,13 @@ static int unit_done(arca_rpack_reader *r)
 		r->len = 0;
 		return 0;
 	case UNIT_REC_HDR:
-		if (!memcmp(r->buf, ARCA_RECORD_MAGIC, 4)) {
-			if ((rc = arca_record_decode(&r->rec, r->buf, r->len)) != 0)
-				return rc;
-			r->unit = UNIT_CHUNK;
-			r->need = ARCA_RECORD_HEADER_LEN + (size_t)r->rec.stored_len;
-		} else if (!memcmp(r->buf, ARCA_GROUP_MAGIC, 4)) {
-			if ((rc = arca_group_decode(&r->grp, r->buf, r->len)) != 0)
-				return rc;
-			r->unit = UNIT_GROUP;
-			r->need = ARCA_RECORD_HEADER_LEN +
-				(size_t)r->grp.nmembers * ARCA_GROUP_MEMBER_LEN + r->grp.stored_len;
-		} else {
-			return arca_err_set(ARCA_ECORRUPT, "not a chunk or group record");
-		}
+		if ((rc = head_decode(&r->head, r->buf)) != 0)
+			return rc;
+		r->unit = UNIT_RECORD;
+		r->need = r->head.total;
 		return ensure(&r->buf, &r->cap, r->need);
 	default:
-		rc = r->unit == UNIT_CHUNK ? take_chunk(r) : take_group(r);
-		if (rc)
+		if ((rc = take_record(r)) != 0)
 			return rc;
 		r->pos += r->len;
 		r->unit = UNIT_REC_HDR;
@@ -410,10 +573,8 @@ void arca_rpack_reader_free(arca_rpack_reader *r)
 	if (!r)
 		return;
 	arca_sha256_free(r->h);
-	arca_decoder_free(r->dec);
+	arca_rpack_checker_free(r->chk);
 	free(r->buf);
-	free(r->raw);
-	free(r->ids);
-	free(r->lens);
+	free(r->tags);
 	free(r);
 }

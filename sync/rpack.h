@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cas/cas.h"
+#include "cas/hash.h"
 #include "store/store.h"
 #include "sync/layout.h"
 #include "util/buf.h"
@@ -68,5 +69,38 @@ int arca_rpack_reader_feed(void *reader, const void *p, size_t n);
  *  pack). *chunks (may be NULL) = chunks staged. */
 int arca_rpack_reader_finish(arca_rpack_reader *r, uint64_t *chunks);
 void arca_rpack_reader_free(arca_rpack_reader *r);
+
+/* ---- checking apart from staging: pull checks on many threads, the
+ * writer's thread stages ---- */
+
+/** One thread's decompression state and buffers. */
+typedef struct arca_rpack_checker arca_rpack_checker;
+int arca_rpack_checker_new(arca_rpack_checker **out);
+void arca_rpack_checker_free(arca_rpack_checker *c);
+
+/** What a check found in a span: the records to stage, and their MACs. */
+typedef struct {
+	arca_buf recs;            /* uint32 offsets into the span, in order */
+	arca_buf tags;            /* ARCA_MAC_LEN per chunk of those records */
+	size_t bad_at;            /* after a failure: the record that failed */
+} arca_rpack_batch;
+#define ARCA_RPACK_BATCH_INIT { ARCA_BUF_INIT(SIZE_MAX), ARCA_BUF_INIT(SIZE_MAX), 0 }
+
+/**
+ * Checks span[0..n), whole records of a pack object (a piece cut at
+ * record boundaries): every record with a chunk `want` answers non-zero
+ * for (NULL: all) is decompressed, each of its chunks hashed and its MAC
+ * under `key` made, into `b`. ARCA_ECORRUPT when a record is damaged or
+ * the span ends inside one. Any thread, one checker each; `want` is
+ * called on it.
+ */
+int arca_rpack_check(arca_rpack_checker *c, const uint8_t *span, size_t n,
+		const uint8_t key[ARCA_MAC_KEY_LEN], arca_rpack_want_fn want, void *ctx,
+		arca_rpack_batch *b);
+/** Stages what `b` found in `span` into `w` (the writer's thread);
+ *  *staged += chunks the writer did not have. */
+int arca_rpack_stage(arca_rpack_checker *c, arca_cas_writer *w, const uint8_t *span,
+		const arca_rpack_batch *b, uint64_t *staged);
+void arca_rpack_batch_release(arca_rpack_batch *b);
 
 #endif

@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "arca/remote.h"
 #include "sync/sync.h"
+#include "sync/pull_data.h"
 #include "sync/transport.h"
 #include "cas/hash.h"
 #include "util/progress.h"
@@ -604,6 +605,122 @@ static void a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone(void **stat
 	arca_store_free(b);
 }
 
+static void largest_pack(const char *r, char *pk, size_t cap)
+{
+	DIR *d = opendir(th_path(r, "packs"));
+	struct dirent *de;
+	off_t best = -1;
+	char p[4096];
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".arcp")) {
+			snprintf(p, sizeof(p), "%s/packs/%s", r, de->d_name);
+			if (th_file_size(p) > best) {
+				best = th_file_size(p);
+				snprintf(pk, cap, "%s", p);
+			}
+		}
+	closedir(d);
+	assert_true(best > 0);
+}
+
+/* Cancels a pull at its `at`-th progress call after the first data bytes. */
+typedef struct {
+	int calls, at;
+} cancel_at;
+
+static int cancel_progress(const arca_progress *p, void *payload)
+{
+	cancel_at *c = payload;
+	return p->bytes_done && ++c->calls >= c->at ? 1 : 0;
+}
+
+static void store_same(arca_store *b, const arca_store_stats *s0, int refs0)
+{
+	arca_store_stats s1 = { .version = ARCA_STORE_STATS_VERSION };
+	arca_verify_result vr = ARCA_VERIFY_RESULT_INIT;
+	int refs1 = 0;
+	assert_int_equal(arca_store_stats_get(&s1, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs1), 0);
+	assert_int_equal(refs0, refs1);
+	assert_int_equal(s0->artifacts, s1.artifacts);
+	assert_int_equal(s0->chunks, s1.chunks);
+	assert_int_equal(s0->stored_bytes, s1.stored_bytes);
+	assert_int_equal(arca_verify(&vr, b), 0);
+	assert_int_equal(vr.chunks_damaged, 0);
+	arca_verify_result_clear(&vr);
+}
+
+/* The data of a pull comes in pieces cut at record boundaries, each GET
+ * and checked on its own thread: many small pieces give the same store;
+ * a damaged record in one of them, or a cancel while they come, leave the
+ * store as it was. */
+static void a_pull_in_many_pieces(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	arca_store_stats s0 = { .version = ARCA_STORE_STATS_VERSION };
+	const char *ref = "web";
+	char pk[4096], *msg;
+	cancel_at ca = { 0, 3 };
+	uint64_t whole;
+	arca_store *b;
+	uint8_t c;
+	off_t size;
+	int fd, refs0 = 0;
+
+	make_tree(f->src, 21, 6u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	b = th_store_open(th_path(f->tmp, "d"));
+	assert_int_equal(pull(b, r, "web", &res), 0);
+	whole = res.requests;
+	arca_store_free(b);
+	arca_sync__pull_piece = 64u << 10;
+
+	/* cancelled while the pieces come: nothing added, no thread left */
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	o.jobs = 3;
+	o.progress_cb = cancel_progress;
+	o.progress_payload = &ca;
+	arca_progress__interval_ns = 0;
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), ARCA_EUSER);
+	arca_progress__interval_ns = 100 * 1000000;
+	assert_true(ca.calls >= 3);
+	store_same(b, &s0, refs0);
+
+	/* the whole of it, in pieces: the same tree back */
+	o.progress_cb = NULL;
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), 0);
+	assert_true(res.requests >= whole + 3);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+
+	/* a record damaged in one piece: the pull fails naming pack and
+	 * offset, the store it pulled into is as it was */
+	largest_pack(r, pk, sizeof(pk));
+	assert_true((fd = open(pk, O_RDWR)) >= 0);
+	size = lseek(fd, 0, SEEK_END);
+	assert_int_equal(pread(fd, &c, 1, size / 2), 1);
+	c ^= 0x01;
+	assert_int_equal(pwrite(fd, &c, 1, size / 2), 1);
+	close(fd);
+	b = th_store_open(th_path(f->tmp, "c"));
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	assert_int_equal(arca_ref_foreach(b, count_ref, &refs0), 0);
+	assert_int_equal(arca_pull(&res, b, r, &ref, 1, &o), ARCA_ECORRUPT);
+	msg = strdup(arca_error_last());
+	assert_non_null(strstr(msg, "pack "));
+	assert_non_null(strstr(msg, "offset"));
+	free(msg);
+	store_same(b, &s0, refs0);
+	arca_store_free(b);
+	arca_sync__pull_piece = 8u << 20;
+}
+
 static void write_obj(const char *root, const char *key, const char *text)
 {
 	arca_transport *t;
@@ -1043,6 +1160,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone, th_setup,
 			th_teardown),
+		cmocka_unit_test_setup_teardown(a_pull_in_many_pieces, th_setup, th_teardown),
 		cmocka_unit_test_setup_teardown(hostile_keys_and_ref_entries_are_refused, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(remote_refs_are_listed, th_setup, th_teardown),
