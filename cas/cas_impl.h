@@ -50,6 +50,12 @@ struct arca_cas_writer {
 	int fd;
 	uint64_t pack_len;     /* logical length incl. buffered bytes */
 	uint64_t kicked;       /* bytes of it the disk was told to start writing */
+	/* full packs whose fdatasync waits for the commit (or for room here),
+	 * so that filling the next one does not wait for the disk */
+#define ARCA_WRITER_PENDING_MAX 8
+	int pending[ARCA_WRITER_PENDING_MAX];
+	uint32_t pending_no[ARCA_WRITER_PENDING_MAX];
+	size_t npending;
 	uint32_t next_pack;    /* number for the next new pack (never reused) */
 	uint32_t begin_next;   /* next_pack when the writer began: packs from it on are ours */
 	int force_new;         /* start a new pack before the next append */

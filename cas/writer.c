@@ -347,20 +347,46 @@ static int record_pack_len(arca_cas_writer *w)
 	return mrc ? arca_lmdb_error(mrc, "record pack length") : 0;
 }
 
-/* Finishes the current pack (durable, length recorded) and starts the next. */
+/* fdatasyncs the oldest full packs until `keep` are left. */
+static int sync_pending(arca_cas_writer *w, size_t keep)
+{
+	while (w->npending > keep) {
+		if (arca_fdatasync(w->pending[0]) < 0)
+			return arca_err_sys("sync pack %08u", w->pending_no[0]);
+		close(w->pending[0]);
+		w->npending--;
+		memmove(w->pending, w->pending + 1, w->npending * sizeof(*w->pending));
+		memmove(w->pending_no, w->pending_no + 1, w->npending * sizeof(*w->pending_no));
+	}
+	return 0;
+}
+
+/* The current pack is full: the disk starts on the rest of it now, and
+ * its fdatasync waits until the commit, or until ARCA_WRITER_PENDING_MAX
+ * later packs are full (by then it is written and the sync is quick). */
+static int defer_sync(arca_cas_writer *w)
+{
+	int rc;
+	if ((rc = sync_pending(w, ARCA_WRITER_PENDING_MAX - 1)) != 0)
+		return rc;
+	(void)sync_file_range(w->fd, (off_t)w->kicked, 0, SYNC_FILE_RANGE_WRITE);
+	w->pending[w->npending] = w->fd;
+	w->pending_no[w->npending] = w->pack_no;
+	w->npending++;
+	return 0;
+}
+
+/* Finishes the current pack (its sync deferred, length recorded) and
+ * starts the next. */
 static int rotate_pack(arca_cas_writer *w)
 {
 	uint8_t hdr[ARCA_PACK_HEADER_LEN];
 	int rc;
 
 	if (w->fd >= 0) {
-		if ((rc = flush_wbuf(w)) != 0)
+		if ((rc = flush_wbuf(w)) != 0 || (rc = defer_sync(w)) != 0 ||
+		    (rc = record_pack_len(w)) != 0)
 			return rc;
-		if (arca_fdatasync(w->fd) < 0)
-			return arca_err_sys("sync pack %08u", w->pack_no);
-		if ((rc = record_pack_len(w)) != 0)
-			return rc;
-		close(w->fd);
 		w->fd = -1;
 	}
 	w->pack_no = w->next_pack++;
@@ -649,6 +675,8 @@ static void writer_free(arca_cas_writer *w)
 {
 	if (w->fd >= 0)
 		close(w->fd);
+	for (size_t i = 0; i < w->npending; i++)
+		close(w->pending[i]);
 	ZSTD_freeCCtx(w->cctx);
 	arca_buf_release(&w->path);
 	free(w->cbuf);
@@ -670,6 +698,9 @@ int arca_cas_writer_commit(arca_cas_writer *w)
 				NULL)) != 0)
 			goto fail;
 	}
+	/* every pack durable before the transaction that points at it */
+	if ((rc = sync_pending(w, 0)) != 0)
+		goto fail;
 	if (w->fd >= 0 && w->pack_len != UINT64_MAX &&
 	    (w->pack_len != w->first_pack_committed || w->pack_no != w->first_pack_no)) {
 		if ((rc = flush_wbuf(w)) != 0)
