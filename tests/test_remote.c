@@ -624,6 +624,8 @@ static void largest_pack(const char *r, char *pk, size_t cap)
 	assert_true(best > 0);
 }
 
+static void read_whole(const char *path, uint8_t **p, size_t *n);
+
 /* Cancels a pull at its `at`-th progress call after the first data bytes. */
 typedef struct {
 	int calls, at;
@@ -719,6 +721,93 @@ static void a_pull_in_many_pieces(void **state)
 	store_same(b, &s0, refs0);
 	arca_store_free(b);
 	arca_sync__pull_piece = 8u << 20;
+}
+
+/* Rewrites the index of the one pack the remote holds, with a valid
+ * trailer: the entry at the second lowest offset moved by `shift` bytes;
+ * with `grow`, the pack size grown by it and the last record 3 GiB long. */
+static void lie_in_index(const char *r, uint64_t shift, uint64_t grow)
+{
+	DIR *d = opendir(th_path(r, "packs"));
+	struct dirent *de;
+	char p[4096];
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		uint8_t *bytes;
+		size_t len;
+		arca_pidx x;
+		arca_buf enc = ARCA_BUF_INIT(SIZE_MAX);
+		uint32_t lo = 0, second = UINT32_MAX;
+		if (!strstr(de->d_name, ".idx"))
+			continue;
+		snprintf(p, sizeof(p), "%s/packs/%s", r, de->d_name);
+		read_whole(p, &bytes, &len);
+		assert_int_equal(arca_pidx_decode(&x, bytes, len), 0);
+		free(bytes);
+		for (uint32_t i = 0; i < x.n; i++)
+			if (x.e[i].offset < x.e[lo].offset)
+				lo = i;
+		for (uint32_t i = 0; i < x.n; i++)
+			if (x.e[i].offset > x.e[lo].offset &&
+			    (second == UINT32_MAX || x.e[i].offset < x.e[second].offset))
+				second = i;
+		assert_true(second != UINT32_MAX);
+		x.e[second].offset += shift;
+		x.e[second].length -= (uint32_t)shift;
+		if (grow) {
+			uint32_t hi = 0;
+			for (uint32_t i = 0; i < x.n; i++)
+				if (x.e[i].offset > x.e[hi].offset)
+					hi = i;
+			for (uint32_t i = 0; i < x.n; i++)
+				if (x.e[i].offset == x.e[hi].offset)
+					x.e[i].length = 3u << 30; /* every member of it */
+		}
+		assert_int_equal(arca_pidx_encode(&enc, x.pack_sha, x.pack_size + grow, x.e, x.n), 0);
+		th_write_file(p, enc.ptr, enc.len);
+		arca_buf_release(&enc);
+		arca_pidx_clear(&x);
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 1);
+}
+
+/* A pull cuts its GETs where the index says records start: an index
+ * that lies about a start, or about the pack's size, fails the pull with
+ * a clear error (never a chunk taken unchecked, never memory for what the
+ * lie claims) and leaves the store as it was. */
+static void a_lying_index_fails_the_pull_cleanly(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *r2 = th_path(f->tmp, "remote2");
+	arca_store_stats s0 = { .version = ARCA_STORE_STATS_VERSION };
+	arca_store *b;
+
+	make_tree(f->src, 23, 3u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	assert_int_equal(push(f->s, r2, "web", NULL), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	arca_sync__pull_piece = 1; /* a piece at every start the index gives */
+
+	lie_in_index(r, 1, 0);
+	assert_int_equal(pull(b, r, "web", NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "pack "));
+	store_same(b, &s0, 0);
+
+	/* a record of 3 GiB in a pack said to be 1 TiB larger: refused
+	 * before any GET of it */
+	lie_in_index(r2, 0, 1ull << 40);
+	assert_int_equal(pull(b, r2, "web", NULL), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "without a record start"));
+	store_same(b, &s0, 0);
+	arca_sync__pull_piece = 8u << 20;
+	arca_store_free(b);
 }
 
 static void write_obj(const char *root, const char *key, const char *text)
@@ -1161,6 +1250,8 @@ int main(void)
 			a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(a_pull_in_many_pieces, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(a_lying_index_fails_the_pull_cleanly, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(hostile_keys_and_ref_entries_are_refused, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(remote_refs_are_listed, th_setup, th_teardown),
