@@ -7,6 +7,7 @@
 #include "store/record.h"
 #include "sync/layout.h"
 #include "sync/fetch.h"
+#include "sync/pull_data.h"
 #include "sync/sync.h"
 #include "util/buf.h"
 #include "util/progress.h"
@@ -1572,6 +1573,69 @@ static void a_remote_restore_failing_leaves_no_temporary_store(void **state)
 	assert_int_equal(count_entries(tmpdir), 0);
 }
 
+typedef struct {
+	int calls, at;
+} cancel_nth;
+
+static int cancel_on_nth(const arca_progress *p, void *payload)
+{
+	cancel_nth *c = payload;
+	(void)p;
+	return ++c->calls >= c->at ? 1 : 0;
+}
+
+/* Pieces of one byte (every record its own piece) on 64 threads, two
+ * artifacts sharing chunks in one pull: a cancel at any progress call
+ * leaves the store as it was and no thread waiting; the whole pull then
+ * gives both trees back and a clean store. */
+static void one_byte_pieces_on_64_threads_cancel_anywhere(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	const char *refs[2] = { "a", "b" };
+	char src2[4096], *before, *after;
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result res = ARCA_SYNC_RESULT_INIT;
+	cancel_nth c;
+	arca_store *b;
+	int rc, n;
+
+	make_tree(f->src, 31, 1u << 20);
+	th_snapshot(f->s, f->src, "a", NULL, NULL);
+	snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
+	make_tree(src2, 31, 1u << 20); /* the same big file ... */
+	th_write_random(th_path(src2, "small"), 9000, 77); /* ... one file new */
+	th_snapshot(f->s, src2, "b", NULL, NULL);
+	assert_int_equal(push(f->s, r, "a"), 0);
+	assert_int_equal(push(f->s, r, "b"), 0);
+	b = th_store_open(th_path(f->tmp, "d"));
+	before = fingerprint(b, th_path(f->tmp, "d"));
+	arca_sync__pull_piece = 1;
+	arca_progress__interval_ns = 0;
+	o.jobs = 64;
+	o.progress_cb = cancel_on_nth;
+	o.progress_payload = &c;
+	for (n = 1;; n++) {
+		c.calls = 0;
+		c.at = n;
+		rc = arca_pull(&res, b, r, refs, 2, &o);
+		if (rc == 0)
+			break;
+		assert_int_equal(rc, ARCA_EUSER);
+		after = fingerprint(b, th_path(f->tmp, "d"));
+		assert_same(before, after);
+		free(after);
+	}
+	arca_progress__interval_ns = 100 * 1000000;
+	arca_sync__pull_piece = 8u << 20;
+	assert_true(n > 3);
+	th_restore_equals(b, f->tmp, "a", f->src);
+	th_restore_equals(b, f->tmp, "b", src2);
+	verify_clean(b);
+	free(before);
+	arca_store_free(b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, th_setup, th_teardown)
 
 int main(void)
@@ -1606,6 +1670,7 @@ int main(void)
 		T(a_push_while_another_process_snapshots),
 		T(a_push_while_another_process_gcs),
 		T(a_remote_restore_failing_leaves_no_temporary_store),
+		T(one_byte_pieces_on_64_threads_cancel_anywhere),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
