@@ -19,21 +19,13 @@
 #include "store/journal.h"
 #include "store/manifest.h"
 #include "store/record.h"
-#include "util/array.h"
 #include "util/error.h"
-#include "util/firsterr.h"
-#include "util/fsutil.h"
-#include "util/hex.h"
 #include "util/progress.h"
 #include "util/version.h"
 
-#include <fcntl.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 
 typedef struct {
