@@ -846,6 +846,8 @@ static int sink_mark(void *ctx, void *payload)
 	if (m == &extents_end)
 		return sn->pending ? flush_pending(sn) : arca_mf_write_extents_end(&sn->mw);
 	if (m == &extents_discard) {
+		/* the content is sent again: count it once */
+		sn->data_sunk -= sn->held_total - sn->held_holes;
 		drop_pending(sn);
 		return 0;
 	}

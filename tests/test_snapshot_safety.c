@@ -141,7 +141,7 @@ typedef struct {
 } changer;
 
 enum { REWRITE_ONCE, REWRITE_ALWAYS, SHRINK_ONCE, SHRINK_ALWAYS, REMOVE, TO_FIFO,
-	TO_SYMLINK, REPLACE_FILE };
+	TO_SYMLINK, REPLACE_FILE, TOUCH_ONCE };
 
 static void change_hook(const char *path, int attempt, void *arg)
 {
@@ -183,6 +183,12 @@ static void change_hook(const char *path, int attempt, void *arg)
 		 * change shows whatever the clock's granularity */
 		th_write_random(c->file, BIG, 100 + (uint64_t)c->calls);
 		set_mtime(c->file, 2000000 + c->calls);
+		break;
+	case TOUCH_ONCE:
+		if (c->calls)
+			return;
+		/* the same bytes, a new ctime: read again */
+		assert_int_equal(chmod(c->file, 0640), 0);
 		break;
 	case SHRINK_ONCE:
 	case SHRINK_ALWAYS:
@@ -255,6 +261,43 @@ static void test_file_rewritten_once_while_read_is_read_again(void **state)
 	th_write_random(file, BIG, 1);
 	/* the stored content is the new version, complete */
 	run_changing(f, &c, 0, 1);
+}
+
+static int keep_last(const arca_progress *p, void *payload)
+{
+	if (p->phase == ARCA_PROGRESS_CHUNK)
+		*(arca_progress *)payload = *p;
+	return 0;
+}
+
+/* A file read twice (it changed, here only its ctime) is stored once, and
+ * the progress counts its content once: all of it known to the store,
+ * not twice its size. */
+static void test_a_file_read_again_counts_its_content_once(void **state)
+{
+	th_fixture *f = *state;
+	char file[2048];
+	changer c = { file, "big", TOUCH_ONCE, 0 };
+	arca_snapshot_options o = ARCA_SNAPSHOT_OPTIONS_INIT;
+	arca_progress last;
+	warnings wn = { 0 };
+	arca_id id;
+
+	snprintf(file, sizeof(file), "%s/big", f->src);
+	th_write_random(file, BIG, 1);
+	assert_int_equal(snap(&id, f->s, f->src, "src", &wn, NULL), 0);
+	assert_int_equal(chmod(file, 0600), 0); /* not the files cache's stat */
+	memset(&last, 0, sizeof(last));
+	o.name = "src";
+	o.progress_cb = keep_last;
+	o.progress_payload = &last;
+	hook_on(&c);
+	assert_int_equal(arca_snapshot(&id, f->s, f->src, &o, NULL), 0);
+	hook_off();
+	assert_int_equal(c.calls, 1);
+	assert_true(last.phase_end);
+	assert_int_equal(last.bytes_done, BIG);
+	assert_int_equal(last.bytes_known, BIG);
 }
 
 static void test_file_rewritten_on_every_read_is_stored_with_a_warning(void **state)
@@ -534,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_of_the_store_itself_is_refused, th_setup, teardown_hook),
 		cmocka_unit_test_setup_teardown(test_file_rewritten_once_while_read_is_read_again, th_setup, teardown_hook),
 		cmocka_unit_test_setup_teardown(test_file_rewritten_on_every_read_is_stored_with_a_warning, th_setup, teardown_hook),
+		cmocka_unit_test_setup_teardown(test_a_file_read_again_counts_its_content_once, th_setup, teardown_hook),
 		cmocka_unit_test_setup_teardown(test_extents_of_a_reread_file_spill_to_disk, th_setup, teardown_hook),
 		cmocka_unit_test_setup_teardown(test_file_truncated_while_read_is_read_again, th_setup, teardown_hook),
 		cmocka_unit_test_setup_teardown(test_file_truncated_on_every_read_gives_a_consistent_manifest, th_setup, teardown_hook),
