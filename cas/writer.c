@@ -423,15 +423,21 @@ int arca_cas__make_room(arca_cas_writer *w, size_t rec_len)
 	return 0;
 }
 
+/* Bytes of at least DIRECT_LEN go to the file from where they are, after
+ * what the buffer holds, in one call: a pull's records are MiBs in all,
+ * not worth a copy through the buffer. */
+#define DIRECT_LEN (64u << 10)
 int arca_cas__append(arca_cas_writer *w, const void *p, size_t n)
 {
 	int rc;
-	if (w->wlen + n > WRITE_BUF_LEN && (rc = flush_wbuf(w)) != 0)
-		return rc;
-	if (n > WRITE_BUF_LEN) {
-		if (arca_pwrite_all(w->fd, p, n, (off_t)w->pack_len) < 0)
+	if (n >= DIRECT_LEN) {
+		if (arca_pwrite2_all(w->fd, w->wbuf, w->wlen, p, n,
+				(off_t)(w->pack_len - w->wlen)) < 0)
 			return arca_err_sys("write pack %08u", w->pack_no);
+		w->wlen = 0;
 		start_writeback(w, w->pack_len + n);
+	} else if (w->wlen + n > WRITE_BUF_LEN && (rc = flush_wbuf(w)) != 0) {
+		return rc;
 	} else {
 		memcpy(w->wbuf + w->wlen, p, n);
 		w->wlen += n;

@@ -22,6 +22,7 @@
 
 #define PIDX_MAX ((size_t)ARCA_PIDX_HEADER_LEN + (size_t)ARCA_PIDX_MAX_ENTRIES * ARCA_PIDX_ENTRY_LEN + 32u)
 #define RANGE_GAP (256u << 10)   /* records closer than this share one GET */
+#define INDEX_JOBS_MAX 4
 
 /* ---- the ref and the artifact object ---- */
 
@@ -96,39 +97,108 @@ done:
 
 uint32_t arca_fetch__max_entries = ARCA_FETCH_MAX_ENTRIES;
 
-int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x,
-		arca_fetch_counts *n)
+typedef struct {
+	arca_transport *t;
+	const arca_arto *a;
+	arca_pidx *x;
+	arca_fetch_counts *n;
+	pthread_mutex_t mu;           /* guards next, entries and n */
+	uint32_t next;
+	uint64_t entries;             /* in the indexes decoded so far */
+	arca_firsterr fe;
+} idx_pool;
+
+/* GETs and decodes the index of the artifact's pack i into x[i]. */
+static int get_index(idx_pool *d, uint32_t i, arca_buf *key, arca_buf *b)
 {
+	arca_transport *t = d->t;
+	int rc, over;
+
+	b->len = 0;
+	if ((rc = arca_layout_index_key(key, d->a->packs[i])) != 0)
+		return rc;
+	if ((rc = arca_transport_get_all(t, arca_buf_cstr(key), b)) != 0) {
+		if (rc == ARCA_ENOTFOUND)
+			rc = arca_err_set(ARCA_ECORRUPT, "%s: %s is missing", t->url,
+				arca_buf_cstr(key));
+		return rc;
+	}
+	pthread_mutex_lock(&d->mu);
+	d->n->objects++;
+	d->n->bytes += b->len;
+	pthread_mutex_unlock(&d->mu);
+	if ((rc = arca_pidx_decode(&d->x[i], b->ptr, b->len)) != 0) {
+		arca_err_wrap(rc, "%s/%s", t->url, arca_buf_cstr(key));
+		return rc;
+	}
+	if (memcmp(d->x[i].pack_sha, d->a->packs[i], 32) != 0)
+		return arca_err_set(ARCA_ECORRUPT, "%s/%s: the index names another pack",
+			t->url, arca_buf_cstr(key));
+	pthread_mutex_lock(&d->mu);
+	d->entries += d->x[i].n;
+	over = d->entries > arca_fetch__max_entries;
+	pthread_mutex_unlock(&d->mu);
+	if (over)
+		return arca_err_set(ARCA_ECORRUPT, "%s/%s: the artifact's pack indexes list "
+			"more than %u chunks in all; refused", t->url, arca_buf_cstr(key),
+			arca_fetch__max_entries);
+	return 0;
+}
+
+static void *index_worker(void *arg)
+{
+	idx_pool *d = arg;
 	arca_buf key = ARCA_BUF_INIT(ARCA_LAYOUT_KEY_MAX), b = ARCA_BUF_INIT(PIDX_MAX);
-	uint64_t entries = 0;
-	int rc = 0;
-	for (uint32_t i = 0; i < a->npacks && !rc; i++) {
-		b.len = 0;
-		if ((rc = arca_layout_index_key(&key, a->packs[i])) != 0)
+
+	for (;;) {
+		uint32_t i;
+		pthread_mutex_lock(&d->mu);
+		i = d->next < d->a->npacks && !arca_firsterr_code(&d->fe) ? d->next++ :
+			d->a->npacks;
+		if (i < d->a->npacks)
+			d->n->requests++;
+		pthread_mutex_unlock(&d->mu);
+		if (i == d->a->npacks)
 			break;
-		n->requests++;
-		if ((rc = arca_transport_get_all(t, arca_buf_cstr(&key), &b)) != 0) {
-			if (rc == ARCA_ENOTFOUND)
-				rc = arca_err_set(ARCA_ECORRUPT, "%s: %s is missing", t->url,
-					arca_buf_cstr(&key));
+		if (arca_firsterr_set(&d->fe, get_index(d, i, &key, &b)) != 0)
 			break;
-		}
-		n->objects++;
-		n->bytes += b.len;
-		if ((rc = arca_pidx_decode(&x[i], b.ptr, b.len)) != 0) {
-			arca_err_wrap(rc, "%s/%s", t->url, arca_buf_cstr(&key));
-			break;
-		}
-		if (memcmp(x[i].pack_sha, a->packs[i], 32) != 0)
-			rc = arca_err_set(ARCA_ECORRUPT, "%s/%s: the index names another pack",
-				t->url, arca_buf_cstr(&key));
-		else if ((entries += x[i].n) > arca_fetch__max_entries)
-			rc = arca_err_set(ARCA_ECORRUPT, "%s/%s: the artifact's pack indexes list "
-				"more than %u chunks in all; refused", t->url, arca_buf_cstr(&key),
-				arca_fetch__max_entries);
 	}
 	arca_buf_release(&key);
 	arca_buf_release(&b);
+	return NULL;
+}
+
+/* Many packs mean many round trips: the indexes are fetched a few at a
+ * time, each into its own buffer. Few, because a hostile index may be
+ * PIDX_MAX bytes; the cap on entries holds for all of them together. */
+int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x, size_t jobs,
+		arca_fetch_counts *n)
+{
+	idx_pool d = { .t = t, .a = a, .x = x, .n = n };
+	pthread_t th[INDEX_JOBS_MAX];
+	size_t started = 0;
+	int rc;
+
+	if (jobs > INDEX_JOBS_MAX)
+		jobs = INDEX_JOBS_MAX;
+	if (jobs > a->npacks)
+		jobs = a->npacks;
+	pthread_mutex_init(&d.mu, NULL);
+	arca_firsterr_init(&d.fe);
+	if (jobs <= 1)
+		index_worker(&d);
+	else
+		for (; started < jobs; started++)
+			if (pthread_create(&th[started], NULL, index_worker, &d) != 0) {
+				arca_firsterr_set(&d.fe, arca_err_set(ARCA_ERROR,
+					"cannot start a thread"));
+				break;
+			}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	rc = arca_firsterr_raise(&d.fe);
+	arca_firsterr_release(&d.fe);
+	pthread_mutex_destroy(&d.mu);
 	return rc;
 }
 

@@ -48,8 +48,9 @@ int arca_fetch__artifact(arca_transport *t, const arca_id *id, arca_buf *obj, ar
 #define ARCA_FETCH_MAX_ENTRIES (8u << 20)
 extern uint32_t arca_fetch__max_entries;
 
-/** GETs and checks the index of every pack `a` lists into x[0..npacks). */
-int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x,
+/** GETs and checks the index of every pack `a` lists into x[0..npacks),
+ *  a few at a time (at most `jobs`). */
+int arca_fetch__indexes(arca_transport *t, const arca_arto *a, arca_pidx *x, size_t jobs,
 		arca_fetch_counts *n);
 
 /** The manifest bytes `mf` of artifact `id` are what `rec` says. */

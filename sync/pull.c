@@ -210,7 +210,7 @@ static int pull_artifact(pull_ctx *p, const arca_id *id)
 		rc = arca_err_set(ARCA_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = arca_fetch__indexes(p->t, &a, x, &p->n)) != 0)
+	if ((rc = arca_fetch__indexes(p->t, &a, x, p->o.jobs, &p->n)) != 0)
 		goto done;
 
 	/* the manifest: from the store where it has the chunks, else fetched;

@@ -334,7 +334,7 @@ int arca_remote_restore(arca_op_stats *stats, arca_store *s, const char *remote,
 	}
 	c.x = x;
 	c.npacks = a.npacks;
-	if ((rc = arca_fetch__indexes(c.t, &a, x, &c.n)) != 0)
+	if ((rc = arca_fetch__indexes(c.t, &a, x, c.o.jobs, &c.n)) != 0)
 		goto done;
 
 	/* the manifest first: it names the data chunks */

@@ -818,6 +818,67 @@ static void write_obj(const char *root, const char *key, const char *text)
 	t->free(t);
 }
 
+/* The .idx objects under the remote's packs/, in name order. */
+static int remote_indexes(const char *r, char names[][4096], int cap)
+{
+	DIR *d = opendir(th_path(r, "packs"));
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".idx") && n < cap)
+			snprintf(names[n++], 4096, "%s/packs/%s", r, de->d_name);
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+/* An artifact over many packs: their indexes come several at a time. All
+ * of them arrive whatever the jobs; one gone, or one that names another
+ * pack, fails the pull with an error that says so, the store unchanged. */
+static void the_indexes_of_many_packs_come_in_parallel(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	static char idx[64][4096];
+	char aside[4096 + 8];
+	arca_store_stats s0 = { .version = ARCA_STORE_STATS_VERSION };
+	arca_store *b;
+	int n;
+
+	make_tree(f->src, 12, 5u << 20);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	arca_sync__pack_target = 512u << 10;
+	assert_int_equal(push(f->s, r, "web", NULL), 0);
+	arca_sync__pack_target = ARCA_REMOTE_PACK_TARGET;
+	n = remote_indexes(r, idx, 64);
+	assert_true(n > 4); /* more than run at once */
+
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(arca_store_stats_get(&s0, b), 0);
+	snprintf(aside, sizeof(aside), "%s.aside", idx[n / 2]);
+	assert_int_equal(rename(idx[n / 2], aside), 0);
+	for (unsigned jobs = 1; jobs <= 8; jobs *= 8) {
+		assert_int_equal(pull_jobs(b, r, "web", NULL, jobs), ARCA_ECORRUPT);
+		assert_non_null(strstr(arca_error_last(), "is missing"));
+		store_same(b, &s0, 0);
+	}
+	/* another pack's index in its place */
+	assert_int_equal(link(idx[0], idx[n / 2]), 0);
+	assert_int_equal(pull_jobs(b, r, "web", NULL, 8), ARCA_ECORRUPT);
+	assert_non_null(strstr(arca_error_last(), "names another pack"));
+	store_same(b, &s0, 0);
+	assert_int_equal(unlink(idx[n / 2]), 0);
+	assert_int_equal(rename(aside, idx[n / 2]), 0);
+	assert_int_equal(pull_jobs(b, r, "web", NULL, 8), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+	b = th_store_open(th_path(f->tmp, "c"));
+	assert_int_equal(pull_jobs(b, r, "web", NULL, 1), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
 static void hostile_keys_and_ref_entries_are_refused(void **state)
 {
 	th_fixture *f = *state;
@@ -1250,6 +1311,8 @@ int main(void)
 			a_corrupt_pack_fails_the_pull_and_leaves_the_store_alone, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(a_pull_in_many_pieces, th_setup, th_teardown),
+		cmocka_unit_test_setup_teardown(the_indexes_of_many_packs_come_in_parallel, th_setup,
+			th_teardown),
 		cmocka_unit_test_setup_teardown(a_lying_index_fails_the_pull_cleanly, th_setup,
 			th_teardown),
 		cmocka_unit_test_setup_teardown(hostile_keys_and_ref_entries_are_refused, th_setup,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Fails the step when the test hook says so: -1 with errno set. */
@@ -36,6 +37,31 @@ int arca_pwrite_all(int fd, const void *p, size_t n, off_t off)
 			return -1;
 		}
 		c += w; n -= (size_t)w; off += w;
+	}
+	return 0;
+}
+
+int arca_pwrite2_all(int fd, const void *a, size_t an, const void *b, size_t bn, off_t off)
+{
+	struct iovec v[2] = { { (void *)a, an }, { (void *)b, bn } };
+	struct iovec *at = v;
+	int cnt = 2;
+	if (faulted("write"))
+		return -1;
+	while (cnt) {
+		ssize_t w = pwritev(fd, at, cnt, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += w;
+		for (; cnt && (size_t)w >= at->iov_len; at++, cnt--)
+			w -= (ssize_t)at->iov_len;
+		if (cnt) {
+			at->iov_base = (char *)at->iov_base + w;
+			at->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
 }

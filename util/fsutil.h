@@ -9,6 +9,9 @@
 
 /** Writes all `n` bytes at `off`; errno is set on failure (-1). */
 int arca_pwrite_all(int fd, const void *p, size_t n, off_t off);
+/** Writes `an` bytes from `a`, then `bn` from `b`, at `off`, in one call
+ *  where the kernel takes them all; errno is set on failure (-1). */
+int arca_pwrite2_all(int fd, const void *a, size_t an, const void *b, size_t bn, off_t off);
 int arca_write_all(int fd, const void *p, size_t n);
 /** Reads exactly `n` bytes at `off`; returns bytes read (short at EOF) or -1. */
 ssize_t arca_pread_full(int fd, void *p, size_t n, off_t off);

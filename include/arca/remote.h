@@ -60,10 +60,10 @@ typedef struct {
 	arca_progress_cb progress_cb;
 	void *progress_payload;
 	/** Directory for temporary files, unlinked at once: push builds pack
-	 *  objects there (up to `jobs` + 1 of about 64 MiB), pull lands its
-	 *  parallel GETs there (up to `jobs` at a time), export builds its
-	 *  packs there (one at a time). NULL: /tmp (export: the store's
-	 *  directory, then /tmp). The arca CLI passes $TMPDIR. */
+	 *  objects there (up to `jobs` + 1 of about 64 MiB), export builds its
+	 *  packs there (one at a time). Pull needs none: it holds up to
+	 *  `jobs` + 2 pieces of about 8 MiB in memory. NULL: /tmp (export:
+	 *  the store's directory, then /tmp). The arca CLI passes $TMPDIR. */
 	const char *tmp_dir;
 } arca_sync_options;
 
