@@ -451,6 +451,70 @@ static void importing_a_bundle_twice_adds_nothing_the_second_time(void **state)
 	arca_store_free(b);
 }
 
+/* An import moves a local ref as a pull does: only forward (to an
+ * artifact descending from the one it names), unless forced. An older
+ * bundle imported after a newer one must not rewind the ref silently. */
+static int import_forced(arca_store *s, const char *path)
+{
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	assert_true(fd >= 0);
+	o.force = 1;
+	rc = arca_import(&r, s, fd, &o);
+	close(fd);
+	return rc;
+}
+
+static void an_import_moves_a_local_ref_only_forward_unless_forced(void **state)
+{
+	th_fixture *f = *state;
+	char b1[4096], b2[4096], src2[4096], *before, *after;
+	arca_id v1, v2, other, now;
+	arca_store *b, *c;
+
+	make_tree(f->src, 5, 200000);
+	v1 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(b1, sizeof(b1), "%s/v1.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", b1), 0);
+	th_write_random(th_path(f->src, "small"), 9000, 55);
+	v2 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(b2, sizeof(b2), "%s/v2.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", b2), 0);
+
+	/* forward, without the parent's own bundle: moved */
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, b1, NULL), 0);
+	assert_int_equal(import_from(b, b2, NULL), 0);
+	assert_int_equal(arca_resolve(&now, b, "web"), 0);
+	assert_memory_equal(now.bytes, v2.bytes, 32);
+	/* back: refused, and the store is as it was */
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, b1, NULL), ARCA_EEXISTS);
+	assert_non_null(strstr(arca_error_last(), "does not descend"));
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(after);
+	free(before);
+	/* forced: moved back */
+	assert_int_equal(import_forced(b, b1), 0);
+	assert_int_equal(arca_resolve(&now, b, "web"), 0);
+	assert_memory_equal(now.bytes, v1.bytes, 32);
+	verify_clean(b);
+	arca_store_free(b);
+
+	/* a local ref at unrelated work is not taken over either */
+	c = th_store_open(th_path(f->tmp, "c"));
+	snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
+	make_tree(src2, 66, 100000);
+	other = th_snapshot(c, src2, "web", NULL, NULL);
+	assert_int_equal(import_from(c, b2, NULL), ARCA_EEXISTS);
+	assert_int_equal(arca_resolve(&now, c, "web"), 0);
+	assert_memory_equal(now.bytes, other.bytes, 32);
+	verify_clean(c);
+	arca_store_free(c);
+}
+
 /* The ref names a parent the pulling store never gets. */
 static void an_artifact_pulled_without_its_parent_verifies_and_gcs(void **state)
 {
@@ -1648,6 +1712,7 @@ int main(void)
 		T(parallel_gets_without_a_temporary_dir),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),
 		T(an_artifact_pulled_without_its_parent_verifies_and_gcs),
+		T(an_import_moves_a_local_ref_only_forward_unless_forced),
 		T(an_artifact_object_under_another_id_is_refused),
 		T(a_record_lying_about_its_manifest_is_refused),
 		T(a_bundle_record_lying_about_its_manifest_is_refused),
