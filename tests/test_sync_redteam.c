@@ -9,6 +9,7 @@
 #include "sync/fetch.h"
 #include "sync/pull_data.h"
 #include "sync/sync.h"
+#include "sync/transport.h"
 #include "util/buf.h"
 #include "util/progress.h"
 
@@ -1189,6 +1190,69 @@ static void a_remote_that_is_a_file_is_refused(void **state)
 	arca_store_free(b);
 }
 
+/* The name of the temporary file of a put in progress, read while the
+ * put asks its source for bytes. */
+typedef struct {
+	const char *dir;
+	char name[256];
+	int calls;
+} peek_ctx;
+
+static int peek_src(void *ctx, void *p, size_t cap, size_t *n)
+{
+	peek_ctx *c = ctx;
+	struct dirent *de;
+	DIR *d;
+	(void)p;
+	(void)cap;
+	*n = 0;
+	if (c->calls++ || !(d = opendir(c->dir)))
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (!strncmp(de->d_name, ".tmp", 4))
+			snprintf(c->name, sizeof(c->name), "%s", de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/* A push killed mid-put leaves its temporary file behind; a later push
+ * whose process has the same pid (the norm in a container, or another
+ * machine on a shared mount) must not trip over it. The stale names here
+ * are exactly those this process's next puts would have chosen. */
+static void stale_temporary_files_in_a_dir_remote_do_not_block_a_push(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char packs[4096], stale[4400];
+	peek_ctx pk;
+	arca_transport *t;
+	arca_store *b;
+	long pid = -1;
+	unsigned next = 0;
+
+	make_tree(f->src, 12, 300000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	memset(&pk, 0, sizeof(pk));
+	pk.dir = r;
+	assert_int_equal(arca_transport_dir_open(&t, r), 0);
+	assert_int_equal(t->put(t, "probe", 0, peek_src, &pk, 0), 0);
+	t->free(t);
+	assert_true(pk.name[0] != '\0');
+	if (sscanf(pk.name, ".tmp-%ld-%u", &pid, &next) != 2 || pid != (long)getpid())
+		pid = (long)getpid(), next = 0; /* names no longer made of pid and count */
+	snprintf(packs, sizeof(packs), "%s/packs", r);
+	assert_int_equal(mkdir(packs, 0755), 0);
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(stale, sizeof(stale), "%s/.tmp-%ld-%u", packs, pid, next + i);
+		th_write_file(stale, "x", 1);
+	}
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web"), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
 /* ---- kill -9 ---- */
 
 static int kill_at, calls;
@@ -1727,6 +1791,7 @@ int main(void)
 		T(a_symlinked_packs_dir_is_not_followed),
 		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
+		T(stale_temporary_files_in_a_dir_remote_do_not_block_a_push),
 		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),
