@@ -1253,6 +1253,35 @@ static void stale_temporary_files_in_a_dir_remote_do_not_block_a_push(void **sta
 	arca_store_free(b);
 }
 
+/* Whoever removes a pack from a remote removes its index first (FORMAT:
+ * an index exists only if its pack does), so a removal cut short leaves
+ * a pack without its index. The push cache must not take such a pack as
+ * present: an artifact object listing it could never be pulled. */
+static void a_cached_pack_whose_index_is_gone_is_sent_again(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char idx[4096];
+	arca_store *b;
+
+	make_tree(f->src, 13, 400000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web"), 0);
+	assert_true(first_file(r, "packs", ".idx", idx, sizeof(idx), 0));
+	assert_true(first_file(r, "packs", ".idx", idx, sizeof(idx), 1) == 0);
+	assert_int_equal(unlink(idx), 0);
+	/* new content sharing the cached chunks */
+	th_write_random(th_path(f->src, "new"), 1000, 14);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, "origin", "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web"), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	verify_clean(b);
+	arca_store_free(b);
+}
+
 /* ---- kill -9 ---- */
 
 static int kill_at, calls;
@@ -1792,6 +1821,7 @@ int main(void)
 		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
 		T(stale_temporary_files_in_a_dir_remote_do_not_block_a_push),
+		T(a_cached_pack_whose_index_is_gone_is_sent_again),
 		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),
