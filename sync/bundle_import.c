@@ -19,6 +19,7 @@
 #include "store/record.h"
 #include "store/store.h"
 #include "sync/bundle_tar.h"
+#include "sync/fetch.h"
 #include "sync/sync.h"
 #include "sync/idset.h"
 #include "sync/layout.h"
@@ -489,7 +490,8 @@ static int take_artifact(importer *im, const char *name, const uint8_t idb[32], 
 	if ((rc = read_all(im, name, size)) != 0)
 		return rc;
 	if ((rc = arca_arto_decode(&o, im->buf, size)) != 0 ||
-	    (rc = arca_artifact_rec_decode(&rec, &a->id, o.record, o.record_len)) != 0)
+	    (rc = arca_artifact_rec_decode(&rec, &a->id, o.record, o.record_len)) != 0 ||
+	    (rc = arca_fetch__check_record(&rec)) != 0)
 		goto bad;
 	if ((rc = arca_artifact_rec_encode(&again, &rec)) != 0)
 		goto bad;

@@ -653,6 +653,111 @@ static void a_record_lying_about_its_manifest_is_refused(void **state)
 	arca_store_free(b);
 }
 
+static const char *bad_name_now;
+
+static void claim_name(arca_artifact_rec *rec)
+{
+	free(rec->a.name);
+	rec->a.name = strdup(bad_name_now);
+}
+
+static void claim_label_key(arca_artifact_rec *rec)
+{
+	arca_label *l = realloc(rec->a.labels, (rec->a.nlabels + 1) * sizeof(*l));
+	assert_non_null(l);
+	rec->a.labels = l;
+	l[rec->a.nlabels].key = strdup("k\033[2J");
+	l[rec->a.nlabels].value = strdup("v");
+	rec->a.nlabels++;
+}
+
+/* A record's name, tag and label keys obey the rules a local snapshot
+ * does: a remote cannot plant names no command would take (terminal
+ * escapes, line breaks, "..", a tag without a name) in this store. */
+static void a_record_with_names_a_snapshot_refuses_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	static const char *const bad[] = { "we\033]0;x\007b", "a\nb", "../../etc", "a//b", "-x" };
+	char *before, *after;
+	arca_id ia;
+	arca_store *b;
+
+	make_tree(f->src, 19, 200000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_name_now = bad[i];
+		edit_record(r, &ia, claim_name);
+		assert_int_equal(pull(b, r, "web"), ARCA_ECORRUPT);
+		assert_int_equal(arca_remote_restore(NULL, b, r, "web", th_path(f->tmp, "rr"), NULL,
+			NULL, NULL), ARCA_ECORRUPT);
+	}
+	bad_name_now = "web";
+	edit_record(r, &ia, claim_name);
+	edit_record(r, &ia, claim_label_key);
+	assert_int_equal(pull(b, r, "web"), ARCA_ECORRUPT);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
+/* The same in a bundle (a name of the same length, patched in place). */
+static void a_bundle_record_with_a_bad_name_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	char bundle[4096], *before, *after;
+	uint8_t *bytes;
+	size_t n, at;
+	arca_id ia;
+	arca_arto a;
+	arca_artifact_rec rec;
+	arca_buf rb = ARCA_BUF_INIT(1u << 28), ob = ARCA_BUF_INIT(1u << 28);
+	arca_store *b;
+
+	make_tree(f->src, 22, 200000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(bundle, sizeof(bundle), "%s/web.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", bundle), 0);
+	read_whole(bundle, &bytes, &n);
+	for (at = 0; at + 8 <= n && memcmp(bytes + at, "ARCAARTO", 8); at += 512)
+		;
+	assert_true(at + 8 <= n);
+	{
+		uint32_t rlen = (uint32_t)bytes[at + 12] | (uint32_t)bytes[at + 13] << 8 |
+			(uint32_t)bytes[at + 14] << 16 | (uint32_t)bytes[at + 15] << 24;
+		uint32_t np = (uint32_t)bytes[at + 16] | (uint32_t)bytes[at + 17] << 8 |
+			(uint32_t)bytes[at + 18] << 16 | (uint32_t)bytes[at + 19] << 24;
+		size_t len = 32 + (size_t)rlen + 32 * (size_t)np + 32;
+		assert_int_equal(arca_arto_decode(&a, bytes + at, len), 0);
+		assert_int_equal(arca_artifact_rec_decode(&rec, &ia, a.record, a.record_len), 0);
+		bad_name_now = "w\033b";
+		claim_name(&rec);
+		assert_int_equal(arca_artifact_rec_encode(&rb, &rec), 0);
+		assert_int_equal(arca_arto_encode(&ob, rb.ptr, (uint32_t)rb.len,
+			(uint8_t (*)[32])(uintptr_t)a.packs, a.npacks), 0);
+		assert_int_equal(ob.len, len);
+		memcpy(bytes + at, ob.ptr, len);
+		arca_artifact_rec_clear(&rec);
+	}
+	th_write_file(bundle, bytes, n);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, bundle, NULL), ARCA_ECORRUPT);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(before);
+	free(after);
+	free(bytes);
+	arca_buf_release(&rb);
+	arca_buf_release(&ob);
+	arca_store_free(b);
+}
+
 /* The same lie in a bundle: the artifact object is patched in place in
  * the tar (the sizes are fixed-width, so its length stays). */
 static void a_bundle_record_lying_about_its_manifest_is_refused(void **state)
@@ -1809,6 +1914,8 @@ int main(void)
 		T(an_artifact_object_under_another_id_is_refused),
 		T(a_record_lying_about_its_manifest_is_refused),
 		T(a_bundle_record_lying_about_its_manifest_is_refused),
+		T(a_record_with_names_a_snapshot_refuses_is_refused),
+		T(a_bundle_record_with_a_bad_name_is_refused),
 		T(sparse_and_hardlinked_content_pulls_and_imports),
 		T(an_index_for_another_pack_is_refused),
 		T(an_index_one_record_off_is_refused),
