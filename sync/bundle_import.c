@@ -19,6 +19,8 @@
 #include "store/record.h"
 #include "store/store.h"
 #include "sync/bundle_tar.h"
+#include "sync/fetch.h"
+#include "sync/sync.h"
 #include "sync/idset.h"
 #include "sync/layout.h"
 #include "sync/pidx_scan.h"
@@ -58,6 +60,7 @@ typedef struct {
 	struct archive *ar;
 	arca_sync_result *out;
 	arca_progress_state ps;
+	int force;                /* move refs even to unrelated artifacts */
 	arca_bundle_header h;
 	int state;
 	/* packs read, in order, and the one whose index comes next */
@@ -487,7 +490,8 @@ static int take_artifact(importer *im, const char *name, const uint8_t idb[32], 
 	if ((rc = read_all(im, name, size)) != 0)
 		return rc;
 	if ((rc = arca_arto_decode(&o, im->buf, size)) != 0 ||
-	    (rc = arca_artifact_rec_decode(&rec, &a->id, o.record, o.record_len)) != 0)
+	    (rc = arca_artifact_rec_decode(&rec, &a->id, o.record, o.record_len)) != 0 ||
+	    (rc = arca_fetch__check_record(&rec)) != 0)
 		goto bad;
 	if ((rc = arca_artifact_rec_encode(&again, &rec)) != 0)
 		goto bad;
@@ -568,8 +572,22 @@ static int take_ref(importer *im, const char *name, const char *rname, const cha
 	n = snprintf(key, sizeof(key), "%s:%s", rname, rtag);
 	k.mv_size = (size_t)n;
 	k.mv_data = key;
-	moved = !(mdb_get(txn, im->s->dbi_refs, &k, &v) == 0 && v.mv_size == 32 &&
-		!memcmp(v.mv_data, e.id.bytes, 32));
+	moved = 1;
+	if (mdb_get(txn, im->s->dbi_refs, &k, &v) == 0 && v.mv_size == 32) {
+		arca_id here;
+		memcpy(here.bytes, v.mv_data, 32);
+		moved = memcmp(here.bytes, e.id.bytes, 32) != 0;
+		/* as a pull: a ref moves only forward, unless forced (an older
+		 * bundle imported late must not rewind it) */
+		if (moved && !im->force && !arca_sync__is_ancestor(im->s, txn, &here, &e.id)) {
+			char mine[ARCA_ID_STRLEN], theirs[ARCA_ID_STRLEN];
+			arca_id_format(mine, &here);
+			arca_id_format(theirs, &e.id);
+			return arca_err_set(ARCA_EEXISTS, "ref %s is at %s here, which %s from the "
+				"bundle does not descend from (delete the ref first to take the "
+				"bundle's)", key, mine, theirs);
+		}
+	}
 	if (!moved) {
 		im->next_ref++;
 		return 0;
@@ -735,6 +753,7 @@ int arca_import(arca_sync_result *out, arca_store *s, int fd, const arca_sync_op
 	memset(&im, 0, sizeof(im));
 	im.s = s;
 	im.out = out;
+	im.force = opts ? opts->force : 0;
 	arca_progress__init(&im.ps, opts ? opts->progress_cb : NULL,
 		opts ? opts->progress_payload : NULL);
 	if ((rc = arca_chunk_reader_init(&im.cr)) != 0)

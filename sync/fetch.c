@@ -88,11 +88,32 @@ int arca_fetch__artifact(arca_transport *t, const arca_id *id, arca_buf *obj, ar
 	have_rec = 1;
 	if (rec->a.manifest_bytes > ARCA_FETCH_MANIFEST_MAX)
 		rc = arca_err_set(ARCA_ECORRUPT, "%s: artifact %s: manifest too large", t->url, ids);
+	else if ((rc = arca_fetch__check_record(rec)) != 0)
+		arca_err_wrap(rc, "%s: artifact %s", t->url, ids);
 done:
 	if (rc && have_rec)
 		arca_artifact_rec_clear(rec);
 	arca_buf_release(&key);
 	return rc;
+}
+
+int arca_fetch__check_record(const arca_artifact_rec *rec)
+{
+	const arca_artifact *a = &rec->a;
+	/* the rules of store/snapshot.c, each failure one message */
+	if ((a->name && arca_store__check_word("name", a->name, ARCA_NAME_MAX, 1) != 0) ||
+	    (a->tag && arca_store__check_word("tag", a->tag, ARCA_TAG_MAX, 0) != 0))
+		return arca_err_set(ARCA_ECORRUPT, "its record holds a name or tag that is not valid");
+	if (a->tag && !a->name)
+		return arca_err_set(ARCA_ECORRUPT, "its record has a tag but no name");
+	if (a->nlabels > ARCA_LABELS_MAX)
+		return arca_err_set(ARCA_ECORRUPT, "its record has too many labels");
+	for (size_t i = 0; i < a->nlabels; i++)
+		if (!a->labels[i].key || !a->labels[i].value ||
+		    arca_store__check_word("label key", a->labels[i].key, 128, 1) != 0 ||
+		    strlen(a->labels[i].value) > 1024)
+			return arca_err_set(ARCA_ECORRUPT, "its record holds a label that is not valid");
+	return 0;
 }
 
 uint32_t arca_fetch__max_entries = ARCA_FETCH_MAX_ENTRIES;

@@ -41,6 +41,11 @@ int arca_fetch__resolve(arca_transport *t, const char *ref, arca_fetch_ref *r,
 int arca_fetch__artifact(arca_transport *t, const arca_id *id, arca_buf *obj, arca_arto *a,
 		arca_artifact_rec *rec, arca_fetch_counts *n);
 
+/** ARCA_ECORRUPT unless the record's name, tag and labels are what a
+ *  local snapshot would take: a remote or a bundle cannot plant names no
+ *  command accepts (control bytes, "..", a tag without a name). */
+int arca_fetch__check_record(const arca_artifact_rec *rec);
+
 /** Entries that the indexes of one artifact's packs may list in all (48
  *  bytes each in memory): past it the artifact is refused, so a hostile
  *  remote cannot make a reader hold 65536 indexes of 4 Mi entries. A

@@ -382,8 +382,10 @@ static int cached(push_ctx *p, const uint8_t id[32], uint32_t *slot)
 		return 0;
 	if (arca_idset_get(&p->slot_of_sha, v.mv_data, slot))
 		return 1;
-	/* once per pack per push: is it still there? */
-	if ((rc = arca_layout_pack_key(&pk, v.mv_data)) != 0)
+	/* once per pack per push: is it still there? Its index, not the pack:
+	 * the index goes up last and is removed first, so only it proves both
+	 * (a pack left without one is sent again, with its index) */
+	if ((rc = arca_layout_index_key(&pk, v.mv_data)) != 0)
 		return rc;
 	p->requests++;
 	rc = p->t->head(p->t, arca_buf_cstr(&pk), NULL);

@@ -7,9 +7,11 @@
  * can name anything outside the root.
  */
 #include "sync/transport.h"
+#include "cas/hash.h"
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -225,8 +227,20 @@ static int dir_put(arca_transport *t, const char *key, uint64_t len, arca_transp
 		return rc;
 	if ((rc = parent_dir(d, key, 1, &dfd, &base)) != 0)
 		return rc;
-	snprintf(tmp, sizeof(tmp), ".tmp-%ld-%u", (long)getpid(), atomic_fetch_add(&tmp_counter, 1));
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* random, not pid + count: a killed writer's leftover, or a writer on
+	 * another machine (or in another pid namespace) with the same pid,
+	 * must never hold the name this put needs */
+	for (int tries = 0; tries < 16; tries++) {
+		uint8_t r[12];
+		char hex[25];
+		if ((rc = arca_random_bytes(r, sizeof(r))) != 0)
+			goto done;
+		arca_hex_encode(hex, r, sizeof(r));
+		snprintf(tmp, sizeof(tmp), ".tmp-%s-%u", hex, atomic_fetch_add(&tmp_counter, 1));
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		rc = arca_err_sys("%s/%s: create", d->root, key);
 		goto done;

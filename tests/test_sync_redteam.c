@@ -9,6 +9,7 @@
 #include "sync/fetch.h"
 #include "sync/pull_data.h"
 #include "sync/sync.h"
+#include "sync/transport.h"
 #include "util/buf.h"
 #include "util/progress.h"
 
@@ -451,6 +452,70 @@ static void importing_a_bundle_twice_adds_nothing_the_second_time(void **state)
 	arca_store_free(b);
 }
 
+/* An import moves a local ref as a pull does: only forward (to an
+ * artifact descending from the one it names), unless forced. An older
+ * bundle imported after a newer one must not rewind the ref silently. */
+static int import_forced(arca_store *s, const char *path)
+{
+	arca_sync_options o = ARCA_SYNC_OPTIONS_INIT;
+	arca_sync_result r = ARCA_SYNC_RESULT_INIT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	assert_true(fd >= 0);
+	o.force = 1;
+	rc = arca_import(&r, s, fd, &o);
+	close(fd);
+	return rc;
+}
+
+static void an_import_moves_a_local_ref_only_forward_unless_forced(void **state)
+{
+	th_fixture *f = *state;
+	char b1[4096], b2[4096], src2[4096], *before, *after;
+	arca_id v1, v2, other, now;
+	arca_store *b, *c;
+
+	make_tree(f->src, 5, 200000);
+	v1 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(b1, sizeof(b1), "%s/v1.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", b1), 0);
+	th_write_random(th_path(f->src, "small"), 9000, 55);
+	v2 = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(b2, sizeof(b2), "%s/v2.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", b2), 0);
+
+	/* forward, without the parent's own bundle: moved */
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, b1, NULL), 0);
+	assert_int_equal(import_from(b, b2, NULL), 0);
+	assert_int_equal(arca_resolve(&now, b, "web"), 0);
+	assert_memory_equal(now.bytes, v2.bytes, 32);
+	/* back: refused, and the store is as it was */
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, b1, NULL), ARCA_EEXISTS);
+	assert_non_null(strstr(arca_error_last(), "does not descend"));
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(after);
+	free(before);
+	/* forced: moved back */
+	assert_int_equal(import_forced(b, b1), 0);
+	assert_int_equal(arca_resolve(&now, b, "web"), 0);
+	assert_memory_equal(now.bytes, v1.bytes, 32);
+	verify_clean(b);
+	arca_store_free(b);
+
+	/* a local ref at unrelated work is not taken over either */
+	c = th_store_open(th_path(f->tmp, "c"));
+	snprintf(src2, sizeof(src2), "%s/src2", f->tmp);
+	make_tree(src2, 66, 100000);
+	other = th_snapshot(c, src2, "web", NULL, NULL);
+	assert_int_equal(import_from(c, b2, NULL), ARCA_EEXISTS);
+	assert_int_equal(arca_resolve(&now, c, "web"), 0);
+	assert_memory_equal(now.bytes, other.bytes, 32);
+	verify_clean(c);
+	arca_store_free(c);
+}
+
 /* The ref names a parent the pulling store never gets. */
 static void an_artifact_pulled_without_its_parent_verifies_and_gcs(void **state)
 {
@@ -585,6 +650,111 @@ static void a_record_lying_about_its_manifest_is_refused(void **state)
 	} else {
 		assert_int_equal(rc, ARCA_ECORRUPT);
 	}
+	arca_store_free(b);
+}
+
+static const char *bad_name_now;
+
+static void claim_name(arca_artifact_rec *rec)
+{
+	free(rec->a.name);
+	rec->a.name = strdup(bad_name_now);
+}
+
+static void claim_label_key(arca_artifact_rec *rec)
+{
+	arca_label *l = realloc(rec->a.labels, (rec->a.nlabels + 1) * sizeof(*l));
+	assert_non_null(l);
+	rec->a.labels = l;
+	l[rec->a.nlabels].key = strdup("k\033[2J");
+	l[rec->a.nlabels].value = strdup("v");
+	rec->a.nlabels++;
+}
+
+/* A record's name, tag and label keys obey the rules a local snapshot
+ * does: a remote cannot plant names no command would take (terminal
+ * escapes, line breaks, "..", a tag without a name) in this store. */
+static void a_record_with_names_a_snapshot_refuses_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	static const char *const bad[] = { "we\033]0;x\007b", "a\nb", "../../etc", "a//b", "-x" };
+	char *before, *after;
+	arca_id ia;
+	arca_store *b;
+
+	make_tree(f->src, 19, 200000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bad_name_now = bad[i];
+		edit_record(r, &ia, claim_name);
+		assert_int_equal(pull(b, r, "web"), ARCA_ECORRUPT);
+		assert_int_equal(arca_remote_restore(NULL, b, r, "web", th_path(f->tmp, "rr"), NULL,
+			NULL, NULL), ARCA_ECORRUPT);
+	}
+	bad_name_now = "web";
+	edit_record(r, &ia, claim_name);
+	edit_record(r, &ia, claim_label_key);
+	assert_int_equal(pull(b, r, "web"), ARCA_ECORRUPT);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(before);
+	free(after);
+	arca_store_free(b);
+}
+
+/* The same in a bundle (a name of the same length, patched in place). */
+static void a_bundle_record_with_a_bad_name_is_refused(void **state)
+{
+	th_fixture *f = *state;
+	char bundle[4096], *before, *after;
+	uint8_t *bytes;
+	size_t n, at;
+	arca_id ia;
+	arca_arto a;
+	arca_artifact_rec rec;
+	arca_buf rb = ARCA_BUF_INIT(1u << 28), ob = ARCA_BUF_INIT(1u << 28);
+	arca_store *b;
+
+	make_tree(f->src, 22, 200000);
+	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
+	snprintf(bundle, sizeof(bundle), "%s/web.arcb", f->tmp);
+	assert_int_equal(export_to(f->s, "web", bundle), 0);
+	read_whole(bundle, &bytes, &n);
+	for (at = 0; at + 8 <= n && memcmp(bytes + at, "ARCAARTO", 8); at += 512)
+		;
+	assert_true(at + 8 <= n);
+	{
+		uint32_t rlen = (uint32_t)bytes[at + 12] | (uint32_t)bytes[at + 13] << 8 |
+			(uint32_t)bytes[at + 14] << 16 | (uint32_t)bytes[at + 15] << 24;
+		uint32_t np = (uint32_t)bytes[at + 16] | (uint32_t)bytes[at + 17] << 8 |
+			(uint32_t)bytes[at + 18] << 16 | (uint32_t)bytes[at + 19] << 24;
+		size_t len = 32 + (size_t)rlen + 32 * (size_t)np + 32;
+		assert_int_equal(arca_arto_decode(&a, bytes + at, len), 0);
+		assert_int_equal(arca_artifact_rec_decode(&rec, &ia, a.record, a.record_len), 0);
+		bad_name_now = "w\033b";
+		claim_name(&rec);
+		assert_int_equal(arca_artifact_rec_encode(&rb, &rec), 0);
+		assert_int_equal(arca_arto_encode(&ob, rb.ptr, (uint32_t)rb.len,
+			(uint8_t (*)[32])(uintptr_t)a.packs, a.npacks), 0);
+		assert_int_equal(ob.len, len);
+		memcpy(bytes + at, ob.ptr, len);
+		arca_artifact_rec_clear(&rec);
+	}
+	th_write_file(bundle, bytes, n);
+	b = th_store_open(th_path(f->tmp, "b"));
+	before = fingerprint(b, th_path(f->tmp, "b"));
+	assert_int_equal(import_from(b, bundle, NULL), ARCA_ECORRUPT);
+	after = fingerprint(b, th_path(f->tmp, "b"));
+	assert_same(before, after);
+	free(before);
+	free(after);
+	free(bytes);
+	arca_buf_release(&rb);
+	arca_buf_release(&ob);
 	arca_store_free(b);
 }
 
@@ -1125,6 +1295,98 @@ static void a_remote_that_is_a_file_is_refused(void **state)
 	arca_store_free(b);
 }
 
+/* The name of the temporary file of a put in progress, read while the
+ * put asks its source for bytes. */
+typedef struct {
+	const char *dir;
+	char name[256];
+	int calls;
+} peek_ctx;
+
+static int peek_src(void *ctx, void *p, size_t cap, size_t *n)
+{
+	peek_ctx *c = ctx;
+	struct dirent *de;
+	DIR *d;
+	(void)p;
+	(void)cap;
+	*n = 0;
+	if (c->calls++ || !(d = opendir(c->dir)))
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (!strncmp(de->d_name, ".tmp", 4))
+			snprintf(c->name, sizeof(c->name), "%s", de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/* A push killed mid-put leaves its temporary file behind; a later push
+ * whose process has the same pid (the norm in a container, or another
+ * machine on a shared mount) must not trip over it. The stale names here
+ * are exactly those this process's next puts would have chosen. */
+static void stale_temporary_files_in_a_dir_remote_do_not_block_a_push(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char packs[4096], stale[4400];
+	peek_ctx pk;
+	arca_transport *t;
+	arca_store *b;
+	long pid = -1;
+	unsigned next = 0;
+
+	make_tree(f->src, 12, 300000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	memset(&pk, 0, sizeof(pk));
+	pk.dir = r;
+	assert_int_equal(arca_transport_dir_open(&t, r), 0);
+	assert_int_equal(t->put(t, "probe", 0, peek_src, &pk, 0), 0);
+	t->free(t);
+	assert_true(pk.name[0] != '\0');
+	if (sscanf(pk.name, ".tmp-%ld-%u", &pid, &next) != 2 || pid != (long)getpid())
+		pid = (long)getpid(), next = 0; /* names no longer made of pid and count */
+	snprintf(packs, sizeof(packs), "%s/packs", r);
+	assert_int_equal(mkdir(packs, 0755), 0);
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(stale, sizeof(stale), "%s/.tmp-%ld-%u", packs, pid, next + i);
+		th_write_file(stale, "x", 1);
+	}
+	assert_int_equal(push(f->s, r, "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web"), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	arca_store_free(b);
+}
+
+/* Whoever removes a pack from a remote removes its index first (FORMAT:
+ * an index exists only if its pack does), so a removal cut short leaves
+ * a pack without its index. The push cache must not take such a pack as
+ * present: an artifact object listing it could never be pulled. */
+static void a_cached_pack_whose_index_is_gone_is_sent_again(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	char idx[4096];
+	arca_store *b;
+
+	make_tree(f->src, 13, 400000);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(arca_remote_add(f->s, "origin", r, NULL, 0), 0);
+	assert_int_equal(push(f->s, "origin", "web"), 0);
+	assert_true(first_file(r, "packs", ".idx", idx, sizeof(idx), 0));
+	assert_true(first_file(r, "packs", ".idx", idx, sizeof(idx), 1) == 0);
+	assert_int_equal(unlink(idx), 0);
+	/* new content sharing the cached chunks */
+	th_write_random(th_path(f->src, "new"), 1000, 14);
+	th_snapshot(f->s, f->src, "web", NULL, NULL);
+	assert_int_equal(push(f->s, "origin", "web"), 0);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "web"), 0);
+	th_restore_equals(b, f->tmp, "web", f->src);
+	verify_clean(b);
+	arca_store_free(b);
+}
+
 /* ---- kill -9 ---- */
 
 static int kill_at, calls;
@@ -1648,9 +1910,12 @@ int main(void)
 		T(parallel_gets_without_a_temporary_dir),
 		T(importing_a_bundle_twice_adds_nothing_the_second_time),
 		T(an_artifact_pulled_without_its_parent_verifies_and_gcs),
+		T(an_import_moves_a_local_ref_only_forward_unless_forced),
 		T(an_artifact_object_under_another_id_is_refused),
 		T(a_record_lying_about_its_manifest_is_refused),
 		T(a_bundle_record_lying_about_its_manifest_is_refused),
+		T(a_record_with_names_a_snapshot_refuses_is_refused),
+		T(a_bundle_record_with_a_bad_name_is_refused),
 		T(sparse_and_hardlinked_content_pulls_and_imports),
 		T(an_index_for_another_pack_is_refused),
 		T(an_index_one_record_off_is_refused),
@@ -1662,6 +1927,8 @@ int main(void)
 		T(a_symlinked_packs_dir_is_not_followed),
 		T(dotdot_refs_and_symlinked_objects_are_refused),
 		T(a_remote_that_is_a_file_is_refused),
+		T(stale_temporary_files_in_a_dir_remote_do_not_block_a_push),
+		T(a_cached_pack_whose_index_is_gone_is_sent_again),
 		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),

@@ -56,7 +56,7 @@ typedef struct {
 	const char *session_token;   /**< may be NULL */
 	unsigned jobs;               /**< parallel transfers; 0: 4, at most 64 */
 	int force;                   /**< move refs that do not move forward: on the
-	                                  remote (push) or here (pull) */
+	                                  remote (push) or here (pull, import) */
 	arca_progress_cb progress_cb;
 	void *progress_payload;
 	/** Directory for temporary files, unlinked at once: push builds pack
@@ -154,7 +154,9 @@ ARCA_API int arca_export(arca_sync_result *out, arca_store *s, const char *const
  * bundle, or one whose `since` bases this store lacks, is refused with
  * ARCA_ECORRUPT (or ARCA_ENOTFOUND for a missing base) and the store is
  * left exactly as it was. An artifact the store has keeps its record; a
- * ref it moves gets a history entry at the artifact's creation time.
+ * ref it moves gets a history entry at the artifact's creation time. As
+ * for a pull, a local ref moves only to an artifact that descends from
+ * the one it points at, else ARCA_EEXISTS, unless opts->force.
  * Progress phase ARCA_PROGRESS_DOWNLOAD (export: ARCA_PROGRESS_UPLOAD):
  * items are members, bytes their sizes. `out` may be NULL.
  */
