@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void help(FILE *f)
@@ -19,9 +20,10 @@ static void help(FILE *f)
 		"refs REF (NAME:TAG, or NAME for NAME:latest) in another store, with\n"
 		"'arca import'. With --since, only what the artifacts BASE (any reference)\n"
 		"lack; the importing store must have those. The same refs of the same store\n"
-		"give the same bytes. FILE is written as FILE.tmp and renamed when complete;\n"
-		"'-o -' writes to standard output (not to a terminal). Reads the store only;\n"
-		"pack objects are built in $TMPDIR (else beside the store, else /tmp).\n"
+		"give the same bytes. FILE is written under a temporary name beside it\n"
+		"(FILE.tmp-XXXXXX) and renamed when complete; '-o -' writes to standard\n"
+		"output (not to a terminal). Reads the store only; pack objects are built\n"
+		"in $TMPDIR (else beside the store, else /tmp).\n"
 		"\n"
 		"  -o, --output FILE  where to write the bundle ('-': standard output)\n"
 		"  --since BASE       leave out what artifact BASE has (repeatable)\n"
@@ -35,17 +37,27 @@ static void help(FILE *f)
 		"  arca export app:v2 -o - | ssh far arca import -\n");
 }
 
-/* FILE.tmp beside FILE, made durable and renamed over it once complete. */
+/* FILE.tmp-XXXXXX beside FILE, made durable and renamed over it once
+ * complete: a name of its own (O_EXCL), so two exports to one FILE never
+ * write into one file, and a planted symlink is never followed. */
 static int open_tmp(const char *file, char *tmp, size_t n)
 {
 	int fd;
-	if ((size_t)snprintf(tmp, n, "%s.tmp", file) >= n) {
+	if ((size_t)snprintf(tmp, n, "%s.tmp-XXXXXX", file) >= n) {
 		fprintf(stderr, "arca export: %s: name too long\n", file);
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
 		fprintf(stderr, "arca export: %s: %s\n", tmp, strerror(errno));
+		return -1;
+	}
+	/* mkostemp makes it 0600; a bundle is as readable as any file made here */
+	{
+		mode_t um = umask(0);
+		umask(um);
+		(void)fchmod(fd, 0644 & ~um);
+	}
 	return fd;
 }
 

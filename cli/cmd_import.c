@@ -10,15 +10,19 @@
 static void help(FILE *f)
 {
 	fprintf(f,
-		"usage: arca [--store DIR] import FILE|- [--progress[=M]] [--json]\n"
+		"usage: arca [--store DIR] import FILE|- [--force] [--progress[=M]] [--json]\n"
 		"\n"
 		"Reads a bundle made by 'arca export' ('-': from standard input) in one\n"
 		"pass, checks every object in it (each chunk against its id, each manifest\n"
 		"against its artifact id), then adds its artifacts and sets its refs in one\n"
 		"transaction. A damaged, truncated or hostile bundle is refused (exit 4),\n"
 		"as is one made with --since whose base this store lacks (exit 3); the\n"
-		"store is then left exactly as it was. Creates the store if needed.\n"
+		"store is then left exactly as it was. As in a pull, a local ref moves only\n"
+		"to an artifact that descends from the one it points at, unless --force\n"
+		"(exit 5 otherwise). Creates the store if needed.\n"
 		"\n"
+		"  --force     move local refs even to artifacts that do not descend from\n"
+		"              what they point at (the old artifact stays stored)\n"
 		"  --progress[=line|json|none]\n"
 		"              progress on stderr: a live line (the default when stderr\n"
 		"              is a terminal), one JSON event a line, or none\n"
@@ -31,6 +35,7 @@ static void help(FILE *f)
 int cmd_import(cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
 		{ "progress", optional_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "store", required_argument, NULL, 's' },
@@ -51,6 +56,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 			if (cli_progress_arg("import", optarg, &show) != 0)
 				return EXIT_USAGE;
 			break;
+		case 'f': so.force = 1; break;
 		case 'j': json = 1; break;
 		case 's': ctx->store_path = optarg; break;
 		case 'h': help(stdout); return 0;
@@ -81,6 +87,8 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv)
 	cli_progress_end(&cp);
 	if (rc) {
 		status = cli_fail("import", rc);
+		if (rc == ARCA_EEXISTS)
+			cli_hint("--force moves the local ref anyway (its artifact stays in the store)");
 		goto out;
 	}
 	if (json) {

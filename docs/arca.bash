@@ -26,7 +26,7 @@ _arca() {
 	push) words="backup s --store --jobs --force --progress --json" ;;
 	pull) words="backup https --store --jobs --force --progress --json" ;;
 	export) words="app --store -o --since --output --progress --json" ;;
-	import) words="app --store --progress --json" ;;
+	import) words="app --store --force --progress --json" ;;
 	env) words="create ls show exec snapshot reset diff pause resume rm --store --backend --name --json --timeout -e -w --tag --progress --label --set --kernel --initrd -v --isolate --net" ;;
 	stats) words="--store --json" ;;
 	verify) words="--store --progress --json" ;;

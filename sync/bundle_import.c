@@ -584,8 +584,7 @@ static int take_ref(importer *im, const char *name, const char *rname, const cha
 			arca_id_format(mine, &here);
 			arca_id_format(theirs, &e.id);
 			return arca_err_set(ARCA_EEXISTS, "ref %s is at %s here, which %s from the "
-				"bundle does not descend from (delete the ref first to take the "
-				"bundle's)", key, mine, theirs);
+				"bundle does not descend from", key, mine, theirs);
 		}
 	}
 	if (!moved) {

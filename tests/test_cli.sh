@@ -452,11 +452,15 @@ else
 	check "export --help" bash -c "'$ARCA' export --help | grep -q '^usage: arca.*export REF'"
 	check "import --help" bash -c "'$ARCA' import --help | grep -q '^usage: arca.*import FILE'"
 	check "export -o FILE" status_is 0 "$ARCA" --store "$B" export bun:v1 bun -o "$T/b.tar"
-	check "export leaves no FILE.tmp" test ! -e "$T/b.tar.tmp"
+	check "export leaves no temporary file" bash -c "! ls '$T'/b.tar.tmp* 2>/dev/null | grep -q ."
+	check "export is 0644 under umask 022" bash -c "[ \$(stat -c %a '$T/b.tar') = 644 ]"
+	ln -s "$T/victim" "$T/b2.tar.tmp"
+	check "export follows no symlink planted at FILE.tmp" bash -c "'$ARCA' --store '$B' export bun:v1 bun -o '$T/b2.tar' && [ ! -e '$T/victim' ] && cmp -s '$T/b2.tar' '$T/b.tar'"
+	check "two exports to one FILE at once give a whole bundle" bash -c "'$ARCA' --store '$B' export bun:v1 bun -o '$T/b3.tar' & '$ARCA' --store '$B' export bun:v1 bun -o '$T/b3.tar'; wait; cmp -s '$T/b3.tar' '$T/b.tar'"
 	check "export -o - writes the same bytes" bash -c "'$ARCA' --store '$B' export bun:v1 bun -o - | cmp -s - '$T/b.tar'"
 	check "export needs -o" status_is 2 "$ARCA" --store "$B" export bun
 	check "export of an unknown ref gives 3" status_is 3 "$ARCA" --store "$B" export nosuch -o "$T/x.tar"
-	check "a failed export leaves no file" test ! -e "$T/x.tar" -a ! -e "$T/x.tar.tmp"
+	check "a failed export leaves no file" bash -c "[ ! -e '$T/x.tar' ] && ! ls '$T'/x.tar.tmp* 2>/dev/null | grep -q ."
 	check "import FILE" status_is 0 "$ARCA" --store "$T/bstore2" import "$T/b.tar"
 	check "the imported ref restores" bash -c "'$ARCA' --store '$T/bstore2' restore bun:v1 '$T/bout' >/dev/null && diff -r --no-dereference '$T/src' '$T/bout'"
 	check "import --json" bash -c "'$ARCA' --store '$T/bstore2' import '$T/b.tar' --json | grep -q '\"refs_moved\":0'"
@@ -473,6 +477,11 @@ else
 	check "a --since bundle is smaller" bash -c "[ \$(stat -c %s '$T/inc.tar') -lt \$(stat -c %s '$T/b.tar') ]"
 	check "import without the base gives 3" status_is 3 "$ARCA" --store "$T/bstore5" import "$T/inc.tar"
 	check "import with the base works" status_is 0 "$ARCA" --store "$T/bstore2" import "$T/inc.tar"
+	mkdir -p "$T/osrc" && echo other > "$T/osrc/f"
+	"$ARCA" --store "$T/ostore" snapshot "$T/osrc" --name bun --tag v1 -q >/dev/null
+	"$ARCA" --store "$T/ostore" export bun:v1 -o "$T/other.tar"
+	check "import of an unrelated artifact for a local ref gives 5 and a hint" bash -c "'$ARCA' --store '$T/bstore2' import '$T/other.tar' 2>'$T/imp.err'; [ \$? = 5 ] && grep -q 'does not descend' '$T/imp.err' && grep -q 'hint: --force' '$T/imp.err'"
+	check "import --force moves it" bash -c "'$ARCA' --store '$T/bstore2' import '$T/other.tar' --force >/dev/null && [ \"\$('$ARCA' --store '$T/bstore2' show bun:v1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')\" = \"\$('$ARCA' --store '$T/ostore' show bun:v1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')\" ]"
 fi
 
 # hub: a Hub that wants credentials and gets none: the library says so,
