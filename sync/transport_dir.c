@@ -104,7 +104,15 @@ static int parent_dir(dir_transport *d, const char *key, int create, int *out, c
 	for (const char *p = key; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
 		memcpy(part, p, (size_t)(slash - p));
 		part[slash - p] = '\0';
-		if (create && mkdirat(fd, part, 0755) < 0 && errno != EEXIST) {
+		if (create && mkdirat(fd, part, 0755) == 0) {
+			/* the new directory's entry must survive a crash as the file
+			 * put into it does (the put syncs only the file's parent) */
+			if (arca_fsync(fd) < 0) {
+				rc = arca_err_sys("%s/%s: sync directory", d->root, key);
+				close(fd);
+				return rc;
+			}
+		} else if (create && errno != EEXIST) {
 			rc = arca_err_sys("%s/%s: create directory", d->root, key);
 			close(fd);
 			return rc;

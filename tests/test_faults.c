@@ -6,6 +6,7 @@
 #include "helpers.h"
 #include "crash/scenario.h"
 #include "util/fault.h"
+#include "util/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -140,6 +141,34 @@ static void unarmed_hook_never_fires(void **state)
 	assert_int_equal(arca_fault_count(), 3);
 }
 
+/* mkdir -p syncs each directory it makes into its parent (a new store's
+ * or remote's entry survives a crash), and a failed sync fails it. */
+static void mkdir_p_syncs_each_directory_it_makes(void **state)
+{
+	const char *names[16];
+	char *t = th_tmpdir(), p[4096];
+	unsigned syncs = 0;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/a/b/c", t);
+	arca_fault_trace(names, 16);
+	arca_fault_arm(0, 0);
+	assert_int_equal(arca_mkdir_p(p, 0755), 0);
+	for (unsigned i = 0; i < arca_fault_count() && i < 16; i++)
+		syncs += !strcmp(names[i], "dirsync");
+	assert_int_equal(syncs, 3);
+	arca_fault_arm(0, 0);
+	assert_int_equal(arca_mkdir_p(p, 0755), 0); /* there: nothing made, nothing synced */
+	assert_int_equal(arca_fault_count(), 0);
+	snprintf(p, sizeof(p), "%s/d/e", t);
+	arca_fault_arm(2, EIO);
+	assert_int_equal(arca_mkdir_p(p, 0755), -1);
+	assert_int_equal(errno, EIO);
+	arca_fault_disarm();
+	arca_fault_trace(NULL, 0);
+	th_cleanup(t);
+}
+
 static int group_setup(void **state)
 {
 	char why[1024];
@@ -164,6 +193,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(unarmed_hook_never_fires),
+		cmocka_unit_test(mkdir_p_syncs_each_directory_it_makes),
 		cmocka_unit_test(snapshot_tree_survives_each_fault),
 		cmocka_unit_test(snapshot_image_survives_each_fault),
 		cmocka_unit_test(gc_survives_each_fault),

@@ -128,6 +128,25 @@ int arca_mkdir_mode(const char *path, unsigned mode)
 	return chmod(path, mode);
 }
 
+/* mkdir, then (when it made one) fsync of its parent: a store or remote
+ * made here must not vanish in a crash after its first commit. */
+static int mkdir_durable(char *path, unsigned mode)
+{
+	char *slash;
+	int rc;
+	if (arca_mkdir_mode(path, mode) < 0)
+		return errno == EEXIST ? 0 : -1;
+	slash = strrchr(path, '/');
+	if (!slash)
+		return arca_fsync_dir(".");
+	if (slash == path)
+		return arca_fsync_dir("/");
+	*slash = '\0';
+	rc = arca_fsync_dir(path);
+	*slash = '/';
+	return rc;
+}
+
 int arca_mkdir_p(const char *path, unsigned mode)
 {
 	char tmp[PATH_MAX];
@@ -141,13 +160,11 @@ int arca_mkdir_p(const char *path, unsigned mode)
 		if (*s != '/')
 			continue;
 		*s = '\0';
-		if (arca_mkdir_mode(tmp, 0700) < 0 && errno != EEXIST)
+		if (mkdir_durable(tmp, 0700) < 0)
 			return -1;
 		*s = '/';
 	}
-	if (arca_mkdir_mode(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	return mkdir_durable(tmp, mode);
 }
 
 int arca_fsync_dir(const char *path)

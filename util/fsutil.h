@@ -20,8 +20,8 @@ ssize_t arca_read_full(int fd, void *p, size_t n);
 /** mkdir, then chmod to exactly `mode` whatever the umask; 0 or -1 with
  *  errno (EEXIST when it existed: its mode is left alone). */
 int arca_mkdir_mode(const char *path, unsigned mode);
-/** mkdir -p with mode 0700 for created parents, exact modes; 0 or -1 with
- *  errno. */
+/** mkdir -p with mode 0700 for created parents, exact modes, each
+ *  directory it makes fsynced into its parent; 0 or -1 with errno. */
 int arca_mkdir_p(const char *path, unsigned mode);
 /** rm -rf of `name` inside `dirfd`, never following symlinks and never
  *  leaving the mount `dirfd` is on: anything mounted below is left alone
