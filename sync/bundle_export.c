@@ -74,7 +74,8 @@ static int split_ref(const char *ref, char *name, char *tag)
 	size_t n = strlen(ref);
 	int rc;
 	if (strchr(ref, ':'))
-		return arca_store__split_ref(ref, name, tag);
+		return (rc = arca_store__split_ref(ref, name, tag)) != 0 ? rc :
+			arca_layout_ref_check(name, tag);
 	if ((rc = arca_store__check_word("name", ref, ARCA_NAME_MAX, 1)) != 0)
 		return rc;
 	memcpy(name, ref, n + 1);

@@ -62,6 +62,17 @@ static int is_lower_hex(const char *p, size_t n)
 	return 1;
 }
 
+int arca_layout_ref_check(const char *name, const char *tag)
+{
+	if (strchr(name, '/') && (!strcmp(tag, "HEAD") || (strlen(tag) == 16 &&
+			is_lower_hex(tag, 16))))
+		return arca_err_set(ARCA_EINVAL, "ref %s:%s cannot go to a remote: a name with a "
+			"'/' cannot take a tag that is HEAD or 16 hex digits (its key would be a "
+			"directory where %.*s:%s keeps an entry)", name, tag,
+			(int)(strrchr(name, '/') - name), name, strrchr(name, '/') + 1);
+	return 0;
+}
+
 int arca_layout_parse_ref_key(const char *key, char *name, size_t name_cap, char *tag,
 		size_t tag_cap, uint64_t *seq)
 {

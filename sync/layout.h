@@ -37,6 +37,11 @@ int arca_layout_index_key(arca_buf *out, const uint8_t sha[32]);  /* packs/<hex>
 int arca_layout_artifact_key(arca_buf *out, const arca_id *id);   /* artifacts/<hex> */
 /** refs/NAME/TAG/<seq as 16 hex digits>; seq 0 gives refs/NAME/TAG/HEAD. */
 int arca_layout_ref_key(arca_buf *out, const char *name, const char *tag, uint64_t seq);
+/** ARCA_EINVAL when ref NAME:TAG cannot have keys of its own: with a '/'
+ *  in NAME, a TAG that is HEAD or 16 hex digits makes refs/NAME/TAG a
+ *  directory where another ref keeps an entry (a dir remote cannot hold
+ *  both). Push and export check it before they write anything. */
+int arca_layout_ref_check(const char *name, const char *tag);
 /** Parses a key under refs/ ("refs/NAME/TAG/<seq>" or ".../HEAD", seq 0);
  *  ARCA_EINVAL for anything else (checked names, as for local refs). */
 int arca_layout_parse_ref_key(const char *key, char *name, size_t name_cap, char *tag,

@@ -596,7 +596,8 @@ static int parse_ref(arca_store *s, MDB_txn *txn, const char *ref, push_ref *r)
 	if ((rc = arca_store__resolve(&r->id, s, txn, ref)) != 0)
 		return rc;
 	if (strchr(ref, ':')) {
-		if ((rc = arca_store__split_ref(ref, r->name, r->tag)) != 0)
+		if ((rc = arca_store__split_ref(ref, r->name, r->tag)) != 0 ||
+		    (rc = arca_layout_ref_check(r->name, r->tag)) != 0)
 			return rc;
 		r->has_ref = 1;
 	} else if (strncmp(ref, "art_", 4) != 0 && strlen(ref) <= ARCA_NAME_MAX &&

@@ -1358,6 +1358,39 @@ static void stale_temporary_files_in_a_dir_remote_do_not_block_a_push(void **sta
 	arca_store_free(b);
 }
 
+/* refs/NAME/TAG/ holds a ref's entries (16 hex digits) and hint (HEAD):
+ * a name with a '/' and such a tag would make one of those a directory
+ * (a/b:0000000000000001 against a:b's entry 1, a/b:HEAD against a:b's
+ * hint), which a dir remote cannot hold. Push and export refuse those
+ * refs before writing anything, in either order; other tags of such
+ * names go up, and both refs come back. */
+static void refs_whose_keys_would_collide_are_refused_before_any_write(void **state)
+{
+	th_fixture *f = *state;
+	const char *r = th_path(f->tmp, "remote");
+	static const char *const bad[] = { "a/b:0000000000000001", "a/b:HEAD" };
+	arca_store *b;
+
+	make_tree(f->src, 41, 100000);
+	th_snapshot(f->s, f->src, "a", "b", NULL);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(arca_tag_set(f->s, "a:b", bad[i]), 0);
+		assert_int_equal(push(f->s, r, bad[i]), ARCA_EINVAL);
+		assert_non_null(strstr(arca_error_last(), "cannot go to a remote"));
+		assert_int_equal(export_to(f->s, bad[i], th_path(f->tmp, "x.tar")), ARCA_EINVAL);
+	}
+	assert_int_equal(access(th_path(r, "refs"), F_OK), -1); /* nothing went up */
+	assert_int_equal(arca_tag_set(f->s, "a:b", "a/b:v1"), 0);
+	assert_int_equal(push(f->s, r, "a:b"), 0);
+	assert_int_equal(push(f->s, r, "a/b:v1"), 0);
+	assert_int_equal(push(f->s, r, "a/b:HEAD"), ARCA_EINVAL);
+	b = th_store_open(th_path(f->tmp, "b"));
+	assert_int_equal(pull(b, r, "a:b"), 0);
+	assert_int_equal(pull(b, r, "a/b:v1"), 0);
+	th_restore_equals(b, f->tmp, "a/b:v1", f->src);
+	arca_store_free(b);
+}
+
 /* Whoever removes a pack from a remote removes its index first (FORMAT:
  * an index exists only if its pack does), so a removal cut short leaves
  * a pack without its index. The push cache must not take such a pack as
@@ -1929,6 +1962,7 @@ int main(void)
 		T(a_remote_that_is_a_file_is_refused),
 		T(stale_temporary_files_in_a_dir_remote_do_not_block_a_push),
 		T(a_cached_pack_whose_index_is_gone_is_sent_again),
+		T(refs_whose_keys_would_collide_are_refused_before_any_write),
 		T(a_fifo_in_the_remote_does_not_hang_a_pull),
 		T(a_pull_killed_anywhere_leaves_a_store_that_pulls_again),
 		T(an_import_killed_anywhere_leaves_a_store_that_imports_again),
