@@ -146,8 +146,11 @@ static void show_info(const arca_env_info *e)
 	printf("source:    %s\ncurrent:   %s\ncreated:   %s\n", src, cur, t);
 	if (e->dir)
 		printf("dir:       %s\n", e->dir);
-	for (size_t i = 0; i < e->nlabels; i++)
-		printf("label:     %s=%s\n", e->labels[i].key, e->labels[i].value);
+	for (size_t i = 0; i < e->nlabels; i++) {
+		printf("label:     %s=", e->labels[i].key);
+		cli_put_text(stdout, e->labels[i].value); /* any byte: escaped */
+		putchar('\n');
+	}
 	for (size_t i = 0; i < e->nsettings; i++)
 		printf("setting:   %s\n", e->settings[i]);
 	if (e->error)

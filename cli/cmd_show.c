@@ -56,8 +56,13 @@ int cmd_show(cli_ctx *ctx, int argc, char **argv)
 			arca_id_format(s, &a->parent);
 			printf("parent:   %s\n", s);
 		}
-		for (size_t i = 0; i < a->nlabels; i++)
-			printf("label:    %s=%s\n", a->labels[i].key, a->labels[i].value);
+		/* a label's value may hold any byte (a bundle's or remote's
+		 * too): escaped, never sent raw to a terminal */
+		for (size_t i = 0; i < a->nlabels; i++) {
+			printf("label:    %s=", a->labels[i].key);
+			cli_put_text(stdout, a->labels[i].value);
+			putchar('\n');
+		}
 		printf("manifest: %llu bytes\n", (unsigned long long)a->manifest_bytes);
 	}
 out:

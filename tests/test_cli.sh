@@ -130,6 +130,9 @@ check "progress=json: env create reports its restore" bash -c "'$ARCA' --store '
 check "progress: a bad mode is a usage error" status_is 2 "$ARCA" --store "$S" restore web "$T/out-bad" --progress=loud
 check "unknown ref gives 3" status_is 3 "$ARCA" --store "$S" restore nosuch "$T/out2"
 check "bad label is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --label novalue
+mkdir -p "$T/esc" && echo esc > "$T/esc/f"
+"$ARCA" --store "$S" snapshot "$T/esc" --name esc --label "note=$(printf 'x\033[31my')" -q >/dev/null
+check "show escapes control bytes in a label's value" bash -c "'$ARCA' --store '$S' show esc >'$T/esc.txt' && ! grep -q \$'\x1b' '$T/esc.txt' && grep -qF 'note=x\\033[31my' '$T/esc.txt'"
 check "bad name is a usage error" status_is 2 "$ARCA" --store "$S" snapshot "$T/src" --name 'a b'
 check "verify ok exits 0" status_is 0 "$ARCA" --store "$S" verify
 check "error names the command" bash -c "'$ARCA' --store '$S' restore nosuch '$T/o3' 2>&1 | grep -q '^arca restore: '"
