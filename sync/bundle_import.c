@@ -141,18 +141,6 @@ static int bad_name(const char *name)
 
 /* ---- reading a member ---- */
 
-static int ensure_cap(uint8_t **p, size_t *cap, size_t need)
-{
-	uint8_t *n;
-	if (*cap >= need)
-		return 0;
-	if (!(n = realloc(*p, need)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
-	*p = n;
-	*cap = need;
-	return 0;
-}
-
 static int data_error(importer *im, const char *name)
 {
 	const char *m = archive_error_string(im->ar);
@@ -165,7 +153,7 @@ static int read_all(importer *im, const char *name, size_t size)
 	size_t got = 0;
 	la_ssize_t r;
 	int rc;
-	if ((rc = ensure_cap(&im->buf, &im->buf_cap, size + 1)) != 0)
+	if ((rc = arca_array_resize(&im->buf, &im->buf_cap, size + 1, 1)) != 0)
 		return rc;
 	while (got < size) {
 		r = archive_read_data(im->ar, im->buf + got, size - got);
@@ -249,7 +237,7 @@ static int take_pack(importer *im, const char *name, const uint8_t sha[32], size
 		if (!memcmp(im->packs[i], sha, 32))
 			return corrupt("bundle: duplicate member %.300s", name);
 	if ((rc = arca_array_grow(&im->packs, &im->pack_cap, im->npacks + 1, 32, 16)) != 0 ||
-	    (rc = ensure_cap(&im->buf, &im->buf_cap, 1u << 20)) != 0)
+	    (rc = arca_array_resize(&im->buf, &im->buf_cap, 1u << 20, 1)) != 0)
 		return rc;
 	if (im->scanning)
 		arca_pidx_scan_release(&im->scan);

@@ -191,18 +191,6 @@ void arca_rpack_checker_free(arca_rpack_checker *c)
 	free(c);
 }
 
-static int ensure(uint8_t **p, size_t *cap, size_t need)
-{
-	uint8_t *n;
-	if (*cap >= need)
-		return 0;
-	if (!(n = realloc(*p, need)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
-	*p = n;
-	*cap = need;
-	return 0;
-}
-
 /* A record header (ARCA_RECORD_HEADER_LEN bytes at p): which kind, and the
  * record's whole length. */
 typedef struct {
@@ -262,14 +250,14 @@ static int check_record(arca_rpack_checker *c, const rec_head *h, const uint8_t 
 	int rc;
 
 	if (!h->group) {
-		if ((rc = ensure(&c->raw, &c->raw_cap, h->rec.raw_len)) != 0 ||
+		if ((rc = arca_array_resize(&c->raw, &c->raw_cap, h->rec.raw_len, 1)) != 0 ||
 		    (rc = arca_record_unpack(c->dec, &h->rec, recp + ARCA_RECORD_HEADER_LEN, c->raw,
 			    c->raw_cap)) != 0)
 			return rc;
 		return arca_mac(tags, key, h->rec.id, c->raw, h->rec.raw_len);
 	}
 	if ((rc = arca_group_table_check(&h->grp, member(recp, 0))) != 0 ||
-	    (rc = ensure(&c->raw, &c->raw_cap, h->grp.raw_len)) != 0 ||
+	    (rc = arca_array_resize(&c->raw, &c->raw_cap, h->grp.raw_len, 1)) != 0 ||
 	    (rc = arca_group_unpack(c->dec, &h->grp, member(recp, h->grp.nmembers), c->raw,
 		    c->raw_cap)) != 0)
 		return rc;
@@ -506,7 +494,7 @@ static int unit_done(arca_rpack_reader *r)
 			return rc;
 		r->unit = UNIT_RECORD;
 		r->need = r->head.total;
-		return ensure(&r->buf, &r->cap, r->need);
+		return arca_array_resize(&r->buf, &r->cap, r->need, 1);
 	default:
 		if ((rc = take_record(r)) != 0)
 			return rc;
@@ -532,7 +520,7 @@ int arca_rpack_reader_feed(void *reader, const void *pv, size_t n)
 		size_t take = r->need - r->len;
 		if (take > n)
 			take = n;
-		if ((rc = ensure(&r->buf, &r->cap, r->need)) != 0)
+		if ((rc = arca_array_resize(&r->buf, &r->cap, r->need, 1)) != 0)
 			return r->failed = rc;
 		memcpy(r->buf + r->len, p, take);
 		r->len += take;

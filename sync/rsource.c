@@ -166,18 +166,6 @@ typedef struct {
 	uint64_t goffset;
 } rs_state;
 
-static int ensure(uint8_t **p, size_t *cap, size_t need)
-{
-	uint8_t *n;
-	if (*cap >= need)
-		return 0;
-	if (!(n = realloc(*p, need)))
-		return arca_err_set(ARCA_ENOMEM, "out of memory (%zu bytes)", need);
-	*p = n;
-	*cap = need;
-	return 0;
-}
-
 static int rs_state_new(void *ctx, void **out)
 {
 	rs_state *st = calloc(1, sizeof(*st));
@@ -224,7 +212,7 @@ static int read_record(const arca_rsource *r, const arca_rsource_loc *l, uint8_t
 	if (l->len < ARCA_RECORD_HEADER_LEN || l->len > max)
 		return arca_err_set(ARCA_ECORRUPT, "the index gives a record of %" PRIu32 " bytes",
 			l->len);
-	if ((rc = ensure(buf, cap, l->len)) != 0)
+	if ((rc = arca_array_resize(buf, cap, l->len, 1)) != 0)
 		return rc;
 	got = arca_pread_full(r->fds[l->file], *buf, l->len, (off_t)l->off);
 	if (got < 0)
@@ -249,7 +237,7 @@ static int get_plain(const arca_rsource *r, rs_state *st, const arca_rsource_loc
 		return arca_err_set(ARCA_ECORRUPT, "the record holds another chunk");
 	if ((uint64_t)ARCA_RECORD_HEADER_LEN + rec.stored_len != l->len)
 		return arca_err_set(ARCA_ECORRUPT, "record length differs from the index");
-	if ((rc = ensure(&st->raw, &st->raw_cap, rec.raw_len)) != 0 ||
+	if ((rc = arca_array_resize(&st->raw, &st->raw_cap, rec.raw_len, 1)) != 0 ||
 	    (rc = arca_record_unpack(st->dec, &rec, st->rec + ARCA_RECORD_HEADER_LEN, st->raw,
 		    st->raw_cap)) != 0)
 		return rc;
@@ -278,7 +266,8 @@ static int load_group(const arca_rsource *r, rs_state *st, const arca_rsource_lo
 	table = st->grec + ARCA_RECORD_HEADER_LEN;
 	if ((rc = arca_group_table_check(&st->grp, table)) != 0)
 		return rc;
-	if ((rc = ensure(&st->graw, &st->graw_cap, st->grp.raw_len ? st->grp.raw_len : 1)) != 0 ||
+	if ((rc = arca_array_resize(&st->graw, &st->graw_cap,
+			st->grp.raw_len ? st->grp.raw_len : 1, 1)) != 0 ||
 	    (rc = arca_group_unpack(st->dec, &st->grp, table + tlen, st->graw, st->graw_cap)) != 0)
 		return rc;
 	for (uint32_t i = 0; i < st->grp.nmembers; i++) {
