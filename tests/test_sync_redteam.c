@@ -706,44 +706,45 @@ static void a_record_with_names_a_snapshot_refuses_is_refused(void **state)
 	arca_store_free(b);
 }
 
-/* The same in a bundle (a name of the same length, patched in place). */
-static void a_bundle_record_with_a_bad_name_is_refused(void **state)
+/* Exports a snapshot of a tree (seed, big) as web, patches its artifact
+ * object in place in the tar with `edit` (the record keeps its length,
+ * the sizes being fixed-width), and checks import refuses the bundle and
+ * leaves the store as it was. */
+static void patched_bundle_is_refused(th_fixture *f, uint64_t seed, size_t big,
+		void (*edit)(arca_artifact_rec *))
 {
-	th_fixture *f = *state;
 	char bundle[4096], *before, *after;
 	uint8_t *bytes;
-	size_t n, at;
+	size_t n, at, len;
+	uint32_t rlen, np;
 	arca_id ia;
 	arca_arto a;
 	arca_artifact_rec rec;
 	arca_buf rb = ARCA_BUF_INIT(1u << 28), ob = ARCA_BUF_INIT(1u << 28);
 	arca_store *b;
 
-	make_tree(f->src, 22, 200000);
+	make_tree(f->src, seed, big);
 	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
 	snprintf(bundle, sizeof(bundle), "%s/web.arcb", f->tmp);
 	assert_int_equal(export_to(f->s, "web", bundle), 0);
 	read_whole(bundle, &bytes, &n);
 	for (at = 0; at + 8 <= n && memcmp(bytes + at, "ARCAARTO", 8); at += 512)
 		;
-	assert_true(at + 8 <= n);
-	{
-		uint32_t rlen = (uint32_t)bytes[at + 12] | (uint32_t)bytes[at + 13] << 8 |
-			(uint32_t)bytes[at + 14] << 16 | (uint32_t)bytes[at + 15] << 24;
-		uint32_t np = (uint32_t)bytes[at + 16] | (uint32_t)bytes[at + 17] << 8 |
-			(uint32_t)bytes[at + 18] << 16 | (uint32_t)bytes[at + 19] << 24;
-		size_t len = 32 + (size_t)rlen + 32 * (size_t)np + 32;
-		assert_int_equal(arca_arto_decode(&a, bytes + at, len), 0);
-		assert_int_equal(arca_artifact_rec_decode(&rec, &ia, a.record, a.record_len), 0);
-		bad_name_now = "w\033b";
-		claim_name(&rec);
-		assert_int_equal(arca_artifact_rec_encode(&rb, &rec), 0);
-		assert_int_equal(arca_arto_encode(&ob, rb.ptr, (uint32_t)rb.len,
-			(uint8_t (*)[32])(uintptr_t)a.packs, a.npacks), 0);
-		assert_int_equal(ob.len, len);
-		memcpy(bytes + at, ob.ptr, len);
-		arca_artifact_rec_clear(&rec);
-	}
+	assert_true(at + 20 <= n);
+	rlen = (uint32_t)bytes[at + 12] | (uint32_t)bytes[at + 13] << 8 |
+		(uint32_t)bytes[at + 14] << 16 | (uint32_t)bytes[at + 15] << 24;
+	np = (uint32_t)bytes[at + 16] | (uint32_t)bytes[at + 17] << 8 |
+		(uint32_t)bytes[at + 18] << 16 | (uint32_t)bytes[at + 19] << 24;
+	len = 32 + (size_t)rlen + 32 * (size_t)np + 32;
+	assert_int_equal(arca_arto_decode(&a, bytes + at, len), 0);
+	assert_int_equal(arca_artifact_rec_decode(&rec, &ia, a.record, a.record_len), 0);
+	edit(&rec);
+	assert_int_equal(arca_artifact_rec_encode(&rb, &rec), 0);
+	assert_int_equal(arca_arto_encode(&ob, rb.ptr, (uint32_t)rb.len,
+		(uint8_t (*)[32])(uintptr_t)a.packs, a.npacks), 0);
+	assert_int_equal(ob.len, len);
+	memcpy(bytes + at, ob.ptr, len);
+	arca_artifact_rec_clear(&rec);
 	th_write_file(bundle, bytes, n);
 	b = th_store_open(th_path(f->tmp, "b"));
 	before = fingerprint(b, th_path(f->tmp, "b"));
@@ -758,56 +759,17 @@ static void a_bundle_record_with_a_bad_name_is_refused(void **state)
 	arca_store_free(b);
 }
 
-/* The same lie in a bundle: the artifact object is patched in place in
- * the tar (the sizes are fixed-width, so its length stays). */
+/* The same in a bundle (a name of the same length, patched in place). */
+static void a_bundle_record_with_a_bad_name_is_refused(void **state)
+{
+	bad_name_now = "w\033b";
+	patched_bundle_is_refused(*state, 22, 200000, claim_name);
+}
+
+/* The same lie about the manifest, in a bundle. */
 static void a_bundle_record_lying_about_its_manifest_is_refused(void **state)
 {
-	th_fixture *f = *state;
-	char bundle[4096], *before, *after;
-	uint8_t *bytes;
-	size_t n, at;
-	arca_id ia;
-	arca_arto a;
-	arca_artifact_rec rec;
-	arca_buf rb = ARCA_BUF_INIT(1u << 28), ob = ARCA_BUF_INIT(1u << 28);
-	arca_store *b;
-
-	make_tree(f->src, 21, 1u << 20);
-	ia = th_snapshot(f->s, f->src, "web", NULL, NULL);
-	snprintf(bundle, sizeof(bundle), "%s/web.arcb", f->tmp);
-	assert_int_equal(export_to(f->s, "web", bundle), 0);
-	read_whole(bundle, &bytes, &n);
-	for (at = 0; at + 8 <= n && memcmp(bytes + at, "ARCAARTO", 8); at += 512)
-		;
-	assert_true(at + 8 <= n);
-	{
-		uint32_t rlen = (uint32_t)bytes[at + 12] | (uint32_t)bytes[at + 13] << 8 |
-			(uint32_t)bytes[at + 14] << 16 | (uint32_t)bytes[at + 15] << 24;
-		uint32_t np = (uint32_t)bytes[at + 16] | (uint32_t)bytes[at + 17] << 8 |
-			(uint32_t)bytes[at + 18] << 16 | (uint32_t)bytes[at + 19] << 24;
-		size_t len = 32 + (size_t)rlen + 32 * (size_t)np + 32;
-		assert_int_equal(arca_arto_decode(&a, bytes + at, len), 0);
-		assert_int_equal(arca_artifact_rec_decode(&rec, &ia, a.record, a.record_len), 0);
-		claim_bigger(&rec);
-		assert_int_equal(arca_artifact_rec_encode(&rb, &rec), 0);
-		assert_int_equal(arca_arto_encode(&ob, rb.ptr, (uint32_t)rb.len,
-			(uint8_t (*)[32])(uintptr_t)a.packs, a.npacks), 0);
-		assert_int_equal(ob.len, len);
-		memcpy(bytes + at, ob.ptr, len);
-		arca_artifact_rec_clear(&rec);
-	}
-	th_write_file(bundle, bytes, n);
-	b = th_store_open(th_path(f->tmp, "b"));
-	before = fingerprint(b, th_path(f->tmp, "b"));
-	assert_int_equal(import_from(b, bundle, NULL), ARCA_ECORRUPT);
-	after = fingerprint(b, th_path(f->tmp, "b"));
-	assert_same(before, after);
-	free(before);
-	free(after);
-	free(bytes);
-	arca_buf_release(&rb);
-	arca_buf_release(&ob);
-	arca_store_free(b);
+	patched_bundle_is_refused(*state, 21, 1u << 20, claim_bigger);
 }
 
 /* The size check of pulled and imported records holds for holes, sparse
