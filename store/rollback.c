@@ -558,7 +558,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 	if ((rc = arca_frames_init(&b->dirs, sizeof(dir_frame), ARCA_FRAMES_MAX)) != 0)
 		return rc;
 	root = arca_frames_push(&b->dirs, "", 0);
-	root->f.fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	root->f.fd = arca_openat_grant(AT_FDCWD, dest, O_RDONLY | O_DIRECTORY, 0700);
 	if (root->f.fd < 0) {
 		rc = arca_err_sys("open %s", dest);
 		goto done;

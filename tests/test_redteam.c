@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,108 @@ static void a_store_open_twice_in_one_process_keeps_its_writer_exclusive(void **
 	f->s = th_store_open(dir);
 }
 
+#define NOBODY 65534
+
+static int chown_tree(const char *path)
+{
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "chown -R %d:%d '%s'", NOBODY, NOBODY, path);
+	return system(cmd);
+}
+
+/* As nobody: restores `ref` to `dest`, breaks it in ways its owner may
+ * (unreadable directories and files, an extra locked-up directory), and
+ * rolls it back twice. The exit status says which step failed. */
+static int nobody_restores_and_rolls_back(const char *storedir, const char *ref,
+		const char *dest)
+{
+	arca_store *s = NULL;
+	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		return 99;
+	if (access(storedir, R_OK | W_OK | X_OK) < 0)
+		return 98; /* TMPDIR not open to nobody */
+	if (arca_store_open(&s, storedir, NULL) != 0)
+		return 1;
+	if (arca_restore(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "restore: %s\n", arca_error_last());
+		return 2;
+	}
+	/* what a restore made, rolled back as it is */
+	if (arca_rollback(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "rollback: %s\n", arca_error_last());
+		return 3;
+	}
+	if (chmod(th_path(dest, "locked"), 0700) < 0 ||
+	    chmod(th_path(dest, "locked/in"), 0700) < 0)
+		return 4;
+	th_write_file(th_path(dest, "locked/in/f"), "changed", 7);
+	th_write_file(th_path(dest, "locked/new"), "n", 1);
+	if (chmod(th_path(dest, "locked/in"), 0) < 0 || chmod(th_path(dest, "locked"), 0) < 0 ||
+	    mkdir(th_path(dest, "extra"), 0700) < 0 || mkdir(th_path(dest, "extra/sub"), 0700) < 0)
+		return 5;
+	th_write_file(th_path(dest, "extra/sub/x"), "x", 1);
+	if (chmod(th_path(dest, "extra/sub"), 0) < 0 || chmod(th_path(dest, "extra"), 0500) < 0 ||
+	    chmod(th_path(dest, "readonly"), 0700) < 0 || chmod(dest, 0) < 0)
+		return 6;
+	if (arca_rollback(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "rollback: %s\n", arca_error_last());
+		return 7;
+	}
+	arca_store_free(s);
+	return 0;
+}
+
+/* A tree's owner may take away their own access to its entries (an
+ * artifact can hold such modes): rollback gives it back to itself while
+ * it rewrites or removes them, as it sets their modes in the end anyway,
+ * instead of failing on them at every run. */
+static void rollback_as_owner_gets_through_entries_without_owner_access(void **state)
+{
+	fixture *f = *state;
+	char dest[4200], storedir[4200], why[512];
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: needs root to run as user nobody\n");
+		skip();
+	}
+	snprintf(dest, sizeof(dest), "%s/dest", f->tmp);
+	snprintf(storedir, sizeof(storedir), "%s/store", f->tmp);
+	assert_int_equal(mkdir(th_path(f->src, "locked"), 0700), 0);
+	assert_int_equal(mkdir(th_path(f->src, "locked/in"), 0700), 0);
+	th_write_file(th_path(f->src, "locked/in/f"), "in", 2);
+	th_write_file(th_path(f->src, "locked/unreadable"), "u", 1);
+	th_write_file(th_path(f->src, "readonly"), "r", 1);
+	assert_int_equal(chmod(th_path(f->src, "locked/unreadable"), 0), 0);
+	assert_int_equal(chmod(th_path(f->src, "locked/in"), 0), 0);
+	assert_int_equal(chmod(th_path(f->src, "locked"), 0500), 0);
+	assert_int_equal(chmod(th_path(f->src, "readonly"), 0400), 0);
+	assert_int_equal(chown_tree(f->src), 0);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(chown_tree(f->tmp), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(nobody_restores_and_rolls_back(storedir, "t", dest));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 98) {
+		fprintf(stderr, "skipped: nobody cannot reach %s\n", f->tmp);
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* root sees everything: DEST is the artifact again, modes included */
+	assert_int_equal(th_tree_equal(f->src, dest, why, sizeof(why)), 0);
+	assert_int_equal(lstat(th_path(dest, "locked/in"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0);
+	f->s = th_store_open(storedir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_as_owner_gets_through_entries_without_owner_access, setup_with_work, th_dest_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
