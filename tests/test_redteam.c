@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -402,6 +404,81 @@ static void rollback_as_owner_gets_through_entries_without_owner_access(void **s
 	f->s = th_store_open(storedir);
 }
 
+/* A loop device over `backing` into `dev`; -1 (and a printed reason)
+ * when there are none here. */
+static int loop_attach(const char *backing, char *dev, size_t n)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), num, fd, lfd;
+	if (ctl < 0 || (num = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) {
+		fprintf(stderr, "skipped: no loop devices: %s\n", strerror(errno));
+		if (ctl >= 0)
+			close(ctl);
+		return -1;
+	}
+	close(ctl);
+	snprintf(dev, n, "/dev/loop%d", num);
+	fd = open(backing, O_RDWR | O_CLOEXEC);
+	lfd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || lfd < 0 || ioctl(lfd, LOOP_SET_FD, fd) < 0) {
+		fprintf(stderr, "skipped: attach %s: %s\n", dev, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	close(fd);
+	/* gone with its last descriptor, also when an assertion fails */
+	struct loop_info64 li;
+	memset(&li, 0, sizeof(li));
+	li.lo_flags = LO_FLAGS_AUTOCLEAR;
+	ioctl(lfd, LOOP_SET_STATUS64, &li);
+	return lfd;
+}
+
+static void loop_detach(int lfd)
+{
+	ioctl(lfd, LOOP_CLR_FD, 0);
+	close(lfd);
+}
+
+/* A block device's st_size is 0: its size is the device's. Snapshot
+ * knew; diff took a live device for an empty image, and rollback onto a
+ * device smaller than the image overwrote all of it before failing at
+ * its end (and could never finish). */
+static void a_block_device_is_sized_as_a_device(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "img"), *small = th_path(f->tmp, "small"),
+		*keep = th_path(f->tmp, "small.orig"), *large = th_path(f->tmp, "large");
+	arca_diff_stats ds = ARCA_DIFF_STATS_INIT;
+	char dev[64];
+	int lfd;
+
+	th_write_random(img, 1 << 20, 11);
+	th_snapshot(f->s, img, "img", NULL, NULL);
+	th_write_random(small, 512 << 10, 12);
+	th_write_random(keep, 512 << 10, 12);
+	if ((lfd = loop_attach(small, dev, sizeof(dev))) < 0)
+		skip();
+	assert_int_equal(arca_rollback(f->s, "img", dev, NULL, NULL), ARCA_ENOSPC);
+	/* read through the device: its cache is what was written */
+	assert_int_equal(th_file_equal(dev, keep), 0);
+	loop_detach(lfd);
+
+	/* a larger device: the image is its start, the rest is left */
+	th_write_random(large, 2 << 20, 13);
+	if ((lfd = loop_attach(large, dev, sizeof(dev))) < 0)
+		skip();
+	th_rollback_ok(f, "img", dev, NULL);
+	assert_int_equal(arca_diff(f->s, "img", NULL, dev, NULL, NULL, NULL, &ds), 0);
+	loop_detach(lfd);
+	assert_int_equal(ds.size_a, 1 << 20);
+	assert_int_equal(ds.size_b, 2 << 20);
+	assert_int_equal(ds.changed_bytes, 1 << 20); /* the tail only */
+	assert_int_equal(ds.ranges, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(rollback_as_owner_gets_through_entries_without_owner_access, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(a_block_device_is_sized_as_a_device, setup_with_work, th_dest_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -290,6 +292,12 @@ int arca_rm_guard_leaves(arca_rm_guard *g, const struct stat *st, const arca_mou
 		return 1;
 	}
 	return 0;
+}
+
+int arca_image_size(int fd, const struct stat *st, uint64_t *size)
+{
+	*size = (uint64_t)st->st_size;
+	return S_ISBLK(st->st_mode) ? ioctl(fd, BLKGETSIZE64, size) : 0;
 }
 
 int arca_openat_grant(int dirfd, const char *name, int flags, mode_t need)

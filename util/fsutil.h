@@ -66,6 +66,10 @@ int arca_rm_rf_guarded(int dirfd, const char *name, arca_rm_guard *g);
  *  symlink) and tries again. For an entry about to be rewritten or
  *  removed, whose mode is set afterwards. -1 with errno on failure. */
 int arca_openat_grant(int dirfd, const char *name, int flags, mode_t need);
+/** The size of an image open at `fd` (fstat'ed into `st`): st_size for
+ *  a regular file, the device's size for a block device (whose st_size
+ *  is 0). 0 or -1 with errno. */
+int arca_image_size(int fd, const struct stat *st, uint64_t *size);
 /** fsync a directory so entries created in it are durable. */
 int arca_fsync_dir(const char *path);
 
