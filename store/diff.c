@@ -400,11 +400,10 @@ static int diff_images(differ *d, side *a, side *b, const char *path)
 		int same = 1;
 		if (fd < 0)
 			return arca_err_sys("open %s", path);
-		if (fstat(fd, &st) < 0) {
+		if (fstat(fd, &st) < 0 || arca_image_size(fd, &st, &d->st->size_b) < 0) {
 			close(fd);
-			return arca_err_sys("stat %s", path);
+			return arca_err_sys("size of %s", path);
 		}
-		d->st->size_b = (uint64_t)st.st_size;
 		while ((rc = cur_next(&ca)) == 0 && ca.more) {
 			if ((rc = extent_matches(d, fd, ca.off, ca.len, ca.id, ca.has_id, &same)) != 0)
 				break;

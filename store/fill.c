@@ -570,7 +570,11 @@ int arca_fill_open_same(int dirfd, const char *name, int flags, const struct sta
 		const char *path, int *out)
 {
 	struct stat now;
-	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	/* what is rolled back gets its mode in the end: a file or directory
+	 * its owner made unreadable is opened all the same */
+	int fd = (flags & O_PATH) ? openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC) :
+		arca_openat_grant(dirfd, name, flags,
+			S_ISDIR(st->st_mode) ? 0700 : (flags & O_ACCMODE) == O_RDONLY ? 0400 : 0600);
 	if (fd < 0)
 		return arca_err_sys("open %s", path);
 	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino ||

@@ -124,7 +124,9 @@ int arca_fill_guard_root(fill_pool *p, int rootfd, const char *dest);
 /** ARCA_EUNSAFE when the image file `dest` would be inside the store. */
 int arca_fill_guard_image(fill_pool *p, const char *dest);
 /** Opens `name` in `dirfd` with `flags` (O_NOFOLLOW added) and checks it
- *  still is the entry `st` described; ARCA_EUNSAFE if it was swapped. */
+ *  still is the entry `st` described; ARCA_EUNSAFE if it was swapped.
+ *  Unless O_PATH, an owner's entry without the access `flags` need gets
+ *  it first (arca_openat_grant): the caller then sets its mode. */
 int arca_fill_open_same(int dirfd, const char *name, int flags, const struct stat *st,
 		const char *path, int *out);
 /** Creates an empty file next to `path` (mode 0600) for a replacement

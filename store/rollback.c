@@ -74,6 +74,7 @@ typedef struct {
 	char bl_path[ARCA_MF_PATH_MAX + 1];
 	size_t bl_len;
 	uint64_t data_bytes;  /* the target's bytes that are not holes */
+	uint64_t image_size;  /* the target image's size */
 } rb;
 
 /* ---- directory frames ---- */
@@ -558,7 +559,7 @@ static int rollback_tree(rb *b, arca_mf_reader *r, const char *dest)
 	if ((rc = arca_frames_init(&b->dirs, sizeof(dir_frame), ARCA_FRAMES_MAX)) != 0)
 		return rc;
 	root = arca_frames_push(&b->dirs, "", 0);
-	root->f.fd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	root->f.fd = arca_openat_grant(AT_FDCWD, dest, O_RDONLY | O_DIRECTORY, 0700);
 	if (root->f.fd < 0) {
 		rc = arca_err_sys("open %s", dest);
 		goto done;
@@ -680,6 +681,22 @@ static int rollback_image(rb *b, arca_mf_reader *r, const char *dest, char *tmp,
 			return arca_err_set(ARCA_EUNSAFE, "%s was replaced while being opened", dest);
 		}
 		blk = S_ISBLK(st.st_mode);
+		if (blk) {
+			/* a device cannot grow: refuse before any of it is
+			 * overwritten, not at the first write past its end */
+			uint64_t dev_size;
+			if (arca_image_size(fd, &st, &dev_size) < 0)
+				rc = arca_err_sys("size of %s", dest);
+			else if (dev_size < b->image_size)
+				rc = arca_err_set(ARCA_ENOSPC,
+					"%s holds %llu bytes, the image is %llu", dest,
+					(unsigned long long)dev_size,
+					(unsigned long long)b->image_size);
+			if (rc) {
+				close(fd);
+				return rc;
+			}
+		}
 		if (!blk && st.st_nlink > 1) {
 			int nfd;
 			if ((rc = arca_fill_create_beside(dest, tmp, ntmp, &nfd)) != 0) {
@@ -770,6 +787,7 @@ int arca_rollback(arca_store *s, const char *ref, const char *dest,
 		/* cancelled before anything was done */
 	} else if (kind == ARCA_KIND_IMAGE) {
 		b->data_bytes = rec.a.data_bytes;
+		b->image_size = rec.a.logical_bytes;
 		rc = rollback_image(b, &r, dest, tmp, sizeof(tmp));
 	} else {
 		rc = rollback_tree(b, &r, dest);

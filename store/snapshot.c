@@ -29,11 +29,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1083,8 +1081,7 @@ int arca_snapshot(arca_id *out, arca_store *s, const char *path,
 		sn.image_fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (sn.image_fd < 0)
 			return arca_err_sys("open %s", path);
-		sn.image_size = (uint64_t)st.st_size;
-		if (S_ISBLK(st.st_mode) && ioctl(sn.image_fd, BLKGETSIZE64, &sn.image_size) < 0) {
+		if (arca_image_size(sn.image_fd, &st, &sn.image_size) < 0) {
 			rc = arca_err_sys("size of %s", path);
 			goto done;
 		}

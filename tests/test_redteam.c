@@ -5,9 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -299,6 +302,183 @@ static void a_store_open_twice_in_one_process_keeps_its_writer_exclusive(void **
 	f->s = th_store_open(dir);
 }
 
+#define NOBODY 65534
+
+static int chown_tree(const char *path)
+{
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "chown -R %d:%d '%s'", NOBODY, NOBODY, path);
+	return system(cmd);
+}
+
+/* As nobody: restores `ref` to `dest`, breaks it in ways its owner may
+ * (unreadable directories and files, an extra locked-up directory), and
+ * rolls it back twice. The exit status says which step failed. */
+static int nobody_restores_and_rolls_back(const char *storedir, const char *ref,
+		const char *dest)
+{
+	arca_store *s = NULL;
+	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		return 99;
+	if (access(storedir, R_OK | W_OK | X_OK) < 0)
+		return 98; /* TMPDIR not open to nobody */
+	if (arca_store_open(&s, storedir, NULL) != 0)
+		return 1;
+	if (arca_restore(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "restore: %s\n", arca_error_last());
+		return 2;
+	}
+	/* what a restore made, rolled back as it is */
+	if (arca_rollback(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "rollback: %s\n", arca_error_last());
+		return 3;
+	}
+	if (chmod(th_path(dest, "locked"), 0700) < 0 ||
+	    chmod(th_path(dest, "locked/in"), 0700) < 0)
+		return 4;
+	th_write_file(th_path(dest, "locked/in/f"), "changed", 7);
+	th_write_file(th_path(dest, "locked/new"), "n", 1);
+	if (chmod(th_path(dest, "locked/in"), 0) < 0 || chmod(th_path(dest, "locked"), 0) < 0 ||
+	    mkdir(th_path(dest, "extra"), 0700) < 0 || mkdir(th_path(dest, "extra/sub"), 0700) < 0)
+		return 5;
+	th_write_file(th_path(dest, "extra/sub/x"), "x", 1);
+	if (chmod(th_path(dest, "extra/sub"), 0) < 0 || chmod(th_path(dest, "extra"), 0500) < 0 ||
+	    chmod(th_path(dest, "readonly"), 0700) < 0 || chmod(dest, 0) < 0)
+		return 6;
+	if (arca_rollback(s, ref, dest, NULL, NULL) != 0) {
+		fprintf(stderr, "rollback: %s\n", arca_error_last());
+		return 7;
+	}
+	arca_store_free(s);
+	return 0;
+}
+
+/* A tree's owner may take away their own access to its entries (an
+ * artifact can hold such modes): rollback gives it back to itself while
+ * it rewrites or removes them, as it sets their modes in the end anyway,
+ * instead of failing on them at every run. */
+static void rollback_as_owner_gets_through_entries_without_owner_access(void **state)
+{
+	fixture *f = *state;
+	char dest[4200], storedir[4200], why[512];
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "skipped: needs root to run as user nobody\n");
+		skip();
+	}
+	snprintf(dest, sizeof(dest), "%s/dest", f->tmp);
+	snprintf(storedir, sizeof(storedir), "%s/store", f->tmp);
+	assert_int_equal(mkdir(th_path(f->src, "locked"), 0700), 0);
+	assert_int_equal(mkdir(th_path(f->src, "locked/in"), 0700), 0);
+	th_write_file(th_path(f->src, "locked/in/f"), "in", 2);
+	th_write_file(th_path(f->src, "locked/unreadable"), "u", 1);
+	th_write_file(th_path(f->src, "readonly"), "r", 1);
+	assert_int_equal(chmod(th_path(f->src, "locked/unreadable"), 0), 0);
+	assert_int_equal(chmod(th_path(f->src, "locked/in"), 0), 0);
+	assert_int_equal(chmod(th_path(f->src, "locked"), 0500), 0);
+	assert_int_equal(chmod(th_path(f->src, "readonly"), 0400), 0);
+	assert_int_equal(chown_tree(f->src), 0);
+	th_snapshot(f->s, f->src, "t", NULL, NULL);
+	arca_store_free(f->s);
+	f->s = NULL;
+	assert_int_equal(chown_tree(f->tmp), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(nobody_restores_and_rolls_back(storedir, "t", dest));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 98) {
+		fprintf(stderr, "skipped: nobody cannot reach %s\n", f->tmp);
+		skip();
+	}
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* root sees everything: DEST is the artifact again, modes included */
+	assert_int_equal(th_tree_equal(f->src, dest, why, sizeof(why)), 0);
+	assert_int_equal(lstat(th_path(dest, "locked/in"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0);
+	f->s = th_store_open(storedir);
+}
+
+/* A loop device over `backing` into `dev`; -1 (and a printed reason)
+ * when there are none here. */
+static int loop_attach(const char *backing, char *dev, size_t n)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC), num, fd, lfd;
+	if (ctl < 0 || (num = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) {
+		fprintf(stderr, "skipped: no loop devices: %s\n", strerror(errno));
+		if (ctl >= 0)
+			close(ctl);
+		return -1;
+	}
+	close(ctl);
+	snprintf(dev, n, "/dev/loop%d", num);
+	fd = open(backing, O_RDWR | O_CLOEXEC);
+	lfd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || lfd < 0 || ioctl(lfd, LOOP_SET_FD, fd) < 0) {
+		fprintf(stderr, "skipped: attach %s: %s\n", dev, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	close(fd);
+	/* gone with its last descriptor, also when an assertion fails */
+	struct loop_info64 li;
+	memset(&li, 0, sizeof(li));
+	li.lo_flags = LO_FLAGS_AUTOCLEAR;
+	ioctl(lfd, LOOP_SET_STATUS64, &li);
+	return lfd;
+}
+
+static void loop_detach(int lfd)
+{
+	ioctl(lfd, LOOP_CLR_FD, 0);
+	close(lfd);
+}
+
+/* A block device's st_size is 0: its size is the device's. Snapshot
+ * knew; diff took a live device for an empty image, and rollback onto a
+ * device smaller than the image overwrote all of it before failing at
+ * its end (and could never finish). */
+static void a_block_device_is_sized_as_a_device(void **state)
+{
+	fixture *f = *state;
+	const char *img = th_path(f->tmp, "img"), *small = th_path(f->tmp, "small"),
+		*keep = th_path(f->tmp, "small.orig"), *large = th_path(f->tmp, "large");
+	arca_diff_stats ds = ARCA_DIFF_STATS_INIT;
+	char dev[64];
+	int lfd;
+
+	th_write_random(img, 1 << 20, 11);
+	th_snapshot(f->s, img, "img", NULL, NULL);
+	th_write_random(small, 512 << 10, 12);
+	th_write_random(keep, 512 << 10, 12);
+	if ((lfd = loop_attach(small, dev, sizeof(dev))) < 0)
+		skip();
+	assert_int_equal(arca_rollback(f->s, "img", dev, NULL, NULL), ARCA_ENOSPC);
+	/* read through the device: its cache is what was written */
+	assert_int_equal(th_file_equal(dev, keep), 0);
+	loop_detach(lfd);
+
+	/* a larger device: the image is its start, the rest is left */
+	th_write_random(large, 2 << 20, 13);
+	if ((lfd = loop_attach(large, dev, sizeof(dev))) < 0)
+		skip();
+	th_rollback_ok(f, "img", dev, NULL);
+	assert_int_equal(arca_diff(f->s, "img", NULL, dev, NULL, NULL, NULL, &ds), 0);
+	loop_detach(lfd);
+	assert_int_equal(ds.size_a, 1 << 20);
+	assert_int_equal(ds.size_b, 2 << 20);
+	assert_int_equal(ds.changed_bytes, 1 << 20); /* the tail only */
+	assert_int_equal(ds.ranges, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +489,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_store_file_mounted_as_the_image_is_never_written, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(files_the_artifact_keeps_apart_are_unlinked_in_dest, setup_with_work, th_dest_teardown),
 		cmocka_unit_test_setup_teardown(a_store_open_twice_in_one_process_keeps_its_writer_exclusive, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(rollback_as_owner_gets_through_entries_without_owner_access, setup_with_work, th_dest_teardown),
+		cmocka_unit_test_setup_teardown(a_block_device_is_sized_as_a_device, setup_with_work, th_dest_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

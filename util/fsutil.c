@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -309,6 +311,36 @@ int arca_rm_guard_leaves(arca_rm_guard *g, const struct stat *st, const arca_mou
 	return 0;
 }
 
+int arca_image_size(int fd, const struct stat *st, uint64_t *size)
+{
+	*size = (uint64_t)st->st_size;
+	return S_ISBLK(st->st_mode) ? ioctl(fd, BLKGETSIZE64, size) : 0;
+}
+
+int arca_openat_grant(int dirfd, const char *name, int flags, mode_t need)
+{
+	char proc[64];
+	struct stat st;
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC), pfd, ok;
+
+	if (fd >= 0 || errno != EACCES)
+		return fd;
+	/* an owner (not root) who took away their own read or search
+	 * access: O_PATH needs none of it, and chmod through /proc acts on
+	 * the inode it names, not on whatever the name points to by then */
+	if ((pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		goto refused;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	ok = fstat(pfd, &st) == 0 && !S_ISLNK(st.st_mode) && st.st_uid == geteuid() &&
+	     chmod(proc, (st.st_mode & 07777) | need) == 0;
+	close(pfd);
+	if (ok)
+		return openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+refused:
+	errno = EACCES;
+	return -1;
+}
+
 /* rm -rf of one name inside dirfd, never following symlinks, never
  * leaving the guard's mount. */
 static int remove_at(rm_walk *w, int dirfd, const char *name, int depth)
@@ -327,7 +359,7 @@ static int remove_at(rm_walk *w, int dirfd, const char *name, int depth)
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ?
 			arca_err_sys("remove %s", w->path) : 0;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = arca_openat_grant(dirfd, name, O_RDONLY | O_DIRECTORY, 0700);
 	if (fd < 0)
 		return arca_err_sys("open %s", w->path);
 	/* what was opened, not what was looked at: a mount may have come */

@@ -60,6 +60,16 @@ int arca_rm_guard_leaves(arca_rm_guard *g, const struct stat *st, const arca_mou
  *  entries on another mount than g->mount and the keep directory (with
  *  the directories holding them). 0 also when something was left. */
 int arca_rm_rf_guarded(int dirfd, const char *name, arca_rm_guard *g);
+/** openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC); when that is
+ *  refused (EACCES) and the caller owns the entry, first adds `need` to
+ *  its mode (through an O_PATH descriptor of that very inode, never a
+ *  symlink) and tries again. For an entry about to be rewritten or
+ *  removed, whose mode is set afterwards. -1 with errno on failure. */
+int arca_openat_grant(int dirfd, const char *name, int flags, mode_t need);
+/** The size of an image open at `fd` (fstat'ed into `st`): st_size for
+ *  a regular file, the device's size for a block device (whose st_size
+ *  is 0). 0 or -1 with errno. */
+int arca_image_size(int fd, const struct stat *st, uint64_t *size);
 /** fsync a directory so entries created in it are durable. */
 int arca_fsync_dir(const char *path);
 
