@@ -235,13 +235,40 @@ static int qm_reset_left(int dirfd, const arca_env_ctx *e)
 	return 0;
 }
 
+/* A nested /dev/kvm may run qemu yet never the guest: under KVM a
+ * kernel writes its first console line within a second, so a console
+ * still empty after this long means KVM does not run guests here. */
+#define QM_KVM_PROBE_MS 8000
+
 typedef struct {
 	int dirfd;
+	int64_t probe_until_ms;       /* 0: no probe */
+	int kvm_stuck;                /* the probe gave up on KVM */
 } qm_alive;
+
+static int64_t qm_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int qm_alive_cb(void *p)
 {
-	return qm_pid(((qm_alive *)p)->dirfd) != 0;
+	qm_alive *al = p;
+	struct stat st;
+	if (!qm_pid(al->dirfd))
+		return 0;
+	if (al->probe_until_ms && qm_now_ms() >= al->probe_until_ms) {
+		if (fstatat(al->dirfd, "console.log", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_size > 0) {
+			al->probe_until_ms = 0; /* the guest runs */
+		} else {
+			al->kvm_stuck = 1;
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* The console's last lines, for a boot that failed: "a | b | c". */
@@ -503,14 +530,35 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 	if (status != 0)
 		return arca_err_set(ARCA_ERROR, "qemu (accel %s) did not start: %s", accel,
 			qm_first_line(err));
-	if (chosen_accel)
-		snprintf(chosen_accel, cap, "%s", accel);
 
 	qa_conn *c;
-	qm_alive al = { dirfd };
+	qm_alive al = { dirfd, 0, 0 };
 	struct timespec t0, t1;
+	int auto_kvm = !s->accel_used && !strcmp(s->accel, "auto") && !strcmp(accel, "kvm");
+	if (auto_kvm)
+		al.probe_until_ms = qm_now_ms() + QM_KVM_PROBE_MS;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = arca_env__qa_open(&c, dirfd, "agent.sock", (int)s->boot_timeout * 1000, qm_alive_cb, &al);
+	if (rc && al.kvm_stuck) {
+		/* KVM started qemu but runs no guest: TCG, with the whole bound */
+		qm_kill(dirfd);
+		accel = "tcg";
+		(void)unlinkat(dirfd, "console.log", 0);
+		(void)unlinkat(dirfd, "agent.sock", 0);
+		(void)unlinkat(dirfd, "qmp.sock", 0);
+		(void)unlinkat(dirfd, "qemu.pid", 0);
+		if ((rc = qm_spawn(s, e, accel, err, sizeof err, &status)) != 0)
+			return rc;
+		if (status != 0)
+			return arca_err_set(ARCA_ERROR, "qemu (accel %s) did not start: %s", accel,
+				qm_first_line(err));
+		al.probe_until_ms = 0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = arca_env__qa_open(&c, dirfd, "agent.sock", (int)s->boot_timeout * 1000,
+			qm_alive_cb, &al);
+	}
+	if (chosen_accel)
+		snprintf(chosen_accel, cap, "%s", accel);
 	if (rc == ARCA_EUNSUPPORTED) {
 		qm_kill(dirfd);
 		return rc;
@@ -570,7 +618,7 @@ static int qm_not_running(const arca_env_ctx *e)
 
 static int qm_agent_open(qm_agent *a, int dirfd, const arca_env_ctx *e)
 {
-	qm_alive al = { dirfd };
+	qm_alive al = { dirfd, 0, 0 };
 	char st[256];
 	a->c = NULL;
 	a->lock = -1;
