@@ -512,50 +512,40 @@ static int qm_boot(const qm_env *s, arca_env_ctx *e, int dirfd, char *chosen_acc
 
 	if ((rc = qm_disk_ok(dirfd, e)) != 0)
 		return rc;
-	(void)unlinkat(dirfd, "console.log", 0);
-	(void)unlinkat(dirfd, "agent.sock", 0);
-	(void)unlinkat(dirfd, "qmp.sock", 0);
-	(void)unlinkat(dirfd, "qemu.pid", 0);
-	if ((rc = qm_spawn(s, e, accel, err, sizeof err, &status)) != 0)
-		return rc;
-	/* /dev/kvm that opens does not always run a guest (a nested
-	 * hypervisor): qemu fails setting it up; then TCG */
-	if (status != 0 && !s->accel_used && !strcmp(s->accel, "auto") && !strcmp(accel, "kvm")) {
-		accel = "tcg";
-		(void)unlinkat(dirfd, "agent.sock", 0);
-		(void)unlinkat(dirfd, "qmp.sock", 0);
-		if ((rc = qm_spawn(s, e, accel, err, sizeof err, &status)) != 0)
-			return rc;
-	}
-	if (status != 0)
-		return arca_err_set(ARCA_ERROR, "qemu (accel %s) did not start: %s", accel,
-			qm_first_line(err));
 
 	qa_conn *c;
 	qm_alive al = { dirfd, 0, 0 };
 	struct timespec t0, t1;
-	int auto_kvm = !s->accel_used && !strcmp(s->accel, "auto") && !strcmp(accel, "kvm");
-	if (auto_kvm)
-		al.probe_until_ms = qm_now_ms() + QM_KVM_PROBE_MS;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = arca_env__qa_open(&c, dirfd, "agent.sock", (int)s->boot_timeout * 1000, qm_alive_cb, &al);
-	if (rc && al.kvm_stuck) {
-		/* KVM started qemu but runs no guest: TCG, with the whole bound */
-		qm_kill(dirfd);
-		accel = "tcg";
+	/* /dev/kvm that opens does not always run a guest (a nested
+	 * hypervisor): qemu fails setting it up, or starts a guest that never
+	 * prints. Under auto, either means TCG, with the whole bound. */
+	int may_fall_back = !s->accel_used && !strcmp(s->accel, "auto");
+	for (;;) {
+		int kvm_auto = may_fall_back && !strcmp(accel, "kvm");
 		(void)unlinkat(dirfd, "console.log", 0);
 		(void)unlinkat(dirfd, "agent.sock", 0);
 		(void)unlinkat(dirfd, "qmp.sock", 0);
 		(void)unlinkat(dirfd, "qemu.pid", 0);
 		if ((rc = qm_spawn(s, e, accel, err, sizeof err, &status)) != 0)
 			return rc;
+		if (status != 0 && kvm_auto) {
+			accel = "tcg";
+			continue;
+		}
 		if (status != 0)
 			return arca_err_set(ARCA_ERROR, "qemu (accel %s) did not start: %s", accel,
 				qm_first_line(err));
-		al.probe_until_ms = 0;
+		al.probe_until_ms = kvm_auto ? qm_now_ms() + QM_KVM_PROBE_MS : 0;
+		al.kvm_stuck = 0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = arca_env__qa_open(&c, dirfd, "agent.sock", (int)s->boot_timeout * 1000,
 			qm_alive_cb, &al);
+		if (rc && al.kvm_stuck) {
+			qm_kill(dirfd);
+			accel = "tcg";
+			continue;
+		}
+		break;
 	}
 	if (chosen_accel)
 		snprintf(chosen_accel, cap, "%s", accel);
