@@ -26,23 +26,6 @@ static int faulted(const char *point)
 	return -1;
 }
 
-int arca_pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-	const char *c = p;
-	if (faulted("write"))
-		return -1;
-	while (n) {
-		ssize_t w = pwrite(fd, c, n, off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w; n -= (size_t)w; off += w;
-	}
-	return 0;
-}
-
 int arca_pwrite2_all(int fd, const void *a, size_t an, const void *b, size_t bn, off_t off)
 {
 	struct iovec v[2] = { { (void *)a, an }, { (void *)b, bn } };
@@ -66,6 +49,11 @@ int arca_pwrite2_all(int fd, const void *a, size_t an, const void *b, size_t bn,
 		}
 	}
 	return 0;
+}
+
+int arca_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	return arca_pwrite2_all(fd, p, n, NULL, 0, off);
 }
 
 int arca_write_all(int fd, const void *p, size_t n)
